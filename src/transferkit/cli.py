@@ -1,0 +1,176 @@
+"""The ``transferkit`` command: parses arguments into the API's config objects and calls it.
+
+No logic lives here beyond formatting. User errors print one paragraph and exit with code 2;
+an interrupted training run exits with 130 and says how to resume it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import sys
+import types
+import typing
+from typing import Any
+
+from transferkit.config import DataOptions, FitConfig, TrainOptions
+from transferkit.errors import RunInterrupted, UserError
+
+EXAMPLES = """examples:
+  transferkit zoo
+  transferkit fit --data builtin:fashion-mnist --labels-per-class 100 --model effnet-lite0 --strategy finetune
+  transferkit runs list ; transferkit runs show RUN
+  transferkit predict --run RUN path/to/images/ > predictions.csv
+  transferkit demo
+"""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp: Any) -> Any:
+    """int for ``int | None``, etc."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0]
+    return tp
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, skip=()) -> None:
+    """One option per dataclass field, with the field's help text and default."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.name not in hints or dataclasses.is_dataclass(hints[f.name]):
+            continue
+        tp = _base_type(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_text = f.metadata.get("help", "")
+        if tp is bool:
+            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=f"{help_text} (default: {default})")
+        else:
+            parser.add_argument(_flag(f.name), dest=f.name, type=tp, default=argparse.SUPPRESS,
+                                metavar=f.name.upper(), help=f"{help_text} (default: {default})")
+
+
+def config_from_args(ns: argparse.Namespace) -> FitConfig:
+    """FitConfig with only the options the user gave overriding the defaults."""
+    given = vars(ns)
+    sub = {}
+    for cls, name in ((DataOptions, "data"), (TrainOptions, "train")):
+        names = {f.name for f in dataclasses.fields(cls)}
+        sub[name] = cls(**{k: v for k, v in given.items() if k in names})
+    top = {f.name for f in dataclasses.fields(FitConfig)} - {"data", "train"}
+    return FitConfig(**{k: v for k, v in given.items() if k in top}, **sub)
+
+
+def reproduce_command(cfg: dict[str, Any]) -> str:
+    """The `transferkit fit` command line that reproduces a stored config."""
+    parts = ["transferkit fit"]
+    flat = {**{k: v for k, v in cfg.items() if k not in ("data", "train")},
+            **cfg.get("data", {}), **cfg.get("train", {})}
+    defaults = {**dataclasses.asdict(FitConfig()), **dataclasses.asdict(DataOptions()),
+                **dataclasses.asdict(TrainOptions())}
+    for k, v in flat.items():
+        if k in ("data_", ) or v == defaults.get(k):
+            continue
+        if isinstance(v, bool):
+            parts.append(_flag(k) if v else "--no-" + k.replace("_", "-"))
+        elif v is not None:
+            parts.append(f"{_flag(k)} {v}")
+    return " ".join(parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="transferkit", description="Transfer learning: reuse a pretrained source model on "
+        "your target data.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quiet", action="store_true", help="No progress bars or status lines.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    z = sub.add_parser("zoo", help="List source models and whether they work offline now.")
+    z.add_argument("pattern", nargs="?", default="*", help="Shell pattern, e.g. 'effnet*' or 'timm:resnet*'.")
+    z.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+
+    f = sub.add_parser("fit", help="Transfer a source model to labelled target data.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_dataclass_options(f, FitConfig)
+    add_dataclass_options(f, DataOptions)
+    add_dataclass_options(f, TrainOptions)
+    f.add_argument("--resume", metavar="RUN", help="Continue an interrupted run from its last checkpoint.")
+    f.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    r = sub.add_parser("runs", help="List, show or delete recorded runs.")
+    rs = r.add_subparsers(dest="runs_command", metavar="ACTION")
+    rl = rs.add_parser("list", help="Recent runs, newest first.")
+    rl.add_argument("--kind"), rl.add_argument("--status"), rl.add_argument("--limit", type=int, default=20)
+    rl.add_argument("--json", action="store_true")
+    rsh = rs.add_parser("show", help="Everything recorded about one run.")
+    rsh.add_argument("run")
+    rsh.add_argument("--json", action="store_true")
+    rd = rs.add_parser("delete", help="Delete a run and its artifacts.")
+    rd.add_argument("run")
+
+    pr = sub.add_parser("predict", help="Predict with a finished run; CSV on stdout.")
+    pr.add_argument("--run", required=True, help="Run id (or unique prefix).")
+    pr.add_argument("inputs", help="An image, a folder of images, or a dataset spec.")
+    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--device", default="auto")
+
+    d = sub.add_parser("demo", help="Offline demo: ImageNet EfficientNet-Lite0 -> Fashion-MNIST, "
+                       "linear vs finetune, with a comparison table.")
+    d.add_argument("--data", default="builtin:fashion-mnist")
+    d.add_argument("--model", default="effnet-lite0")
+    d.add_argument("--labels-per-class", type=int, default=20)
+    d.add_argument("--image-size", type=int, default=64)
+    d.add_argument("--epochs", type=int, default=8)
+    d.add_argument("--max-test", type=int, default=1000)
+    d.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet:
+        os.environ["TRANSFERKIT_QUIET"] = "1"
+    if not args.command:
+        parser.print_help()
+        return 2
+    from transferkit import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except RunInterrupted as e:
+        print(f"interrupted: {e}. The run is marked interrupted; continue it with "
+              f"`transferkit fit --resume {getattr(e, 'run_id', 'RUN')}`.", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def write_csv(rows: list[dict[str, Any]], out=None) -> None:
+    out = out or sys.stdout
+    if not rows:
+        return
+    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

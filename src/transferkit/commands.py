@@ -1,0 +1,157 @@
+"""What each CLI command does: call the API and format its answer (tables, JSON, CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from transferkit.cli import config_from_args, print_json, reproduce_command, write_csv
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from transferkit.zoo import list_zoo
+
+    rows = list_zoo(args.pattern)
+    if args.json:
+        print_json(rows)
+        return 0
+    t = Table(title="transferkit zoo")
+    for col in ("name", "modality", "params", "features", "input", "offline", "note"):
+        t.add_column(col)
+    for r in rows:
+        params = f"{r['params'] / 1e6:.2f}M" if r.get("params") else "?"
+        t.add_row(r["name"], r["modality"], params, _fmt(r.get("features")),
+                  _fmt(r.get("input_size")), "yes" if r.get("offline") else "no", r.get("note", ""))
+    out.print(t)
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from transferkit import distributed
+    from transferkit.api import fit
+
+    if args.resume:
+        result = fit(resume=args.resume)
+    else:
+        result = fit(config=config_from_args(args))
+    if not distributed.is_main():
+        return 0
+    keys = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece", "val_accuracy")
+    summary = {"run": result.run_id, "strategy": result.strategy,
+               **{k: result.metrics[k] for k in keys if k in result.metrics}}
+    if args.json:
+        print_json(summary)
+    else:
+        t = Table(title=f"run {result.run_id}")
+        t.add_column("metric")
+        t.add_column("value")
+        for k, v in summary.items():
+            t.add_row(k, _fmt(v))
+        out.print(t)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    action = args.runs_command or "list"
+    if action == "list":
+        runs = store.list(kind=getattr(args, "kind", None), status=getattr(args, "status", None),
+                          limit=getattr(args, "limit", 20))
+        if getattr(args, "json", False):
+            print_json([r.to_dict() for r in runs])
+            return 0
+        t = Table(title=f"runs in {store.root}")
+        for col in ("id", "kind", "status", "created", "model", "strategy", "data", "test acc"):
+            t.add_column(col)
+        for r in runs:
+            c = r.config
+            t.add_row(r.id, r.kind, r.status, r.created[:19], c.get("model", ""),
+                      r.extra.get("strategy_info", {}).get("chosen", c.get("strategy", "")),
+                      c.get("data", {}).get("data", "") if isinstance(c.get("data"), dict) else "",
+                      _fmt(r.metrics.get("test_accuracy")))
+        out.print(t)
+        return 0
+    if action == "show":
+        r = store.get(args.run)
+        if args.json:
+            print_json(r.to_dict())
+            return 0
+        out.print(f"[bold]run {r.id}[/bold]  kind={r.kind}  status={r.status}  seed={r.seed}")
+        out.print(f"created {r.created}  updated {r.updated}")
+        out.print(f"data fingerprint {r.data_fingerprint}")
+        if r.error:
+            out.print(f"error: {r.error}")
+        scalar = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}
+        if scalar:
+            t = Table(title="metrics")
+            t.add_column("metric")
+            t.add_column("value")
+            for k, v in sorted(scalar.items()):
+                t.add_row(k, _fmt(v))
+            out.print(t)
+        out.print("timings (s): " + ", ".join(f"{k}={v:.1f}" for k, v in r.timings.items()))
+        out.print("versions: " + ", ".join(f"{k}={v}" for k, v in r.versions.items()))
+        skipped = r.extra.get("skipped") or []
+        if skipped:
+            out.print(f"skipped inputs ({len(skipped)}): " +
+                      "; ".join(f"{s['item']} ({s['reason']})" for s in skipped[:10]))
+        out.print("config:")
+        print_json(r.config)
+        if r.kind == "fit":
+            out.print(f"reproduce: {reproduce_command(r.config)}")
+        out.print(f"artifacts: {store.root / 'runs' / r.id}")
+        return 0
+    if action == "delete":
+        r = store.get(args.run)
+        store.delete(r.id)
+        out.print(f"deleted run {r.id}")
+        return 0
+    return 2
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from transferkit.api import predict
+
+    write_csv(predict(args.run, args.inputs, batch_size=args.batch_size, device=args.device))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """ImageNet EfficientNet-Lite0 -> a built-in dataset with linear and finetune."""
+    from transferkit import progress
+    from transferkit.api import fit
+
+    results = []
+    for strategy in ("linear", "finetune"):
+        progress.info(f"demo: {strategy} transfer of {args.model} to {args.data}")
+        t0 = time.perf_counter()
+        r = fit(args.data, model=args.model, strategy=strategy, seed=args.seed,
+                labels_per_class=args.labels_per_class, image_size=args.image_size,
+                max_test=args.max_test, epochs=args.epochs)
+        results.append((r, time.perf_counter() - t0))
+    t = Table(title=f"{args.model} -> {args.data}, {args.labels_per_class} labels per class, "
+              f"{args.image_size}px")
+    for col in ("run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"):
+        t.add_column(col)
+    for r, sec in results:
+        m = r.metrics
+        t.add_row(r.run_id, r.strategy, _fmt(m["test_accuracy"]), _fmt(m["test_balanced_accuracy"]),
+                  _fmt(m["test_macro_f1"]), f"{sec:.0f}")
+    out.print(t)
+    out.print("Inspect a run with `transferkit runs show RUN`; predict with "
+              "`transferkit predict --run RUN IMAGES`.")
+    return 0

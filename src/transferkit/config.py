@@ -1,0 +1,84 @@
+"""Settings as dataclasses with defaults and help text.
+
+The CLI and YAML files only fill these dataclasses (``cli.py`` builds its options from the
+fields' metadata), and every run stores the fully resolved config so ``transferkit runs show``
+tells exactly how to reproduce it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with CLI help text (``metadata['help']``)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class DataOptions:
+    """Which data, and how it is split."""
+
+    data: str = opt("", "Target data: builtin:NAME, an image folder, a CSV manifest, .npz or idx files.")
+    labels_per_class: int | None = opt(
+        None, "Labelled examples per class drawn from the training pool (train + validation)."
+    )
+    val_fraction: float = opt(0.2, "Share of the labelled examples held out for validation.")
+    test_fraction: float = opt(0.2, "Share held out for testing when the data has no test split.")
+    max_test: int | None = opt(None, "Stratified cap on the number of test examples.")
+    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.")
+    strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")
+    path_column: str | None = opt(None, "CSV column with file paths (default: path/image/file).")
+    label_column: str | None = opt(None, "CSV column with labels (default: label/class/target).")
+    allow_outside_root: bool = opt(False, "Let manifest paths point outside the manifest's folder.")
+
+
+@dataclass
+class TrainOptions:
+    """The training recipe shared by finetune and scratch (so their comparison is fair)."""
+
+    epochs: int = opt(15, "Maximum training epochs.")
+    batch_size: int = opt(32, "Global batch size (split across processes under torchrun).")
+    lr: float = opt(1e-3, "Peak learning rate of the new head; blocks below get lr * decay^depth.")
+    lr_decay: float = opt(0.75, "Per-block learning-rate decay from the top block downwards.")
+    weight_decay: float = opt(0.05, "AdamW weight decay.")
+    warmup_epochs: float = opt(1.0, "Linear warm-up before cosine decay, in epochs.")
+    label_smoothing: float = opt(0.1, "Label smoothing of the cross-entropy loss.")
+    patience: int = opt(5, "Early stopping: epochs without validation improvement.")
+    accumulate: int = opt(1, "Gradient accumulation steps.")
+    unfreeze: int | None = opt(None, "Train only the top K blocks (default: all).")
+    gradual_unfreeze: int = opt(
+        0, "Unfreeze one more block every N epochs, from the top (0: off)."
+    )
+    augment: bool = opt(True, "Augmentation suited to the modality (random resized crop, flip).")
+    balance: str = opt("none", "Imbalanced data: none, weights (class-weighted loss) or sampler.")
+    device: str = opt("auto", "auto, cpu or cuda.")
+    amp: bool = opt(True, "Mixed precision on CUDA.")
+    num_workers: int = opt(0, "DataLoader worker processes.")
+
+
+@dataclass
+class FitConfig:
+    """One transfer run: a source model, a strategy, target data and a recipe."""
+
+    model: str = opt("effnet-lite0", "Source model (see `transferkit zoo`).")
+    weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
+    strategy: str = opt("auto", "linear, finetune, scratch or auto.")
+    seed: int = opt(0, "Random seed for splits, sampling, initialisation and augmentation.")
+    data: DataOptions = field(default_factory=DataOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitConfig:
+        return cls(
+            **{k: v for k, v in d.items() if k not in ("data", "train")},
+            data=DataOptions(**d.get("data", {})),
+            train=TrainOptions(**d.get("train", {})),
+        )

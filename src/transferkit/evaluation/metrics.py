@@ -1,0 +1,52 @@
+"""Classification metrics computed from labels and predicted probabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al., 2017, arXiv:1706.04599)."""
+    conf = proba.max(1)
+    correct = (proba.argmax(1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, classes: list[str], prefix: str = ""
+) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, macro-F1, NLL, ECE, top-5 (over 5 classes), per-class
+    precision / recall, and the confusion matrix (rows: true, columns: predicted)."""
+    k = len(classes)
+    pred = proba.argmax(1)
+    labels = list(range(k))
+    p, r, f, support = skm.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0
+    )
+    present = support > 0
+    out: dict[str, Any] = {
+        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": float(r[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f[present].mean()) if present.any() else 0.0,
+        "nll": float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0)))),
+        "ece": expected_calibration_error(y, proba),
+        "n": int(len(y)),
+    }
+    if k > 5:
+        top5 = np.argsort(-proba, axis=1)[:, :5]
+        out["top5_accuracy"] = float(np.mean((top5 == y[:, None]).any(1)))
+    out["per_class"] = {
+        c: {"precision": float(p[i]), "recall": float(r[i]), "support": int(support[i])}
+        for i, c in enumerate(classes)
+    }
+    out["confusion"] = skm.confusion_matrix(y, pred, labels=labels).tolist()
+    return {f"{prefix}{key}": v for key, v in out.items()}

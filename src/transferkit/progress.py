@@ -1,0 +1,78 @@
+"""Progress bars for long work (rich), silenced by ``--quiet`` or off rank zero.
+
+``quiet()`` reads the TRANSFERKIT_QUIET environment variable, which the CLI's ``--quiet`` sets,
+so readers, extraction and training agree without passing a flag through every call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+
+def quiet() -> bool:
+    from transferkit import distributed
+
+    return os.environ.get("TRANSFERKIT_QUIET", "") not in ("", "0") or not distributed.is_main()
+
+
+def set_quiet(value: bool) -> None:
+    os.environ["TRANSFERKIT_QUIET"] = "1" if value else "0"
+
+
+def info(message: str) -> None:
+    """A status line on stderr (stdout stays clean for tables and CSV)."""
+    if not quiet():
+        console.print(message, highlight=False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=not sys.stderr.isatty(),
+        disable=quiet(),
+    )
+
+
+@contextmanager
+def bar(description: str, total: int | None):
+    """A progress bar; yields ``update(advance=1, status='')``."""
+    with _progress() as p:
+        task = p.add_task(description, total=total, status="")
+
+        def update(advance: int = 1, status: str = "") -> None:
+            p.update(task, advance=advance, status=status)
+
+        yield update
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    with bar(description, total) as update:
+        for item in items:
+            yield item
+            update()

@@ -1,0 +1,66 @@
+"""What every transfer strategy receives and returns.
+
+A strategy turns a backbone and labelled target data into a :class:`TransferModel`. It sees
+only the backbone contract and the data contract; where it trains, it hands a task to the one
+training loop. Strategies register themselves by name in ``STRATEGIES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from transferkit.config import FitConfig
+from transferkit.data.base import Dataset
+from transferkit.data.splits import Splits
+from transferkit.features.cache import FeatureCache
+from transferkit.registry import Registry
+from transferkit.zoo.base import Backbone
+from transferkit.zoo.checkpoint import TransferModel
+
+
+@dataclass
+class FitContext:
+    """Everything a strategy may use for one run."""
+
+    config: FitConfig
+    dataset: Dataset
+    splits: Splits
+    backbone: Backbone
+    device: torch.device
+    cache: FeatureCache | None
+    run_dir: Path | None  # artifact folder: checkpoints go to run_dir / "checkpoints"
+    resume: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes
+
+    def labels(self, indices: np.ndarray) -> np.ndarray:
+        assert self.dataset.labels is not None
+        return self.dataset.labels[indices]
+
+
+@dataclass
+class StrategyResult:
+    model: TransferModel
+    history: list[dict[str, float]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    backbone_frozen: bool = False  # True: test features may come from the feature cache
+
+
+class Strategy:
+    """Base class. ``pretrained``: whether the strategy starts from the source weights."""
+
+    name = "base"
+    pretrained = True
+
+    def fit(self, ctx: FitContext) -> StrategyResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

@@ -1,0 +1,5 @@
+"""The one training loop (``loop.run``), its checkpoints, schedule and sampling."""
+
+from transferkit.training.loop import LoopResult, LoopSettings, Task, run, seed_everything
+
+__all__ = ["LoopResult", "LoopSettings", "Task", "run", "seed_everything"]

@@ -1,0 +1,204 @@
+"""The one training loop: device, mixed precision, accumulation, checkpoint and resume, early
+stopping on validation, best-checkpoint restore, progress, and DDP under torchrun.
+
+What is computed lives in a :class:`Task` (the model, its loss, its optimizer, its
+validation); how it runs lives here. Strategies and pretraining methods provide tasks; none of
+them owns a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit import distributed, progress
+from transferkit.errors import RunInterrupted, UserError
+from transferkit.training import state as ckpt
+
+
+class Task(Protocol):
+    """What a training run computes. The loop calls these, in this order."""
+
+    model: nn.Module
+
+    def configure(self, steps_per_epoch: int, epochs: int) -> tuple[torch.optim.Optimizer, Any]:
+        """Build the optimizer and a per-step scheduler."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Set freeze state, sampler epoch, ... (must depend only on ``epoch``: resumable)."""
+
+    def train_batches(self) -> Iterable[Any]:
+        """This epoch's batches for this rank."""
+
+    def steps_per_epoch(self) -> int: ...
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor: ...
+
+    def train_mode(self, model: nn.Module) -> None:
+        """Put ``model`` in training mode (and frozen BatchNorm layers back in eval mode)."""
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Validation metrics; must include the monitored one. Same on every rank."""
+
+
+@dataclass
+class LoopSettings:
+    epochs: int = 15
+    accumulate: int = 1
+    amp: bool = True
+    patience: int = 5
+    monitor: str = "val_accuracy"
+    tie_break: str | None = "val_loss"  # lower is better; breaks ties of the monitored metric
+    seed: int = 0
+    checkpoint_dir: Path | None = None
+    description: str = "train"
+    max_grad_norm: float | None = 5.0
+
+
+@dataclass
+class LoopResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    best: dict[str, float]
+    stopped_early: bool
+    seconds: float
+
+
+class _StopFlag:
+    """Set by SIGINT / SIGTERM; the loop stops at the next step with state already saved."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self.signum = 0
+
+    def __call__(self, signum, frame) -> None:  # signal handler
+        self.raised, self.signum = True, signum
+
+
+@contextmanager
+def _signals(flag: _StopFlag):
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _score(metrics: dict[str, float], s: LoopSettings) -> tuple[float, float]:
+    main = metrics.get(s.monitor, float("-inf"))
+    tie = -metrics.get(s.tie_break, 0.0) if s.tie_break else 0.0
+    return (main, tie)
+
+
+def _amp(device: torch.device, enabled: bool):
+    """(autocast dtype or None, GradScaler or None) for this device."""
+    if not enabled or device.type != "cuda":
+        return None, None
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool = False) -> LoopResult:
+    """Train ``task.model`` on ``device``; returns the history with the best weights loaded."""
+    model = task.model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    steps = task.steps_per_epoch()
+    if steps == 0:
+        raise UserError("There are no training batches: the training split is empty or smaller "
+                        "than the number of processes. Use more labelled data.")
+    optimizer, scheduler = task.configure(math.ceil(steps / settings.accumulate), settings.epochs)
+    folder = settings.checkpoint_dir
+    start, history, best, best_epoch, bad = 0, [], None, -1, 0
+    if resume and folder is not None:
+        saved = ckpt.load_checkpoint(folder, model, optimizer, scheduler)
+        if saved is not None:
+            start, history = saved["epoch"] + 1, saved["history"]
+            best, best_epoch, bad = saved["best"], saved["best_epoch"], saved["bad_epochs"]
+            progress.info(f"resuming at epoch {start + 1} of {settings.epochs}")
+    wrapped = distributed.wrap_model(model, device)
+    dtype, scaler = _amp(device, settings.amp)
+    flag, t0, stopped_early = _StopFlag(), time.perf_counter(), False
+    best_state = None  # in-memory copy of the best weights when there is no checkpoint folder
+    with _signals(flag), progress.bar(settings.description, (settings.epochs - start) * steps) as update:
+        for epoch in range(start, settings.epochs):
+            if best is not None and bad >= settings.patience:
+                stopped_early = True
+                break
+            seed_everything(settings.seed * 1000 + epoch)
+            task.on_epoch_start(epoch)
+            task.train_mode(wrapped)
+            optimizer.zero_grad(set_to_none=True)
+            total, count = 0.0, 0
+            for i, batch in enumerate(task.train_batches()):
+                if distributed.any_rank(flag.raised):
+                    raise RunInterrupted(f"stopped by signal {flag.signum} in epoch {epoch + 1}")
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    loss = task.loss(wrapped, batch, device) / settings.accumulate
+                if not torch.isfinite(loss):
+                    raise UserError(
+                        f"The training loss became {loss.item()} in epoch {epoch + 1}. Lower the "
+                        "learning rate (--lr) or check the data; the last good checkpoint is kept."
+                    )
+                (scaler.scale(loss) if scaler else loss).backward()
+                last = i + 1 == steps
+                if (i + 1) % settings.accumulate == 0 or last:
+                    if scaler:
+                        scaler.unscale_(optimizer)
+                    if settings.max_grad_norm:
+                        params = [p for p in model.parameters() if p.grad is not None]
+                        torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+                    (scaler.step(optimizer) if scaler else optimizer.step())
+                    if scaler:
+                        scaler.update()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                total += loss.item() * settings.accumulate
+                count += 1
+                update(1, f"epoch {epoch + 1} loss {total / count:.3f}")
+            metrics = {"epoch": epoch + 1, "train_loss": distributed.all_reduce_mean(total / max(count, 1))}
+            metrics.update(task.validate(model, device))
+            metrics["lr"] = optimizer.param_groups[-1]["lr"]
+            history.append(metrics)
+            if best is None or _score(metrics, settings) > _score(best, settings):
+                best, best_epoch, bad = metrics, epoch, 0
+                if folder is None:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                elif distributed.is_main():
+                    ckpt.save_best(folder, model)
+            else:
+                bad += 1
+            if folder is not None and distributed.is_main():
+                state = {"epoch": epoch, "history": history, "best": best,
+                         "best_epoch": best_epoch, "bad_epochs": bad}
+                ckpt.save_checkpoint(folder, model, optimizer, scheduler, state)
+            distributed.barrier()
+    if folder is not None:
+        ckpt.load_best(folder, model)
+    elif best_state is not None:
+        model.load_state_dict(best_state)
+    return LoopResult(history, best_epoch + 1, best or {}, stopped_early, time.perf_counter() - t0)

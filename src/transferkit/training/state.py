@@ -1,0 +1,91 @@
+"""Checkpoints of a training run without pickle: tensors in safetensors, the rest in JSON.
+
+A checkpoint holds the model, the optimizer (its tensors flattened to safetensors keys, its
+structure in JSON), the scheduler, the epoch, the early-stopping state, the history and the
+task's own state (e.g. which blocks are frozen). Both files are written atomically; the JSON is
+written last, so a checkpoint is complete whenever its JSON exists.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from transferkit.zoo.checkpoint import _unshare, atomic_save_tensors, atomic_write_json
+
+LAST = "last"
+BEST = "best"
+
+
+def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optimizer.{pid}.{k}"] = v
+            else:
+                scalars.setdefault(str(pid), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optimizer."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for pid, st in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(st)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+) -> None:
+    """Write ``last.safetensors`` then ``last.json`` into ``folder``."""
+    folder = Path(folder)
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    tensors = {f"model.{k}": v for k, v in _unshare(model.state_dict()).items()}
+    tensors.update(opt_tensors)
+    atomic_save_tensors(folder / f"{LAST}.safetensors", tensors)
+    atomic_write_json(
+        folder / f"{LAST}.json",
+        {"optimizer": opt_meta, "scheduler": scheduler.state_dict(), **state},
+    )
+
+
+def load_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> dict[str, Any] | None:
+    """Restore model, optimizer and scheduler; returns the saved state, or None if absent."""
+    folder = Path(folder)
+    meta_path = folder / f"{LAST}.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    tensors = load_file(str(folder / f"{LAST}.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, meta.pop("optimizer")))
+    scheduler.load_state_dict(meta.pop("scheduler"))
+    return meta
+
+
+def save_best(folder: Path, model: torch.nn.Module) -> None:
+    atomic_save_tensors(Path(folder) / f"{BEST}.safetensors", _unshare(model.state_dict()))
+
+
+def load_best(folder: Path, model: torch.nn.Module) -> bool:
+    p = Path(folder) / f"{BEST}.safetensors"
+    if not p.is_file():
+        return False
+    model.load_state_dict(load_file(str(p)))
+    return True

@@ -1,0 +1,140 @@
+"""Saved transferkit models: a backbone plus its new head, as safetensors and JSON.
+
+A saved model is a folder with ``model.safetensors`` (the state dict of a
+:class:`TransferModel`) and ``model.json`` (the backbone spec, its data config and the head
+shape). Loading rebuilds the architecture from the spec through the zoo (no pretrained
+download) and reads the weights with safetensors: no pickle, no code executed from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from transferkit.errors import UserError
+from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "model.json"
+
+
+class TransferModel(nn.Module):
+    """A backbone and a linear head: ``forward(x) = head(backbone.forward_features(x))``."""
+
+    def __init__(self, backbone: Backbone, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.num_features, num_classes)
+
+    @property
+    def data_config(self) -> DataConfig:
+        return self.backbone.data_config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone.forward_features(x))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode())
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata=None) -> None:
+    """safetensors ``save_file`` to a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        clean = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(clean, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _unshare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights): store copies."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in state.items():
+        ptr = v.untyped_storage().data_ptr() if v.numel() else -1
+        out[k] = v.clone() if ptr in seen else v
+        if ptr != -1:
+            seen.add(ptr)
+    return out
+
+
+def save_model(model: TransferModel, folder: Path, classes: list[str], extra=None) -> Path:
+    """Save ``model`` and its class names into ``folder``; returns the folder."""
+    folder = Path(folder)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "backbone": {"name": model.backbone.spec.name, "kwargs": model.backbone.spec.kwargs},
+        "data_config": model.backbone.data_config.to_dict(),
+        "num_features": model.backbone.num_features,
+        "num_classes": model.head.out_features,
+        "classes": list(classes),
+        "extra": extra or {},
+    }
+    atomic_save_tensors(folder / WEIGHTS, _unshare(model.state_dict()))
+    atomic_write_json(folder / META, meta)
+    return folder
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    folder = Path(folder)
+    meta_path = folder / META
+    if not meta_path.is_file() or not (folder / WEIGHTS).is_file():
+        raise UserError(
+            f"{folder} holds no saved transferkit model ({META} and {WEIGHTS} expected). "
+            "Point to the artifact folder of a finished run, or run `transferkit fit` first."
+        )
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{meta_path} is not valid JSON ({e}); the saved model is damaged.") from e
+
+
+def load_model(folder: Path) -> tuple[TransferModel, list[str]]:
+    """Rebuild a saved model (architecture from the zoo, weights from safetensors)."""
+    from transferkit.zoo import build_from_spec  # the zoo imports this module
+
+    folder = Path(folder)
+    meta = read_meta(folder)
+    spec = BackboneSpec(meta["backbone"]["name"], dict(meta["backbone"].get("kwargs", {})))
+    backbone = build_from_spec(spec, DataConfig.from_dict(meta["data_config"]))
+    model = TransferModel(backbone, int(meta["num_classes"]))
+    state = load_file(str(folder / WEIGHTS))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UserError(
+            f"The weights in {folder / WEIGHTS} do not match the architecture "
+            f"{spec.name} ({len(missing)} missing, {len(unexpected)} unexpected keys)."
+        )
+    model.backbone.invalidate_identity()
+    return model, list(meta["classes"])

@@ -1,0 +1,37 @@
+"""Shared test set-up: offline, quiet, and a fresh run store per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFERKIT_QUIET"] = "1"
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def tk_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own TRANSFERKIT_HOME (store, runs, feature cache)."""
+    home = tmp_path / "tk_home"
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(home))
+    return home
+
+
+def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check=None):
+    """Run `python -m transferkit ARGS` in a real subprocess; returns CompletedProcess."""
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.run([sys.executable, "-m", "transferkit", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,87 @@
+"""Transforms from a DataConfig, and the torch Dataset wrapper."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import torch
+from PIL import Image
+from timm.data.transforms import RandomResizedCropAndInterpolation
+from torchvision import transforms as T
+
+from transferkit.data import ArrayDataset, ImageTorchDataset, build_transform
+from transferkit.zoo.base import DataConfig
+
+CFG = DataConfig(input_size=(3, 32, 32), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5), crop_pct=0.875)
+
+
+def steps(transform):
+    return [type(t).__name__ for t in transform.pipeline.transforms]
+
+
+def test_eval_normalises_and_makes_three_channels():
+    out = build_transform(CFG, train=False)(np.full((28, 28), 128, np.uint8))
+    assert out.shape == (3, 32, 32) and out.dtype == torch.float32
+    expected = (128 / 255 - torch.tensor(CFG.mean)) / torch.tensor(CFG.std)
+    assert torch.allclose(out.mean(dim=(1, 2)), expected, atol=1e-4)
+
+
+def test_tiny_images_resized_whole_not_cropped():
+    rng = np.random.default_rng(0)
+    digit = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    out = build_transform(CFG, train=False)(digit)
+    img = Image.fromarray(digit).convert("RGB").resize((32, 32), Image.BICUBIC)
+    ref = T.Normalize(CFG.mean, CFG.std)(T.ToTensor()(img))
+    assert torch.allclose(out, ref, atol=2e-2)
+
+
+def test_large_images_use_timm_eval_resize_and_center_crop():
+    t = build_transform(CFG, train=False)
+    assert steps(t)[:2] == ["Resize", "CenterCrop"]
+    assert t(np.zeros((100, 80, 3), np.uint8)).shape == (3, 32, 32)
+
+
+def test_rgb_to_grey_config():
+    grey = DataConfig(input_size=(1, 16, 16), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    for train in (False, True):
+        out = build_transform(grey, train=train)(np.full((20, 20, 3), 255, np.uint8))
+        assert out.shape == (1, 16, 16)
+    assert torch.allclose(
+        build_transform(grey, train=False)(np.full((20, 20, 3), 255, np.uint8)), torch.ones(1)
+    )
+
+
+def test_train_augmentation_settings():
+    t = build_transform(CFG, train=True, hflip=True)
+    assert steps(t)[0] == "RandomResizedCropAndInterpolation" and "RandomHorizontalFlip" in steps(t)
+    rrc = t.pipeline.transforms[0]
+    assert isinstance(rrc, RandomResizedCropAndInterpolation) and tuple(rrc.scale) == (0.5, 1.0)
+    assert not {"RandomErasing", "AutoAugment", "RandAugment"} & set(steps(t))
+    assert "RandomHorizontalFlip" not in steps(build_transform(CFG, train=True, hflip=False))
+    out = t(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8))
+    assert out.shape == (3, 32, 32)
+
+
+def test_no_augment_is_eval():
+    x = np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    a = build_transform(CFG, train=True, augment=False)(x)
+    assert torch.equal(a, build_transform(CFG, train=False)(x))
+
+
+def test_transform_pickles_for_workers():
+    t = build_transform(CFG, train=True)
+    clone = pickle.loads(pickle.dumps(t))
+    assert clone(np.zeros((28, 28), np.uint8)).shape == (3, 32, 32)
+
+
+def test_image_torch_dataset():
+    images = np.arange(5 * 6 * 6, dtype=np.uint8).reshape(5, 6, 6)
+    ds = ArrayDataset(images, np.array([0, 1, 0, 1, 1]), ["a", "b"])
+    t = build_transform(CFG, train=False)
+    tds = ImageTorchDataset(ds, np.array([4, 0]), t)
+    assert len(tds) == 2 and tds[0][1] == 1 and tds[1][1] == 0
+    batch, labels = next(iter(torch.utils.data.DataLoader(tds, batch_size=2)))
+    assert batch.shape == (2, 3, 32, 32) and labels.tolist() == [1, 0]
+    unlabelled = ImageTorchDataset(ArrayDataset(images, None, []), None, t)
+    assert len(unlabelled) == 5 and unlabelled[3][1] == -1

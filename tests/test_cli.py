@@ -1,0 +1,133 @@
+"""The command line through real subprocesses: the happy path and the bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from conftest import run_cli
+
+FAST = ["--model", "tiny-cnn", "--image-size", "32", "--epochs", "2", "--seed", "0"]
+
+
+def _folder(root, n_per_class=12, classes=("a", "b", "c")):
+    rng = np.random.default_rng(0)
+    for k, c in enumerate(classes):
+        (root / c).mkdir(parents=True)
+        for i in range(n_per_class):
+            img = rng.integers(0, 60, (24, 24), dtype=np.uint8)
+            img[k * 8 : k * 8 + 8, :] += 150  # a class-specific band
+            Image.fromarray(img).save(root / c / f"{i}.png")
+    return root
+
+
+def _no_traceback(proc):
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_zoo_lists_offline_models():
+    p = run_cli("zoo", "--json", check=0)
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert rows["effnet-lite0"]["offline"] is True
+    assert rows["tiny-cnn"]["features"] > 0
+
+
+def test_fit_runs_show_predict_round_trip(tmp_path):
+    data = _folder(tmp_path / "data")
+    p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--json", check=0)
+    out = json.loads(p.stdout)
+    run = out["run"]
+    assert out["test_accuracy"] > 0.5
+    listing = run_cli("runs", "list", "--json", check=0)
+    assert run in [r["id"] for r in json.loads(listing.stdout)]
+    show = run_cli("runs", "show", run, check=0)
+    assert "reproduce: transferkit fit" in show.stdout and "--strategy linear" in show.stdout
+    pred = run_cli("predict", "--run", run, str(data / "b"), check=0)
+    lines = pred.stdout.strip().splitlines()
+    assert lines[0].startswith("item,prediction,confidence")
+    assert len(lines) == 13
+    assert sum(line.split(",")[1] == "b" for line in lines[1:]) >= 9
+
+
+def test_bad_inputs_exit_2_with_a_clear_message(tmp_path):
+    cases = [
+        (["fit", "--data", str(tmp_path / "nope"), *FAST], "nope"),
+        (["fit", "--data", "builtin:digits", "--model", "effnet-lite9"], "effnet-lite"),
+        (["fit", "--data", "builtin:digits", "--labels-per-class", "5000", *FAST], "labels"),
+        (["predict", "--run", "r00000000-000000-dead", str(tmp_path)], "runs list"),
+    ]
+    one = tmp_path / "one" / "only"
+    one.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(one / f"{i}.png")
+    cases.append((["fit", "--data", str(tmp_path / "one"), *FAST], "class"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases.append((["fit", "--data", str(empty), *FAST], "empty"))
+    for args, word in cases:
+        p = run_cli(*args)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        _no_traceback(p)
+        assert word.lower() in p.stderr.lower(), (args, p.stderr)
+
+
+def test_store_not_writable_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    p = run_cli("runs", "list", env_extra={"TRANSFERKIT_HOME": str(blocker / "home")})
+    assert p.returncode == 2
+    _no_traceback(p)
+    assert "TRANSFERKIT_HOME" in p.stderr
+
+
+def test_predict_on_deleted_run_exits_2(tmp_path):
+    data = _folder(tmp_path / "data")
+    p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--json", check=0)
+    run = json.loads(p.stdout)["run"]
+    run_cli("runs", "delete", run, check=0)
+    p = run_cli("predict", "--run", run, str(data))
+    assert p.returncode == 2
+    _no_traceback(p)
+
+
+def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk_home):
+    """A real kill mid-training, then --resume: same metrics as a run never interrupted."""
+    args = ["fit", "--data", "builtin:digits", "--strategy", "finetune", "--model", "tiny-cnn",
+            "--image-size", "32", "--epochs", "4", "--labels-per-class", "100", "--seed", "1",
+            "--json"]
+    env = {**os.environ}
+    proc = subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = tk_home / "runs"
+    deadline = time.time() + 300
+    ckpt = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(runs.glob("*/checkpoints/last.json")) if runs.exists() else []
+        if found and json.loads(found[0].read_text())["epoch"] >= 0:
+            ckpt = found[0]
+            break
+        time.sleep(0.05)
+    assert ckpt is not None, "no checkpoint appeared"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    run_id = ckpt.parent.parent.name
+    show = json.loads(run_cli("runs", "show", run_id, "--json", check=0).stdout)
+    assert show["status"] == "interrupted"
+    resumed = json.loads(run_cli("fit", "--resume", run_id, "--json", check=0).stdout)
+    assert resumed["run"] == run_id
+    fresh = json.loads(run_cli(*args, check=0).stdout)
+    assert fresh["run"] != run_id
+    assert resumed["test_accuracy"] == fresh["test_accuracy"]
+    assert resumed["val_accuracy"] == fresh["val_accuracy"]
+    history = json.loads((runs / run_id / "history.json").read_text())
+    fresh_history = json.loads((runs / fresh["run"] / "history.json").read_text())
+    assert history == fresh_history
