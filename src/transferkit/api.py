@@ -33,6 +33,7 @@ from transferkit.zoo import create_backbone
 from transferkit.zoo.checkpoint import TransferModel, atomic_write_json, load_model, save_model
 
 BALANCE = ("none", "weights", "sampler")
+HEAD_INIT = ("linear", "random")
 
 
 @dataclass
@@ -87,6 +88,8 @@ def validate_config(cfg: FitConfig) -> None:
     problems = []
     if t.balance not in BALANCE:
         problems.append(f"--balance must be one of {', '.join(BALANCE)}, not {t.balance!r}")
+    if t.head_init not in HEAD_INIT:
+        problems.append(f"--head-init must be one of {', '.join(HEAD_INIT)}, not {t.head_init!r}")
     if t.epochs < 1 or t.batch_size < 1 or t.accumulate < 1:
         problems.append("--epochs, --batch-size and --accumulate must be at least 1")
     if not 0 < d.val_fraction < 1 or not 0 < d.test_fraction < 1:

@@ -75,7 +75,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print_json([r.to_dict() for r in runs])
             return 0
         t = Table(title=f"runs in {store.root}")
-        for col in ("id", "kind", "status", "created", "model", "strategy", "data", "test acc"):
+        t.add_column("id", no_wrap=True)
+        for col in ("kind", "status", "created", "model", "strategy", "data", "test acc"):
             t.add_column(col)
         for r in runs:
             c = r.config
@@ -145,7 +146,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         results.append((r, time.perf_counter() - t0))
     t = Table(title=f"{args.model} -> {args.data}, {args.labels_per_class} labels per class, "
               f"{args.image_size}px")
-    for col in ("run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"):
+    t.add_column("run", no_wrap=True)
+    for col in ("strategy", "test accuracy", "balanced acc", "macro F1", "seconds"):
         t.add_column(col)
     for r, sec in results:
         m = r.metrics

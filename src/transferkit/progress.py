@@ -7,7 +7,6 @@ so readers, extraction and training agree without passing a flag through every c
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -52,8 +51,8 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=not sys.stderr.isatty(),
-        disable=quiet(),
+        transient=False,
+        disable=quiet() or not console.is_terminal,
     )
 
 

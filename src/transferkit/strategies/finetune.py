@@ -3,7 +3,8 @@
 The recipe: AdamW; per-block learning rates decaying from the head downwards (discriminative
 fine-tuning, as in ULMFiT, arXiv:1801.06146); linear warm-up then cosine decay; label
 smoothing; augmentation from timm's transform factory; early stopping on validation with the
-best checkpoint kept; optional gradual unfreezing from the top. Frozen blocks keep their
+best checkpoint kept; the head started from a linear probe (LP-FT, arXiv:2202.10054) unless
+``--head-init random``; optional gradual unfreezing from the top. Frozen blocks keep their
 BatchNorm statistics frozen. ``scratch`` is the same recipe from fresh weights.
 """
 
@@ -18,6 +19,7 @@ from transferkit import distributed
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.strategies.linear import Linear
 from transferkit.training import LoopSettings, run
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
 from transferkit.training.schedule import warmup_cosine
@@ -136,10 +138,13 @@ class FineTune(Strategy):
     name = "finetune"
 
     def fit(self, ctx: FitContext) -> StrategyResult:
-        torch.manual_seed(ctx.config.seed)  # the new head's initialisation
-        model = TransferModel(ctx.backbone, ctx.num_classes)
-        task = FineTuneTask(model, ctx)
         o = ctx.config.train
+        if o.head_init == "linear":  # LP-FT (Kumar et al., 2022, arXiv:2202.10054)
+            model = Linear().fit(ctx).model
+        else:
+            torch.manual_seed(ctx.config.seed)  # the new head's initialisation
+            model = TransferModel(ctx.backbone, ctx.num_classes)
+        task = FineTuneTask(model, ctx)
         settings = LoopSettings(
             epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
             seed=ctx.config.seed, description=self.name,
