@@ -11,7 +11,9 @@ from rich.table import Table
 
 from transferkit.cli import config_from_args, print_json, reproduce_command, write_csv
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out = Console(highlight=False, width=160)
 
 
 def _fmt(v: Any) -> str:
@@ -28,7 +30,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     t = Table(title="transferkit zoo")
-    for col in ("name", "modality", "params", "features", "input", "offline", "note"):
+    t.add_column("name", no_wrap=True)
+    for col in ("modality", "params", "features", "input", "offline", "note"):
         t.add_column(col)
     for r in rows:
         params = f"{r['params'] / 1e6:.2f}M" if r.get("params") else "?"
