@@ -26,8 +26,10 @@ def test_linear_fit_is_recorded_and_predicts():
 
 
 def test_finetune_trains_and_keeps_best_checkpoint():
+    # tiny-cnn's "pretrained" weights are a seeded random init whose BatchNorm statistics do
+    # not match the data, so a linear-probe head would not be a sensible start here.
     r = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=60, lr=3e-3,
-                        **{**FAST, "epochs": 4})
+                        head_init="random", **{**FAST, "epochs": 4})
     assert len(r.history) == 4
     best = max(h["val_accuracy"] for h in r.history)
     assert r.metrics["val_accuracy"] == pytest.approx(best, abs=1e-6)

@@ -55,8 +55,9 @@ class TrainOptions:
         0, "Unfreeze one more block every N epochs, from the top (0: off)."
     )
     head_init: str = opt(
-        "linear", "linear: start the new head from a linear probe on the starting features "
-        "(LP-FT); random: a freshly initialised head."
+        "linear", "linear: start the new head from a linear probe on the source features "
+        "(LP-FT; scratch has no source features and always starts from a fresh head); "
+        "random: a freshly initialised head."
     )
     augment: bool = opt(True, "Augmentation suited to the modality (random resized crop, flip).")
     balance: str = opt("none", "Imbalanced data: none, weights (class-weighted loss) or sampler.")

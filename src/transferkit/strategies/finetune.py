@@ -139,7 +139,9 @@ class FineTune(Strategy):
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         o = ctx.config.train
-        if o.head_init == "linear":  # LP-FT (Kumar et al., 2022, arXiv:2202.10054)
+        # LP-FT (Kumar et al., 2022, arXiv:2202.10054) probes the *source* features; fresh
+        # weights have none worth probing, so scratch always starts from a fresh head.
+        if o.head_init == "linear" and self.pretrained:
             model = Linear().fit(ctx).model
         else:
             torch.manual_seed(ctx.config.seed)  # the new head's initialisation
