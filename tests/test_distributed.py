@@ -29,7 +29,8 @@ def test_torchrun_two_processes_matches_one_process():
     # Linear: sharded extraction + gather, then the same solver: identical.
     assert lin2["test_accuracy"] == lin1["test_accuracy"]
 
-    ft = ["--strategy", "finetune", "--epochs", "3", "--batch-size", "32", "--no-augment"]
+    ft = ["--strategy", "finetune", "--epochs", "3", "--batch-size", "32", "--no-augment",
+          "--head-init", "random"]
     one = json.loads(run_cli("fit", *COMMON, *ft, check=0).stdout)
     p = _torchrun("fit", *COMMON, *ft)
     assert p.returncode == 0, p.stderr[-3000:]
