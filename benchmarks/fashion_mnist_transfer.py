@@ -177,6 +177,7 @@ def run_cell(seed: int, lpc: int, strategy: str, args: argparse.Namespace) -> di
         "val_accuracy": val_sel,
         "val_accuracy_final_model": result.metrics.get("val_accuracy"),
         "wall_seconds": wall,
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "timings": record.timings,
         "splits": record.extra.get("splits"),
         "epochs_run": len(hist) if strategy != "linear" else None,
@@ -551,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         status = 1
     out["wall_seconds"] = clock.elapsed()
+    out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     save(out, out_dir)
     clock.say(
         f"done in {out['wall_seconds'] / 60:.1f} min; wrote {out_dir / (NAME + '.json')} "

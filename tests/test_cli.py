@@ -10,9 +10,8 @@ import sys
 import time
 
 import numpy as np
-from PIL import Image
-
 from conftest import run_cli
+from PIL import Image
 
 FAST = ["--model", "tiny-cnn", "--image-size", "32", "--epochs", "2", "--seed", "0"]
 

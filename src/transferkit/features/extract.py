@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from transferkit import distributed, progress
-from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.data.base import Dataset
+from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.features.cache import FeatureCache
-from transferkit.zoo.base import Backbone
+from transferkit.zoo.base import Backbone, DataConfig
 
 
 def feature_key(backbone: Backbone, dataset: Dataset) -> str:
@@ -36,16 +38,21 @@ def feature_key(backbone: Backbone, dataset: Dataset) -> str:
 
 
 @torch.no_grad()
-def _forward_all(
-    backbone: Backbone,
+def forward_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    module: nn.Module,
+    data_config: DataConfig,
     dataset: Dataset,
     indices: np.ndarray,
+    *,
     device: torch.device,
     batch_size: int,
-    num_workers: int,
-    description: str,
+    num_workers: int = 0,
+    description: str = "forward",
 ) -> np.ndarray:
-    transform = build_transform(backbone.data_config, train=False)
+    """``fn`` over eval-transformed examples in batches, ``module`` in eval mode on ``device``
+    (channels_last and bf16 autocast on CUDA); one float32 row per index, in order."""
+    transform = build_transform(data_config, train=False)
     loader = DataLoader(
         ImageTorchDataset(dataset, indices, transform),
         batch_size=batch_size,
@@ -53,25 +60,22 @@ def _forward_all(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
-    was_training = backbone.training
-    backbone.eval().to(device)
+    was_training = module.training
+    module.eval().to(device)
     cuda = device.type == "cuda"
     if cuda:
-        backbone.to(memory_format=torch.channels_last)
-    out = np.empty((len(indices), backbone.num_features), dtype=np.float32)
-    pos = 0
+        module.to(memory_format=torch.channels_last)
+    out = []
     with progress.bar(description, len(indices)) as update:
         for x, _ in loader:
             x = x.to(device, non_blocking=True)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                f = backbone.forward_features(x)
-            out[pos : pos + len(x)] = f.float().cpu().numpy()
-            pos += len(x)
+                out.append(fn(x).float().cpu().numpy())
             update(len(x))
-    backbone.train(was_training)
-    return out
+    module.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def extract_features(
@@ -95,7 +99,11 @@ def extract_features(
     todo = np.unique(indices[missing])
     if len(todo):
         part = todo[distributed.shard(len(todo))]
-        mine = _forward_all(backbone, dataset, part, device, batch_size, num_workers, description)
+        mine = forward_batches(backbone.forward_features, backbone, backbone.data_config, dataset,
+                               part, device=device, batch_size=batch_size,
+                               num_workers=num_workers, description=description)
+        if len(mine) == 0:
+            mine = np.zeros((0, backbone.num_features), dtype=np.float32)
         pieces = distributed.all_gather_object((part, mine))
         done_idx = np.concatenate([p for p, _ in pieces])
         done = np.concatenate([f for _, f in pieces]).astype(np.float32)
