@@ -22,7 +22,7 @@ from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits, make_splits
 from transferkit.errors import RunInterrupted, UserError
-from transferkit.evaluation.metrics import classification_metrics
+from transferkit.evaluation.metrics import calibration_bins, classification_metrics
 from transferkit.evaluation.predict import predict_logits, softmax
 from transferkit.features.cache import FeatureCache
 from transferkit.features.extract import extract_features
@@ -30,7 +30,13 @@ from transferkit.store import RunStore
 from transferkit.strategies import STRATEGIES, FitContext, StrategyResult
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
-from transferkit.zoo.checkpoint import TransferModel, atomic_write_json, load_model, save_model
+from transferkit.zoo.checkpoint import (
+    TransferModel,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_model,
+    save_model,
+)
 
 BALANCE = ("none", "weights", "sampler")
 HEAD_INIT = ("linear", "random")
@@ -115,20 +121,45 @@ def check_labelled(dataset: Dataset) -> None:
                         "a classifier needs at least two classes.")
 
 
-def _evaluate(ctx: FitContext, result: StrategyResult, indices: np.ndarray, prefix: str) -> dict:
+def _evaluate(ctx: FitContext, result: StrategyResult, indices: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``result.model`` for ``indices`` (cached features when frozen)."""
+    k = ctx.num_classes
     if len(indices) == 0:
-        return {}
+        return np.zeros((0, k), dtype=np.float32)
     model, bs = result.model, ctx.config.train.batch_size * 2
     if result.backbone_frozen:
         feats = extract_features(model.backbone, ctx.dataset, indices, device=ctx.device,
-                                 cache=ctx.cache, batch_size=bs, description=f"features ({prefix[:-1]})")
+                                 cache=ctx.cache, batch_size=bs, description="features (eval)")
         with torch.no_grad():
             logits = model.head(torch.from_numpy(feats)).numpy()
     else:
         logits = predict_logits(model, ctx.dataset, indices, device=ctx.device, batch_size=bs,
-                                description=f"evaluate ({prefix[:-1]})")
-    y = ctx.labels(indices)
-    return classification_metrics(y, softmax(logits), ctx.dataset.classes, prefix=prefix)
+                                description="evaluate")
+    return softmax(logits)
+
+
+def _metrics(ctx: FitContext, indices: np.ndarray, proba: np.ndarray, prefix: str) -> dict:
+    if len(indices) == 0:
+        return {}
+    return classification_metrics(ctx.labels(indices), proba, ctx.dataset.classes, prefix=prefix)
+
+
+def save_predictions(folder: Path, indices: np.ndarray, labels: np.ndarray, proba: np.ndarray) -> None:
+    """Test-split predictions for paired comparisons (numeric arrays only: no pickle)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, indices=indices.astype(np.int64), labels=labels.astype(np.int64),
+                        proba=proba.astype(np.float32))
+    atomic_write_bytes(folder / "test_predictions.npz", buf.getvalue())
+
+
+def load_predictions(folder: Path) -> dict[str, np.ndarray] | None:
+    p = Path(folder) / "test_predictions.npz"
+    if not p.is_file():
+        return None
+    with np.load(p, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def fit(
@@ -139,13 +170,16 @@ def fit(
     dataset: Dataset | None = None,
     splits: Splits | None = None,
     store: RunStore | None = None,
+    parent: str | None = None,
+    record: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Transfer a source model to the target data; returns a :class:`FitResult`.
 
     ``resume`` continues an interrupted run from its last checkpoint with its stored config.
     ``dataset`` / ``splits`` let library code (the sklearn wrapper, comparisons) pass data
-    that is already loaded and split.
+    that is already loaded and split; ``parent`` and ``record`` link the run to a comparison
+    or cross-validation and add to what the store records about it.
     """
     t_start = time.perf_counter()
     store = store or RunStore()
@@ -184,7 +218,7 @@ def fit(
     t_loaded = time.perf_counter()
     if distributed.is_main():
         if run_id is None:
-            run_id = store.create("fit", cfg.to_dict(), seed=cfg.seed,
+            run_id = store.create("fit", cfg.to_dict(), seed=cfg.seed, parent=parent,
                                   data_fingerprint=dataset.fingerprint)
         else:
             store.update(run_id, status="running")
@@ -192,7 +226,7 @@ def fit(
             "dataset": dataset.summary(), "backbone": backbone.identity,
             "skipped": [dataclasses.asdict(s) for s in dataset.skipped[:1000]],
             "splits": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-            "world_size": distributed.world_size(), "device": str(device),
+            "world_size": distributed.world_size(), "device": str(device), **(record or {}),
         })
     run_id = distributed.broadcast_object(run_id)
     run_dir = store.artifact_dir(run_id)
@@ -203,8 +237,9 @@ def fit(
     try:
         result = strategy.fit(ctx)
         t_fit = time.perf_counter()
-        metrics = _evaluate(ctx, result, splits.val, "val_")
-        metrics.update(_evaluate(ctx, result, splits.test, "test_"))
+        metrics = _metrics(ctx, splits.val, _evaluate(ctx, result, splits.val), "val_")
+        test_proba = _evaluate(ctx, result, splits.test)
+        metrics.update(_metrics(ctx, splits.test, test_proba, "test_"))
     except RunInterrupted as e:
         e.run_id = run_id  # type: ignore[attr-defined]
         if distributed.is_main():
@@ -221,7 +256,12 @@ def fit(
                    extra={"strategy": strategy.name, "run": run_id})
         atomic_write_json(run_dir / "config.json", cfg.to_dict())
         atomic_write_json(run_dir / "history.json", result.history)
-        store.update(run_id, extra={"strategy_info": result.info, "history": result.history})
+        extra = {"strategy_info": result.info, "history": result.history}
+        if len(splits.test):
+            y_test = dataset.labels[splits.test]
+            save_predictions(run_dir, splits.test, y_test, test_proba)
+            extra["calibration"] = calibration_bins(y_test, test_proba)
+        store.update(run_id, extra=extra)
         store.finish(run_id, metrics=metrics, timings=timings)
     distributed.barrier()
     return FitResult(run_id, result.info.get("chosen", strategy.name), metrics, result.model,

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(f, DataOptions)
     add_dataclass_options(f, TrainOptions)
     f.add_argument("--resume", metavar="RUN", help="Continue an interrupted run from its last checkpoint.")
+    f.add_argument("--cv", type=int, metavar="K", help="Stratified K-fold cross-validation of "
+                   "this configuration over the labelled examples (per-fold and pooled metrics).")
     f.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
     r = sub.add_parser("runs", help="List, show or delete recorded runs.")
@@ -112,8 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
     rsh = rs.add_parser("show", help="Everything recorded about one run.")
     rsh.add_argument("run")
     rsh.add_argument("--json", action="store_true")
+    rc = rs.add_parser("compare", help="Two finished runs side by side, with a paired test "
+                       "when they share their test examples.")
+    rc.add_argument("run_a")
+    rc.add_argument("run_b")
+    rc.add_argument("--json", action="store_true")
     rd = rs.add_parser("delete", help="Delete a run and its artifacts.")
     rd.add_argument("run")
+
+    c = sub.add_parser("compare", help="Strategies x labels per class x seeds on the same "
+                       "splits: mean, spread, 95% CI and paired differences.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c.add_argument("--strategies", default="linear,finetune,scratch",
+                   help="Comma-separated strategies; the first is the baseline of the differences.")
+    c.add_argument("--labels-per-class", dest="budgets", default="10,100",
+                   help="Comma-separated label budgets per class, or 'all'.")
+    c.add_argument("--seeds", type=int, default=3, help="Number of seeds (0..N-1).")
+    c.add_argument("--no-reuse", action="store_true", help="Retrain cells already in the store.")
+    c.add_argument("--json", action="store_true")
+    add_dataclass_options(c, FitConfig, skip=("strategy", "seed"))
+    add_dataclass_options(c, DataOptions, skip=("labels_per_class",))
+    add_dataclass_options(c, TrainOptions)
 
     pr = sub.add_parser("predict", help="Predict with a finished run; CSV on stdout.")
     pr.add_argument("--run", required=True, help="Run id (or unique prefix).")

@@ -45,6 +45,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from transferkit import distributed
     from transferkit.api import fit
 
+    if getattr(args, "cv", None):
+        return _cv(args)
     if args.resume:
         result = fit(resume=args.resume)
     else:
@@ -63,6 +65,56 @@ def cmd_fit(args: argparse.Namespace) -> int:
         for k, v in summary.items():
             t.add_row(k, _fmt(v))
         out.print(t)
+    return 0
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from transferkit.evaluation.cv import cross_validate
+
+    res = cross_validate(config=config_from_args(args), k=args.cv)
+    if args.json:
+        print_json({"cv": res.cv_id, "folds": res.folds, "summary": res.summary,
+                    "pooled_accuracy": res.pooled_accuracy})
+        return 0
+    t = Table(title=f"cross-validation {res.cv_id} ({args.cv} folds)")
+    t.add_column("fold")
+    t.add_column("run", no_wrap=True)
+    for col in ("accuracy", "balanced acc", "macro F1", "ECE"):
+        t.add_column(col)
+    for f in res.folds:
+        t.add_row(str(f["fold"]), f["run"], _fmt(f["test_accuracy"]),
+                  _fmt(f["test_balanced_accuracy"]), _fmt(f["test_macro_f1"]), _fmt(f["test_ece"]))
+    s = res.summary["test_accuracy"]
+    ci = f" (95% CI {s['ci_low']:.4f}-{s['ci_high']:.4f})" if s["ci_low"] is not None else ""
+    out.print(t)
+    out.print(f"accuracy {s['mean']:.4f} +/- {s['std']:.4f}{ci}; pooled out-of-fold "
+              f"{res.pooled_accuracy:.4f}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from transferkit.evaluation.compare import compare
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    res = compare(config=config_from_args(args), strategies=strategies, labels_per_class=budgets,
+                  seeds=args.seeds, reuse=not args.no_reuse)
+    if args.json:
+        print_json({"compare": res.compare_id, "table": res.table, "paired": res.paired,
+                    "verdicts": res.verdicts, "members": res.members, "reused": res.reused})
+        return 0
+    t = Table(title=f"comparison {res.compare_id} (test accuracy over {args.seeds} seeds)")
+    for col in ("labels/class", "strategy", "mean", "std", "95% CI", "n"):
+        t.add_column(col)
+    for row in res.table:
+        ci = (f"{row['ci_low']:.4f}-{row['ci_high']:.4f}" if row["ci_low"] is not None else "-")
+        t.add_row(str(row["labels_per_class"]), row["strategy"], _fmt(row["mean"]),
+                  _fmt(row["std"]), ci, str(row["n"]))
+    out.print(t)
+    for v in res.verdicts:
+        out.print(v)
+    if res.reused:
+        out.print(f"({res.reused} cells reused from the store)")
     return 0
 
 
@@ -118,6 +170,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if r.kind == "fit":
             out.print(f"reproduce: {reproduce_command(r.config)}")
         out.print(f"artifacts: {store.root / 'runs' / r.id}")
+        return 0
+    if action == "compare":
+        from transferkit.evaluation.paired import compare_runs
+
+        res = compare_runs(args.run_a, args.run_b, store)
+        if args.json:
+            print_json(res)
+            return 0
+        t = Table(title=f"{res['a']} (a) vs {res['b']} (b)")
+        for col in ("metric", "a", "b", "a - b"):
+            t.add_column(col)
+        for k, v in res["metrics"].items():
+            t.add_row(k, _fmt(v["a"]), _fmt(v["b"]), _fmt(v.get("a_minus_b")))
+        out.print(t)
+        p = res["paired"]
+        if p:
+            out.print(f"paired on {p['n']} shared test examples: accuracy a - b = "
+                      f"{100 * p['accuracy_diff']:+.1f} points (95% bootstrap CI "
+                      f"{100 * p['ci_low']:.1f} to {100 * p['ci_high']:.1f}); McNemar p = "
+                      f"{p['p_value']:.3g} ({p['only_a_correct']} only a right, "
+                      f"{p['only_b_correct']} only b right)")
+        else:
+            out.print(res["note"])
         return 0
     if action == "delete":
         r = store.get(args.run)

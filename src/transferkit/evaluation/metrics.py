@@ -21,6 +21,20 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15)
     return float(ece)
 
 
+def calibration_bins(y: np.ndarray, proba: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """Per confidence bin: mean confidence, accuracy and count (for reliability diagrams)."""
+    conf = proba.max(1)
+    correct = (proba.argmax(1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out: dict[str, Any] = {"bins": bins, "confidence": [], "accuracy": [], "count": []}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        out["count"].append(int(m.sum()))
+        out["confidence"].append(float(conf[m].mean()) if m.any() else None)
+        out["accuracy"].append(float(correct[m].mean()) if m.any() else None)
+    return out
+
+
 def classification_metrics(
     y: np.ndarray, proba: np.ndarray, classes: list[str], prefix: str = ""
 ) -> dict[str, Any]:
