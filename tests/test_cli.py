@@ -130,3 +130,21 @@ def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk
     history = json.loads((runs / run_id / "history.json").read_text())
     fresh_history = json.loads((runs / fresh["run"] / "history.json").read_text())
     assert history == fresh_history
+
+
+def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
+    data = _folder(tmp_path / "data")
+    (data / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    good = (data / "b" / "0.png").read_bytes()
+    (data / "b" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (data / "c" / "notes.txt").write_text("not an image")
+    p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--json", check=0)
+    run = json.loads(p.stdout)["run"]
+    rec = json.loads(run_cli("runs", "show", run, "--json", check=0).stdout)
+    skipped = {s["item"].rsplit("/", 1)[-1] for s in rec["extra"]["skipped"]}
+    assert {"broken.png", "truncated.png", "notes.txt"} <= skipped
+    assert rec["extra"]["dataset"]["size"] == 36
+    p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--strict")
+    assert p.returncode == 2
+    _no_traceback(p)
+    assert "broken.png" in p.stderr or "truncated.png" in p.stderr
