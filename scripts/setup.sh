@@ -37,4 +37,20 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
          "(e.g. transferkit demo --data builtin:mnist5k)." >&2
   fi
 fi
+
+# Headless Chromium for the test that renders an HTML report (tests/report), --dev only.
+if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+      >/dev/null 2>&1 || echo "setup: could not install chromium with apt-get." >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+      >/dev/null 2>&1 || echo "setup: could not install chromium with sudo apt-get." >&2
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: chromium is not installed (needs root or passwordless sudo for apt-get);" \
+         "the test that renders an HTML report in headless Chromium will be skipped." \
+         "Install the Debian package chromium to run it." >&2
+  fi
+fi
 echo "setup: done (.venv/bin/transferkit)" >&2

@@ -148,3 +148,14 @@ def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
     assert p.returncode == 2
     _no_traceback(p)
     assert "broken.png" in p.stderr or "truncated.png" in p.stderr
+
+
+def test_help_works_for_every_command():
+    p = run_cli("--help", check=0)
+    commands = [c for c in ("zoo", "fit", "runs", "compare", "pretrain", "predict", "demo",
+                            "report", "rank", "similarity") if f"    {c}" in p.stdout]
+    assert len(commands) >= 7
+    for c in commands:
+        h = run_cli(c, "--help")
+        assert h.returncode == 0, (c, h.stderr)
+        assert "usage" in h.stdout

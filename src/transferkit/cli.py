@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any
 
-from transferkit.config import DataOptions, FitConfig, TrainOptions
+from transferkit.config import DataOptions, FitConfig, PretrainConfig, TrainOptions
 from transferkit.errors import RunInterrupted, UserError
 
 EXAMPLES = """examples:
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("run")
 
     c = sub.add_parser("compare", help="Strategies x labels per class x seeds on the same "
-                       "splits: mean, spread, 95% CI and paired differences.",
+                       "splits: mean, spread, 95%% CI and paired differences.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     c.add_argument("--strategies", default="linear,finetune,scratch",
                    help="Comma-separated strategies; the first is the baseline of the differences.")
@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(c, FitConfig, skip=("strategy", "seed"))
     add_dataclass_options(c, DataOptions, skip=("labels_per_class",))
     add_dataclass_options(c, TrainOptions)
+
+    pt = sub.add_parser("pretrain", help="Make your own source model: supervised, autoencoder, "
+                        "vae or contrastive pretraining; the result joins the zoo.",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_dataclass_options(pt, PretrainConfig)
+    pt.add_argument("--resume", metavar="RUN", help="Continue an interrupted pretrain run.")
+    pt.add_argument("--json", action="store_true")
 
     pr = sub.add_parser("predict", help="Predict with a finished run; CSV on stdout.")
     pr.add_argument("--run", required=True, help="Run id (or unique prefix).")
@@ -151,6 +158,46 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, default=8)
     d.add_argument("--max-test", type=int, default=1000)
     d.add_argument("--seed", type=int, default=0)
+
+    rp = sub.add_parser("report", help="Write a self-contained HTML report (and a Markdown twin) "
+                        "for runs or comparisons; prints the HTML path.")
+    rp.add_argument("runs", nargs="*", metavar="RUN",
+                    help="Run ids or unique prefixes: fit runs, compare or cv records.")
+    rp.add_argument("--last", type=int, metavar="N", help="Also report the N newest fit runs.")
+    rp.add_argument("--out", metavar="DIR", help="Output folder (default: the run's artifact "
+                    "folder; for several runs $TRANSFERKIT_HOME/reports/<time>).")
+    rp.add_argument("--title", help="Report title (default: from the runs).")
+
+    rk = sub.add_parser("rank", help="Rank source models for labelled target data by "
+                        "transferability scores, without training them.")
+    rk.add_argument("--data", required=True, help="Labelled target data (folder, manifest, "
+                    "builtin:NAME).")
+    rk.add_argument("--models", required=True, help="Comma-separated candidates; shell patterns "
+                    "such as 'effnet*' or 'timm:resnet*' are expanded.")
+    rk.add_argument("--score", help="Rank by this score only (with --scores: rank by it first).")
+    rk.add_argument("--scores", help="Comma-separated scores (default: logme,leep,nce,hscore,knn;"
+                    " also linear-probe); the first orders the table.")
+    rk.add_argument("--max-examples", type=int, help="Score a stratified sample of this size.")
+    rk.add_argument("--labels-per-class", type=int, help="Use fit's labelled examples for this "
+                    "label budget.")
+    rk.add_argument("--image-size", type=int, help="Input size for every candidate.")
+    rk.add_argument("--seed", type=int, default=0)
+    rk.add_argument("--batch-size", type=int, default=64)
+    rk.add_argument("--device", default="auto")
+    rk.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    sm = sub.add_parser("similarity", help="Distance between two datasets in a backbone's "
+                        "feature space (MMD with p-value, proxy A-distance, per class).")
+    sm.add_argument("--source", required=True)
+    sm.add_argument("--target", required=True)
+    sm.add_argument("--model", required=True)
+    sm.add_argument("--max-examples", type=int, default=2000, help="Examples per side.")
+    sm.add_argument("--permutations", type=int, default=200, help="For the MMD p-value.")
+    sm.add_argument("--image-size", type=int)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--batch-size", type=int, default=64)
+    sm.add_argument("--device", default="auto")
+    sm.add_argument("--json", action="store_true", help="Print the result as JSON.")
     return p
 
 

@@ -202,6 +202,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 2
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from transferkit.config import PretrainConfig
+    from transferkit.pretrain import pretrain
+
+    if args.resume:
+        res = pretrain(resume=args.resume)
+    else:
+        names = {f.name for f in dataclasses.fields(PretrainConfig)}
+        res = pretrain(config=PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
+    summary = {"run": res.run_id, "name": res.name, **res.metrics}
+    if args.json:
+        print_json(summary)
+        return 0
+    t = Table(title=f"pretrain run {res.run_id}")
+    t.add_column("")
+    t.add_column("value")
+    for k, v in summary.items():
+        t.add_row(k, _fmt(v))
+    out.print(t)
+    out.print(f"Use it as a source model: transferkit fit --model {res.name} --data TARGET ...")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from transferkit.api import predict
 
@@ -234,4 +259,93 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(t)
     out.print("Inspect a run with `transferkit runs show RUN`; predict with "
               "`transferkit predict --run RUN IMAGES`.")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write an HTML report and its Markdown twin for runs or comparisons; print the HTML path."""
+    from pathlib import Path
+
+    from transferkit import progress
+    from transferkit.errors import UserError
+    from transferkit.report import build_report, default_out_dir, latest_fits, load_records
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    records = load_records(args.runs, store) if args.runs else []
+    if args.last is not None:
+        seen = {r.id for r in records}
+        records += [r for r in latest_fits(args.last, store) if r.id not in seen]
+    if not records:
+        raise UserError("Name the runs to report on (`transferkit report RUN [RUN ...]`; fit, "
+                        "compare or cv run ids) or use --last N. `transferkit runs list` shows them.")
+    out_dir = Path(args.out) if args.out else default_out_dir(records, store)
+    html_path, md_path = build_report(records, out_dir, title=args.title)
+    progress.info(f"report written: {html_path} (Markdown twin: {md_path})")
+    print(html_path)
+    return 0
+
+
+def _rank_scores(args: argparse.Namespace) -> list[str]:
+    from transferkit.rank import DEFAULT_SCORES
+
+    listed = [x.strip() for x in args.scores.split(",")] if args.scores else []
+    if args.score:
+        return [args.score.strip()] + [x for x in listed if x != args.score.strip()]
+    return listed or list(DEFAULT_SCORES)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Rank candidates; a table with why each empty cell is empty, or JSON."""
+    from transferkit.rank import rank
+
+    result = rank(args.data, args.models, scores=_rank_scores(args),
+                  max_examples=args.max_examples, seed=args.seed,
+                  labels_per_class=args.labels_per_class, image_size=args.image_size,
+                  device=args.device, batch_size=args.batch_size)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    t = Table(title=f"rank {result.run_id}: {result.data}, {result.n_examples} examples, "
+              f"{result.num_classes} classes, by {result.primary}")
+    for col in ("#", "model", "status", *result.scores, "seconds", "note"):
+        t.add_column(col, no_wrap=col in ("#", "model"))
+    for r in result.rows:
+        pos = str(result.order.index(r.model) + 1) if r.model in result.order else "-"
+        notes: dict[str, list[str]] = {}
+        for name, why in r.empty.items():
+            notes.setdefault(why, []).append(name)
+        note = r.reason or "; ".join(f"{', '.join(n)}: {why}" for why, n in notes.items())
+        t.add_row(pos, r.model, r.status, *(_fmt(r.scores.get(s)) for s in result.scores),
+                  f"{r.seconds:.1f}", note)
+    out.print(t)
+    if result.best:
+        out.print(f"best by {result.primary}: {result.best}")
+    return 0
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    """Source-target distances as a table (per-class MMD below), or JSON."""
+    from transferkit.rank import similarity
+
+    r = similarity(args.source, args.target, args.model, max_examples=args.max_examples,
+                   seed=args.seed, permutations=args.permutations, image_size=args.image_size,
+                   device=args.device, batch_size=args.batch_size)
+    if args.json:
+        print_json(r.to_dict())
+        return 0
+    t = Table(title=f"similarity {r.run_id}: {r.source} vs {r.target} in {r.model} features "
+              f"({r.n_source} + {r.n_target} examples)")
+    t.add_column("measure")
+    t.add_column("value")
+    for k in ("mmd2", "p_value", "bandwidth", "proxy_a_distance", "domain_error"):
+        t.add_row(k, _fmt(getattr(r, k)))
+    out.print(t)
+    if r.class_mmd:
+        c = Table(title="MMD^2 per shared class")
+        c.add_column("class")
+        c.add_column("mmd2")
+        for name, v in r.class_mmd.items():
+            c.add_row(name, _fmt(v) if v is not None else "(too few examples)")
+        out.print(c)
     return 0

@@ -87,3 +87,36 @@ class FitConfig:
             data=DataOptions(**d.get("data", {})),
             train=TrainOptions(**d.get("train", {})),
         )
+
+
+@dataclass
+class PretrainConfig:
+    """One pretraining run: source data, method, architecture and recipe."""
+
+    data: str = opt("", "Source data (labelled or not): builtin:NAME, a folder, CSV, .npz, idx.")
+    method: str = opt("supervised", "supervised, autoencoder, vae or contrastive.")
+    arch: str = opt("cnn-small", "Architecture: cnn-small, tiny-cnn, timm:NAME, effnet-lite0 ...")
+    from_pretrained: bool = opt(
+        False, "Start from the architecture's pretrained weights (domain-adaptive pretraining)."
+    )
+    weights: str | None = opt(None, "Local weights file for timm:/torchvision: architectures.")
+    name: str | None = opt(None, "A name for the result in the zoo (default: run:ID).")
+    image_size: int | None = opt(None, "Square input size; default: the architecture's.")
+    max_examples: int | None = opt(None, "Use a seeded random subset of this many examples.")
+    val_fraction: float = opt(0.1, "Share of the source data held out for validation.")
+    epochs: int = opt(10, "Maximum epochs.")
+    batch_size: int = opt(128, "Global batch size.")
+    lr: float = opt(1e-3, "Peak learning rate (AdamW, warm-up then cosine).")
+    weight_decay: float = opt(1e-4, "AdamW weight decay.")
+    warmup_epochs: float = opt(1.0, "Linear warm-up, in epochs.")
+    patience: int = opt(5, "Early stopping: epochs without validation improvement.")
+    latent_dim: int = opt(64, "Latent size of the autoencoder / VAE bottleneck.")
+    beta: float = opt(1.0, "VAE: weight of the KL term.")
+    temperature: float = opt(0.5, "Contrastive: NT-Xent temperature.")
+    projection_dim: int = opt(128, "Contrastive: output size of the projection head.")
+    augment: bool = opt(True, "Augment the supervised / autoencoder views too (contrastive always does).")
+    seed: int = opt(0, "Random seed.")
+    device: str = opt("auto", "auto, cpu or cuda.")
+    amp: bool = opt(True, "Mixed precision on CUDA.")
+    num_workers: int = opt(0, "DataLoader worker processes.")
+    strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")

@@ -11,7 +11,6 @@ code in :mod:`transferkit.transferability`.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +18,15 @@ from typing import Any
 import numpy as np
 
 from transferkit import progress
+from transferkit.config import DataOptions
 from transferkit.data import load_dataset, make_splits
 from transferkit.data.base import Dataset
 from transferkit.errors import RunInterrupted, UserError
 from transferkit.store import RunStore
 from transferkit.transferability import SCORES
+from transferkit.transferability.sampling import sample_indices, stratified_subsample
 
 DEFAULT_SCORES = ("logme", "leep", "nce", "hscore", "knn")
-STATUSES = ("ok", "failed", "refused")
 
 
 @dataclass
@@ -80,8 +80,6 @@ def expand_models(models: list[str] | str) -> tuple[list[str], dict[str, str]]:
     """Candidate names from a list or a comma-separated string; shell patterns
     (``timm:resnet*``, ``effnet*``) are expanded with the zoo listing. Returns the names and,
     for patterns that could not be expanded, the reason (these become failed rows)."""
-    from transferkit.zoo import list_zoo
-
     items = models.split(",") if isinstance(models, str) else list(models)
     names, problems = [], {}
     for item in (str(m).strip() for m in items):
@@ -89,6 +87,8 @@ def expand_models(models: list[str] | str) -> tuple[list[str], dict[str, str]]:
             continue
         if any(ch in item for ch in "*?["):
             try:
+                from transferkit.zoo import list_zoo  # imports torch: only for patterns
+
                 found = [r["name"] for r in list_zoo(item)]
             except Exception as e:  # noqa: BLE001 - e.g. timm missing: report, keep going
                 found, problems[item] = [], f"cannot list models matching {item!r}: {e}"
@@ -102,36 +102,14 @@ def expand_models(models: list[str] | str) -> tuple[list[str], dict[str, str]]:
     return list(dict.fromkeys(names)), problems
 
 
-def stratified_subsample(labels: np.ndarray, pool: np.ndarray, n: int, seed: int,
-                         min_per_class: int = 2) -> np.ndarray:
-    """``n`` indices of ``pool``, class proportions kept (at least ``min_per_class`` of each
-    class), the first of one seeded permutation per class so that larger samples contain
-    smaller ones (and reuse their cached features). Sorted."""
-    y = labels[pool]
-    classes, counts = np.unique(y, return_counts=True)
-    if n >= len(pool):
-        return np.sort(pool)
-    lo = np.minimum(counts, min_per_class)
-    if n < lo.sum():
-        raise UserError(f"max_examples={n} is too few for {len(classes)} classes: ranking needs "
-                        f"at least {min_per_class} examples of each, so at least {lo.sum()}.")
-    quota = counts * n / counts.sum()
-    alloc = np.clip(np.floor(quota).astype(np.int64), lo, counts)
-    while alloc.sum() < n:
-        alloc[np.argmax(np.where(alloc < counts, quota - alloc, -np.inf))] += 1
-    while alloc.sum() > n:
-        alloc[np.argmax(np.where(alloc > lo, alloc - quota, -np.inf))] -= 1
-    rng = np.random.default_rng([int(seed) % 2**63, 17])
-    picked = [rng.permutation(pool[y == c])[:a] for c, a in zip(classes, alloc)]
-    return np.sort(np.concatenate(picked))
-
-
 def rank_sample(dataset: Dataset, *, seed: int, max_examples: int | None,
                 labels_per_class: int | None) -> np.ndarray:
     """The examples ranking looks at: the labelled (train + validation) part of ``fit``'s
     split for this seed and label budget, never its test set, stratified down to
     ``max_examples``."""
-    splits = make_splits(dataset, seed=seed, labels_per_class=labels_per_class)
+    d = DataOptions()  # fit's defaults, so the test examples are the ones fit holds out
+    splits = make_splits(dataset, seed=seed, labels_per_class=labels_per_class,
+                         test_fraction=d.test_fraction, max_test=d.max_test)
     pool = np.sort(np.concatenate([splits.train, splits.val]))
     if max_examples is not None:
         if max_examples < 1:
@@ -156,14 +134,11 @@ def source_probabilities(backbone: Any, features: np.ndarray) -> np.ndarray | No
     head = getattr(backbone, "source_head", None)
     if head is None:
         return None
-    import torch
-
     w = head.weight.detach().double().cpu().numpy()
     b = head.bias.detach().double().cpu().numpy() if head.bias is not None else 0.0
     logits = features.astype(np.float64) @ w.T + b
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
-    del torch
     return p / p.sum(axis=1, keepdims=True)
 
 
@@ -203,14 +178,17 @@ def _score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndar
         return
     row.timings["extract"] = time.perf_counter() - t1
     labels = dataset.labels[indices]
-    probs = None
+    probs, no_probs = None, (f"{name} has no source head (the classifier from its pretraining "
+                             "that LEEP and NCE need)")
     if any(s.needs_source for s in scorers.values()):
-        probs = source_probabilities(backbone, feats)
+        try:
+            probs = source_probabilities(backbone, feats)
+        except Exception as e:  # noqa: BLE001 - e.g. a head that does not fit the features
+            no_probs = f"the source head of {name} failed: {_why(e)}"
     for sname, scorer in scorers.items():
         row.scores[sname] = None
         if scorer.needs_source and probs is None:
-            row.empty[sname] = (f"{name} has no source head (no classifier from its "
-                                f"pretraining), which {sname} needs")
+            row.empty[sname] = no_probs
             continue
         t2 = time.perf_counter()
         try:
@@ -303,10 +281,113 @@ def rank(
     total = time.perf_counter() - t_start
     timings = {"total": total}
     for r in rows:
-        timings.update({f"{r.model}/{k}": v for k, v in r.timings.items()})
+        timings.update({f"{r.model}/{part}": v for part, v in r.timings.items()})
     metrics = {f"{names[0]}/{r.model}": r.scores[names[0]] for r in rows
                if r.scores.get(names[0]) is not None}
     store.update(run_id, extra={"table": [dataclasses.asdict(r) for r in rows], "order": order})
     store.finish(run_id, metrics=metrics, timings=timings)
     return RankResult(rows, order, names[0], names, config["data"], len(indices), k, run_id,
                       total)
+
+
+@dataclass
+class SimilarityResult:
+    """What :func:`similarity` returns: MMD^2 (unbiased, RBF, median bandwidth) with its
+    permutation p-value, the proxy A-distance and its domain classifier's error, and, when
+    both sides are labelled, MMD^2 per class name they share (``None``: too few examples)."""
+
+    source: str
+    target: str
+    model: str
+    mmd2: float
+    p_value: float
+    bandwidth: float
+    proxy_a_distance: float
+    domain_error: float
+    class_mmd: dict[str, float | None]
+    n_source: int
+    n_target: int
+    run_id: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _shared_labels(src: Dataset, tgt: Dataset, si: np.ndarray, ti: np.ndarray) -> tuple:
+    """Class names both sides have, and both samples' labels in that space (-1: not shared)."""
+    if src.labels is None or tgt.labels is None:
+        return None, None, None
+    shared = [c for c in src.classes if c in set(tgt.classes)]
+    pos = {c: j for j, c in enumerate(shared)}
+    smap = np.array([pos.get(c, -1) for c in src.classes] + [-1])
+    tmap = np.array([pos.get(c, -1) for c in tgt.classes] + [-1])
+    return shared, smap[src.labels[si]], tmap[tgt.labels[ti]]
+
+
+def similarity(
+    source: str | Dataset,
+    target: str | Dataset,
+    model: str,
+    *,
+    max_examples: int = 2000,
+    seed: int = 0,
+    permutations: int = 200,
+    image_size: int | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    store: RunStore | None = None,
+) -> SimilarityResult:
+    """How far ``source`` is from ``target`` in the feature space of ``model``.
+
+    Each side is sampled (stratified when labelled) to the same size, at most
+    ``max_examples``, so the domain classifier's chance level is 0.5. The distances and their
+    papers are in :mod:`transferkit.transferability.similarity`.
+    """
+    from transferkit.transferability.similarity import domain_distances
+    from transferkit.zoo import create_backbone
+
+    t0 = time.perf_counter()
+    if max_examples < 2:
+        raise UserError(f"max_examples must be at least 2, got {max_examples}.")
+    store = store or RunStore()
+    src, tgt = (load_dataset(d, validate=False) if isinstance(d, str) else d
+                for d in (source, target))
+    n = min(len(src), len(tgt), max_examples)
+    if n < 2:
+        raise UserError(f"{src.name if len(src) < 2 else tgt.name} has fewer than 2 examples.")
+    si, ti = (sample_indices(d.labels, len(d), n, seed) for d in (src, tgt))
+    backbone = create_backbone(model, image_size=image_size)
+    for d in (src, tgt):
+        if why := _check_modality(backbone, d, model):
+            raise UserError(why)
+    names = [d if isinstance(d, str) else d.name for d in (source, target)]
+    config = {"source": names[0], "target": names[1], "model": model,
+              "max_examples": max_examples, "seed": seed, "permutations": permutations,
+              "image_size": image_size}
+    run_id = store.create("similarity", config, seed=seed,
+                          data_fingerprint=f"{src.fingerprint}+{tgt.fingerprint}")
+    try:
+        fs, ft = (backbone_features(backbone, d, i, store, device=device, batch_size=batch_size)
+                  for d, i in ((src, si), (tgt, ti)))
+        t1 = time.perf_counter()
+        shared, ys, yt = _shared_labels(src, tgt, si, ti)
+        dist = domain_distances(fs, ft, ys, yt, classes=shared, permutations=permutations,
+                                seed=seed)
+    except (KeyboardInterrupt, RunInterrupted):
+        store.interrupt(run_id)
+        raise
+    except BaseException as e:
+        store.fail(run_id, _why(e))
+        raise
+    total = time.perf_counter() - t0
+    result = SimilarityResult(names[0], names[1], model, **dataclasses.asdict(dist),
+                              n_source=n, n_target=n, run_id=run_id, seconds=total)
+    store.update(run_id, extra={"class_mmd": dist.class_mmd, "bandwidth": dist.bandwidth,
+                                "n_source": n, "n_target": n, "backbone": backbone.identity})
+    store.finish(run_id, metrics={"mmd2": dist.mmd2, "mmd_p_value": dist.p_value,
+                                  "proxy_a_distance": dist.proxy_a_distance,
+                                  "domain_error": dist.domain_error},
+                 timings={"features": t1 - t0, "distances": time.perf_counter() - t1,
+                          "total": total})
+    return result

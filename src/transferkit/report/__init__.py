@@ -5,6 +5,12 @@ scripts, no network) and a Markdown twin; ``transferkit report RUN...`` is its c
 matplotlib (the ``report`` extra) is imported only when plots are drawn.
 """
 
-from transferkit.report.build import build_report, latest_fits, load_records, make_document
+from transferkit.report.build import (
+    build_report,
+    default_out_dir,
+    latest_fits,
+    load_records,
+    make_document,
+)
 
-__all__ = ["build_report", "latest_fits", "load_records", "make_document"]
+__all__ = ["build_report", "default_out_dir", "latest_fits", "load_records", "make_document"]

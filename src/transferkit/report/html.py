@@ -42,6 +42,7 @@ h3 { font-size: 1.05em; margin-top: 1.4em; }
 nav { font-size: .9em; margin: 1em 0; color: #5b6475; }
 nav a { margin-right: 1em; color: #2456a6; text-decoration: none; }
 table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .9em; }
+table:not(.kv) { min-width: 480px; }
 caption { text-align: left; font-weight: 600; padding: .3em 0; color: #3a4253; }
 th, td { border: 1px solid #dde1e7; padding: 4px 9px; text-align: left; vertical-align: top; }
 th { background: #f0f2f5; }

@@ -116,8 +116,10 @@ def data_efficiency(rows: Sequence[dict], metric: str = "test accuracy", title: 
     ax = fig.subplots()
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     for i, s in enumerate(strategies):
-        pts = sorted((pos[b], r) for b, r in zip(budgets, rows) if r["strategy"] == s)
-        xs = [x for x, _ in pts]
+        pts = sorted(((pos[b], r) for b, r in zip(budgets, rows) if r["strategy"] == s),
+                     key=lambda p: p[0])
+        dodge = 1.04 ** (i - (len(strategies) - 1) / 2)  # keep error bars apart
+        xs = [x * dodge for x, _ in pts]
         ys = [100 * r["mean"] for _, r in pts]
         lo = [100 * (r["mean"] - r["ci_low"]) if r.get("ci_low") is not None else 0.0 for _, r in pts]
         hi = [100 * (r["ci_high"] - r["mean"]) if r.get("ci_high") is not None else 0.0 for _, r in pts]

@@ -9,7 +9,6 @@ peculiarities, stability and performance", ECML-PKDD 2022.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from transferkit.transferability.base import SCORES, Inputs, Score
 
@@ -56,6 +55,8 @@ class HScore(Score):
 
     def _score(self, inputs: Inputs) -> float:
         f, y, k = inputs.features, inputs.labels, inputs.num_classes
+        import scipy.linalg
+
         cov, alpha = ledoit_wolf(f)
         counts = np.bincount(y, minlength=k).astype(np.float64)
         sums = inputs.onehot.T @ f

@@ -45,7 +45,7 @@ def median_bandwidth(x: np.ndarray, y: np.ndarray | None = None, max_points: int
     if len(z) > max_points:
         z = z[np.random.default_rng(seed).choice(len(z), max_points, replace=False)]
     d = sq_distances(z, z)[np.triu_indices(len(z), k=1)]
-    med = float(np.sqrt(np.median(d))) if len(d) else 0.0
+    med = float(np.median(np.sqrt(d))) if len(d) else 0.0
     return med if med > 0 else 1.0
 
 
@@ -169,3 +169,35 @@ def class_conditional_mmd(
         name = classes[int(c)] if classes is not None else str(c)
         out[name] = mmd2_unbiased(a, b, bw) if len(a) >= 2 and len(b) >= 2 else None
     return out
+
+
+@dataclass
+class DomainDistances:
+    """All distances between two feature samples, as :func:`domain_distances` computes them."""
+
+    mmd2: float
+    p_value: float
+    bandwidth: float
+    proxy_a_distance: float
+    domain_error: float
+    class_mmd: dict[str, float | None]
+
+
+def domain_distances(
+    xs: np.ndarray, xt: np.ndarray, ys: np.ndarray | None = None, yt: np.ndarray | None = None,
+    *, classes: list[str] | None = None, permutations: int = 200, seed: int = 0,
+) -> DomainDistances:
+    """MMD^2 with its permutation p-value, proxy A-distance, and (when ``ys`` and ``yt`` are
+    given, in one shared label space; negative labels are ignored) MMD^2 per shared class, all
+    with one median-heuristic bandwidth."""
+    xs, xt = _check(xs, "the source sample"), _check(xt, "the target sample")
+    bw = median_bandwidth(xs, xt, seed=seed)
+    test = mmd_test(xs, xt, permutations=permutations, seed=seed, bandwidth=bw)
+    pad, err = proxy_a_distance(xs, xt, seed=seed)
+    per_class: dict[str, float | None] = {}
+    if ys is not None and yt is not None:
+        ys, yt = np.asarray(ys), np.asarray(yt)
+        keep_s, keep_t = ys >= 0, yt >= 0
+        per_class = class_conditional_mmd(xs[keep_s], ys[keep_s], xt[keep_t], yt[keep_t],
+                                          bandwidth=bw, classes=classes)
+    return DomainDistances(test.mmd2, test.p_value, bw, pad, err, per_class)

@@ -19,7 +19,7 @@ import fnmatch
 from typing import Any
 
 from transferkit.errors import UserError, suggest
-from transferkit.zoo import effnet_lite, tiny  # noqa: F401  (they register themselves)
+from transferkit.zoo import effnet_lite, small_cnn, tiny  # noqa: F401  (they register themselves)
 from transferkit.zoo.base import (
     Backbone,
     BackboneSpec,
@@ -71,6 +71,16 @@ def _entry(name: str) -> ZooEntry:
     return BACKBONES.get(name)
 
 
+def _named_run(name: str) -> str | None:
+    """The id of the newest finished pretrain run given this ``--name``, if any."""
+    from transferkit.store import RunStore
+
+    for rec in RunStore().list(kind="pretrain", status="done", limit=None):
+        if rec.name == name:
+            return rec.id
+    return None
+
+
 def create_backbone(
     name: str, *, pretrained: bool = True, weights: str | None = None, image_size: int | None = None
 ) -> Backbone:
@@ -105,6 +115,10 @@ def create_backbone(
             raise UserError(f"{name} already holds its weights; drop --weights.")
         folder = resolve_file(rest) if key == "file:" else resolve_run(rest)
         return load_saved(folder, pretrained=pretrained, image_size=image_size, origin=name)
+    if name.lower() not in BACKBONES and not sep:
+        run_id = _named_run(name)
+        if run_id is not None:
+            return create_backbone(f"run:{run_id}", pretrained=pretrained, image_size=image_size)
     entry = _entry(name)
     backbone = entry.factory(pretrained and weights is None)
     if weights is not None:
@@ -135,6 +149,10 @@ def build_from_spec(spec: BackboneSpec, data_config: DataConfig | None = None) -
         return build_torchvision(spec, data_config)
     if name.startswith(("file:", "run:")):
         raise UserError(f"A backbone spec names an architecture, not a saved model ({name}).")
+    if name == "projected":
+        from transferkit.zoo.projected import build_projected
+
+        return build_projected(spec, data_config)
     backbone = _entry(name).factory(False)
     if data_config is not None:
         backbone.data_config = data_config
@@ -174,4 +192,29 @@ def list_zoo(pattern: str = "*") -> list[dict[str, Any]]:
                 note=entry.description if ok else f"{entry.description}; {why}",
             )
         )
+    return rows + _pretrained_rows(pattern)
+
+
+def _pretrained_rows(pattern: str) -> list[dict[str, Any]]:
+    """Source models made by ``transferkit pretrain`` (finished runs in the store)."""
+    from transferkit.store import RunStore
+
+    rows = []
+    try:
+        records = RunStore().list(kind="pretrain", status="done", limit=None)
+    except UserError:
+        return rows
+    for rec in records:
+        names = [f"run:{rec.id}"] + ([rec.name] if rec.name else [])
+        if not any(fnmatch.fnmatch(n.lower(), pattern.lower()) for n in names):
+            continue
+        info = rec.extra.get("backbone_info", {})
+        c = rec.config
+        rows.append(dict(
+            name=rec.name or f"run:{rec.id}", modality=info.get("modality", "image"),
+            params=info.get("params"), features=info.get("features"),
+            input_size=info.get("input_size"), offline=True,
+            note=f"run:{rec.id}: {c.get('method')} pretraining of {c.get('arch')} on "
+                 f"{c.get('data')}",
+        ))
     return rows

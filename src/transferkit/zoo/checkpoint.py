@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ class TransferModel(nn.Module):
     def __init__(self, backbone: Backbone, num_classes: int) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = nn.Linear(backbone.num_features, num_classes)
+        with warnings.catch_warnings():  # num_classes 0: a headless encoder (from pretrain)
+            warnings.simplefilter("ignore", UserWarning)
+            self.head = nn.Linear(backbone.num_features, num_classes)
 
     @property
     def data_config(self) -> DataConfig:

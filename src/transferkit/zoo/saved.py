@@ -59,6 +59,8 @@ def load_saved(
     else:
         model, classes = load_model(folder)
         backbone, head = model.backbone, model.head
+        if head.out_features == 0:  # an encoder pretrained without labels has no source head
+            head, classes = None, None
     backbone.data_config = backbone.data_config.with_size(image_size)
     attach_source_head(backbone, head, classes)
     object.__setattr__(backbone, "origin", origin or str(folder))
