@@ -49,7 +49,17 @@ STRATEGIES = ("linear", "finetune", "scratch")
 PAIRS = (("finetune", "linear"), ("finetune", "scratch"), ("linear", "scratch"))
 TARGET_RATIO = 0.9
 DEFAULT_IMAGE_SIZE = 64
-IMAGE_SIZE_NOTE = "TBD"
+DEFAULT_THREADS = 1
+IMAGE_SIZE_NOTE = (
+    "64 px (the 28 px images upscaled; EfficientNet-Lite0's last feature map is 2x2 at 64 px, "
+    "1x1 at 32 px). Calibration on this 2-core machine while other processes shared it (load "
+    "3-7): one finetune run (seed 0, 100 labels/class, default recipe) took 963 s for 10 "
+    "epochs (early-stopped) with 2 torch threads. A micro-benchmark showed why: under that load "
+    "a training step at 64 px ran at 7 img/s with 2 threads but 31 img/s with 1 thread (eval "
+    "forward 49 vs 138 img/s; 48 px: 54 train img/s, 32 px: 90 train img/s, all 1 thread). "
+    "So the benchmark uses 1 torch thread, and 64 px is estimated at 30-45 min for the whole "
+    "grid (48 px would be ~25-35 min)."
+)
 TARGET_MARGIN = 0.05  # finetune and linear at least 5 points above scratch at 100 labels/class
 
 
@@ -108,8 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--threads",
         type=int,
-        default=os.cpu_count() or 1,
-        help="torch.set_num_threads for everything in this run",
+        default=DEFAULT_THREADS,
+        help="torch.set_num_threads for everything in this run; 1 by default because on a "
+        "shared 2-core machine 2 threads ran 4-6x slower (thread oversubscription)",
     )
     p.add_argument(
         "--home",
@@ -121,6 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="where the .json/.md go (default benchmarks/results; --quick: the home)",
     )
+    p.add_argument("--no-grid", action="store_true", help="only the extraction throughput, no fits")
     p.add_argument(
         "--quick",
         action="store_true",
@@ -275,9 +287,11 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
         f = extract_features(backbone, dataset, indices, device=device, cache=None, batch_size=bs)
         return time.perf_counter() - t0, f
 
-    with torch.no_grad():  # warm-up: first-call allocations, not part of either measurement
-        backbone.forward_features(batches[0][: min(8, len(batches[0]))])
-    extract_features(backbone, dataset, indices[:8], device=device, cache=None, batch_size=bs)
+    # Warm-up with a full batch on both paths: the first full-size forward allocates buffers and
+    # ran ~2x slower in trials, which would blur the first repeat.
+    with torch.no_grad():
+        backbone.forward_features(batches[0])
+    extract_features(backbone, dataset, indices[:bs], device=device, cache=None, batch_size=bs)
 
     reps = []
     fa = fb = None
@@ -307,6 +321,8 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
         "library_images_per_s": lib_ips,
         "ratio": lib_ips / bare_ips,
         "ratio_per_repeat": [r["ratio"] for r in reps],
+        "ratio_median_of_repeats": float(np.median([r["ratio"] for r in reps])),
+        "transform_ms_per_image": 1000 * preprocess_s / n,
         "preprocess_seconds_for_bare_inputs": preprocess_s,
         "max_abs_feature_difference": max_diff,
         "target_ratio": TARGET_RATIO,
@@ -323,6 +339,11 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
 # -- report --------------------------------------------------------------------------------------
 def pct(x: float | None, signed: bool = False) -> str:
     return C.fmt(x, 1, 100, signed)
+
+
+def by_seed(values: dict[Any, Any], seed: int) -> Any:
+    """A per-seed value; keys are ints in memory and strings after a JSON round trip."""
+    return values.get(seed, values.get(str(seed)))
 
 
 def epochs_cell(g: dict[str, Any]) -> str:
@@ -389,6 +410,8 @@ def markdown(out: dict[str, Any]) -> str:
         f"labels per class cover train + validation (80/20). Recipe: {recipe}.",
         "",
     ]
+    if args.get("no_grid"):
+        lines += ["Only the extraction throughput was run (`--no-grid`); no fits.", ""]
     if out.get("image_size_choice"):
         lines += [f"Image size: {out['image_size_choice']}", ""]
     if groups:
@@ -410,7 +433,7 @@ def markdown(out: dict[str, Any]) -> str:
                     g["labels_per_class"],
                     g["strategy"],
                     f"{pct(g['test_accuracy_mean'])} ± {pct(g['test_accuracy_std'])}",
-                    *[pct(per.get(s)) for s in seeds],
+                    *[pct(by_seed(per, s)) for s in seeds],
                     pct(g["val_accuracy_mean"]),
                     C.fmt(g["wall_seconds_mean"], 0),
                     epochs_cell(g),
@@ -418,8 +441,9 @@ def markdown(out: dict[str, Any]) -> str:
             )
         lines += [C.md_table(head, rows), ""]
         lines += [
-            "Val acc: the held-out validation accuracy used for model selection (linear: the "
-            "chosen C before the refit on train + val; finetune/scratch: the kept best epoch). "
+            "Val acc: the validation accuracy used for model selection (linear: held out, the "
+            "chosen C before the refit on train + val; finetune/scratch: the kept best epoch, which "
+            "for finetune is not held out while its LP-FT head is refitted on train + val). "
             "Wall time is the whole `fit` call (load, train, evaluate); the feature cache is "
             "shared within a run, so linear / the LP-FT head reuse cached features.",
             "",
@@ -437,7 +461,7 @@ def markdown(out: dict[str, Any]) -> str:
             [
                 d["labels_per_class"],
                 f"{d['a']} - {d['b']}",
-                *[pct(d["per_seed"].get(s), True) for s in seeds],
+                *[pct(by_seed(d["per_seed"], s), True) for s in seeds],
                 f"{pct(d['mean'], True)} ± {pct(d['std'])}",
                 f"{d['positive_seeds']}/{d['n']}",
             ]
@@ -455,7 +479,8 @@ def markdown(out: dict[str, Any]) -> str:
             "(a) bare forward_features",
             "(b) extract_features",
             "ratio (b)/(a)",
-            "ratio per repeat",
+            "ratio per repeat (median)",
+            "transform ms/img",
             "max abs diff",
         ]
         rows = [
@@ -467,7 +492,13 @@ def markdown(out: dict[str, Any]) -> str:
                 C.fmt(e["bare_images_per_s"], 1),
                 C.fmt(e["library_images_per_s"], 1),
                 C.fmt(e["ratio"], 3),
-                ", ".join(f"{v:.3f}" for v in e["ratio_per_repeat"]),
+                ", ".join(f"{v:.3f}" for v in e["ratio_per_repeat"])
+                + (
+                    f" ({e['ratio_median_of_repeats']:.3f})"
+                    if "ratio_median_of_repeats" in e
+                    else ""
+                ),
+                C.fmt(e.get("transform_ms_per_image"), 2),
                 f"{e['max_abs_feature_difference']:.1e}",
             ]
             for e in ext
@@ -479,7 +510,9 @@ def markdown(out: dict[str, Any]) -> str:
             "already transformed batches; (b) `transferkit.features.extract_features(backbone, "
             "dataset, indices, cache=None)`, which also decodes, transforms and batches. "
             f"Alternated {args['extract_repeats']} times (order flipped each time); "
-            f"images/s = N x repeats / total seconds. Target: ratio >= {TARGET_RATIO}.",
+            f"images/s = N x repeats / total seconds. Transform ms/img: the eval transform "
+            "alone (decode + resize + normalise), timed while making (a)'s inputs. "
+            f"Target: ratio >= {TARGET_RATIO}.",
             "",
         ]
     lines += ["### Targets (from the issue)", "", *targets(out), ""]
@@ -530,8 +563,9 @@ def main(argv: list[str] | None = None) -> int:
             if n > 0 and not (size == 224 and args.image_size == 224):
                 out["extraction"].append(throughput(size, n, args, clock))
                 save(out, out_dir)
-        total = len(args.seeds) * len(args.labels_per_class) * len(args.strategies)
-        for seed in args.seeds:
+        seeds = [] if args.no_grid else args.seeds
+        total = len(seeds) * len(args.labels_per_class) * len(args.strategies)
+        for seed in seeds:
             for lpc in args.labels_per_class:
                 for strategy in args.strategies:
                     cell = run_cell(seed, lpc, strategy, args)

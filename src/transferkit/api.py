@@ -237,7 +237,9 @@ def fit(
     try:
         result = strategy.fit(ctx)
         t_fit = time.perf_counter()
-        metrics = _metrics(ctx, splits.val, _evaluate(ctx, result, splits.val), "val_")
+        val_proba = result.val_proba if result.val_proba is not None else _evaluate(
+            ctx, result, splits.val)
+        metrics = _metrics(ctx, splits.val, val_proba, "val_")
         test_proba = _evaluate(ctx, result, splits.test)
         metrics.update(_metrics(ctx, splits.test, test_proba, "test_"))
     except RunInterrupted as e:

@@ -334,8 +334,9 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r.to_dict())
         return 0
-    t = Table(title=f"similarity {r.run_id}: {r.source} vs {r.target} in {r.model} features "
+    out.print(f"similarity {r.run_id}: {r.source} vs {r.target} in {r.model} features "
               f"({r.n_source} + {r.n_target} examples)")
+    t = Table()
     t.add_column("measure")
     t.add_column("value")
     for k in ("mmd2", "p_value", "bandwidth", "proxy_a_distance", "domain_error"):

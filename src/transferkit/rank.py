@@ -11,6 +11,7 @@ code in :mod:`transferkit.transferability`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,17 @@ def _score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndar
         row.timings[sname] = time.perf_counter() - t2
 
 
+def make_scorer(name: str, params: dict[str, Any], seed: int = 0) -> Any:
+    """The registered score ``name`` with ``params`` (and ``seed`` if it takes one)."""
+    cls = SCORES.get(name)
+    if "seed" in inspect.signature(cls).parameters:
+        params = {"seed": seed, **params}
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise UserError(f"Bad options {params} for the score {name!r}: {e}.") from None
+
+
 def _why(e: BaseException) -> str:
     return str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
 
@@ -238,8 +250,8 @@ def rank(
     if not names:
         raise UserError(f"No scores given; choose from {', '.join(SCORES.list())}.")
     params = score_params or {}
-    scorers = {n: SCORES.get(n)(**params.get(n, {})) for n in names}
-    for n in params:
+    scorers = {n: make_scorer(n, params.get(n, {}), seed) for n in names}
+    for n in set(params) - set(names):
         SCORES.get(n)
     candidates, problems = expand_models(models)
     store = store or RunStore()

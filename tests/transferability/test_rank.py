@@ -54,9 +54,10 @@ def test_rank_is_recorded_and_shares_the_feature_cache(ranked):
 def test_patterns_modality_and_bad_requests(tmp_path):
     store = RunStore(tmp_path / "store")
     digits = load_dataset("builtin:digits")
-    result = rank(digits, "tiny*,zzz*", scores=("hscore",), store=store, max_examples=40,
-                  image_size=16)
+    result = rank(digits, "tiny*,zzz*", scores=("hscore", "knn"), store=store, max_examples=40,
+                  image_size=16, score_params={"knn": {"k": 1}})
     assert result.row("tiny-cnn").status == "ok"
+    assert store.get(result.run_id).config["score_params"] == {"knn": {"k": 1}}
     assert result.row("zzz*").status == "failed" and "no model" in result.row("zzz*").reason
     text = ArrayDataset(digits.images, digits.labels, digits.classes, name="words",
                         modality="text", fingerprint="t")
@@ -64,6 +65,8 @@ def test_patterns_modality_and_bad_requests(tmp_path):
     assert refused.row("tiny-cnn").status == "refused" and "image model" in refused.rows[0].reason
     with pytest.raises(UserError, match="Unknown transferability score 'logmee'"):
         rank(digits, ["tiny-cnn"], scores="logmee", store=store)
+    with pytest.raises(UserError, match="Bad options"):
+        rank(digits, ["tiny-cnn"], scores="knn", score_params={"knn": {"kk": 3}}, store=store)
     with pytest.raises(UserError, match="too few for 10 classes"):
         rank(digits, ["tiny-cnn"], max_examples=12, store=store)
     one = ArrayDataset(digits.images[:20], np.zeros(20, np.int64), ["0"], name="one")

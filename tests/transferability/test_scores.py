@@ -45,7 +45,8 @@ def logme_direct(f, y_labels, tol=1e-6, max_iter=100):
             a = alpha * np.eye(d) + beta * ftf
             m = beta * np.linalg.solve(a, f.T @ y)
             gamma = np.sum(beta * sigma / (alpha + beta * sigma))
-            alpha, beta = gamma / (m @ m), (n - gamma) / np.sum((f @ m - y) ** 2)
+            alpha = gamma / (m @ m + 1e-5)  # + 1e-5 as in the authors' code
+            beta = (n - gamma) / (np.sum((f @ m - y) ** 2) + 1e-5)
             if abs(alpha / beta - t) <= tol * t:
                 break
         a = alpha * np.eye(d) + beta * ftf
@@ -158,6 +159,35 @@ def test_linear_probe_matches_sklearn_cross_val_predict():
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     pred = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
     assert abs(compute_score("linear-probe", x, y) - np.mean(pred == y)) < TOL
+
+
+def test_logme_converges_when_features_fit_the_labels_exactly():
+    y = np.arange(100) % 4
+    x = np.c_[np.eye(4)[y], np.random.default_rng(0).normal(size=(100, 3))]
+    exact = compute_score("logme", x, y)
+    assert np.isfinite(exact) and exact == pytest.approx(compute_score("logme", x, y,
+                                                                       max_iter=1000))
+    assert exact > compute_score("logme", x + np.random.default_rng(1).normal(size=x.shape), y)
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 60])
+def test_eigh_project_matches_numpy_eigh(n):
+    from transferkit.transferability.logme import eigh_project
+
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(n + 3, n))
+    g, b = a.T @ a, rng.normal(size=(n, 4))
+    w, proj = eigh_project(g, b)
+    w2, v = np.linalg.eigh(g)
+    np.testing.assert_allclose(w, w2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(proj**2, (v.T @ b) ** 2, rtol=1e-8, atol=1e-10)
+
+
+def test_logme_of_float32_features_agrees_with_float64():
+    x, y, _ = synthetic(n=9000, d=64, k=5)
+    x32 = x.astype(np.float32)
+    exact = compute_score("logme", x32.astype(np.float64), y)
+    assert abs(compute_score("logme", x32, y) - exact) < TOL
 
 
 # --------------------------------------------------------------------------- invariances

@@ -27,10 +27,12 @@ def check_reportable(records: list[RunRecord]) -> None:
                         "(see `transferkit runs list`).")
     for r in records:
         if r.status == "running":
+            resume = (f"resume it first with `transferkit fit --resume {r.id}`" if r.kind == "fit"
+                      else "run it again")
             raise UserError(
                 f"Run {r.id} ({r.kind}) is still running, so it has no results to report yet. "
                 f"Wait until it finishes and run `transferkit report {r.id}` again; if its "
-                f"process was killed, resume it first with `transferkit fit --resume {r.id}`."
+                f"process was killed, {resume}."
             )
 
 
@@ -75,7 +77,7 @@ def default_out_dir(records: list[RunRecord], store: RunStore | None = None) -> 
 
 
 def _title(records: list[RunRecord]) -> str:
-    from transferkit.report.sections import dataset_name, strategy_of
+    from transferkit.report.common import dataset_name, strategy_of
 
     if len(records) == 1:
         r = records[0]
@@ -87,38 +89,37 @@ def _title(records: list[RunRecord]) -> str:
     return f"transferkit report: {len(records)} runs on {', '.join(names[:3])}"
 
 
+def _scored(r: RunRecord) -> bool:
+    return isinstance(r.metrics.get("test_accuracy"), (int, float))
+
+
 def make_document(records: list[RunRecord], title: str | None = None) -> Document:
     """The report's content: verdicts first, then a summary, then one section per record."""
-    from transferkit.report import sections as S
+    from transferkit.report import evaluation, fit
 
     check_reportable(records)
     verdicts: list[str] = []
     body: list[Section] = []
     fits = [r for r in records if r.kind == "fit"]
     if len(fits) > 1:
-        summary, v = S.fit_summary(fits)
+        summary, v = fit.fit_summary(fits)
         body.append(summary)
         verdicts += v
-    elif len(fits) == 1 and isinstance(fits[0].metrics.get("test_accuracy"), (int, float)):
-        r = fits[0]
-        m = r.metrics
-        verdicts.append(f"{S.describe(r)}: {S.pct(m['test_accuracy'], 1)}% test accuracy "
-                        f"(balanced {S.pct(m.get('test_balanced_accuracy'), 1)}%, macro-F1 "
-                        f"{S.pct(m.get('test_macro_f1'), 1)}%, calibration error "
-                        f"{S.pct(m.get('test_ece'), 1)}%) on {S.dataset_name(r)}.")
+    elif fits:
+        verdicts += fit.fit_verdicts([r for r in fits if _scored(r)])
     for r in records:
         if r.kind == "fit":
-            body.append(S.fit_section(r))
+            body.append(fit.fit_section(r))
         elif r.kind == "compare":
-            section, v = S.compare_section(r)
+            section, v = evaluation.compare_section(r)
             body.append(section)
             verdicts += v
         elif r.kind == "cv":
-            section, v = S.cv_section(r)
+            section, v = evaluation.cv_section(r)
             body.append(section)
             verdicts += v
         else:
-            body.append(S.generic_section(r))
+            body.append(evaluation.generic_section(r))
     head: list = [Bullets(verdicts, kind="verdict")] if verdicts else [
         Paragraph("No verdict: none of these runs has test results.", kind="note")]
     unfinished = [r for r in records if r.status != "done"]

@@ -133,6 +133,9 @@ def data_efficiency(rows: Sequence[dict], metric: str = "test accuracy", title: 
     ax.minorticks_off()
     lo_x, hi_x = min(ticks), max(ticks)
     ax.set_xlim(lo_x / 1.6, hi_x * 1.6)
+    ends = [100 * r[k] for r in rows for k in ("mean", "ci_low", "ci_high")
+            if isinstance(r.get(k), (int, float))]
+    ax.set_ylim(max(min(ends) - 3, -1.0), min(max(ends) + 3, 101.0))  # accuracy lives in 0-100
     ax.set_xlabel("labelled examples per class (log scale)")
     ax.set_ylabel(f"{label(metric)} (%)")
     ax.grid(alpha=0.3, which="major")

@@ -51,6 +51,9 @@ class StrategyResult:
     history: list[dict[str, float]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     backbone_frozen: bool = False  # True: test features may come from the feature cache
+    # Validation probabilities of the model as *selected* (before any refit that used the
+    # validation examples): reported instead of re-evaluating a model that has seen them.
+    val_proba: np.ndarray | None = None
 
 
 class Strategy:

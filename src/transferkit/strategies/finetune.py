@@ -33,11 +33,57 @@ def class_weights(labels: np.ndarray, k: int) -> np.ndarray:
     return w / (w[labels].mean() if len(labels) else 1.0)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(blocks: list[nn.Module], ctx: FitContext,
+                          max_batches: int | None = None) -> bool:
+    """Re-estimate the BatchNorm statistics of ``blocks`` on the target training images.
+
+    Used twice. Before the linear probe of LP-FT (AdaBN, Li et al., 2016, arXiv:1603.04779):
+    fine-tuning normalises with batch statistics of target data, so a probe fitted on features
+    normalised with the source's running statistics would lose its fit as soon as training
+    starts. And before each validation (precise BatchNorm, Wu & Johnson, 2021,
+    arXiv:2105.07576): running averages with a small momentum (EfficientNet's 0.01) lag far
+    behind the weights on a small dataset, most of all from fresh weights, and evaluation
+    with them can collapse to one class. Only blocks that train are touched: frozen blocks
+    keep their statistics.
+    """
+    bns = [m for b in blocks for m in b.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return False
+    saved = [(m.momentum, m.training) for m in bns]  # momentum restored after
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all batches
+    backbone = ctx.backbone
+    was_training = backbone.training
+    backbone.eval()
+    for m in bns:
+        m.train()
+    transform = build_transform(backbone.data_config, train=False)
+    loader = DataLoader(ImageTorchDataset(ctx.dataset, ctx.splits.train, transform),
+                        batch_size=max(2, ctx.config.train.batch_size),
+                        num_workers=ctx.config.train.num_workers)
+    backbone.to(ctx.device)
+    for i, (x, _) in enumerate(loader):
+        if max_batches is not None and i >= max_batches:
+            break
+        if len(x) > 1:
+            backbone.forward_features(x.to(ctx.device))
+    for m, (momentum, _) in zip(bns, saved):
+        m.momentum = momentum
+    backbone.train(was_training)
+    return True
+
+
+PRECISE_BN_BATCHES = 50  # batches of training images for the statistics before validation
+
+
 class FineTuneTask:
     """The training task for finetune / scratch (see ``training.loop.Task``)."""
 
-    def __init__(self, model: TransferModel, ctx: FitContext) -> None:
+    def __init__(self, model: TransferModel, ctx: FitContext, layer_decay: bool = True) -> None:
         self.model, self.ctx, self.opts = model, ctx, ctx.config.train
+        self.lr_decay = self.opts.lr_decay if layer_decay else 1.0
         self.blocks = model.backbone.blocks()
         tr = ctx.splits.train
         self.train_labels = ctx.labels(tr)
@@ -59,12 +105,21 @@ class FineTuneTask:
         self.trainable: list[bool] = [True] * len(self.blocks)
 
     # -- freezing ---------------------------------------------------------------------------
-    def trainable_blocks(self, epoch: int) -> int:
-        n = len(self.blocks)
-        top = n if self.opts.unfreeze is None else max(0, min(n, self.opts.unfreeze))
-        if self.opts.gradual_unfreeze > 0:
-            top = min(top, 1 + epoch // self.opts.gradual_unfreeze)
+    @staticmethod
+    def top_count(n: int, opts, epoch: int) -> int:
+        """How many blocks, counted from the top, train in ``epoch``."""
+        top = n if opts.unfreeze is None else max(0, min(n, opts.unfreeze))
+        if opts.gradual_unfreeze > 0:
+            top = min(top, 1 + epoch // opts.gradual_unfreeze)
         return top
+
+    @staticmethod
+    def top_blocks(blocks: list[nn.Module], opts, epoch: int) -> list[nn.Module]:
+        k = FineTuneTask.top_count(len(blocks), opts, epoch)
+        return blocks[len(blocks) - k :] if k else []
+
+    def trainable_blocks(self, epoch: int) -> int:
+        return self.top_count(len(self.blocks), self.opts, epoch)
 
     def on_epoch_start(self, epoch: int) -> None:
         top = self.trainable_blocks(epoch)
@@ -86,7 +141,7 @@ class FineTuneTask:
     def configure(self, steps_per_epoch: int, epochs: int):
         o, n = self.opts, len(self.blocks)
         groups = []
-        layers = [(b, o.lr * o.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
+        layers = [(b, o.lr * self.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
         layers.append((self.model.head, o.lr))
         for module, lr in layers:
             decay = [p for p in module.parameters() if p.ndim > 1]
@@ -120,6 +175,8 @@ class FineTuneTask:
         va = self.ctx.splits.val
         if len(va) == 0:
             return {"val_accuracy": 0.0, "val_loss": 0.0}
+        trainable = [b for b, on in zip(self.blocks, self.trainable) if on]
+        recalibrate_batchnorm(trainable, self.ctx, max_batches=PRECISE_BN_BATCHES)
         logits = predict_logits(model, self.ctx.dataset, va, device=device,
                                 batch_size=self.opts.batch_size * 2, description="validate",
                                 shard=False)
@@ -142,11 +199,14 @@ class FineTune(Strategy):
         # LP-FT (Kumar et al., 2022, arXiv:2202.10054) probes the *source* features; fresh
         # weights have none worth probing, so scratch always starts from a fresh head.
         if o.head_init == "linear" and self.pretrained:
-            model = Linear().fit(ctx).model
+            trainable = FineTuneTask.top_blocks(ctx.backbone.blocks(), o, epoch=0)
+            if recalibrate_batchnorm(trainable, ctx):
+                ctx.backbone.invalidate_identity()
+            model = Linear(refit=False).fit(ctx).model  # validation stays unseen
         else:
             torch.manual_seed(ctx.config.seed)  # the new head's initialisation
             model = TransferModel(ctx.backbone, ctx.num_classes)
-        task = FineTuneTask(model, ctx)
+        task = FineTuneTask(model, ctx, layer_decay=self.pretrained)
         settings = LoopSettings(
             epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
             seed=ctx.config.seed, description=self.name,
@@ -163,7 +223,12 @@ class FineTune(Strategy):
 
 @STRATEGIES.register("scratch")
 class Scratch(FineTune):
-    """The structure-transfer baseline: the same architecture and recipe, fresh weights."""
+    """The structure-transfer baseline: the same architecture and recipe, fresh weights.
+
+    Two parts of the recipe exist to protect pretrained features and so do not apply to fresh
+    weights: the linear-probe head start (there are no source features to probe) and the
+    per-block learning-rate decay (every block trains at the full rate).
+    """
 
     name = "scratch"
     pretrained = False

@@ -4,7 +4,10 @@ Features come from the feature cache. The head is a multinomial logistic regress
 standardised features; its inverse regularisation strength C is chosen on the validation
 split from a log-spaced grid, then the head is refitted on train + validation (the whole
 label budget) with that C and folded into an ``nn.Linear`` (standardisation absorbed), so the
-saved model is an ordinary backbone + head.
+saved model is an ordinary backbone + head. The validation metrics reported for the run are
+those of the train-only fit that chose C, never of the refitted head (which has seen them).
+``Linear(refit=False)`` keeps the train-only head: the LP-FT start of ``finetune``, whose
+early stopping then reads the validation split.
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ class Linear(Strategy):
 
     name = "linear"
 
+    def __init__(self, refit: bool = True) -> None:
+        self.refit = refit
+
     def fit(self, ctx: FitContext) -> StrategyResult:
         seed = ctx.config.seed
         tr, va = ctx.splits.train, ctx.splits.val
@@ -87,9 +93,14 @@ class Linear(Strategy):
         scale[scale < 1e-8] = 1.0
         k = ctx.num_classes
         c, sweep = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
-        mean, scale = feats.mean(0), feats.std(0)
-        scale[scale < 1e-8] = 1.0
-        clf = _logreg(c, (feats - mean) / scale, np.concatenate([ytr, yva]), seed)
+        clf = _logreg(c, (xtr - mean) / scale, ytr, seed)
+        val_proba = np.zeros((len(va), k))
+        if len(va):
+            val_proba[:, clf.classes_] = clf.predict_proba((xva - mean) / scale)
+        if self.refit and len(va):
+            mean, scale = feats.mean(0), feats.std(0)
+            scale[scale < 1e-8] = 1.0
+            clf = _logreg(c, (feats - mean) / scale, np.concatenate([ytr, yva]), seed)
         model = TransferModel(ctx.backbone, k)
         w, b = fold_head(clf, mean, scale, k)
         with torch.no_grad():
@@ -97,6 +108,6 @@ class Linear(Strategy):
             model.head.bias.copy_(b)
         best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
         history = [{"epoch": 1, "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"]}]
-        return StrategyResult(
-            model, history, {"C": c, "c_sweep": sweep, "refit_on": "train+val"}, backbone_frozen=True
-        )
+        info = {"C": c, "c_sweep": sweep,
+                "refit_on": "train+val" if self.refit and len(va) else "train"}
+        return StrategyResult(model, history, info, backbone_frozen=True, val_proba=val_proba)
