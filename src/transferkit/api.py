@@ -184,13 +184,13 @@ def fit(
     t_start = time.perf_counter()
     store = store or RunStore()
     if resume:
-        record = store.get(resume)
-        if record.kind != "fit":
-            raise UserError(f"Run {record.id} is a {record.kind} run; only fit runs resume here.")
-        if record.status == "done":
-            raise UserError(f"Run {record.id} already finished; there is nothing to resume. "
+        old = store.get(resume)
+        if old.kind != "fit":
+            raise UserError(f"Run {old.id} is a {old.kind} run; only fit runs resume here.")
+        if old.status == "done":
+            raise UserError(f"Run {old.id} already finished; there is nothing to resume. "
                             f"Start a new run with `transferkit fit` instead.")
-        cfg, run_id = FitConfig.from_dict(record.config), record.id
+        cfg, run_id = FitConfig.from_dict(old.config), old.id
     else:
         cfg, run_id = make_config(data, config=config, **overrides), None
     validate_config(cfg)

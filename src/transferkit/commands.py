@@ -257,8 +257,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         t.add_row(r.run_id, r.strategy, _fmt(m["test_accuracy"]), _fmt(m["test_balanced_accuracy"]),
                   _fmt(m["test_macro_f1"]), f"{sec:.0f}")
     out.print(t)
+    from transferkit.report import build_report, default_out_dir
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    records = [store.get(r.run_id) for r, _ in results]
+    html, _ = build_report(records, default_out_dir(records), title="transferkit demo")
     out.print("Inspect a run with `transferkit runs show RUN`; predict with "
               "`transferkit predict --run RUN IMAGES`.")
+    out.print(f"report: {html}")
     return 0
 
 

@@ -27,9 +27,11 @@ console = Console(stderr=True)
 
 
 def quiet() -> bool:
-    from transferkit import distributed
+    if os.environ.get("TRANSFERKIT_QUIET", "") not in ("", "0"):
+        return True
+    from transferkit import distributed  # imports torch: only when it matters
 
-    return os.environ.get("TRANSFERKIT_QUIET", "") not in ("", "0") or not distributed.is_main()
+    return not distributed.is_main()
 
 
 def set_quiet(value: bool) -> None:

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from transferkit.errors import UserError
 from transferkit.evaluation.compare import compare
 from transferkit.evaluation.cv import cross_validate

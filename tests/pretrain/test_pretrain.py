@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
 import transferkit
-from conftest import run_cli
 from transferkit.errors import UserError
 from transferkit.pretrain import METHODS, pretrain
 from transferkit.pretrain.contrastive import nt_xent

@@ -50,6 +50,8 @@ def sources(tmp_path_factory) -> dict[str, dict]:
             "weights": str(tv_file),
         },
         "file:saved": {"name": f"file:{saved}"},
+        # an architecture without published weights: built fresh (seeded in make())
+        "cnn-small": {"name": "cnn-small", "pretrained": False},
     }
 
 
@@ -57,6 +59,8 @@ def sources(tmp_path_factory) -> dict[str, dict]:
 def make(sources):
     def _make(case: str):
         kw = dict(sources.get(case, {"name": case}))
+        if kw.get("pretrained") is False:
+            torch.manual_seed(0)
         return create_backbone(kw.pop("name"), image_size=SIZE, **kw)
 
     return _make
@@ -66,12 +70,17 @@ def _x(n: int = 2) -> torch.Tensor:
     return torch.randn(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
 
 
+def _inp(b, n: int = 2) -> torch.Tensor:
+    """``_x`` with as many channels as the backbone takes (cnn-small: 1)."""
+    return _x(n)[:, : b.data_config.input_size[0]]
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_forward_backward_and_blocks(make, case):
     b = make(case)
-    assert b.data_config.input_size == (3, SIZE, SIZE)
+    assert b.data_config.input_size[1:] == (SIZE, SIZE)
     b.train()
-    feats = b(_x())
+    feats = b(_inp(b))
     assert feats.shape == (2, b.num_features)
     feats.square().mean().backward()
     no_grad = [n for n, p in b.named_parameters() if p.grad is None]
@@ -106,14 +115,15 @@ def test_build_from_spec_matches_and_is_seeded(make, case):
     assert all(new[k].shape == ref[k].shape for k in ref)
     assert fresh.data_config == b.data_config and fresh.spec == b.spec
     assert fresh.identity == again.identity  # seeded fresh weights are reproducible
-    if case != "file:saved":
-        # file: keeps fine-tuned weights; everything else: fresh weights differ from pretrained
+    if case not in ("file:saved", "cnn-small"):
+        # file: keeps fine-tuned weights; cnn-small has no pretrained weights (both fresh,
+        # same seed); everything else: fresh weights differ from pretrained
         assert fresh.identity != b.identity
     fresh.train()
     torch.manual_seed(1)
-    y1 = fresh(_x())
+    y1 = fresh(_inp(fresh))
     torch.manual_seed(1)
-    y2 = fresh(_x())
+    y2 = fresh(_inp(fresh))
     assert torch.equal(y1, y2)
 
 
@@ -126,6 +136,6 @@ def test_save_load_round_trip_through_file_prefix(make, case, tmp_path):
     assert back.spec == b.spec  # the inner architecture, not "file:..."
     assert back.identity == b.identity
     with torch.no_grad():
-        assert torch.equal(back(_x()), b(_x()))
+        assert torch.equal(back(_inp(back)), b(_inp(b)))
     assert back.source_classes == ["w", "x", "y", "z"]
     assert torch.equal(back.source_head.weight, model.head.weight)

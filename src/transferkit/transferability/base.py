@@ -13,6 +13,7 @@ lengths), so a bad input never turns into a silent NaN or a numpy traceback.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,23 +49,27 @@ SCORES: Registry[type[Score]] = Registry("transferability score")
 
 @dataclass
 class Inputs:
-    """Checked inputs: float64 features without constant columns, labels 0..K-1.
+    """Checked inputs: features without constant columns, labels 0..K-1.
 
-    ``classes`` holds the original label values in the order of the new ones; ``dropped`` the
-    indices of the constant feature columns that were removed (they carry no information about
-    the labels, and would make covariance matrices singular). ``features32`` is the same
-    matrix as given in float32 (the precision backbones produce), or None for other input
-    dtypes; scores may use it for faster BLAS where float32 products lose nothing that
-    matters (LogME's Gram matrix).
+    ``raw`` holds the features in their input float dtype (float32 as backbones produce them:
+    half the memory, and single-precision BLAS where a score can afford it); ``features`` is
+    the float64 copy most scores compute with, made on first use. ``classes`` holds the
+    original label values in the order of the new ones; ``dropped`` the indices of the
+    constant feature columns that were removed (they carry no information about the labels,
+    and would make covariance matrices singular).
     """
 
-    features: np.ndarray
+    raw: np.ndarray
     labels: np.ndarray
     num_classes: int
     classes: np.ndarray
     source_probs: np.ndarray | None
     dropped: np.ndarray
-    features32: np.ndarray | None = None
+
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        """(N, D) float64 features."""
+        return self.raw.astype(np.float64, copy=False)
 
     @property
     def onehot(self) -> np.ndarray:
@@ -125,12 +130,12 @@ def prepare(
                         "information; the backbone is probably broken for this input size.")
     if constant.any():
         x = x[:, ~constant]
-    low = x if x.dtype == np.float32 else None
-    x = x.astype(np.float64, copy=False)  # checks ran on the input dtype: half the memory
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
     probs = None
     if needs_source:
         probs = _check_source(source_probs, len(y), what)
-    return Inputs(x, y.astype(np.int64), k, classes, probs, np.flatnonzero(constant), low)
+    return Inputs(x, y.astype(np.int64), k, classes, probs, np.flatnonzero(constant))
 
 
 def _check_source(p: np.ndarray | None, n: int, what: str) -> np.ndarray:

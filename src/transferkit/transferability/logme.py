@@ -25,41 +25,46 @@ def eigh_project(g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import scipy.linalg
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     n = len(g)
     if n == 1:
         return g[0].copy(), b.copy()
-    lwork = max(int(lapack.dsytrd_lwork(n, lower=1)[0]), n)
-    c, d, e, tau, info = lapack.dsytrd(g, lower=1, lwork=lwork)
-    if info != 0:  # pragma: no cover - LAPACK failure
-        w, v = np.linalg.eigh(g)
-        return w, v.T @ b
-    qb = np.array(b, dtype=np.float64, copy=True)
-    for i in range(n - 1):  # Q^T b = H(n-1) ... H(1) b, H(i) = I - tau_i v_i v_i^T
-        if tau[i] != 0.0:
-            v = c[i + 1:, i].copy()
-            v[0] = 1.0
-            qb[i + 1:] -= tau[i] * np.outer(v, v @ qb[i + 1:])
-    w, z = scipy.linalg.eigh_tridiagonal(d, e)
-    return w, z.T @ qb
+    # One BLAS thread: sytrd is memory-bound level-2 work, and threaded OpenBLAS slows it down
+    # 10-20x when the cores are shared with other processes (0.4 s vs 8 s measured, n=1,280).
+    with threadpool_limits(1):
+        lwork = max(int(lapack.dsytrd_lwork(n, lower=1)[0]), n)
+        c, d, e, tau, info = lapack.dsytrd(g, lower=1, lwork=lwork)
+        if info != 0:  # pragma: no cover - LAPACK failure
+            w, v = np.linalg.eigh(g)
+            return w, v.T @ b
+        qb = np.array(b, dtype=np.float64, copy=True)
+        for i in range(n - 1):  # Q^T b = H(n-1) ... H(1) b, H(i) = I - tau_i v_i v_i^T
+            if tau[i] != 0.0:
+                v = c[i + 1:, i].copy()
+                v[0] = 1.0
+                qb[i + 1:] -= tau[i] * np.outer(v, v @ qb[i + 1:])
+        w, z = scipy.linalg.eigh_tridiagonal(d, e)
+        return w, z.T @ qb
 
 
-def gram(f: np.ndarray, low: np.ndarray | None = None, block: int = 4096) -> np.ndarray:
-    """F^T F in float64. With ``low`` (the same F in float32) it is summed from float32
-    products in blocks of ``block`` rows (single-precision BLAS, twice as fast) into a float64
-    total: relative error ~1e-7, the precision the float32 features had to begin with."""
-    if low is None:
-        return f.T @ f
-    g = np.zeros((f.shape[1], f.shape[1]))
-    for start in range(0, len(low), block):
-        part = low[start:start + block]
-        g += part.T @ part
-    return g
-
-
-def project(
-    f: np.ndarray, y: np.ndarray, rtol: float = 1e-10, low: np.ndarray | None = None
+def moments(
+    f: np.ndarray, y: np.ndarray, block: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
+    """F^T F and F^T y in float64, summed over blocks of ``block`` rows (no full float64 copy
+    of F). A float32 F keeps single-precision products for the Gram matrix (twice as fast;
+    relative error ~1e-7, the precision float32 features had to begin with); F^T y is always
+    computed in float64."""
+    d = f.shape[1]
+    g, b = np.zeros((d, d)), np.zeros((d, y.shape[1]))
+    for start in range(0, len(f), block):
+        part = f[start:start + block]
+        g += part.T @ part
+        b += part.T.astype(np.float64) @ y[start:start + block]
+    return g, b
+
+
+def project(f: np.ndarray, y: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     """The SVD pieces LogME needs for F = U S V^T (N x D): ``sigma`` = the non-zero s_i^2 and
     ``x`` = U^T y for targets ``y`` (N, K).
 
@@ -67,19 +72,22 @@ def project(
     U^T y = S^-1 V^T (F^T y), so U (N x D) is never formed; for N < D, F F^T = U S^2 U^T.
     Same factors as ``np.linalg.svd`` at a fraction of its cost on tall feature matrices.
     Directions with s_i^2 below ``rtol`` times the largest are numerical zeros (rank
-    deficiency) and are left out. ``low``: F in float32, for a faster Gram (see :func:`gram`).
+    deficiency) and are left out. A float32 ``f`` gives a faster Gram (see :func:`moments`).
     """
     n, d = f.shape
     tall = d <= n
-    sigma, x = eigh_project(gram(f, low), f.T @ y) if tall else eigh_project(f @ f.T, y)
+    if tall:
+        sigma, x = eigh_project(*moments(f, y))
+    else:
+        f = f.astype(np.float64, copy=False)
+        sigma, x = eigh_project(f @ f.T, y)
     keep = sigma > rtol * max(sigma.max(), _TINY)
     sigma, x = sigma[keep], x[keep]
     return sigma, (x / np.sqrt(sigma)[:, None] if tall else x)
 
 
 def logme_evidence(
-    f: np.ndarray, y: np.ndarray, *, tol: float = 1e-6, max_iter: int = 100,
-    low: np.ndarray | None = None,
+    f: np.ndarray, y: np.ndarray, *, tol: float = 1e-6, max_iter: int = 100
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-target evidence / N, alpha and beta for targets ``y`` (N, K), all K at once.
 
@@ -97,7 +105,7 @@ def logme_evidence(
     one iteration costs O(rank x K) for all classes together instead of a solve per class.
     """
     n, d = f.shape
-    sigma, x = project(f, y, low=low)
+    sigma, x = project(f, y)
     s = sigma[:, None]  # (r, 1)
     x2 = x**2  # (r, K)
     outside = np.maximum((y * y).sum(axis=0) - x2.sum(axis=0), 0.0)  # part of y outside span(F)
@@ -167,6 +175,6 @@ class LogME(Score):
         self.max_iter = max_iter
 
     def _score(self, inputs: Inputs) -> float:
-        evidence, _, _ = logme_evidence(inputs.features, inputs.onehot, tol=self.tol,
-                                        max_iter=self.max_iter, low=inputs.features32)
+        evidence, _, _ = logme_evidence(inputs.raw, inputs.onehot, tol=self.tol,
+                                        max_iter=self.max_iter)
         return float(evidence.mean())
