@@ -1,0 +1,84 @@
+"""Data-efficiency curve: EfficientNet-Lite0 (ImageNet) -> Fashion-MNIST.
+
+Strategies linear / finetune / scratch at 10, 50, 100 and 500 labels per class, 3 seeds,
+through the public ``transferkit.compare`` (paired splits per seed, the library's default
+recipe), then the report (table, curve with 95% intervals, verdicts) through
+``transferkit.report.build_report``. Writes results/data_efficiency.{json,md} and the report
+under results/data_efficiency_report/.
+
+    .venv/bin/python benchmarks/data_efficiency.py            # the full grid (hours on 2 CPU cores)
+    .venv/bin/python benchmarks/data_efficiency.py --quick    # smoke test: tiny-cnn on digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TRANSFERKIT_QUIET", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "data_efficiency"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="builtin:fashion-mnist")
+    p.add_argument("--model", default="effnet-lite0")
+    p.add_argument("--strategies", default="linear,finetune,scratch")
+    p.add_argument("--labels-per-class", default="10,50,100,500")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--max-test", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
+    p.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    p.add_argument("--quick", action="store_true", help="tiny-cnn on digits, 2 seeds, 1 epoch")
+    a = p.parse_args()
+    if a.quick:
+        a.data, a.model, a.labels_per_class, a.seeds = "builtin:digits", "tiny-cnn", "5,10", 2
+        a.image_size, a.max_test = 32, 200
+    import torch
+
+    torch.set_num_threads(a.threads)
+    home = C.fresh_home(a.home, "tk-bench-dataeff-")
+    clock = C.Clock()
+    head = C.header()
+    head["machine"]["torch_threads"] = a.threads
+    from transferkit.evaluation.compare import compare
+    from transferkit.report import build_report
+    from transferkit.store import RunStore
+
+    extra = {"epochs": 1} if a.quick else {}
+    res = compare(a.data, model=a.model, strategies=a.strategies.split(","),
+                  labels_per_class=a.labels_per_class.split(","), seeds=a.seeds,
+                  image_size=a.image_size, max_test=a.max_test, **extra)
+    out = Path(a.out_dir)
+    store = RunStore()
+    html, md = build_report([store.get(res.compare_id)], out / f"{NAME}_report",
+                            title="Data efficiency: " + f"{a.model} -> {a.data}")
+    wall = clock.elapsed()
+    C.write_json(out / f"{NAME}.json", {"header": head, "home": str(home), "table": res.table,
+                                        "paired": res.paired, "verdicts": res.verdicts,
+                                        "members": res.members, "wall_seconds": wall})
+    rows = [(r["labels_per_class"], r["strategy"], C.fmt(r["mean"], 1, 100),
+             C.fmt(r["std"], 1, 100),
+             "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}",
+             ", ".join(f"{100 * v:.1f}" for v in r["values"])) for r in res.table]
+    text = "\n\n".join([
+        f"## Data efficiency: {a.model} -> {a.data}", C.md_header(head, wall),
+        C.md_table(["labels/class", "strategy", "test acc mean", "std", "95% CI", "per seed"], rows),
+        "\n".join(f"- {v}" for v in res.verdicts),
+        f"Report: `{html.relative_to(out.parent) if out.parent in html.parents else html}`",
+    ])
+    C.write_text(out / f"{NAME}.md", text + "\n")
+    clock.say(f"done; {out / (NAME + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
