@@ -21,12 +21,12 @@ from transferkit.config import DataOptions, FitConfig, TrainOptions
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits, make_splits
-from transferkit.errors import RunInterrupted, UserError
+from transferkit.errors import UserError
 from transferkit.evaluation.metrics import calibration_bins, classification_metrics
 from transferkit.evaluation.predict import predict_logits, softmax
 from transferkit.features.cache import FeatureCache
 from transferkit.features.extract import extract_features
-from transferkit.store import RunStore
+from transferkit.store import RunStore, recording
 from transferkit.strategies import STRATEGIES, FitContext, StrategyResult
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
@@ -234,7 +234,7 @@ def fit(
                      run_dir, resume=bool(resume))
     progress.info(f"run {run_id}: {strategy.name} {cfg.model} on {dataset.name} "
                   f"({len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test)")
-    try:
+    with recording(store, run_id, main=distributed.is_main()):
         result = strategy.fit(ctx)
         t_fit = time.perf_counter()
         val_proba = result.val_proba if result.val_proba is not None else _evaluate(
@@ -242,15 +242,6 @@ def fit(
         metrics = _metrics(ctx, splits.val, val_proba, "val_")
         test_proba = _evaluate(ctx, result, splits.test)
         metrics.update(_metrics(ctx, splits.test, test_proba, "test_"))
-    except RunInterrupted as e:
-        e.run_id = run_id  # type: ignore[attr-defined]
-        if distributed.is_main():
-            store.interrupt(run_id)
-        raise
-    except BaseException as e:
-        if distributed.is_main():
-            store.fail(run_id, f"{type(e).__name__}: {e}")
-        raise
     timings = {"load": t_loaded - t_start, "fit": t_fit - t_loaded,
                "evaluate": time.perf_counter() - t_fit, "total": time.perf_counter() - t_start}
     if distributed.is_main():

@@ -13,9 +13,9 @@ import numpy as np
 
 from transferkit import distributed, progress
 from transferkit.data import load_dataset
-from transferkit.errors import RunInterrupted, UserError
+from transferkit.errors import UserError
 from transferkit.pretrain.base import METHODS, PretrainConfig
-from transferkit.store import RunStore
+from transferkit.store import RunStore, recording
 from transferkit.training import LoopSettings, run, seed_everything
 from transferkit.zoo import create_backbone
 from transferkit.zoo.checkpoint import TransferModel, atomic_write_json, save_model
@@ -111,17 +111,8 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
                             description=f"pretrain {cfg.method}")
     progress.info(f"run {run_id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
                   f"({len(train)} train / {len(val)} val)")
-    try:
+    with recording(store, run_id, main=distributed.is_main()):
         result = run(task, settings, device, resume=bool(resume))
-    except RunInterrupted as e:
-        e.run_id = run_id  # type: ignore[attr-defined]
-        if distributed.is_main():
-            store.interrupt(run_id)
-        raise
-    except BaseException as e:
-        if distributed.is_main():
-            store.fail(run_id, f"{type(e).__name__}: {e}")
-        raise
     encoder = task.transferred()
     head, classes = task.source_head()
     model = TransferModel(encoder, head.out_features if head is not None else 0)

@@ -5,7 +5,15 @@ config, seed, data fingerprint, package versions, metrics and timings, so it can
 compared, reported on and reproduced. See :class:`RunStore`.
 """
 
-from transferkit.store.runs import STATUSES, RunRecord, RunStore, config_hash, home, to_json
+from transferkit.store.runs import (
+    STATUSES,
+    RunRecord,
+    RunStore,
+    config_hash,
+    home,
+    recording,
+    to_json,
+)
 from transferkit.store.versions import package_versions
 
 __all__ = [
@@ -15,5 +23,6 @@ __all__ = [
     "config_hash",
     "home",
     "package_versions",
+    "recording",
     "to_json",
 ]

@@ -331,3 +331,23 @@ class RunStore:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+@contextmanager
+def recording(store: RunStore, run_id: str, *, main: bool = True) -> Iterator[None]:
+    """Run a block of a run's work; if it raises, mark the run ``interrupted`` (for
+    :class:`~transferkit.errors.RunInterrupted`, which then carries ``run_id`` for the resume
+    hint) or ``failed`` with the error, and re-raise. ``main``: only one process writes."""
+    from transferkit.errors import RunInterrupted
+
+    try:
+        yield
+    except RunInterrupted as e:
+        e.run_id = run_id  # type: ignore[attr-defined]
+        if main:
+            store.interrupt(run_id)
+        raise
+    except BaseException as e:
+        if main:
+            store.fail(run_id, f"{type(e).__name__}: {e}")
+        raise
