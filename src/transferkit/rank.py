@@ -23,7 +23,7 @@ from transferkit.config import DataOptions
 from transferkit.data import load_dataset, make_splits
 from transferkit.data.base import Dataset
 from transferkit.errors import RunInterrupted, UserError
-from transferkit.store import RunStore
+from transferkit.store import RunStore, recording
 from transferkit.transferability import SCORES
 from transferkit.transferability.sampling import sample_indices, stratified_subsample
 
@@ -272,7 +272,7 @@ def rank(
                   f"({len(indices)} examples, {k} classes) by {', '.join(names)}")
     opts = {"image_size": image_size, "device": device, "batch_size": batch_size}
     rows = []
-    try:
+    with recording(store, run_id):
         for name in candidates:
             row = RankRow(name, scores=dict.fromkeys(names))
             t0 = time.perf_counter()
@@ -283,12 +283,6 @@ def rank(
                 _score_candidate(row, name, dataset, indices, scorers, store, opts)
             row.seconds = time.perf_counter() - t0
             rows.append(row)
-    except (KeyboardInterrupt, RunInterrupted):
-        store.interrupt(run_id)
-        raise
-    except BaseException as e:
-        store.fail(run_id, _why(e))
-        raise
     rows, order = _ordered(rows, names[0])
     total = time.perf_counter() - t_start
     timings = {"total": total}
@@ -379,19 +373,13 @@ def similarity(
               "image_size": image_size}
     run_id = store.create("similarity", config, seed=seed,
                           data_fingerprint=f"{src.fingerprint}+{tgt.fingerprint}")
-    try:
+    with recording(store, run_id):
         fs, ft = (backbone_features(backbone, d, i, store, device=device, batch_size=batch_size)
                   for d, i in ((src, si), (tgt, ti)))
         t1 = time.perf_counter()
         shared, ys, yt = _shared_labels(src, tgt, si, ti)
         dist = domain_distances(fs, ft, ys, yt, classes=shared, permutations=permutations,
                                 seed=seed)
-    except (KeyboardInterrupt, RunInterrupted):
-        store.interrupt(run_id)
-        raise
-    except BaseException as e:
-        store.fail(run_id, _why(e))
-        raise
     total = time.perf_counter() - t0
     result = SimilarityResult(names[0], names[1], model, **dataclasses.asdict(dist),
                               n_source=n, n_target=n, run_id=run_id, seconds=total)

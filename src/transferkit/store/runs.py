@@ -335,19 +335,20 @@ def _check_status(status: str) -> None:
 
 @contextmanager
 def recording(store: RunStore, run_id: str, *, main: bool = True) -> Iterator[None]:
-    """Run a block of a run's work; if it raises, mark the run ``interrupted`` (for
+    """Run a block of a run's work; if it raises, mark the run ``interrupted`` (Ctrl-C, or
     :class:`~transferkit.errors.RunInterrupted`, which then carries ``run_id`` for the resume
     hint) or ``failed`` with the error, and re-raise. ``main``: only one process writes."""
     from transferkit.errors import RunInterrupted
 
     try:
         yield
-    except RunInterrupted as e:
-        e.run_id = run_id  # type: ignore[attr-defined]
+    except (RunInterrupted, KeyboardInterrupt) as e:
+        e.run_id = run_id  # type: ignore[union-attr]
         if main:
             store.interrupt(run_id)
         raise
     except BaseException as e:
         if main:
-            store.fail(run_id, f"{type(e).__name__}: {e}")
+            why = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            store.fail(run_id, why)
         raise
