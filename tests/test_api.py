@@ -37,6 +37,20 @@ def test_finetune_trains_and_keeps_best_checkpoint():
     assert (r.artifact_dir / "checkpoints" / "last.json").is_file()
 
 
+def test_one_label_per_class_trains_without_validation():
+    lin = transferkit.fit("builtin:digits", strategy="linear", labels_per_class=1, **FAST)
+    rec = RunStore().get(lin.run_id)
+    assert rec.extra["splits"] == {"train": 10, "val": 0, "test": rec.extra["splits"]["test"]}
+    assert rec.extra["strategy_info"]["c_rule"].startswith("default")
+    assert not any(k.startswith("val_") for k in lin.metrics)
+    assert lin.metrics["test_accuracy"] > 0.2  # one image per class; chance is 0.1
+    ft = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=1,
+                         head_init="random", patience=1, **{**FAST, "epochs": 3})
+    # no early stopping (nothing to monitor) and the last epoch is the one kept
+    assert [h["epoch"] for h in ft.history] == [1, 2, 3]
+    assert RunStore().get(ft.run_id).extra["strategy_info"]["best_epoch"] == 3
+
+
 def test_same_seed_same_metrics():
     a = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=20, **FAST)
     b = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=20, **FAST)
@@ -121,3 +135,17 @@ def test_bad_settings_are_user_errors():
         transferkit.fit("builtin:digits", strategy="finetuning", **FAST)
     with pytest.raises(UserError, match="Unknown option"):
         transferkit.fit("builtin:digits", strategy="linear", epoch=3, model="tiny-cnn")
+
+
+def test_api_names_stay_functions_after_their_modules_are_imported():
+    # importing a sub-module rebinds the package attribute of that name to the module
+    import transferkit.domain_similarity
+    import transferkit.pretrain
+    import transferkit.ranking
+    from transferkit.pretrain.run import pretrain
+
+    assert transferkit.rank is transferkit.ranking.rank
+    assert transferkit.similarity is transferkit.domain_similarity.similarity
+    assert callable(transferkit.pretrain) and transferkit.pretrain.pretrain is pretrain
+    with pytest.raises(UserError, match="epochs"):
+        transferkit.pretrain("builtin:digits", arch="tiny-cnn", epochs=0)

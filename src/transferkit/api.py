@@ -20,6 +20,7 @@ from transferkit import distributed, progress
 from transferkit.config import DataOptions, FitConfig, TrainOptions
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
+from transferkit.data.batches import check_modality, truncation
 from transferkit.data.splits import Splits, make_splits
 from transferkit.errors import UserError
 from transferkit.evaluation.metrics import calibration_bins, classification_metrics
@@ -28,6 +29,7 @@ from transferkit.features.cache import FeatureCache
 from transferkit.features.extract import extract_features
 from transferkit.store import RunStore, recording
 from transferkit.strategies import STRATEGIES, FitContext, StrategyResult
+from transferkit.strategies.linear import NO_VALIDATION_C
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
 from transferkit.zoo.checkpoint import (
@@ -100,10 +102,15 @@ def validate_config(cfg: FitConfig) -> None:
         problems.append("--epochs, --batch-size and --accumulate must be at least 1")
     if not 0 < d.val_fraction < 1 or not 0 < d.test_fraction < 1:
         problems.append("--val-fraction and --test-fraction must lie strictly between 0 and 1")
-    if d.labels_per_class is not None and d.labels_per_class < 2:
-        problems.append("--labels-per-class must be at least 2 (one for training, one for validation)")
-    if t.lr <= 0:
+    if d.labels_per_class is not None and d.labels_per_class < 1:
+        problems.append("--labels-per-class must be at least 1")
+    if t.lr is not None and t.lr <= 0:
         problems.append("--lr must be positive")
+    if t.lora_rank < 1 or t.lora_alpha <= 0 or not 0 <= t.lora_dropout < 1:
+        problems.append("--lora-rank must be at least 1, --lora-alpha positive and "
+                        "--lora-dropout at least 0 and below 1")
+    if d.max_length is not None and d.max_length < 2:
+        problems.append("--max-length must be at least 2 tokens")
     if t.batch_size % distributed.world_size():
         problems.append(f"--batch-size {t.batch_size} must be divisible by the "
                         f"{distributed.world_size()} processes")
@@ -113,8 +120,11 @@ def validate_config(cfg: FitConfig) -> None:
 
 def check_labelled(dataset: Dataset) -> None:
     if dataset.labels is None or dataset.num_classes == 0:
+        columns = getattr(dataset, "columns", None)
+        have = f" Its columns are: {', '.join(map(repr, columns))}." if columns else ""
         raise UserError(f"{dataset.name} has no labels. fit needs one sub-folder per class (or a "
-                        "label column); unlabelled data is for pretrain and adapt.")
+                        f"label column, named with --label-column);{have} unlabelled data is "
+                        "for pretrain, adapt, zeroshot and predict.")
     present = np.unique(dataset.labels)
     if len(present) < 2:
         raise UserError(f"{dataset.name} has a single class ({dataset.classes[present[0]]!r}); "
@@ -202,7 +212,8 @@ def fit(
             raise UserError("No data given. Pass --data (e.g. builtin:fashion-mnist, a folder).")
         d = cfg.data
         dataset = load_dataset(d.data, strict=d.strict, path_column=d.path_column,
-                               label_column=d.label_column, allow_outside_root=d.allow_outside_root)
+                               label_column=d.label_column, allow_outside_root=d.allow_outside_root,
+                               text_column=d.text_column)
     check_labelled(dataset)
     if splits is None:
         splits = make_splits(dataset, seed=cfg.seed, labels_per_class=cfg.data.labels_per_class,
@@ -211,10 +222,14 @@ def fit(
     strategy = STRATEGIES.get(cfg.strategy)()
     seed_everything(cfg.seed)
     backbone = create_backbone(cfg.model, pretrained=strategy.pretrained, weights=cfg.weights,
-                               image_size=cfg.data.image_size)
-    if backbone.data_config.modality != dataset.modality:
-        raise UserError(f"{cfg.model} is a {backbone.data_config.modality} model but "
-                        f"{dataset.name} holds {dataset.modality} data; pick a matching model.")
+                               image_size=cfg.data.image_size, max_length=cfg.data.max_length)
+    check_modality(backbone.data_config, dataset, cfg.model)
+    truncated = truncation(dataset, backbone.data_config,
+                           np.concatenate([splits.train, splits.val, splits.test]))
+    if truncated and truncated["truncated"]:
+        progress.info(f"{truncated['truncated']} of {truncated['texts']} texts are longer than "
+                      f"{truncated['max_length']} tokens and are truncated (longest: "
+                      f"{truncated['longest']})")
     t_loaded = time.perf_counter()
     if distributed.is_main():
         if run_id is None:
@@ -226,7 +241,8 @@ def fit(
             "dataset": dataset.summary(), "backbone": backbone.identity,
             "skipped": [dataclasses.asdict(s) for s in dataset.skipped[:1000]],
             "splits": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-            "world_size": distributed.world_size(), "device": str(device), **(record or {}),
+            "world_size": distributed.world_size(), "device": str(device),
+            **({"truncation": truncated} if truncated else {}), **(record or {}),
         })
     run_id = distributed.broadcast_object(run_id)
     run_dir = store.artifact_dir(run_id)
@@ -234,6 +250,10 @@ def fit(
                      run_dir, resume=bool(resume))
     progress.info(f"run {run_id}: {strategy.name} {cfg.model} on {dataset.name} "
                   f"({len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test)")
+    if len(splits.val) == 0:
+        progress.info("no validation split (one label per class): the linear head uses a fixed "
+                      f"C={NO_VALIDATION_C}, training runs all {cfg.train.epochs} epochs and keeps "
+                      "the last one")
     with recording(store, run_id, main=distributed.is_main()):
         result = strategy.fit(ctx)
         t_fit = time.perf_counter()
@@ -280,9 +300,10 @@ def predict(
     """Predictions of a finished run for ``inputs`` (an image folder, file, or dataset spec):
     one dict per example with ``item``, ``prediction``, ``confidence`` and per-class ``p_*``."""
     model, classes, _ = load_run_model(run, store)
-    dataset = load_dataset(inputs) if isinstance(inputs, str) else inputs
+    dataset = load_dataset(inputs, validate=False) if isinstance(inputs, str) else inputs
     if len(dataset) == 0:
         raise UserError(f"No usable inputs in {inputs}.")
+    check_modality(model.data_config, dataset, f"The model of run {run}")
     dev = distributed.device_for(device)
     logits = predict_logits(model, dataset, np.arange(len(dataset)), device=dev,
                             batch_size=batch_size, shard=False)

@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   transferkit fit --data builtin:fashion-mnist --labels-per-class 100 --model effnet-lite0 --strategy finetune
   transferkit runs list ; transferkit runs show RUN
   transferkit predict --run RUN path/to/images/ > predictions.csv
+  transferkit fit --data reviews.csv --text-column text --model minilm-l6 --strategy lora
+  transferkit zeroshot --data docs.csv --labels "sports,politics,technology" --model minilm-l6
   transferkit demo
 """
 
@@ -178,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--scores", help="Comma-separated scores (default: logme,leep,nce,hscore,knn;"
                     " also linear-probe); the first orders the table.")
     rk.add_argument("--max-examples", type=int, help="Score a stratified sample of this size.")
+    rk.add_argument("--knn-k", type=int, help="Neighbours for the knn score (default 5).")
+    rk.add_argument("--probe-folds", type=int, help="Folds of the linear-probe score "
+                    "(default 5).")
     rk.add_argument("--labels-per-class", type=int, help="Use fit's labelled examples for this "
                     "label budget.")
     rk.add_argument("--image-size", type=int, help="Input size for every candidate.")
@@ -198,7 +203,36 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--batch-size", type=int, default=64)
     sm.add_argument("--device", default="auto")
     sm.add_argument("--json", action="store_true", help="Print the result as JSON.")
+    add_adapt_parser(sub)
+    add_zeroshot_parser(sub)
     return p
+
+
+def add_zeroshot_parser(sub) -> None:
+    """`transferkit zeroshot`: options from ZeroShotConfig."""
+    from transferkit.config import ZeroShotConfig
+
+    zs = sub.add_parser("zeroshot", help="Classify text (or images, with CLIP) by similarity "
+                        "to embedded label descriptions; no training. Few-shot prototypes "
+                        "with --shots.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_dataclass_options(zs, ZeroShotConfig)
+    zs.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+
+def add_adapt_parser(sub) -> None:
+    """`transferkit adapt`: labelled source + unlabelled target (options from AdaptConfig)."""
+    from transferkit.config import AdaptConfig
+
+    a = sub.add_parser("adapt", help="Domain adaptation: labelled source, unlabelled target "
+                       "(dann, cdan, dan, coral, mcc, source-only; shallow-coral, "
+                       "subspace-alignment, importance-weighting), chosen without target labels.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a.add_argument("--method", dest="methods", default="dann",
+                   help="Comma-separated methods; every one runs and the label-free rule picks.")
+    a.add_argument("--trade-off", dest="trade_offs", default="1.0",
+                   help="Comma-separated weights of the transfer loss to try (deep methods).")
+    add_dataclass_options(a, AdaptConfig, skip=("methods", "trade_offs"))
+    a.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
 
 def main(argv: list[str] | None = None) -> int:

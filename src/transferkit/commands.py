@@ -294,7 +294,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _rank_scores(args: argparse.Namespace) -> list[str]:
-    from transferkit.rank import DEFAULT_SCORES
+    from transferkit.ranking import DEFAULT_SCORES
 
     listed = [x.strip() for x in args.scores.split(",")] if args.scores else []
     if args.score:
@@ -302,14 +302,24 @@ def _rank_scores(args: argparse.Namespace) -> list[str]:
     return listed or list(DEFAULT_SCORES)
 
 
+def _rank_params(args: argparse.Namespace) -> dict[str, dict]:
+    params: dict[str, dict] = {}
+    if args.knn_k is not None:
+        params["knn"] = {"k": args.knn_k}
+    if args.probe_folds is not None:
+        params["linear-probe"] = {"folds": args.probe_folds}
+    return params
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     """Rank candidates; a table with why each empty cell is empty, or JSON."""
-    from transferkit.rank import rank
+    from transferkit.ranking import rank
 
     result = rank(args.data, args.models, scores=_rank_scores(args),
                   max_examples=args.max_examples, seed=args.seed,
                   labels_per_class=args.labels_per_class, image_size=args.image_size,
-                  device=args.device, batch_size=args.batch_size)
+                  device=args.device, batch_size=args.batch_size,
+                  score_params=_rank_params(args))
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -333,7 +343,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     """Source-target distances as a table (per-class MMD below), or JSON."""
-    from transferkit.rank import similarity
+    from transferkit.domain_similarity import similarity
 
     r = similarity(args.source, args.target, args.model, max_examples=args.max_examples,
                    seed=args.seed, permutations=args.permutations, image_size=args.image_size,
@@ -356,4 +366,71 @@ def cmd_similarity(args: argparse.Namespace) -> int:
         for name, v in r.class_mmd.items():
             c.add_row(name, _fmt(v) if v is not None else "(too few examples)")
         out.print(c)
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """Adapt, then a table of candidates (label-free risk; target accuracy when allowed)."""
+    import dataclasses
+
+    from transferkit.adaptation.run import adapt
+    from transferkit.config import AdaptConfig
+
+    names = {f.name for f in dataclasses.fields(AdaptConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    res = adapt(**given)
+    if args.json:
+        print_json({"run": res.run_id, "chosen": res.chosen, "oracle": res.oracle,
+                    "rule": res.rule, "metrics": res.metrics, "table": res.table})
+        return 0
+    t = Table(title=f"adapt {res.run_id}: chosen by {res.rule} (label-free)")
+    cols = ["candidate", "seeds", f"{res.rule} risk", "source val acc", "proxy A-dist"]
+    evaluated = any(r.get("target_accuracy") is not None for r in res.table)
+    if evaluated:
+        cols.append("target acc (report only)")
+    for c in cols:
+        t.add_column(c, no_wrap=c == "candidate")
+    for r in res.table:
+        mark = (" *" if r["candidate"] == res.chosen else "") + (
+            " (oracle)" if r["candidate"] == res.oracle else "")
+        row = [r["candidate"] + mark, str(r["n"]), _fmt(r["risk"]),
+               _fmt(r.get("source_val_accuracy")), _fmt(r.get("pad"))]
+        if evaluated:
+            row.append(_fmt(r.get("target_accuracy")))
+        t.add_row(*row)
+    out.print(t)
+    out.print(f"chosen without target labels: {res.chosen} (*); predict with "
+              f"`transferkit predict --run {res.run_id} INPUTS`; report with "
+              f"`transferkit report {res.run_id}`.")
+    if res.oracle is not None:
+        out.print(f"oracle (target labels) would pick {res.oracle}: gap "
+                  f"{100 * res.metrics.get('selection_gap', 0.0):.1f} points.")
+    return 0
+
+
+def cmd_zeroshot(args: argparse.Namespace) -> int:
+    """Zero-shot / few-shot prototype classification; metrics when the data has labels."""
+    import dataclasses
+
+    from transferkit.config import ZeroShotConfig
+    from transferkit.zeroshot import zeroshot
+
+    names = {f.name for f in dataclasses.fields(ZeroShotConfig)}
+    res = zeroshot(config=ZeroShotConfig(**{k: v for k, v in vars(args).items() if k in names}))
+    keys = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece", "test_n")
+    summary = {"run": res.run_id, "classes": len(res.classes), "shots": res.shots,
+               **{k: res.metrics[k] for k in keys if k in res.metrics},
+               "predictions": str(res.predictions_file)}
+    if args.json:
+        print_json(summary)
+        return 0
+    t = Table(title=f"zeroshot run {res.run_id}")
+    t.add_column("")
+    t.add_column("value")
+    for k, v in summary.items():
+        t.add_row(k, _fmt(v))
+    out.print(t)
+    if "test_accuracy" not in res.metrics:
+        out.print("The data has no labels, so nothing was evaluated; the predictions are in "
+                  f"{res.predictions_file}.")
     return 0

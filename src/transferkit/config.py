@@ -23,7 +23,8 @@ def opt(default: Any, help: str, **kw: Any) -> Any:
 class DataOptions:
     """Which data, and how it is split."""
 
-    data: str = opt("", "Target data: builtin:NAME, an image folder, a CSV manifest, .npz or idx files.")
+    data: str = opt("", "Target data: builtin:NAME, an image folder, a CSV manifest, .npz or idx "
+                    "files, or a text table (.csv/.tsv/.jsonl/.parquet with a text column).")
     labels_per_class: int | None = opt(
         None, "Labelled examples per class drawn from the training pool (train + validation)."
     )
@@ -34,6 +35,13 @@ class DataOptions:
     strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")
     path_column: str | None = opt(None, "CSV column with file paths (default: path/image/file).")
     label_column: str | None = opt(None, "CSV column with labels (default: label/class/target).")
+    text_column: str | None = opt(
+        None, "Text tables: the column with the texts (default: text/sentence/content/...)."
+    )
+    max_length: int | None = opt(
+        None, "Text: the most tokens per text; longer texts are truncated and counted "
+        "(default: the model's own limit)."
+    )
     allow_outside_root: bool = opt(False, "Let manifest paths point outside the manifest's folder.")
 
 
@@ -43,7 +51,10 @@ class TrainOptions:
 
     epochs: int = opt(15, "Maximum training epochs.")
     batch_size: int = opt(32, "Global batch size (split across processes under torchrun).")
-    lr: float = opt(1e-3, "Peak learning rate of the new head; blocks below get lr * decay^depth.")
+    lr: float | None = opt(
+        None, "Peak learning rate of the new head; blocks below get lr * decay^depth "
+        "(default: the strategy's for the modality, e.g. finetune 1e-3 images, 1e-4 text)."
+    )
     lr_decay: float = opt(0.75, "Per-block learning-rate decay from the top block downwards.")
     weight_decay: float = opt(0.05, "AdamW weight decay.")
     warmup_epochs: float = opt(1.0, "Linear warm-up before cosine decay, in epochs.")
@@ -64,6 +75,13 @@ class TrainOptions:
     device: str = opt("auto", "auto, cpu or cuda.")
     amp: bool = opt(True, "Mixed precision on CUDA.")
     num_workers: int = opt(0, "DataLoader worker processes.")
+    lora_rank: int = opt(8, "lora: rank r of the low-rank update matrices.")
+    lora_alpha: float = opt(16.0, "lora: scaling alpha (the update is scaled by alpha / r).")
+    lora_dropout: float = opt(0.1, "lora: dropout on the adapters' input.")
+    lora_targets: str | None = opt(
+        None, "lora: comma-separated names of the layers to adapt (default: detected, e.g. "
+        "query,value for BERT-like models)."
+    )
 
 
 @dataclass
@@ -72,7 +90,7 @@ class FitConfig:
 
     model: str = opt("effnet-lite0", "Source model (see `transferkit zoo`).")
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
-    strategy: str = opt("auto", "linear, finetune, scratch or auto.")
+    strategy: str = opt("auto", "linear, finetune, lora, contrastive, scratch or auto.")
     seed: int = opt(0, "Random seed for splits, sampling, initialisation and augmentation.")
     data: DataOptions = field(default_factory=DataOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
@@ -120,3 +138,81 @@ class PretrainConfig:
     amp: bool = opt(True, "Mixed precision on CUDA.")
     num_workers: int = opt(0, "DataLoader worker processes.")
     strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")
+
+
+@dataclass
+class AdaptConfig:
+    """One domain adaptation run: labelled source, unlabelled target, methods, recipe."""
+
+    source: str = opt("", "Labelled source data: builtin:NAME, a folder, CSV, .npz, idx files.")
+    target: str = opt("", "Target data (its labels, if any, are not used for training or selection).")
+    model: str = opt("effnet-lite0", "Backbone (see `transferkit zoo`), or run:ID / file:PATH.")
+    methods: list[str] = opt(
+        ["dann"], "Adaptation methods: source-only, dann, cdan, dan, coral, mcc (deep); "
+        "shallow-coral, subspace-alignment, importance-weighting, shallow-source-only (on "
+        "cached features of the pretrained backbone)."
+    )
+    trade_offs: list[float] = opt(
+        [1.0], "Weights of the transfer loss to try (deep methods); the label-free rule picks."
+    )
+    seeds: int = opt(1, "Number of seeds (0..N-1); every candidate runs with each.")
+    select: str = opt("dev", "Label-free model selection: dev, iwcv or source-val.")
+    target_labels_for_eval: bool = opt(
+        False, "Use the target's labels for the final report only (with the oracle choice)."
+    )
+    allow_partial: bool = opt(
+        False, "Allow a target whose classes are a subset of the source's; report the missing ones."
+    )
+    scratch: bool = opt(False, "Start the backbone from fresh weights (e.g. cnn-small on digits).")
+    weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
+    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.")
+    max_source: int | None = opt(None, "Stratified cap on the source examples used.")
+    max_target: int | None = opt(None, "Seeded cap on the target examples used.")
+    val_fraction: float = opt(0.2, "Share of the source held out for validation and selection.")
+    epochs: int = opt(10, "Maximum epochs (one epoch: one pass over the larger domain).")
+    batch_size: int = opt(32, "Examples per domain per step.")
+    lr: float = opt(1e-3, "Peak learning rate of the head and discriminator (AdamW).")
+    backbone_lr: float | None = opt(
+        None, "Backbone learning rate as a multiple of --lr (default: 0.1 pretrained, 1 scratch)."
+    )
+    weight_decay: float = opt(5e-4, "AdamW weight decay.")
+    warmup_epochs: float = opt(0.5, "Linear warm-up before cosine decay, in epochs.")
+    patience: int = opt(100, "Early stopping: epochs without a better selection score.")
+    hidden: int = opt(1024, "Hidden units of the domain discriminator (dann, cdan).")
+    augment: bool = opt(True, "Mild augmentation of the training images (both domains).")
+    selection_examples: int = opt(
+        1000, "Examples per domain for the importance weights of the selection rule."
+    )
+    embed_points: int = opt(300, "Points per domain in the report's t-SNE plots (0: none).")
+    device: str = opt("auto", "auto, cpu or cuda.")
+    amp: bool = opt(True, "Mixed precision on CUDA.")
+    num_workers: int = opt(0, "DataLoader worker processes.")
+    strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")
+
+
+@dataclass
+class ZeroShotConfig:
+    """Zero-shot (or few-shot prototype) classification by embedding similarity."""
+
+    data: str = opt("", "Data to classify: a text table (.csv/.tsv/.jsonl/.parquet/.txt), or "
+                    "images for CLIP-family models; labels in it are used for evaluation.")
+    labels: str | None = opt(
+        None, "Comma-separated class names, or name=description pairs (e.g. "
+        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names."
+    )
+    model: str = opt("minilm-l6", "A text encoder (minilm-l6, hf:PATH) for text, a CLIP model "
+                     "(hf:PATH) for images.")
+    template: str | None = opt(
+        None, "Template for the label descriptions, {} is the description; several separated "
+        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.')."
+    )
+    shots: int = opt(0, "Labelled examples per class to add to each class prototype "
+                     "(few-shot; 0: zero-shot). Taken from fit's training pool for the seed.")
+    seed: int = opt(0, "Seed of the split (the test examples are those fit holds out).")
+    max_test: int | None = opt(None, "Stratified cap on the number of test examples.")
+    text_column: str | None = opt(None, "Text tables: the column with the texts.")
+    label_column: str | None = opt(None, "The column with labels (optional).")
+    max_length: int | None = opt(None, "Text: the most tokens per text (default: the model's).")
+    image_size: int | None = opt(None, "Square input size; default: the model's.")
+    batch_size: int = opt(64, "Examples per forward pass.")
+    device: str = opt("auto", "auto, cpu or cuda.")

@@ -92,6 +92,9 @@ def test_bad_specs(spec, words):
 
 
 def test_unknown_file_type(tmp_path):
-    (tmp_path / "data.parquet").write_bytes(b"x")
-    with pytest.raises(UserError, match="unknown file type .parquet"):
+    (tmp_path / "data.h5").write_bytes(b"x")
+    with pytest.raises(UserError, match="unknown file type .h5"):
+        load_dataset(str(tmp_path / "data.h5"))
+    (tmp_path / "data.parquet").write_bytes(b"x")  # a known type (text tables), but broken
+    with pytest.raises(UserError, match="not a readable Parquet file"):
         load_dataset(str(tmp_path / "data.parquet"))

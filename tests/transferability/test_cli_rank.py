@@ -38,13 +38,14 @@ def test_rank_json_then_table(capsys):
     assert rows["no-such-model"]["status"] == "failed"
     # the table, in-process (same entry point; features now come from the shared cache)
     code = main(["rank", "--data", "builtin:digits", "--models", "tiny-cnn,no-such-model",
-                 "--score", "knn", "--scores", "logme,leep", *SMALL])
+                 "--score", "knn", "--scores", "logme,leep", "--knn-k", "3", *SMALL])
     table = capsys.readouterr().out
     assert code == 0 and "by knn" in table and "leep: tiny-cnn has no source head" in table
     assert "failed" in table and "Unknown backbone 'no-such-model'" in table
     assert "best by knn: tiny-cnn" in table
     runs = RunStore().list(kind="rank")
     assert len(runs) == 2 and {r.status for r in runs} == {"done"}
+    assert runs[0].config["score_params"] == {"knn": {"k": 3}}
 
 
 def test_similarity_json(tmp_path):
@@ -66,6 +67,10 @@ def test_bad_inputs_exit_2_without_traceback(tmp_path):
         (["rank", "--data", one, "--models", "tiny-cnn"], "single class"),
         (["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--max-examples", "5"],
          "too few for 10 classes"),
+        (["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--knn-k", "0"],
+         "at least 1 neighbour (--knn-k)"),
+        (["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--scores", "linear-probe",
+          "--probe-folds", "1"], "at least 2 folds (--probe-folds)"),
     ]
     for args, message in cases:
         p = run_cli(*args)

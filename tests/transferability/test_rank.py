@@ -7,8 +7,10 @@ import pytest
 
 from transferkit.data import load_dataset
 from transferkit.data.base import ArrayDataset
+from transferkit.domain_similarity import similarity
 from transferkit.errors import UserError
-from transferkit.rank import rank, similarity
+from transferkit.ranking import rank
+from transferkit.report import build_report
 from transferkit.store import RunStore
 
 FAST = {"max_examples": 200, "image_size": 32}
@@ -74,6 +76,17 @@ def test_patterns_modality_and_bad_requests(tmp_path):
         rank(one, ["tiny-cnn"], store=store)
 
 
+def test_rank_report_has_table_chart_and_verdict(ranked, tmp_path):
+    result, store = ranked
+    html, md = build_report([store.get(result.run_id)], tmp_path / "rank_report")
+    text = md.read_text()
+    assert f"By logme, {result.best} is predicted to transfer best" in text
+    assert "no-such-model (failed" in text and "no source head" in text
+    assert text.index(f"| 1 | {result.order[0]} |") < text.index(f"| 2 | {result.order[1]} |")
+    assert len(list((tmp_path / "rank_report").rglob("*.png"))) == 1
+    assert "transferkit rank --data builtin:digits" in html.read_text()
+
+
 def test_similarity_of_digits_and_inverted_digits(tmp_path):
     store = RunStore(tmp_path / "store")
     digits = load_dataset("builtin:digits")
@@ -86,5 +99,9 @@ def test_similarity_of_digits_and_inverted_digits(tmp_path):
     assert set(res.class_mmd) == set(digits.classes)
     record = store.get(res.run_id)
     assert record.kind == "similarity" and record.metrics["mmd2"] == pytest.approx(res.mmd2)
+    html, md = build_report([record], tmp_path / "sim_report")
+    text = md.read_text()
+    assert "differ detectably" in text and f"{res.proxy_a_distance:.2f}" in text
+    assert "Class-conditional MMD" in text and len(list((tmp_path / "sim_report").rglob("*.png"))) == 1
     with pytest.raises(UserError, match="Unknown backbone"):
         similarity(digits, inverted, "nope", store=store)

@@ -1,4 +1,5 @@
-"""One contract test run over every registered backbone and a few prefixed ones.
+"""One contract test run over every registered backbone and a few prefixed ones (text
+encoders and CLIP through ``hf:`` included, on tiny random models saved to local folders).
 
 Checks: forward shape, backward, blocks cover every parameter, identity, build_from_spec keys,
 save/load round trip through ``file:``, seeded determinism. Tiny inputs keep it fast on CPU.
@@ -24,7 +25,8 @@ from transferkit.zoo import (  # noqa: E402
 )
 
 SIZE = 32
-CASES = [*BACKBONES, "timm:test_resnet", "torchvision:mobilenet_v3_small", "file:saved"]
+CASES = [*BACKBONES, "timm:test_resnet", "torchvision:mobilenet_v3_small", "file:saved",
+         "hf:tiny-bert", "hf:tiny-clip"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,11 @@ def sources(tmp_path_factory) -> dict[str, dict]:
     saved = d / "saved"
     model = TransferModel(create_backbone("tiny-cnn"), 3)
     save_model(model, saved, ["a", "b", "c"])
+    from textkit import make_tiny_bert, make_tiny_clip
+
     return {
+        "hf:tiny-bert": {"name": f"hf:{make_tiny_bert(d / 'tiny-bert')}"},
+        "hf:tiny-clip": {"name": f"hf:{make_tiny_clip(d / 'tiny-clip')}"},
         "timm:test_resnet": {"name": "timm:test_resnet", "weights": str(timm_file)},
         "torchvision:mobilenet_v3_small": {
             "name": "torchvision:mobilenet_v3_small",
@@ -70,15 +76,22 @@ def _x(n: int = 2) -> torch.Tensor:
     return torch.randn(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
 
 
-def _inp(b, n: int = 2) -> torch.Tensor:
-    """``_x`` with as many channels as the backbone takes (cnn-small: 1)."""
+def _inp(b, n: int = 2):
+    """``_x`` with as many channels as the backbone takes (cnn-small: 1); for a text model,
+    a tokenised batch of ``n`` texts of different lengths."""
+    if b.data_config.modality == "text":
+        from transferkit.data.batches import TextCollate
+
+        texts = ["a short text", "and another one, a little longer than the first"]
+        return TextCollate(b.data_config.tokenizer, b.data_config.max_length).encode(texts[:n])
     return _x(n)[:, : b.data_config.input_size[0]]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_forward_backward_and_blocks(make, case):
     b = make(case)
-    assert b.data_config.input_size[1:] == (SIZE, SIZE)
+    if b.data_config.modality == "image":
+        assert b.data_config.input_size[1:] == (SIZE, SIZE)
     b.train()
     feats = b(_inp(b))
     assert feats.shape == (2, b.num_features)

@@ -7,7 +7,8 @@
   ``digits``; see :data:`DATASETS`);
 * a folder - one sub-folder per class of images, images directly in it (unlabelled), or
   MNIST-style idx files;
-* ``*.csv`` / ``*.jsonl`` - a manifest of image paths and labels;
+* ``*.csv`` / ``*.jsonl`` - a manifest of image paths and labels, or a table of texts and
+  labels (a ``text`` column, or ``text_column``); ``*.tsv`` / ``*.parquet`` / ``*.txt`` - texts;
 * ``*.npz`` - arrays ``x``/``images`` and ``y``/``labels``;
 * ``idx:IMAGES_PATH,LABELS_PATH`` - one pair of idx files.
 
@@ -31,6 +32,7 @@ from transferkit.data.readers import (
     read_manifest,
 )
 from transferkit.data.splits import Splits, check_labels, make_splits, stratified_kfold
+from transferkit.data.text import TEXT_EXTENSIONS, TextDataset, is_text_table, read_text_table
 from transferkit.errors import UserError, suggest
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "ImageTorchDataset",
     "Skipped",
     "Splits",
+    "TextDataset",
     "build_transform",
     "check_labels",
     "compute_fingerprint",
@@ -65,8 +68,9 @@ def __getattr__(name: str) -> object:
 
 
 _FORMS = (
-    "a folder with one sub-folder per class, a .csv/.jsonl manifest, a .npz file, a folder of "
-    "idx files, idx:IMAGES,LABELS or builtin:NAME"
+    "a folder with one sub-folder per class, a .csv/.jsonl manifest, a text table "
+    "(.csv/.tsv/.jsonl/.parquet/.txt), a .npz file, a folder of idx files, idx:IMAGES,LABELS "
+    "or builtin:NAME"
 )
 
 
@@ -80,7 +84,8 @@ def _missing(spec: str) -> UserError:
     )
 
 
-def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_root) -> Dataset:
+def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_root,
+          text_column=None) -> Dataset:
     if spec.lower().startswith("builtin:"):
         return DATASETS.get(spec.split(":", 1)[1].strip())()
     if spec.lower().startswith("idx:"):
@@ -106,6 +111,9 @@ def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_r
             return read_idx_folder(path, pairs)
         return read_image_folder(path, strict=strict)
     suffix = path.suffix.lower()
+    if suffix in TEXT_EXTENSIONS and is_text_table(path, text_column):
+        return read_text_table(path, text_column=text_column, label_column=label_column,
+                               strict=strict)
     if suffix in (".csv", ".jsonl"):
         return read_manifest(
             path,
@@ -132,12 +140,15 @@ def load_dataset(
     label_column: str | None = None,
     allow_outside_root: bool = False,
     validate: bool = True,
+    text_column: str | None = None,
 ) -> Dataset:
     """Read, check and fingerprint the dataset named by ``spec`` (see the module docstring).
 
     ``strict`` turns skippable problems (corrupt images, missing files) into errors.
     ``path_column`` / ``label_column`` name manifest columns. ``allow_outside_root`` lets a
-    manifest point outside its own folder. ``validate`` (default) refuses labelled data with a
+    manifest point outside its own folder. ``text_column`` names the text column of a text
+    table (default: text/sentence/content/...; a table with such a column and no path column
+    is read as text). ``validate`` (default) refuses labelled data with a
     single class or a class with a single example; turn it off only to predict on such data.
     """
     spec = str(spec).strip()
@@ -149,6 +160,7 @@ def load_dataset(
         path_column=path_column,
         label_column=label_column,
         allow_outside_root=allow_outside_root,
+        text_column=text_column,
     )
     if validate and dataset.labels is not None:
         check_labels(dataset.labels, dataset.classes, f"The dataset {spec!r}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from transferkit.data.base import ArrayDataset, Dataset
 from transferkit.data.readers import FileDataset
+from transferkit.data.text import TextDataset
 
 VERSION = b"transferkit-data-fingerprint-v1"
 LENGTH = 16  # hex digits kept: 64 bits, plenty to tell datasets apart
@@ -70,12 +71,28 @@ def file_fingerprint(
     return h.hexdigest()[:LENGTH]
 
 
+def text_fingerprint(texts: list[str], labels: np.ndarray | None, classes: list[str],
+                     predefined: np.ndarray | None = None) -> str:
+    """Digest of every text (in order), the labels, the class names and predefined split."""
+    h = hashlib.sha256(VERSION + b"|texts|")
+    h.update(json.dumps(list(classes)).encode())
+    _update_array(h, "labels", None if labels is None else np.asarray(labels, dtype=np.int64))
+    _update_array(h, "predefined", _as_str(predefined))
+    for t in texts:
+        b = t.encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little") + b)
+    return h.hexdigest()[:LENGTH]
+
+
 def compute_fingerprint(dataset: Dataset) -> str:
     """The fingerprint of any Dataset (array and file datasets fast; others decode every item)."""
     if isinstance(dataset, ArrayDataset):
         return array_fingerprint(
             dataset.images, dataset.labels, dataset.classes, dataset.predefined
         )
+    if isinstance(dataset, TextDataset):
+        return text_fingerprint(dataset.texts, dataset.labels, dataset.classes,
+                                dataset.predefined)
     if isinstance(dataset, FileDataset):
         return file_fingerprint(dataset.paths, dataset.labels, dataset.classes, dataset.root)
     h = hashlib.sha256(VERSION + b"|generic|")

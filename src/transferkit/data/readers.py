@@ -224,7 +224,7 @@ def _pick_column(
     if found:
         return found[0]
     have = ", ".join(repr(c) for c in columns) or "none"
-    what = f"the {role} column {wanted!r}" if wanted else f"a {role} column ({'/'.join(defaults)})"
+    what = f"{role} column {wanted!r}" if wanted else f"{role} column ({'/'.join(defaults)})"
     raise UserError(
         f"{src} has no {what}; its columns are: {have}. Rename the column, or name it with "
         f"{role}_column=... (--{role}-column NAME)."

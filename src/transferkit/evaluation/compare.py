@@ -27,7 +27,7 @@ METRIC = "test_accuracy"
 
 
 def parse_budgets(values: list[int | str | None]) -> list[int | None]:
-    """Label budgets: ints >= 2, or 'all' / None for every labelled example."""
+    """Label budgets: ints >= 1 (1: no validation split), or 'all' / None for every example."""
     out: list[int | None] = []
     for v in values:
         if v is None or str(v).strip().lower() == ALL:
@@ -37,8 +37,8 @@ def parse_budgets(values: list[int | str | None]) -> list[int | None]:
             n = int(v)
         except (TypeError, ValueError):
             raise UserError(f"Labels per class must be whole numbers or 'all', not {v!r}.") from None
-        if n < 2:
-            raise UserError(f"Labels per class must be at least 2 (train + validation), not {n}.")
+        if n < 1:
+            raise UserError(f"Labels per class must be at least 1, not {n}.")
         out.append(n)
     return out
 

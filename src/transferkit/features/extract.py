@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from transferkit import distributed, progress
 from transferkit.data.base import Dataset
-from transferkit.data.transforms import ImageTorchDataset, build_transform
+from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.features.cache import FeatureCache
 from transferkit.zoo.base import Backbone, DataConfig
 
@@ -50,32 +50,41 @@ def forward_batches(
     num_workers: int = 0,
     description: str = "forward",
 ) -> np.ndarray:
-    """``fn`` over eval-transformed examples in batches, ``module`` in eval mode on ``device``
-    (channels_last and bf16 autocast on CUDA); one float32 row per index, in order."""
-    transform = build_transform(data_config, train=False)
+    """``fn`` over eval-prepared examples in batches (images: the eval transform; text:
+    tokenised with dynamic padding), ``module`` in eval mode on ``device`` (bf16 autocast on
+    CUDA, and channels_last for images); one float32 row per index, in order."""
+    order = None
+    if data_config.modality == "text" and len(indices) > batch_size:
+        # similar lengths in a batch: dynamic padding then pads little (undone at the end)
+        order = np.argsort([len(dataset.load(int(i))) for i in indices], kind="stable")
+        indices = np.asarray(indices)[order]
+    items, collate = examples(dataset, indices, data_config, train=False)
     loader = DataLoader(
-        ImageTorchDataset(dataset, indices, transform),
+        items,
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
+        collate_fn=collate,
     )
     was_training = module.training
     module.eval().to(device)
     cuda = device.type == "cuda"
-    if cuda:
+    image = data_config.modality == "image"
+    if cuda and image:
         module.to(memory_format=torch.channels_last)
     out = []
     with progress.bar(description, len(indices)) as update:
         for x, _ in loader:
-            x = x.to(device, non_blocking=True)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = to_device(x, device, channels_last=cuda and image)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 out.append(fn(x).float().cpu().numpy())
-            update(len(x))
+            update(batch_len(x))
     module.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    result = np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    if order is not None:
+        result[order] = result.copy()
+    return result
 
 
 def extract_features(

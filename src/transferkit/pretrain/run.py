@@ -85,6 +85,10 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
     if not cfg.data:
         raise UserError("No source data given; pass --data.")
     dataset = load_dataset(cfg.data, strict=cfg.strict, validate=task_cls.needs_labels)
+    if dataset.modality != "image":
+        raise UserError(f"pretrain works on images; {dataset.name} holds {dataset.modality} "
+                        "data. For text, start from a pretrained encoder (minilm-l6, hf:PATH) "
+                        "and use `transferkit fit` (finetune, lora or contrastive).")
     if task_cls.needs_labels and (dataset.labels is None or dataset.num_classes < 2):
         raise UserError(f"{cfg.method} pretraining needs labels, and {dataset.name} has "
                         f"{'none' if dataset.labels is None else 'a single class'}. Use a "

@@ -118,6 +118,19 @@ def make_document(records: list[RunRecord], title: str | None = None) -> Documen
             section, v = evaluation.cv_section(r)
             body.append(section)
             verdicts += v
+        elif r.kind in ("rank", "similarity"):
+            from transferkit.report import ranking
+
+            section, v = (ranking.rank_section if r.kind == "rank"
+                          else ranking.similarity_section)(r)
+            body.append(section)
+            verdicts += v
+        elif r.kind == "adapt":
+            from transferkit.report.adapt import adapt_section
+
+            section, v = adapt_section(r)
+            body.append(section)
+            verdicts += v
         else:
             body.append(evaluation.generic_section(r))
     head: list = [Bullets(verdicts, kind="verdict")] if verdicts else [

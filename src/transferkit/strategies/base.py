@@ -57,10 +57,17 @@ class StrategyResult:
 
 
 class Strategy:
-    """Base class. ``pretrained``: whether the strategy starts from the source weights."""
+    """Base class. ``pretrained``: whether the strategy starts from the source weights;
+    ``default_lr``: the peak learning rate per modality when ``--lr`` is not given (pretrained
+    transformers need far smaller steps than the CNN recipes)."""
 
     name = "base"
     pretrained = True
+    default_lr = {"image": 1e-3, "text": 1e-4}
+
+    def learning_rate(self, ctx: FitContext) -> float:
+        lr = ctx.config.train.lr
+        return float(lr) if lr is not None else self.default_lr[ctx.dataset.modality]
 
     def fit(self, ctx: FitContext) -> StrategyResult:  # pragma: no cover - abstract
         raise NotImplementedError

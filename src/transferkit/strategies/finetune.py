@@ -2,10 +2,12 @@
 
 The recipe: AdamW; per-block learning rates decaying from the head downwards (discriminative
 fine-tuning, as in ULMFiT, arXiv:1801.06146); linear warm-up then cosine decay; label
-smoothing; augmentation from timm's transform factory; early stopping on validation with the
-best checkpoint kept; the head started from a linear probe (LP-FT, arXiv:2202.10054) unless
-``--head-init random``; optional gradual unfreezing from the top. Frozen blocks keep their
-BatchNorm statistics frozen. ``scratch`` is the same recipe from fresh weights.
+smoothing; augmentation from timm's transform factory (images; text is not augmented);
+early stopping on validation with the best checkpoint kept; the head started from a linear
+probe (LP-FT, arXiv:2202.10054) unless ``--head-init random``; optional gradual unfreezing
+from the top. Frozen blocks keep their BatchNorm statistics frozen. ``scratch`` is the same
+recipe from fresh weights. Batches come from :mod:`transferkit.data.batches`, so the same
+recipe fine-tunes text encoders (default peak lr 1e-4 there instead of 1e-3).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from transferkit import distributed
-from transferkit.data.transforms import ImageTorchDataset, build_transform
+from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import Linear
@@ -59,16 +61,15 @@ def recalibrate_batchnorm(blocks: list[nn.Module], ctx: FitContext,
     backbone.eval()
     for m in bns:
         m.train()
-    transform = build_transform(backbone.data_config, train=False)
-    loader = DataLoader(ImageTorchDataset(ctx.dataset, ctx.splits.train, transform),
-                        batch_size=max(2, ctx.config.train.batch_size),
-                        num_workers=ctx.config.train.num_workers)
+    items, collate = examples(ctx.dataset, ctx.splits.train, backbone.data_config)
+    loader = DataLoader(items, batch_size=max(2, ctx.config.train.batch_size),
+                        num_workers=ctx.config.train.num_workers, collate_fn=collate)
     backbone.to(ctx.device)
     for i, (x, _) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
-        if len(x) > 1:
-            backbone.forward_features(x.to(ctx.device))
+        if batch_len(x) > 1:
+            backbone.forward_features(to_device(x, ctx.device))
     for m, (momentum, _) in zip(bns, saved):
         m.momentum = momentum
     backbone.train(was_training)
@@ -81,8 +82,9 @@ PRECISE_BN_BATCHES = 50  # batches of training images for the statistics before 
 class FineTuneTask:
     """The training task for finetune / scratch (see ``training.loop.Task``)."""
 
-    def __init__(self, model: TransferModel, ctx: FitContext, layer_decay: bool = True) -> None:
-        self.model, self.ctx, self.opts = model, ctx, ctx.config.train
+    def __init__(self, model: TransferModel, ctx: FitContext, layer_decay: bool = True,
+                 lr: float = 1e-3) -> None:
+        self.model, self.ctx, self.opts, self.lr = model, ctx, ctx.config.train, lr
         self.lr_decay = self.opts.lr_decay if layer_decay else 1.0
         self.blocks = model.backbone.blocks()
         tr = ctx.splits.train
@@ -93,10 +95,9 @@ class FineTuneTask:
             weight=torch.tensor(cw, dtype=torch.float32) if self.opts.balance == "weights" else None,
             label_smoothing=self.opts.label_smoothing,
         )
-        transform = build_transform(
-            model.data_config, train=True, augment=self.opts.augment, hflip=ctx.dataset.hflip_safe
-        )
-        self.examples = SeededExamples(ImageTorchDataset(ctx.dataset, tr, transform), ctx.config.seed)
+        items, self.collate = examples(ctx.dataset, tr, model.data_config, train=True,
+                                       augment=self.opts.augment)
+        self.examples = SeededExamples(items, ctx.config.seed)
         self.sampler = GlobalBatchSampler(
             len(tr), min(self.opts.batch_size, len(tr) - len(tr) % distributed.world_size()),
             ctx.config.seed, distributed.rank(), distributed.world_size(),
@@ -141,8 +142,8 @@ class FineTuneTask:
     def configure(self, steps_per_epoch: int, epochs: int):
         o, n = self.opts, len(self.blocks)
         groups = []
-        layers = [(b, o.lr * self.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
-        layers.append((self.model.head, o.lr))
+        layers = [(b, self.lr * self.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
+        layers.append((self.model.head, self.lr))
         for module, lr in layers:
             decay = [p for p in module.parameters() if p.ndim > 1]
             no_decay = [p for p in module.parameters() if p.ndim <= 1]
@@ -160,23 +161,22 @@ class FineTuneTask:
     def train_batches(self):
         return DataLoader(
             self.examples, batch_sampler=self.sampler, num_workers=self.opts.num_workers,
-            pin_memory=self.ctx.device.type == "cuda",
+            pin_memory=self.ctx.device.type == "cuda", collate_fn=self.collate,
         )
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
         x, y = batch
-        x = x.to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_device(x, device, channels_last=device.type == "cuda")
         logits = model(x)
         return self.loss_fn.to(device)(logits.float(), y.to(device))
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         va = self.ctx.splits.val
-        if len(va) == 0:
-            return {"val_accuracy": 0.0, "val_loss": 0.0}
         trainable = [b for b, on in zip(self.blocks, self.trainable) if on]
+        # also without validation: the kept (last) epoch is evaluated with precise statistics
         recalibrate_batchnorm(trainable, self.ctx, max_batches=PRECISE_BN_BATCHES)
+        if len(va) == 0:
+            return {}
         logits = predict_logits(model, self.ctx.dataset, va, device=device,
                                 batch_size=self.opts.batch_size * 2, description="validate",
                                 shard=False)
@@ -206,10 +206,11 @@ class FineTune(Strategy):
         else:
             torch.manual_seed(ctx.config.seed)  # the new head's initialisation
             model = TransferModel(ctx.backbone, ctx.num_classes)
-        task = FineTuneTask(model, ctx, layer_decay=self.pretrained)
+        task = FineTuneTask(model, ctx, layer_decay=self.pretrained, lr=self.learning_rate(ctx))
         settings = LoopSettings(
             epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
             seed=ctx.config.seed, description=self.name,
+            monitor="val_accuracy" if len(ctx.splits.val) else None,
             checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
         )
         result = run(task, settings, ctx.device, resume=ctx.resume)
@@ -217,7 +218,7 @@ class FineTune(Strategy):
             p.requires_grad_(True)
         model.backbone.invalidate_identity()
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "blocks": len(task.blocks), "train_seconds": result.seconds}
+                "blocks": len(task.blocks), "train_seconds": result.seconds, "lr": task.lr}
         return StrategyResult(model, result.history, info, backbone_frozen=False)
 
 

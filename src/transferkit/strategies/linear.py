@@ -24,6 +24,9 @@ from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, Strate
 from transferkit.zoo.checkpoint import TransferModel
 
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
+# With no validation split (one label per class) nothing can choose C; scikit-learn's default
+# is used, and the run records that it was not chosen.
+NO_VALIDATION_C = 1.0
 
 
 def _logreg(c: float, x: np.ndarray, y: np.ndarray, seed: int) -> LogisticRegression:
@@ -42,7 +45,12 @@ def _log_loss(clf: LogisticRegression, x: np.ndarray, y: np.ndarray, k: int) -> 
 def select_c(
     xtr: np.ndarray, ytr: np.ndarray, xva: np.ndarray, yva: np.ndarray, k: int, seed: int
 ) -> tuple[float, list[dict[str, float]]]:
-    """The C with the best validation accuracy (ties: lower validation log-loss)."""
+    """The C with the best validation accuracy (ties: lower validation log-loss).
+
+    Without validation examples: ``NO_VALIDATION_C`` and an empty sweep.
+    """
+    if len(yva) == 0:
+        return NO_VALIDATION_C, []
     rows = []
     for c in C_GRID:
         clf = _logreg(c, xtr, ytr, seed)
@@ -106,8 +114,11 @@ class Linear(Strategy):
         with torch.no_grad():
             model.head.weight.copy_(w)
             model.head.bias.copy_(b)
-        best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-        history = [{"epoch": 1, "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"]}]
-        info = {"C": c, "c_sweep": sweep,
+        history = [{"epoch": 1}]
+        if sweep:
+            best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+            history = [{"epoch": 1, "val_accuracy": best["val_accuracy"],
+                        "val_loss": best["val_loss"]}]
+        info = {"C": c, "c_sweep": sweep, "c_rule": "validation" if sweep else "default (no validation)",
                 "refit_on": "train+val" if self.refit and len(va) else "train"}
         return StrategyResult(model, history, info, backbone_frozen=True, val_proba=val_proba)

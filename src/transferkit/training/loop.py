@@ -58,7 +58,7 @@ class LoopSettings:
     accumulate: int = 1
     amp: bool = True
     patience: int = 5
-    monitor: str = "val_accuracy"
+    monitor: str | None = "val_accuracy"  # None: no validation, keep the last epoch
     tie_break: str | None = "val_loss"  # lower is better; breaks ties of the monitored metric
     seed: int = 0
     checkpoint_dir: Path | None = None
@@ -108,6 +108,8 @@ def seed_everything(seed: int) -> None:
 
 
 def _score(metrics: dict[str, float], s: LoopSettings) -> tuple[float, float]:
+    if s.monitor is None:  # every epoch beats the previous one: the last is kept
+        return (float(metrics.get("epoch", 0)), 0.0)
     main = metrics.get(s.monitor, float("-inf"))
     tie = -metrics.get(s.tie_break, 0.0) if s.tie_break else 0.0
     return (main, tie)
@@ -146,7 +148,7 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
     best_state = None  # in-memory copy of the best weights when there is no checkpoint folder
     with _signals(flag), progress.bar(settings.description, (settings.epochs - start) * steps) as update:
         for epoch in range(start, settings.epochs):
-            if best is not None and bad >= settings.patience:
+            if best is not None and settings.monitor is not None and bad >= settings.patience:
                 stopped_early = True
                 break
             seed_everything(settings.seed * 1000 + epoch)

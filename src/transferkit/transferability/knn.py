@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferkit.errors import UserError
 from transferkit.transferability.base import SCORES, Inputs, Score
 
 
@@ -48,7 +49,9 @@ class KNNAccuracy(Score):
     name = "knn"
 
     def __init__(self, k: int = 5) -> None:
-        self.k = k
+        if int(k) != k or k < 1:
+            raise UserError(f"knn needs at least 1 neighbour (--knn-k), not {k}.")
+        self.k = int(k)
 
     def _score(self, inputs: Inputs) -> float:
         pred = knn_loo_predictions(inputs.features, inputs.labels, inputs.num_classes, self.k)

@@ -34,7 +34,10 @@ class LinearProbe(Score):
     name = "linear-probe"
 
     def __init__(self, folds: int = 5, c: float = 1.0, max_iter: int = 1000, seed: int = 0) -> None:
-        self.folds = folds
+        if int(folds) != folds or folds < 2:
+            raise UserError(f"The linear-probe score needs at least 2 folds (--probe-folds), "
+                            f"not {folds}.")
+        self.folds = int(folds)
         self.c = c
         self.max_iter = max_iter
         self.seed = seed

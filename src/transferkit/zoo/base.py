@@ -24,13 +24,23 @@ class DataConfig:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+    # Text models (and the text tower of CLIP-family models): a folder with the tokenizer's
+    # files, and the most tokens a text may have (longer texts are truncated and counted).
+    tokenizer: str = ""
+    max_length: int = 0
 
     def with_size(self, size: int | None) -> DataConfig:
-        """The same config at another square input size (``--image-size``)."""
-        if not size:
+        """The same config at another square input size (``--image-size``); text: unchanged."""
+        if not size or self.modality != "image":
             return self
         c = self.input_size[0]
         return DataConfig(**{**asdict(self), "input_size": (c, int(size), int(size))})
+
+    def with_max_length(self, n: int | None) -> DataConfig:
+        """The same config with at most ``n`` tokens per text (``--max-length``); images: unchanged."""
+        if not n or self.modality != "text":
+            return self
+        return DataConfig(**{**asdict(self), "max_length": int(n)})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

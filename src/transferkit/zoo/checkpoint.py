@@ -2,7 +2,8 @@
 
 A saved model is a folder with ``model.safetensors`` (the state dict of a
 :class:`TransferModel`) and ``model.json`` (the backbone spec, its data config and the head
-shape). Loading rebuilds the architecture from the spec through the zoo (no pretrained
+shape); a text model also gets ``tokenizer/`` (its tokenizer's files), so the folder alone is
+enough to predict. Loading rebuilds the architecture from the spec through the zoo (no pretrained
 download) and reads the weights with safetensors: no pickle, no code executed from the file.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -25,6 +27,7 @@ from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
+TOKENIZER = "tokenizer"
 
 
 class TransferModel(nn.Module):
@@ -95,10 +98,13 @@ def _unshare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_model(model: TransferModel, folder: Path, classes: list[str], extra=None) -> Path:
     """Save ``model`` and its class names into ``folder``; returns the folder."""
     folder = Path(folder)
+    data_config = model.backbone.data_config.to_dict()
+    if data_config.get("tokenizer"):
+        data_config["tokenizer"] = _save_tokenizer(data_config["tokenizer"], folder)
     meta = {
         "format_version": FORMAT_VERSION,
         "backbone": {"name": model.backbone.spec.name, "kwargs": model.backbone.spec.kwargs},
-        "data_config": model.backbone.data_config.to_dict(),
+        "data_config": data_config,
         "num_features": model.backbone.num_features,
         "num_classes": model.head.out_features,
         "classes": list(classes),
@@ -107,6 +113,27 @@ def save_model(model: TransferModel, folder: Path, classes: list[str], extra=Non
     atomic_save_tensors(folder / WEIGHTS, _unshare(model.state_dict()))
     atomic_write_json(folder / META, meta)
     return folder
+
+
+def _save_tokenizer(source: str, folder: Path) -> str:
+    """Copy the tokenizer at ``source`` into ``folder/tokenizer`` (atomically, by rename);
+    returns the name to record, relative to the model folder."""
+    from transferkit.data.batches import load_tokenizer
+
+    target = folder / TOKENIZER
+    if Path(source).resolve() == target.resolve():
+        return TOKENIZER
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{TOKENIZER}.", suffix=".tmp"))
+    try:
+        load_tokenizer(source).save_pretrained(str(tmp))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TOKENIZER
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -123,6 +150,15 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise UserError(f"{meta_path} is not valid JSON ({e}); the saved model is damaged.") from e
 
 
+def saved_data_config(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The saved data config, its tokenizer resolved to the copy inside ``folder``."""
+    d = dict(meta["data_config"])
+    tok = d.get("tokenizer")
+    if tok and (Path(folder) / tok).is_dir():
+        d["tokenizer"] = str(Path(folder) / tok)
+    return d
+
+
 def load_model(folder: Path) -> tuple[TransferModel, list[str]]:
     """Rebuild a saved model (architecture from the zoo, weights from safetensors)."""
     from transferkit.zoo import build_from_spec  # the zoo imports this module
@@ -130,7 +166,7 @@ def load_model(folder: Path) -> tuple[TransferModel, list[str]]:
     folder = Path(folder)
     meta = read_meta(folder)
     spec = BackboneSpec(meta["backbone"]["name"], dict(meta["backbone"].get("kwargs", {})))
-    backbone = build_from_spec(spec, DataConfig.from_dict(meta["data_config"]))
+    backbone = build_from_spec(spec, DataConfig.from_dict(saved_data_config(meta, folder)))
     model = TransferModel(backbone, int(meta["num_classes"]))
     state = load_file(str(folder / WEIGHTS))
     missing, unexpected = model.load_state_dict(state, strict=False)

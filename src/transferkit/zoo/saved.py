@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transferkit.errors import UserError
 from transferkit.zoo.base import Backbone
-from transferkit.zoo.checkpoint import META, load_model, read_meta
+from transferkit.zoo.checkpoint import META, load_model, read_meta, saved_data_config
 from transferkit.zoo.common import attach_source_head
 
 
@@ -54,7 +54,7 @@ def load_saved(
 
         meta = read_meta(folder)
         spec = BackboneSpec(meta["backbone"]["name"], dict(meta["backbone"].get("kwargs", {})))
-        backbone = build_from_spec(spec, DataConfig.from_dict(meta["data_config"]))
+        backbone = build_from_spec(spec, DataConfig.from_dict(saved_data_config(meta, folder)))
         head, classes = None, None
     else:
         model, classes = load_model(folder)

@@ -1,0 +1,209 @@
+"""Model ranking: do transferability scores order source models as fine-tuning does?
+
+A pool of source models (EfficientNet-Lite0/1/2 from ImageNet; `cnn-small` models pretrained
+by transferkit on Fashion-MNIST, MNIST and UCI digits, supervised and unsupervised; a
+fresh-weights `cnn-small` as the control) is ranked on each target task by
+``transferkit.rank`` (LogME, LEEP, NCE, H-score, kNN, linear-probe CV) from the target's
+labelled examples at each label budget. Ground truth: every candidate fine-tuned with one fixed
+recipe (``finetune``) and linear-probed (``linear``) through ``transferkit.compare``, seeds
+0..n-1, mean test accuracy. Reported per score, target and budget: the weighted Kendall tau
+(scipy.stats.weightedtau, hyperbolic weights favouring the top) between the score and the
+ground truth, and the wall time of ``rank`` as a fraction of fine-tuning every candidate once.
+
+Source models come from the store in ``--home`` (the names written by
+``benchmarks/own_pretraining.py``: fmnist-*, mnist-*); missing ones are pretrained here
+(same recipe as that benchmark), as is ``digits-supervised``.
+
+    .venv/bin/python benchmarks/model_ranking.py --home /tmp/tk-bench-ownpre
+    .venv/bin/python benchmarks/model_ranking.py --quick      # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFERKIT_QUIET", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "model_ranking"
+IMAGENET = ("effnet-lite0", "effnet-lite1", "effnet-lite2")
+# name in the store: (source data, method, epochs)
+OWN = {
+    "fmnist-supervised": ("builtin:fashion-mnist", "supervised", 2),
+    "fmnist-autoencoder": ("builtin:fashion-mnist", "autoencoder", 2),
+    "fmnist-contrastive": ("builtin:fashion-mnist", "contrastive", 2),
+    "mnist-supervised": ("builtin:mnist5k", "supervised", 12),
+    "mnist-vae": ("builtin:mnist5k", "vae", 12),
+    "digits-supervised": ("builtin:digits", "supervised", 30),
+}
+SCORES = ("logme", "leep", "nce", "hscore", "knn", "linear-probe")
+
+
+def own_models(a, clock) -> dict[str, str]:
+    """Zoo names of the transferkit-pretrained pool (pretraining what is missing) + control."""
+    import torch
+
+    from transferkit.pretrain import pretrain
+    from transferkit.store import RunStore
+    from transferkit.zoo import create_backbone
+    from transferkit.zoo.checkpoint import TransferModel, save_model
+
+    store, names = RunStore(), {}
+    have = {r.name for r in store.list(kind="pretrain", status="done", limit=None)}
+    for name, (data, method, epochs) in OWN.items():
+        full = name + ("-quick" if a.quick else "")
+        if full not in have:
+            clock.say(f"pretraining {full}")
+            pretrain(data, method=method, arch="cnn-small", epochs=1 if a.quick else epochs,
+                     name=full, seed=0, max_examples=1000 if a.quick else None)
+        names[name] = full
+    control = store.root / "fresh-cnn-small"
+    if not (control / "model.json").is_file():
+        torch.manual_seed(0)
+        save_model(TransferModel(create_backbone("cnn-small", pretrained=False), 0), control, [])
+    names["fresh-cnn-small"] = f"file:{control}"
+    return names
+
+
+def kendall(scores: dict[str, float | None], truth: dict[str, float]) -> float | None:
+    from scipy.stats import weightedtau
+
+    common = [m for m in truth if scores.get(m) is not None]
+    if len(common) < 3:
+        return None
+    return float(weightedtau([truth[m] for m in common], [scores[m] for m in common]).statistic)
+
+
+def run_target(target: str, budget: int, pool: dict[str, tuple[str, int]], a, clock) -> dict:
+    from transferkit.evaluation.compare import compare
+    from transferkit.ranking import rank
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    # rank: one call per input size (the ImageNet models at --image-size, cnn-small at 28)
+    t0, rows = time.perf_counter(), {}
+    by_size: dict[int, list[str]] = {}
+    for label, (_, size) in pool.items():
+        by_size.setdefault(size, []).append(label)
+    for size, labels in by_size.items():
+        res = rank(target, [pool[x][0] for x in labels], scores=list(SCORES),
+                   labels_per_class=budget, image_size=size, seed=0)
+        for x in labels:
+            row = res.row(pool[x][0])
+            rows[x] = {"status": row.status, "reason": row.reason, "scores": row.scores,
+                       "seconds": row.seconds}
+    rank_seconds = time.perf_counter() - t0
+    clock.say(f"{target} @ {budget}: ranked {len(pool)} models in {rank_seconds:.0f} s")
+    truth: dict[str, dict[str, float]] = {"finetune": {}, "linear": {}}
+    per_seed: dict[str, dict] = {}
+    finetune_seconds = 0.0
+    extra = {"epochs": 1} if a.quick else {"epochs": a.finetune_epochs}
+    for label, (model, size) in pool.items():
+        res = compare(target, model=model, strategies=["linear", "finetune"],
+                      labels_per_class=[budget], seeds=a.seeds, image_size=size,
+                      max_test=a.max_test, **extra)
+        per_seed[label] = res.members
+        for s in ("linear", "finetune"):
+            accs = [m["test_accuracy"] for m in res.members if m["strategy"] == s]
+            truth[s][label] = C.mean(accs)
+        first = next(m for m in res.members if m["strategy"] == "finetune" and m["seed"] == 0)
+        finetune_seconds += store.get(first["run"]).timings.get("total", 0.0)
+        clock.say(f"{target} @ {budget}: {label}: linear {100 * truth['linear'][label]:.1f} "
+                  f"finetune {100 * truth['finetune'][label]:.1f}")
+    taus = {gt: {s: kendall({x: r["scores"].get(s) for x, r in rows.items()}, truth[gt])
+                 for s in SCORES} for gt in truth}
+    return {"target": target, "labels_per_class": budget, "rank": rows,
+            "rank_seconds": rank_seconds, "finetune_seconds_one_seed": finetune_seconds,
+            "cost_fraction": rank_seconds / finetune_seconds if finetune_seconds else None,
+            "truth": truth, "members": per_seed, "tau": taus}
+
+
+def markdown(results: list[dict], head: dict, wall: float, a) -> str:
+    lines = ["## Model ranking: transferability scores vs fine-tuning", C.md_header(head, wall),
+             f"Pool ({len(results[0]['rank']) if results else 0} models): "
+             + ", ".join(f"`{x}`" for x in (results[0]["rank"] if results else [])) + ". "
+             f"ImageNet models at {a.image_size} px, cnn-small models at 28 px. Ground truth: "
+             f"`finetune` (library recipe, {a.finetune_epochs} epochs, patience 5) and `linear`, "
+             f"seeds 0..{a.seeds - 1}, mean test accuracy on at most {a.max_test} test images. "
+             "Scores from `rank` on the target's labelled examples of the budget (seed 0), "
+             "the same examples fine-tuning trains on.", ""]
+    rows = []
+    for r in results:
+        for gt in ("finetune", "linear"):
+            rows.append([r["target"], r["labels_per_class"], gt,
+                         *[C.fmt(r["tau"][gt][s], 2) for s in SCORES]])
+    lines.append("### Weighted Kendall tau between score and ground truth")
+    lines.append(C.md_table(["target", "labels/class", "ground truth", *SCORES], rows))
+    mean_rows = []
+    for gt in ("finetune", "linear"):
+        vals = {s: [r["tau"][gt][s] for r in results if r["tau"][gt][s] is not None]
+                for s in SCORES}
+        mean_rows.append([gt, *[f"{C.mean(v):.2f} ± {C.std(v):.2f}" if v else "n/a"
+                                for v in vals.values()]])
+    lines += ["", "Mean ± std over target x budget:", "",
+              C.md_table(["ground truth", *SCORES], mean_rows)]
+    lines += ["", "### Cost of ranking", "", C.md_table(
+        ["target", "labels/class", "rank s (all models, all scores)",
+         "fine-tune every model once s", "fraction"],
+        [[r["target"], r["labels_per_class"], C.fmt(r["rank_seconds"], 0),
+          C.fmt(r["finetune_seconds_one_seed"], 0), C.fmt(r["cost_fraction"], 3)]
+         for r in results])]
+    lines += ["", "### Ground truth and LogME per model", ""]
+    for r in results:
+        order = sorted(r["truth"]["finetune"], key=lambda x: -r["truth"]["finetune"][x])
+        lines += [f"{r['target']} @ {r['labels_per_class']} labels/class:", "", C.md_table(
+            ["model", "finetune acc", "linear acc", "logme", "leep", "knn"],
+            [[x, C.fmt(r["truth"]["finetune"][x], 1, 100), C.fmt(r["truth"]["linear"][x], 1, 100),
+              *[C.fmt(r["rank"][x]["scores"].get(s), 3) for s in ("logme", "leep", "knn")]]
+             for x in order]), ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--targets", default="builtin:mnist5k,builtin:fashion-mnist,builtin:digits")
+    p.add_argument("--labels-per-class", default="10,100")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--image-size", type=int, default=64, help="for the ImageNet models")
+    p.add_argument("--max-test", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
+    p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
+    p.add_argument("--quick", action="store_true", help="digits only, 10 labels/class, 1 seed")
+    a = p.parse_args()
+    if a.quick:
+        a.targets, a.labels_per_class, a.seeds, a.max_test, a.image_size = (
+            "builtin:digits", "10", 1, 200, 32)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    home = C.fresh_home(a.home, "tk-bench-rank-")
+    head = C.header()
+    head["machine"]["torch_threads"] = a.threads
+    clock = C.Clock()
+    pool = {m: (m, a.image_size) for m in IMAGENET}
+    pool.update({label: (name, 28) for label, name in own_models(a, clock).items()})
+    results = []
+    for target in a.targets.split(","):
+        for b in a.labels_per_class.split(","):
+            results.append(run_target(target, int(b), pool, a, clock))
+            C.write_json(Path(a.out_dir) / f"{NAME}.json",
+                         {"header": head, "home": str(home), "pool": pool, "results": results})
+    wall = clock.elapsed()
+    C.write_json(Path(a.out_dir) / f"{NAME}.json", {"header": head, "home": str(home),
+                                                   "pool": pool, "results": results,
+                                                   "wall_seconds": wall})
+    C.write_text(Path(a.out_dir) / f"{NAME}.md", markdown(results, head, wall, a) + "\n")
+    clock.say(f"done; {Path(a.out_dir) / (NAME + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Checking an adaptation request and preparing its data, before anything trains.
+
+Refuses, with the problem and the fix: unknown or repeated methods, impossible settings,
+source and target of different modalities (or a backbone of another one), different class
+sets (unless ``allow_partial``, which then reports the missing classes), target labels asked
+for where there are none, a target smaller than one batch, and shallow methods on a backbone
+with fresh weights. Warns when source and target are the same data, and when the target has
+labels that will be ignored (pass ``target_labels_for_eval`` to see them in the report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from transferkit import progress
+from transferkit.adaptation.base import METHODS
+from transferkit.adaptation.selection import check_rule
+from transferkit.adaptation.task import UnlabelledView
+from transferkit.config import AdaptConfig
+from transferkit.data import load_dataset, make_splits
+from transferkit.data.base import Dataset
+from transferkit.data.splits import check_labels
+from transferkit.errors import UserError
+from transferkit.transferability.sampling import sample_indices, stratified_subsample
+
+
+@dataclass
+class AdaptData:
+    """The loaded domains. ``eval_labels``: target labels mapped into the source's classes
+    (-1: a class the source lacks), present only with ``target_labels_for_eval``."""
+
+    source: Dataset
+    target: Dataset
+    view: UnlabelledView
+    eval_labels: np.ndarray | None = None
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_config(cfg: AdaptConfig) -> None:
+    """Refuse settings that cannot work, before any data is loaded."""
+    if not cfg.source or not cfg.target:
+        raise UserError("adapt needs both --source (labelled) and --target data, e.g. "
+                        "--source builtin:mnist5k --target builtin:digits.")
+    if not cfg.methods:
+        raise UserError("Give at least one method, e.g. --method dann,source-only.")
+    for m in cfg.methods:
+        METHODS.get(m)  # unknown name: UserError listing the known ones
+    if len(set(cfg.methods)) != len(cfg.methods):
+        raise UserError(f"A method is listed twice in --method {','.join(cfg.methods)}.")
+    check_rule(cfg.select)
+    problems = []
+    if not cfg.trade_offs or any(not t > 0 for t in cfg.trade_offs):
+        problems.append("--trade-off values must be positive numbers")
+    if cfg.seeds < 1 or cfg.epochs < 1:
+        problems.append("--seeds and --epochs must be at least 1")
+    if cfg.batch_size < 2:
+        problems.append("--batch-size must be at least 2 (the losses compare examples)")
+    if not 0 < cfg.val_fraction < 1:
+        problems.append("--val-fraction must lie strictly between 0 and 1")
+    if cfg.lr <= 0 or (cfg.backbone_lr is not None and cfg.backbone_lr < 0):
+        problems.append("--lr must be positive and --backbone-lr not negative")
+    for name in ("max_source", "max_target"):
+        v = getattr(cfg, name)
+        if v is not None and v < 2:
+            problems.append(f"--{name.replace('_', '-')} must be at least 2")
+    if cfg.selection_examples < 2 or cfg.embed_points < 0:
+        problems.append("--selection-examples must be at least 2, --embed-points not negative")
+    if problems:
+        raise UserError("Invalid settings: " + "; ".join(problems) + ".")
+    shallow = [m for m in cfg.methods if not METHODS.get(m).deep]
+    if shallow and cfg.scratch:
+        raise UserError(f"{', '.join(shallow)} adapt fixed features of a pretrained backbone, "
+                        "but --scratch gives it fresh (random) weights. Drop --scratch for these "
+                        "methods, or use the deep ones (dann, cdan, dan, coral, mcc).")
+
+
+def _class_sets(source: Dataset, target: Dataset, allow_partial: bool) -> dict[str, list[str]]:
+    if target.labels is None or not target.classes:
+        return {}
+    src, tgt = list(source.classes), list(target.classes)
+    only_s = [c for c in src if c not in set(tgt)]
+    only_t = [c for c in tgt if c not in set(src)]
+    if not only_s and not only_t:
+        return {}
+    listed = (f"classes only in the source: {', '.join(map(repr, only_s[:20])) or 'none'}; "
+              f"only in the target: {', '.join(map(repr, only_t[:20])) or 'none'}")
+    if not allow_partial:
+        raise UserError(f"{source.name} and {target.name} have different class sets ({listed}). "
+                        "Adaptation assumes one label space; align the class names, or pass "
+                        "--allow-partial to adapt anyway and have the missing classes reported.")
+    progress.info(f"warning: partial class overlap ({listed})")
+    return {"source_only": only_s, "target_only": only_t}
+
+
+def check_modalities(source: Dataset, target: Dataset) -> None:
+    """One modality on both sides, and one the deep methods' image pipeline handles."""
+    if source.modality != target.modality:
+        raise UserError(f"The source {source.name!r} holds {source.modality} data but the target "
+                        f"{target.name!r} holds {target.modality} data; adaptation needs one "
+                        "modality on both sides (e.g. images and images).")
+    if source.modality != "image":
+        raise UserError(f"adapt supports image data for now; {source.name!r} holds "
+                        f"{source.modality} data. For text, compare domains with "
+                        "`transferkit similarity` and fit on labelled target data.")
+
+
+def load_domains(cfg: AdaptConfig) -> AdaptData:
+    """Load and check both domains (see the module docstring for what is refused)."""
+    source = load_dataset(cfg.source, strict=cfg.strict)
+    check_labels(source.labels, source.classes, f"The source {cfg.source!r}")
+    target = load_dataset(cfg.target, strict=cfg.strict, validate=False)
+    check_modalities(source, target)
+    if len(target) < 2:
+        raise UserError(f"The target {cfg.target!r} has {len(target)} usable examples; "
+                        "adaptation needs unlabelled target examples (at least one batch).")
+    data = AdaptData(source, target, UnlabelledView(target))
+    if source.fingerprint == target.fingerprint or cfg.source.strip() == cfg.target.strip():
+        note = (f"warning: the source and target are the same data ({cfg.source}); there is "
+                "no domain shift to adapt to, so expect no gain over source-only.")
+        progress.info(note)
+        data.notes.append(note)
+    data.missing = _class_sets(source, target, cfg.allow_partial)
+    if cfg.target_labels_for_eval:
+        if target.labels is None:
+            raise UserError(f"--target-labels-for-eval was given, but the target {cfg.target!r} "
+                            "has no labels. Drop the flag, or give a labelled target (one "
+                            "sub-folder per class, or a label column).")
+        pos = {c: i for i, c in enumerate(source.classes)}
+        mapping = np.array([pos.get(c, -1) for c in target.classes], dtype=np.int64)
+        data.eval_labels = mapping[np.asarray(target.labels, dtype=np.int64)]
+    elif target.labels is not None:
+        note = (f"note: the target {cfg.target!r} has labels; they are ignored (not used for "
+                "training, selection or the report). Pass --target-labels-for-eval to see "
+                "target accuracy in the report, next to the oracle choice.")
+        progress.info(note)
+        data.notes.append(note)
+    return data
+
+
+def seed_indices(data: AdaptData, cfg: AdaptConfig, seed: int) -> dict[str, np.ndarray]:
+    """Per seed: source train / validation (stratified, capped by max_source), the target
+    examples used (uniform: target labels are never read), and the fixed subsets the
+    selection rule and the report's distances use."""
+    splits = make_splits(data.source, seed=seed, val_fraction=cfg.val_fraction, test_fraction=0.0)
+    train, val = splits.train, splits.val
+    if cfg.max_source is not None and cfg.max_source < len(train) + len(val):
+        n_val = max(2, int(round(cfg.max_source * cfg.val_fraction)))
+        labels = data.source.labels
+        train = stratified_subsample(labels, train, max(2, cfg.max_source - n_val), seed)
+        val = stratified_subsample(labels, val, n_val, seed, min_per_class=0)
+    target = sample_indices(None, len(data.target), cfg.max_target, seed)
+    if len(target) < cfg.batch_size:
+        raise UserError(f"The target has {len(target)} examples, fewer than one batch "
+                        f"(--batch-size {cfg.batch_size}): the adaptation losses compare a "
+                        f"whole target batch with a source batch. Lower --batch-size to at most "
+                        f"{len(target)}, or add target examples.")
+    rng = np.random.default_rng([seed, 11])
+    n_sel = cfg.selection_examples
+    sel_s, sel_t = (np.sort(rng.permutation(a)[:n_sel]) for a in (train, target))
+    n_pad = min(len(val), len(target), n_sel)
+    pad_s, pad_t = (np.sort(rng.permutation(a)[:n_pad]) for a in (val, target))
+    return {"train": train, "val": val, "target": target, "sel_source": sel_s,
+            "sel_target": sel_t, "pad_source": pad_s, "pad_target": pad_t}

@@ -1,0 +1,28 @@
+"""`transferkit adapt` through a real subprocess, then predictions from the adapt run. (Bad
+input is tested in-process in test_adapt_api.py: each subprocess costs seconds of imports.)"""
+
+from __future__ import annotations
+
+import json
+
+from adapt_data import write_domains
+from conftest import run_cli
+
+import transferkit
+
+
+def test_cli_adapt_then_predict(tmp_path):
+    """The parent run serves the label-free choice's model."""
+    src, tgt = write_domains(tmp_path)
+    proc = run_cli("adapt", "--source", src, "--target", tgt, "--model", "tiny-cnn",
+                   "--method", "source-only,mcc", "--trade-off", "0.5", "--image-size", "8",
+                   "--batch-size", "8", "--epochs", "1", "--hidden", "16", "--embed-points", "0",
+                   "--selection-examples", "24", "--target-labels-for-eval", "--json", check=0,
+                   env_extra={"OMP_NUM_THREADS": "1"})
+    out = json.loads(proc.stdout)
+    assert out["chosen"] in ("source-only", "mcc@0.5") and out["rule"] == "dev"
+    assert {r["candidate"] for r in out["table"]} == {"source-only", "mcc@0.5"}
+    assert all(0 <= r["target_accuracy"] <= 1 for r in out["table"])
+    rows = transferkit.predict(out["run"], tgt)  # in-process: a second subprocess costs ~10 s
+    assert len(rows) == 45 and set(rows[0]) >= {"item", "prediction", "p_d", "p_h", "p_v"}
+
