@@ -16,6 +16,7 @@ under results/data_efficiency_report/.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -35,8 +36,14 @@ def main() -> int:
     p.add_argument("--strategies", default="scratch,linear,finetune")
     p.add_argument("--labels-per-class", default="10,50,100,500")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--largest-seeds", type=int, default=None,
-                   help="seeds for the largest budget (default: --seeds)")
+    p.add_argument("--largest-seeds", default=None,
+                   help="seeds for the largest budget: a count N (seeds 0..N-1) or a list "
+                        "such as 1,2 (default: --seeds)")
+    p.add_argument("--only-largest", action="store_true",
+                   help="run only the largest budget (with --previous: add seeds to it)")
+    p.add_argument("--previous", default=None,
+                   help="an earlier results JSON of this script: its member runs are kept and "
+                        "only the missing (strategy, budget, seed) cells are trained")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
@@ -61,13 +68,24 @@ def main() -> int:
     extra = {"epochs": 1} if a.quick else {}
     strategies = a.strategies.split(",")
     budgets = a.labels_per_class.split(",")
+    largest = a.seeds if a.largest_seeds is None else (
+        [int(s) for s in a.largest_seeds.split(",")] if "," in a.largest_seeds
+        else int(a.largest_seeds))
     groups = [(budgets, a.seeds)]
-    if a.largest_seeds is not None and a.largest_seeds != a.seeds and len(budgets) > 1:
-        groups = [(budgets[:-1], a.seeds), (budgets[-1:], a.largest_seeds)]
+    if largest != a.seeds and len(budgets) > 1:
+        groups = [(budgets[:-1], a.seeds), (budgets[-1:], largest)]
+    if a.only_largest:
+        groups = [(budgets[-1:], largest)]
+    previous = json.loads(Path(a.previous).read_text()) if a.previous else None
     results = [compare(a.data, model=a.model, strategies=strategies, labels_per_class=b,
                        seeds=n, image_size=a.image_size, max_test=a.max_test, **extra)
                for b, n in groups]
     members = [m for r in results for m in r.members]
+    if previous is not None:
+        # Seed k's splits and test set depend only on k, so earlier cells pair with new ones.
+        new = {(m["strategy"], m["labels_per_class"], m["seed"]) for m in members}
+        members = [m for m in previous["members"]
+                   if (m["strategy"], m["labels_per_class"], m["seed"]) not in new] + members
     table, paired, verdicts = summarise(members, strategies, parse_budgets(budgets))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,14 +97,24 @@ def main() -> int:
     wall = clock.elapsed()
     C.write_json(out / f"{NAME}.json", {"header": head, "home": str(home),
                                         "compares": [r.compare_id for r in results],
+                                        "previous": None if previous is None else {
+                                            "file": a.previous, "header": previous["header"],
+                                            "compares": previous["compares"]},
                                         "table": table, "paired": paired, "verdicts": verdicts,
                                         "members": members, "wall_seconds": wall})
+    trained = ", ".join(sorted({f"{m['strategy']} @ {m['labels_per_class']} seed {m['seed']}"
+                                for r in results for m in r.members}))
     rows = [(r["labels_per_class"], r["strategy"], C.fmt(r["mean"], 1, 100),
              C.fmt(r["std"], 1, 100),
              "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}",
              ", ".join(f"{100 * v:.1f}" for v in r["values"])) for r in table]
     text = "\n\n".join([
         f"## Data efficiency: {a.model} -> {a.data}", C.md_header(head, wall),
+        *([f"Merged with the member runs of an earlier run of this script "
+           f"({previous['header']['date']}, command `{previous['header']['command']}`): "
+           f"this run trained only {trained}; the other cells are the earlier run's. The "
+           "report linked below covers this run's comparisons only."]
+          if previous is not None else []),
         C.md_table(["labels/class", "strategy", "test acc mean", "std", "95% CI", "per seed"], rows),
         "\n".join(f"- {v}" for v in verdicts),
         f"![data-efficiency curve]({NAME}.png)",

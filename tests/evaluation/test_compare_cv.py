@@ -23,6 +23,10 @@ def test_t_interval_and_verdicts():
     assert iv.mean == pytest.approx(0.82)
     assert iv.low == pytest.approx(0.82 - 4.302653 * 0.02 / np.sqrt(3), abs=1e-5)
     assert t_interval([0.5]).low is None
+    # A wide interval on few seeds stays inside the range the quantity can take.
+    wide = t_interval([0.765, 0.835], bounds=(0.0, 1.0))
+    assert wide.high == 1.0 and 0.0 < wide.low < wide.mean
+    assert t_interval([0.765, 0.835]).high > 1.0
     assert "beats linear by 2.0 points" in verdict("finetune", "linear", t_interval([0.02, 0.021, 0.019]),
                                                    "at 10 labels per class")
     assert "not distinguishable" in verdict("a", "b", t_interval([0.02, -0.03, 0.01]), "here")

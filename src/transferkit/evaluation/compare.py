@@ -78,7 +78,7 @@ def summarise(members: list[dict], strategies: list[str], budgets: list[int | No
         name = budget_name(b)
         for s in strategies:
             values = [by[(s, name, sd)] for sd in seeds if (s, name, sd) in by]
-            iv = t_interval(values)
+            iv = t_interval(values, bounds=(0.0, 1.0))
             table.append({"strategy": s, "labels_per_class": name, "n": iv.n, "mean": iv.mean,
                           "std": iv.std, "ci_low": iv.low, "ci_high": iv.high, "values": values})
         where = "with all labels" if b is None else f"at {b} labels per class"
@@ -87,7 +87,7 @@ def summarise(members: list[dict], strategies: list[str], budgets: list[int | No
                      if (s, name, sd) in by and (base, name, sd) in by]
             if not diffs:
                 continue
-            iv = t_interval(diffs)
+            iv = t_interval(diffs, bounds=(-1.0, 1.0))
             paired.append({"strategy": s, "baseline": base, "labels_per_class": name, "n": iv.n,
                            "mean_diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high})
             verdicts.append(verdict(s, base, iv, where))

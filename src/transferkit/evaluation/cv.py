@@ -89,7 +89,8 @@ def cross_validate(
         if distributed.is_main():
             store.fail(cv_id, f"{type(e).__name__}: {e}")
         raise
-    summary = {m: t_interval([f[m] for f in folds if f[m] is not None]).as_dict()
+    summary = {m: t_interval([f[m] for f in folds if f[m] is not None],
+                             bounds=(0.0, 1.0)).as_dict()
                for m in SUMMARY}
     pooled = hits / max(total, 1)
     if distributed.is_main():

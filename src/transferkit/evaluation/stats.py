@@ -25,8 +25,12 @@ class Interval:
                 "ci_low": self.low, "ci_high": self.high}
 
 
-def t_interval(values, level: float = 0.95) -> Interval:
-    """Mean, sample std and the Student-t interval of the mean (None with one value)."""
+def t_interval(values, level: float = 0.95, bounds: tuple[float, float] | None = None) -> Interval:
+    """Mean, sample std and the Student-t interval of the mean (None with one value).
+
+    ``bounds``: the range the quantity cannot leave (accuracy: (0, 1); a difference of two
+    accuracies: (-1, 1)); the interval is clipped to it, as a t interval on few seeds with a
+    large spread can otherwise claim an accuracy above 100%."""
     v = np.asarray(values, dtype=float)
     n = len(v)
     if n == 0:
@@ -36,7 +40,10 @@ def t_interval(values, level: float = 0.95) -> Interval:
         return Interval(1, mean, 0.0, None, None)
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / np.sqrt(n))
-    return Interval(n, mean, std, mean - half, mean + half)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(n, mean, std, low, high)
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
