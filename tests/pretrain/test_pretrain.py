@@ -114,3 +114,23 @@ def test_cli_pretrain_then_fit(tmp_path):
     f = run_cli("fit", "--data", "builtin:mnist5k", "--model", "my-src", "--strategy", "linear",
                 "--labels-per-class", "5", "--max-test", "100", "--json", check=0)
     assert 0 <= json.loads(f.stdout)["test_accuracy"] <= 1
+
+
+def _write_idx(path, arr):
+    import struct
+
+    arr = np.asarray(arr, np.uint8)
+    path.write_bytes(bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+                     + arr.tobytes())
+
+
+def test_pretraining_leaves_out_an_official_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 60), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 16, 16)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 3)
+    r = pretrain(str(tmp_path), method="autoencoder", arch="cnn-small", epochs=1,
+                 batch_size=16, image_size=16)
+    splits = RunStore().get(r.run_id).extra["splits"]
+    assert splits["official_test_left_out"] == 20
+    assert splits["train"] + splits["val"] == 60

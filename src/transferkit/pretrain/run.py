@@ -30,13 +30,20 @@ class PretrainResult:
     artifact_dir: Path
 
 
-def _split(n: int, val_fraction: float, seed: int, max_examples: int | None):
+def _split(dataset, val_fraction: float, seed: int, max_examples: int | None):
+    """Train / validation indices for pretraining. A dataset with an official test split keeps
+    it out (only its training part is pretrained on), so that a later ``fit`` on the same data
+    is tested on examples the source model never saw."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
+    pool = np.arange(len(dataset))
+    predefined = getattr(dataset, "predefined", None)
+    if predefined is not None:
+        pool = pool[np.asarray(predefined) != "test"]
+    order = pool[rng.permutation(len(pool))]
     if max_examples:
         order = order[:max_examples]
     n_val = max(1, int(round(len(order) * val_fraction))) if len(order) > 10 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    return np.sort(order[n_val:]), np.sort(order[:n_val]), len(dataset) - len(pool)
 
 
 def _check(cfg: PretrainConfig) -> None:
@@ -97,7 +104,7 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
     seed_everything(cfg.seed)
     backbone = create_backbone(cfg.arch, pretrained=cfg.from_pretrained, weights=cfg.weights,
                                image_size=cfg.image_size)
-    train, val = _split(len(dataset), cfg.val_fraction, cfg.seed, cfg.max_examples)
+    train, val, test_left_out = _split(dataset, cfg.val_fraction, cfg.seed, cfg.max_examples)
     if len(train) < 2:
         raise UserError(f"{dataset.name} has too few usable examples ({len(dataset)}) to pretrain.")
     if distributed.is_main():
@@ -114,7 +121,10 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
                             checkpoint_dir=run_dir / "checkpoints",
                             description=f"pretrain {cfg.method}")
     progress.info(f"run {run_id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
-                  f"({len(train)} train / {len(val)} val)")
+                  f"({len(train)} train / {len(val)} val"
+                  + (f"; its official test split of {test_left_out} is left out"
+                     if test_left_out else "")
+                  + ")")
     with recording(store, run_id, main=distributed.is_main()):
         result = run(task, settings, device, resume=bool(resume))
     encoder = task.transferred()
@@ -129,7 +139,8 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
         atomic_write_json(run_dir / "history.json", result.history)
         store.update(run_id, extra={
             "history": result.history, "dataset": dataset.summary(),
-            "splits": {"train": len(train), "val": len(val)},
+            "splits": {"train": len(train), "val": len(val),
+                       "official_test_left_out": int(test_left_out)},
             "backbone_info": {"modality": encoder.data_config.modality,
                               "params": encoder.num_parameters(), "features": encoder.num_features,
                               "input_size": encoder.data_config.input_size[-1],
