@@ -214,12 +214,25 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
+    p.add_argument("--directions", default="mnist-to-digits,digits-to-mnist",
+                   help="a subset of mnist-to-digits,digits-to-mnist")
+    p.add_argument("--backbones", default="cnn-small,effnet-lite0",
+                   help="a subset of cnn-small,effnet-lite0")
     p.add_argument("--quick", action="store_true",
                    help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch")
     a = p.parse_args()
     a.trade_offs = [float(t) for t in a.trade_offs.split(",")]
     directions = [("builtin:mnist5k", "builtin:digits"), ("builtin:digits", "builtin:mnist5k")]
     backbones = [("cnn-small", True, 28, DEEP), ("effnet-lite0", False, 64, DEEP + SHALLOW)]
+    names = {"mnist-to-digits": directions[0], "digits-to-mnist": directions[1]}
+    try:
+        directions = [names[d] for d in a.directions.split(",")]
+        backbones = [b for want in a.backbones.split(",")
+                     for b in backbones if b[0] == want] if a.backbones else backbones
+    except KeyError as e:
+        p.error(f"--directions: unknown {e}; choose from {', '.join(names)}")
+    if not backbones:
+        p.error("--backbones: choose from cnn-small, effnet-lite0")
     if a.quick:
         directions, backbones = directions[:1], [("cnn-small", True, 28, ["source-only", "dann"])]
         a.seeds, a.epochs, a.max_source, a.max_target, a.trade_offs = 1, 1, 600, 300, [1.0]

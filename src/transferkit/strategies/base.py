@@ -69,6 +69,21 @@ class Strategy:
         lr = ctx.config.train.lr
         return float(lr) if lr is not None else self.default_lr[ctx.dataset.modality]
 
+    def train(self, task, ctx: FitContext):
+        """Run ``task`` on the shared training loop with the run's options: early stopping on
+        validation accuracy when there is a validation split (otherwise the last epoch is
+        kept), checkpoints in the run folder, resume when the run is resumed."""
+        from transferkit.training import LoopSettings, run
+
+        o = ctx.config.train
+        settings = LoopSettings(
+            epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
+            seed=ctx.config.seed, description=self.name,
+            monitor="val_accuracy" if len(ctx.splits.val) else None,
+            checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
+        )
+        return run(task, settings, ctx.device, resume=ctx.resume)
+
     def fit(self, ctx: FitContext) -> StrategyResult:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -28,7 +28,6 @@ from transferkit.data.batches import examples, to_device
 from transferkit.features.extract import forward_batches
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import Linear
-from transferkit.training import LoopSettings, run
 from transferkit.training.sampling import GlobalBatchSampler
 from transferkit.training.schedule import warmup_cosine
 
@@ -158,15 +157,8 @@ class Contrastive(Strategy):
     default_lr = {"image": 1e-4, "text": 2e-5}
 
     def fit(self, ctx: FitContext) -> StrategyResult:
-        o = ctx.config.train
         task = ContrastiveTask(ctx, lr=self.learning_rate(ctx))
-        settings = LoopSettings(
-            epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
-            seed=ctx.config.seed, description=self.name,
-            monitor="val_accuracy" if len(ctx.splits.val) else None,
-            checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
-        )
-        result = run(task, settings, ctx.device, resume=ctx.resume)
+        result = self.train(task, ctx)
         ctx.backbone.invalidate_identity()
         # the head: a linear probe of the fine-tuned embeddings (not cached: used once)
         head = Linear(refit=True).fit(dataclasses.replace(ctx, cache=None))

@@ -22,7 +22,6 @@ from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import Linear
-from transferkit.training import LoopSettings, run
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
 from transferkit.training.schedule import warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
@@ -207,13 +206,7 @@ class FineTune(Strategy):
             torch.manual_seed(ctx.config.seed)  # the new head's initialisation
             model = TransferModel(ctx.backbone, ctx.num_classes)
         task = FineTuneTask(model, ctx, layer_decay=self.pretrained, lr=self.learning_rate(ctx))
-        settings = LoopSettings(
-            epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
-            seed=ctx.config.seed, description=self.name,
-            monitor="val_accuracy" if len(ctx.splits.val) else None,
-            checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
-        )
-        result = run(task, settings, ctx.device, resume=ctx.resume)
+        result = self.train(task, ctx)
         for p in model.parameters():
             p.requires_grad_(True)
         model.backbone.invalidate_identity()

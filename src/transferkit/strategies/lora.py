@@ -24,7 +24,6 @@ from transferkit.errors import UserError
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.finetune import FineTuneTask
 from transferkit.strategies.linear import Linear
-from transferkit.training import LoopSettings, run
 from transferkit.training.schedule import warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
 
@@ -87,13 +86,7 @@ class LoRA(Strategy):
         settings = backbone.add_lora(o.lora_rank, o.lora_alpha, o.lora_dropout, targets)
         counts = parameter_counts(model)
         task = LoRATask(model, ctx, lr=self.learning_rate(ctx))
-        loop = LoopSettings(
-            epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
-            seed=ctx.config.seed, description=self.name,
-            monitor="val_accuracy" if len(ctx.splits.val) else None,
-            checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
-        )
-        result = run(task, loop, ctx.device, resume=ctx.resume)
+        result = self.train(task, ctx)
         backbone.invalidate_identity()
         if ctx.run_dir is not None and distributed.is_main():
             backbone.model.save_pretrained(str(ctx.run_dir / "model" / "adapter"))
