@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--labels-per-class", type=int, help="Use fit's labelled examples for this "
                     "label budget.")
     rk.add_argument("--image-size", type=int, help="Input size for every candidate.")
+    _add_column_options(rk)
     rk.add_argument("--seed", type=int, default=0)
     rk.add_argument("--batch-size", type=int, default=64)
     rk.add_argument("--device", default="auto")
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--max-examples", type=int, default=2000, help="Examples per side.")
     sm.add_argument("--permutations", type=int, default=200, help="For the MMD p-value.")
     sm.add_argument("--image-size", type=int)
+    _add_column_options(sm)
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--batch-size", type=int, default=64)
     sm.add_argument("--device", default="auto")
@@ -206,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_adapt_parser(sub)
     add_zeroshot_parser(sub)
     return p
+
+
+def _add_column_options(parser) -> None:
+    parser.add_argument("--text-column", help="Text tables: the column with the texts "
+                        "(default: text, sentence, ... if present).")
+    parser.add_argument("--label-column", help="The column with the labels (default: label).")
 
 
 def add_zeroshot_parser(sub) -> None:

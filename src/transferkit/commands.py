@@ -319,6 +319,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
                   max_examples=args.max_examples, seed=args.seed,
                   labels_per_class=args.labels_per_class, image_size=args.image_size,
                   device=args.device, batch_size=args.batch_size,
+                  text_column=args.text_column, label_column=args.label_column,
                   score_params=_rank_params(args))
     if args.json:
         print_json(result.to_dict())
@@ -347,7 +348,8 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
     r = similarity(args.source, args.target, args.model, max_examples=args.max_examples,
                    seed=args.seed, permutations=args.permutations, image_size=args.image_size,
-                   device=args.device, batch_size=args.batch_size)
+                   device=args.device, batch_size=args.batch_size,
+                   text_column=args.text_column, label_column=args.label_column)
     if args.json:
         print_json(r.to_dict())
         return 0

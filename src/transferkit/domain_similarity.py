@@ -69,6 +69,8 @@ def similarity(
     device: str = "auto",
     batch_size: int = 64,
     store: RunStore | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> SimilarityResult:
     """How far ``source`` is from ``target`` in the feature space of ``model``.
 
@@ -83,7 +85,8 @@ def similarity(
     if max_examples < 2:
         raise UserError(f"max_examples must be at least 2, got {max_examples}.")
     store = store or RunStore()
-    src, tgt = (load_dataset(d, validate=False) if isinstance(d, str) else d
+    src, tgt = (load_dataset(d, validate=False, text_column=text_column,
+                             label_column=label_column) if isinstance(d, str) else d
                 for d in (source, target))
     n = min(len(src), len(tgt), max_examples)
     if n < 2:

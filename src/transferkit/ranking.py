@@ -233,6 +233,8 @@ def rank(
     device: str = "auto",
     batch_size: int = 64,
     store: RunStore | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> RankResult:
     """Rank source ``models`` for the labelled target ``data`` by transferability scores.
 
@@ -242,6 +244,7 @@ def rank(
     head; without one their cell is empty with a reason. A candidate that fails to load or
     has the wrong modality is listed with the reason, and the others are still scored.
     ``score_params`` passes options to a score, e.g. ``{"knn": {"k": 10}}``.
+    ``text_column`` / ``label_column`` name the columns of a text table (or a manifest's label).
     """
     t_start = time.perf_counter()
     names = [s.strip().lower() for s in (scores.split(",") if isinstance(scores, str) else scores)]
@@ -254,7 +257,8 @@ def rank(
         SCORES.get(n)
     candidates, problems = expand_models(models)
     store = store or RunStore()
-    dataset = load_dataset(data) if isinstance(data, str) else data
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column) \
+        if isinstance(data, str) else data
     if dataset.labels is None:
         raise UserError(f"{dataset.name} has no labels; ranking source models needs labelled "
                         "target data (one sub-folder per class, or a label column).")

@@ -1,23 +1,14 @@
-"""Text through the command line, in real subprocesses: fit with LoRA, predict, zeroshot.
+"""Text through the command line, in real subprocesses: fit with LoRA, predict, zeroshot,
+rank and similarity on a text table with its own column names.
 (Bad text inputs are user errors, tested in-process; tests/test_cli.py checks that user
 errors exit 2 without a traceback.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
+from conftest import run_cli
 from textkit import topic_rows, write_csv
-
-
-def run_cli(*args: str, check: int | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "transferkit", *args], capture_output=True,
-                          text=True, env=dict(os.environ), timeout=600)
-    if check is not None:
-        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
 
 
 def test_fit_lora_then_predict_on_a_text_file(tiny_bert, tmp_path):
@@ -41,3 +32,26 @@ def test_zeroshot_command(topics_csv):
                 "sports,politics,technology", "--model", "minilm-l6", "--json", check=0)
     out = json.loads(p.stdout)
     assert out["classes"] == 3 and out["test_accuracy"] >= 0.8
+
+
+def test_rank_and_similarity_on_a_text_table(tiny_bert, tmp_path):
+    rows = [{"body": r["text"], "topic": r["label"]} for r in topic_rows(10)]
+    data = write_csv(tmp_path / "docs.csv", rows)
+    cols = ("--text-column", "body", "--label-column", "topic")
+    p = run_cli("rank", "--data", str(data), "--models", f"hf:{tiny_bert},effnet-lite0",
+                "--scores", "logme,knn", *cols, "--json", check=0)
+    rows_out = {r["model"]: r for r in json.loads(p.stdout)["rows"]}
+    text_row = rows_out[f"hf:{tiny_bert}"]
+    assert text_row["status"] == "ok" and all(v is not None for v in text_row["scores"].values())
+    image_row = rows_out["effnet-lite0"]
+    assert image_row["status"] == "refused" and "text data" in image_row["reason"]
+    half = len(rows) // 2
+    a = write_csv(tmp_path / "a.csv", rows[:half])
+    b = write_csv(tmp_path / "b.csv", rows[half:])
+    s = run_cli("similarity", "--source", str(a), "--target", str(b), "--model",
+                f"hf:{tiny_bert}", *cols, "--permutations", "20", "--json", check=0)
+    out = json.loads(s.stdout)
+    assert out["n_source"] == half and set(out["class_mmd"]) == {r["topic"] for r in rows}
+    missing = run_cli("rank", "--data", str(data), "--models", f"hf:{tiny_bert}",
+                      "--text-column", "content", check=2)
+    assert "body" in missing.stderr and "Traceback" not in missing.stderr
