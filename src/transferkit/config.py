@@ -166,6 +166,8 @@ class AdaptConfig:
     scratch: bool = opt(False, "Start the backbone from fresh weights (e.g. cnn-small on digits).")
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
     image_size: int | None = opt(None, "Square input size; default: the backbone's native size.")
+    text_column: str | None = opt(None, "Text tables: the column with the texts (both domains).")
+    label_column: str | None = opt(None, "The column with the labels (both domains).")
     max_source: int | None = opt(None, "Stratified cap on the source examples used.")
     max_target: int | None = opt(None, "Seeded cap on the target examples used.")
     val_fraction: float = opt(0.2, "Share of the source held out for validation and selection.")
@@ -179,7 +181,8 @@ class AdaptConfig:
     warmup_epochs: float = opt(0.5, "Linear warm-up before cosine decay, in epochs.")
     patience: int = opt(100, "Early stopping: epochs without a better selection score.")
     hidden: int = opt(1024, "Hidden units of the domain discriminator (dann, cdan).")
-    augment: bool = opt(True, "Mild augmentation of the training images (both domains).")
+    augment: bool = opt(True, "Mild augmentation of the training images (both domains; text "
+                        "has none).")
     selection_examples: int = opt(
         1000, "Examples per domain for the importance weights of the selection rule."
     )

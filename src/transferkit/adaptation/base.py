@@ -73,9 +73,17 @@ class AdaptationNet(nn.Module):
         if xt is None or not self.method.uses_target:
             logits = head(backbone.forward_features(xs))
             return logits, logits.new_zeros(())
-        f = backbone.forward_features(torch.cat([xs, xt]))
+        if isinstance(xs, dict):
+            # text: each domain's batch is padded to its own length; LayerNorm models see
+            # no difference between one joint forward and two
+            fs = backbone.forward_features(xs)
+            f = torch.cat([fs, backbone.forward_features(xt)])
+            n = fs.shape[0]
+        else:
+            # images: one forward, so BatchNorm normalises with statistics of both domains
+            f = backbone.forward_features(torch.cat([xs, xt]))
+            n = xs.shape[0]
         logits = head(f)
-        n = xs.shape[0]
         term = self.method.transfer_loss(self.extra, f[:n].float(), f[n:].float(),
                                          logits[:n].float(), logits[n:].float(), progress)
         return logits[:n], term

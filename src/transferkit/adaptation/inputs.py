@@ -96,22 +96,19 @@ def _class_sets(source: Dataset, target: Dataset, allow_partial: bool) -> dict[s
 
 
 def check_modalities(source: Dataset, target: Dataset) -> None:
-    """One modality on both sides, and one the deep methods' image pipeline handles."""
+    """One modality on both sides (images and images, or texts and texts)."""
     if source.modality != target.modality:
         raise UserError(f"The source {source.name!r} holds {source.modality} data but the target "
                         f"{target.name!r} holds {target.modality} data; adaptation needs one "
                         "modality on both sides (e.g. images and images).")
-    if source.modality != "image":
-        raise UserError(f"adapt supports image data for now; {source.name!r} holds "
-                        f"{source.modality} data. For text, compare domains with "
-                        "`transferkit similarity` and fit on labelled target data.")
 
 
 def load_domains(cfg: AdaptConfig) -> AdaptData:
     """Load and check both domains (see the module docstring for what is refused)."""
-    source = load_dataset(cfg.source, strict=cfg.strict)
+    columns = {"text_column": cfg.text_column, "label_column": cfg.label_column}
+    source = load_dataset(cfg.source, strict=cfg.strict, **columns)
     check_labels(source.labels, source.classes, f"The source {cfg.source!r}")
-    target = load_dataset(cfg.target, strict=cfg.strict, validate=False)
+    target = load_dataset(cfg.target, strict=cfg.strict, validate=False, **columns)
     check_modalities(source, target)
     if len(target) < 2:
         raise UserError(f"The target {cfg.target!r} has {len(target)} usable examples; "

@@ -26,6 +26,7 @@ from transferkit import distributed
 from transferkit.adaptation.base import AdaptationNet
 from transferkit.adaptation.selection import cross_entropy, selection_risk
 from transferkit.data.base import Dataset
+from transferkit.data.batches import examples, to_device
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.features.extract import forward_batches
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
@@ -86,17 +87,24 @@ class AdaptTask:
         self.seed, self.rule, self.backbone_lr = seed, rule, backbone_lr
         self.sel_source, self.sel_target = selection_idx
         hflip = source.hflip_safe and target.hflip_safe
-        cfg = model.classifier.data_config
-        train_tf = build_transform(cfg, train=True, augment=opts.augment, hflip=hflip)
-        self.eval_tf = build_transform(cfg, train=False)
+        self.data_config = cfg = model.classifier.data_config
+        self.text = source.modality == "text"
         world, rank = distributed.world_size(), distributed.rank()
         bs = opts.batch_size
 
         def sampler(n: int, s: int) -> GlobalBatchSampler:
             return GlobalBatchSampler(n, min(bs, n - n % world), s, rank, world)
 
-        self.s_examples = SeededExamples(ImageTorchDataset(source, source_train, train_tf), seed)
-        self.t_examples = SeededExamples(ImageTorchDataset(target, target_idx, train_tf), seed + 1)
+        if self.text:  # raw strings, tokenised per batch (dynamic padding); no augmentation
+            s_items, self.collate = examples(source, source_train, cfg, train=True)
+            t_items, _ = examples(target, target_idx, cfg, train=True)
+        else:  # one augmentation for both domains (a flip only if both allow it)
+            train_tf = build_transform(cfg, train=True, augment=opts.augment, hflip=hflip)
+            s_items = ImageTorchDataset(source, source_train, train_tf)
+            t_items = ImageTorchDataset(target, target_idx, train_tf)
+            self.collate = None
+        self.s_examples = SeededExamples(s_items, seed)
+        self.t_examples = SeededExamples(t_items, seed + 1)
         self.s_sampler = sampler(len(source_train), seed)
         self.t_sampler = sampler(len(target_idx), seed + 1)
         self.steps = len(self.s_sampler)
@@ -136,7 +144,7 @@ class AdaptTask:
             sampler.set_epoch(self.epoch * CYCLE + k)
             examples.epoch = self.epoch * CYCLE + k
             yield from DataLoader(examples, batch_sampler=sampler,
-                                  num_workers=self.opts.num_workers)
+                                  num_workers=self.opts.num_workers, collate_fn=self.collate)
             k += 1
 
     def train_batches(self):
@@ -150,8 +158,8 @@ class AdaptTask:
         xs, ys, xt = batch
         progress = (self.epoch * self.steps + self.step) / self.total_steps
         self.step += 1
-        xt = xt.to(device, non_blocking=True) if xt is not None else None
-        logits, term = model(xs.to(device, non_blocking=True), xt, progress)
+        xt = to_device(xt, device) if xt is not None else None
+        logits, term = model(to_device(xs, device), xt, progress)
         ce = F.cross_entropy(logits.float(), ys.to(device))
         for k, v in (("train_ce", ce), ("train_transfer", term)):
             self.sums[k] = self.sums.get(k, 0.0) + float(v.detach())
@@ -159,8 +167,9 @@ class AdaptTask:
 
     # -- validation -------------------------------------------------------------------------
     def _loader(self, dataset: Dataset, indices: np.ndarray) -> DataLoader:
-        return DataLoader(ImageTorchDataset(dataset, indices, self.eval_tf),
-                          batch_size=max(2, self.opts.batch_size), shuffle=False)
+        items, collate = examples(dataset, indices, self.data_config, train=False)
+        return DataLoader(items, batch_size=max(2, self.opts.batch_size), shuffle=False,
+                          collate_fn=collate)
 
     @torch.no_grad()
     def precise_bn(self, device: torch.device) -> None:
@@ -168,7 +177,7 @@ class AdaptTask:
         domains training used (source, and target unless source-only)."""
         net = self.model.classifier
         bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not bns:
+        if not bns or self.text:  # text encoders normalise per example (LayerNorm)
             return
         saved = [m.momentum for m in bns]
         net.eval()
