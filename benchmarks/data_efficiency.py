@@ -41,6 +41,9 @@ def main() -> int:
                         "such as 1,2 (default: --seeds)")
     p.add_argument("--only-largest", action="store_true",
                    help="run only the largest budget (with --previous: add seeds to it)")
+    p.add_argument("--train", default=None,
+                   help="with --previous: train only these strategies (a subset of "
+                        "--strategies); the others' cells come from the earlier run")
     p.add_argument("--previous", default=None,
                    help="an earlier results JSON of this script: its member runs are kept and "
                         "only the missing (strategy, budget, seed) cells are trained")
@@ -77,7 +80,10 @@ def main() -> int:
     if a.only_largest:
         groups = [(budgets[-1:], largest)]
     previous = json.loads(Path(a.previous).read_text()) if a.previous else None
-    results = [compare(a.data, model=a.model, strategies=strategies, labels_per_class=b,
+    to_train = a.train.split(",") if a.train else strategies
+    if a.train and (previous is None or not set(to_train) <= set(strategies)):
+        p.error("--train needs --previous and names a subset of --strategies")
+    results = [compare(a.data, model=a.model, strategies=to_train, labels_per_class=b,
                        seeds=n, image_size=a.image_size, max_test=a.max_test, **extra)
                for b, n in groups]
     members = [m for r in results for m in r.members]
@@ -86,7 +92,11 @@ def main() -> int:
         new = {(m["strategy"], m["labels_per_class"], m["seed"]) for m in members}
         members = [m for m in previous["members"]
                    if (m["strategy"], m["labels_per_class"], m["seed"]) not in new] + members
-    table, paired, verdicts = summarise(members, strategies, parse_budgets(budgets))
+    # the table covers every budget trained now or merged from --previous
+    merged = [str(m["labels_per_class"]) for m in members]
+    budgets_all = budgets + sorted(set(merged) - set(budgets), key=lambda b: (not b.isdigit(),
+                                                                            int(b) if b.isdigit() else 0))
+    table, paired, verdicts = summarise(members, strategies, parse_budgets(budgets_all))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{NAME}.png").write_bytes(plots.data_efficiency(

@@ -120,6 +120,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    p.add_argument("--tag", default="", help="suffix of the result files' names "
+                   "(text_transfer_TAG.*), to keep a partial re-run beside the full run")
     p.add_argument("--quick", action="store_true",
                    help="4 classes, 8 labels/class, 1 seed, 100 test texts, 2 epochs")
     a = p.parse_args()
@@ -237,7 +239,7 @@ def write_results(a, head: dict, runs: list[dict], wall: float, home: Path,
     """JSON and Markdown (rewritten after every run, so a long run can be read as it goes)."""
     rows = summary(runs)
     out = Path(a.out_dir)
-    name = NAME + ("_quick" if a.quick else "")
+    name = NAME + ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
     C.write_json(out / f"{name}.json", {**head, "wall_seconds": wall, "home": str(home),
                                          "settings": vars(a), "summary": rows, "runs": runs})
     table = C.md_table(

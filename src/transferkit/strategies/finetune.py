@@ -21,7 +21,7 @@ from transferkit import distributed
 from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
-from transferkit.strategies.linear import Linear
+from transferkit.strategies.linear import probe_start
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
 from transferkit.training.schedule import warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
@@ -197,11 +197,12 @@ class FineTune(Strategy):
         o = ctx.config.train
         # LP-FT (Kumar et al., 2022, arXiv:2202.10054) probes the *source* features; fresh
         # weights have none worth probing, so scratch always starts from a fresh head.
+        head_info: dict = {}
         if o.head_init == "linear" and self.pretrained:
             trainable = FineTuneTask.top_blocks(ctx.backbone.blocks(), o, epoch=0)
             if recalibrate_batchnorm(trainable, ctx):
                 ctx.backbone.invalidate_identity()
-            model = Linear(refit=False).fit(ctx).model  # validation stays unseen
+            model, head_info = probe_start(ctx)
         else:
             torch.manual_seed(ctx.config.seed)  # the new head's initialisation
             model = TransferModel(ctx.backbone, ctx.num_classes)
@@ -211,7 +212,8 @@ class FineTune(Strategy):
             p.requires_grad_(True)
         model.backbone.invalidate_identity()
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "blocks": len(task.blocks), "train_seconds": result.seconds, "lr": task.lr}
+                "blocks": len(task.blocks), "train_seconds": result.seconds, "lr": task.lr,
+                **head_info}
         return StrategyResult(model, result.history, info, backbone_frozen=False)
 
 

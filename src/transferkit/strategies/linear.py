@@ -76,14 +76,46 @@ def fold_head(
     return torch.tensor(coef, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32)
 
 
+def head_temperature(logits: np.ndarray, y: np.ndarray, smoothing: float) -> float:
+    """The factor t in (0, 1] that minimises the label-smoothed cross-entropy of ``t * logits``.
+
+    A probe chosen for validation accuracy on a handful of examples can be very confident
+    (large C, weights divided by small feature scales): logits in the hundreds. As the start
+    of fine-tuning such a head turns the first optimizer steps' small feature changes into huge
+    logit changes, and training can collapse. With label smoothing the loss fine-tuning
+    minimises has a finite optimal margin, so the head is scaled down to that margin (never
+    up); the predictions, and so the probe's accuracy, do not change. Without smoothing: 1.
+    """
+    if smoothing <= 0 or len(y) == 0:
+        return 1.0
+    from scipy.optimize import minimize_scalar
+
+    k = logits.shape[1]
+    q = np.full(logits.shape, smoothing / k)
+    q[np.arange(len(y)), y] += 1.0 - smoothing
+
+    def loss(log_t: float) -> float:
+        z = np.exp(log_t) * logits
+        z = z - z.max(1, keepdims=True)
+        return float(-np.mean(np.sum(q * (z - np.log(np.exp(z).sum(1, keepdims=True))), 1)))
+
+    best = minimize_scalar(loss, bounds=(np.log(1e-4), 0.0), method="bounded",
+                           options={"xatol": 1e-3})
+    return float(min(1.0, np.exp(best.x))) if loss(best.x) < loss(0.0) else 1.0
+
+
 @STRATEGIES.register("linear")
 class Linear(Strategy):
-    """Linear probe on frozen features (logistic regression, C chosen on validation)."""
+    """Linear probe on frozen features (logistic regression, C chosen on validation).
+
+    ``temper``: the label smoothing of a fine-tuning that starts from this probe (LP-FT); the
+    features are then scaled by one common factor rather than per feature, and the head is
+    scaled down to that loss's optimal margin (:func:`head_temperature`)."""
 
     name = "linear"
 
-    def __init__(self, refit: bool = True) -> None:
-        self.refit = refit
+    def __init__(self, refit: bool = True, temper: float | None = None) -> None:
+        self.refit, self.temper = refit, temper
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         seed = ctx.config.seed
@@ -99,6 +131,12 @@ class Linear(Strategy):
         mean = xtr.mean(0)
         scale = xtr.std(0)
         scale[scale < 1e-8] = 1.0
+        if self.temper is not None:
+            # A head to fine-tune from: one scale for every feature. Per-feature scaling
+            # divides the weights by each feature's spread, so directions that barely vary on
+            # the training data get huge weights, and fine-tuning, which moves them freely,
+            # then swings the logits wildly in its first steps.
+            scale = np.full_like(scale, float(np.sqrt(np.mean(scale ** 2))))
         k = ctx.num_classes
         c, sweep = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
         clf = _logreg(c, (xtr - mean) / scale, ytr, seed)
@@ -111,6 +149,16 @@ class Linear(Strategy):
             clf = _logreg(c, (feats - mean) / scale, np.concatenate([ytr, yva]), seed)
         model = TransferModel(ctx.backbone, k)
         w, b = fold_head(clf, mean, scale, k)
+        temperature = None
+        if self.temper is not None:
+            present = np.zeros(k, bool)
+            present[clf.classes_] = True
+            logits = xtr @ w.numpy().T.astype(np.float64) + b.numpy()
+            remap = -np.ones(k, np.int64)
+            remap[present] = np.arange(present.sum())
+            temperature = head_temperature(logits[:, present], remap[ytr], self.temper)
+            w[present] *= temperature
+            b[present] *= temperature
         with torch.no_grad():
             model.head.weight.copy_(w)
             model.head.bias.copy_(b)
@@ -121,4 +169,16 @@ class Linear(Strategy):
                         "val_loss": best["val_loss"]}]
         info = {"C": c, "c_sweep": sweep, "c_rule": "validation" if sweep else "default (no validation)",
                 "refit_on": "train+val" if self.refit and len(va) else "train"}
+        if temperature is not None:
+            info["head_temperature"] = temperature
         return StrategyResult(model, history, info, backbone_frozen=True, val_proba=val_proba)
+
+
+def probe_start(ctx: FitContext) -> tuple[TransferModel, dict[str, float | None]]:
+    """LP-FT's start (Kumar et al., 2022, arXiv:2202.10054): the source backbone with a head
+    from a linear probe fitted on the training split only (validation stays unseen), made
+    safe to fine-tune from (see ``Linear``'s ``temper``). Returns the model and what the run
+    records of the probe."""
+    probe = Linear(refit=False, temper=ctx.config.train.label_smoothing).fit(ctx)
+    return probe.model, {"probe_C": probe.info["C"],
+                         "head_temperature": probe.info.get("head_temperature")}

@@ -23,7 +23,7 @@ from transferkit import distributed
 from transferkit.errors import UserError
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.finetune import FineTuneTask
-from transferkit.strategies.linear import Linear
+from transferkit.strategies.linear import probe_start
 from transferkit.training.schedule import warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
 
@@ -76,8 +76,9 @@ class LoRA(Strategy):
             raise UserError(f"lora needs a transformers text encoder (minilm-l6, hf:PATH); "
                             f"{ctx.config.model} is not one. Use finetune, or --unfreeze K to "
                             "train only the top blocks.")
+        head_info: dict = {}
         if o.head_init == "linear":
-            model = Linear(refit=False).fit(ctx).model  # validation stays unseen
+            model, head_info = probe_start(ctx)
         else:
             torch.manual_seed(ctx.config.seed)
             model = TransferModel(backbone, ctx.num_classes)
@@ -91,5 +92,5 @@ class LoRA(Strategy):
         if ctx.run_dir is not None and distributed.is_main():
             backbone.model.save_pretrained(str(ctx.run_dir / "model" / "adapter"))
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "train_seconds": result.seconds, "lr": task.lr, "lora": settings, **counts}
+                "train_seconds": result.seconds, "lr": task.lr, "lora": settings, **counts, **head_info}
         return StrategyResult(model, result.history, info, backbone_frozen=False)
