@@ -229,7 +229,8 @@ def targets(rows: list[dict]) -> list[str]:
                 frac = lo["trainable_fraction"] or float("nan")
                 ok = gap <= 1.0 and frac < 0.05
                 out.append(f"{k} classes, {b}/class: LoRA {100 * lo['mean']:.1f}% vs finetune "
-                           f"{100 * ft['mean']:.1f}% ({gap:+.1f} points behind), training "
+                           f"{100 * ft['mean']:.1f}% (LoRA {abs(gap):.1f} points "
+                           f"{'behind' if gap > 0 else 'ahead'}), training "
                            f"{100 * frac:.2f}% of the parameters: {'met' if ok else 'NOT met'}")
     return list(dict.fromkeys(out))
 
