@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,9 +113,23 @@ def write_txn(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the lock: SQLite does
+    not always call the busy handler for a journal-mode change, so several processes opening a
+    new store at once could otherwise fail with "database is locked"."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Switch to WAL and create or migrate the schema; safe to call from many processes at once."""
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _switch_to_wal(conn)
     if str(mode).lower() != "wal":  # e.g. a file system without shared memory support
         raise UserError(
             f"The run store {path} cannot use SQLite's WAL mode (got {mode!r}). Set "
