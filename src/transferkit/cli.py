@@ -59,13 +59,17 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, skip=()) -
                                 metavar=f.name.upper(), help=f"{help_text} (default: {default})")
 
 
+def dataclass_from_args(cls, ns: argparse.Namespace):
+    """The settings dataclass ``cls`` filled from the parsed options of the same names."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(ns).items() if k in names})
+
+
 def config_from_args(ns: argparse.Namespace) -> FitConfig:
     """FitConfig with only the options the user gave overriding the defaults."""
     given = vars(ns)
-    sub = {}
-    for cls, name in ((DataOptions, "data"), (TrainOptions, "train")):
-        names = {f.name for f in dataclasses.fields(cls)}
-        sub[name] = cls(**{k: v for k, v in given.items() if k in names})
+    sub = {name: dataclass_from_args(cls, ns)
+           for cls, name in ((DataOptions, "data"), (TrainOptions, "train"))}
     top = {f.name for f in dataclasses.fields(FitConfig)} - {"data", "train"}
     return FitConfig(**{k: v for k, v in given.items() if k in top}, **sub)
 

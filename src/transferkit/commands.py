@@ -9,7 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from transferkit.cli import config_from_args, print_json, reproduce_command, write_csv
+from transferkit.cli import (
+    config_from_args,
+    dataclass_from_args,
+    print_json,
+    reproduce_command,
+    write_csv,
+)
 
 out = Console(highlight=False)
 if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
@@ -203,7 +209,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    import dataclasses
 
     from transferkit.config import PretrainConfig
     from transferkit.pretrain import pretrain
@@ -211,18 +216,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.resume:
         res = pretrain(resume=args.resume)
     else:
-        names = {f.name for f in dataclasses.fields(PretrainConfig)}
-        res = pretrain(config=PretrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
+        res = pretrain(config=dataclass_from_args(PretrainConfig, args))
     summary = {"run": res.run_id, "name": res.name, **res.metrics}
-    if args.json:
-        print_json(summary)
+    if _print_summary(summary, f"pretrain run {res.run_id}", args.json):
         return 0
-    t = Table(title=f"pretrain run {res.run_id}")
-    t.add_column("")
-    t.add_column("value")
-    for k, v in summary.items():
-        t.add_row(k, _fmt(v))
-    out.print(t)
     out.print(f"Use it as a source model: transferkit fit --model {res.name} --data TARGET ...")
     return 0
 
@@ -232,6 +229,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     write_csv(predict(args.run, args.inputs, batch_size=args.batch_size, device=args.device))
     return 0
+
+
+def _print_summary(summary: dict, title: str, as_json: bool) -> bool:
+    """Print ``summary`` as JSON or as a two-column table; True when JSON was printed."""
+    if as_json:
+        print_json(summary)
+        return True
+    t = Table(title=title)
+    t.add_column("")
+    t.add_column("value")
+    for k, v in summary.items():
+        t.add_row(k, _fmt(v))
+    out.print(t)
+    return False
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -412,26 +423,17 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def cmd_zeroshot(args: argparse.Namespace) -> int:
     """Zero-shot / few-shot prototype classification; metrics when the data has labels."""
-    import dataclasses
 
     from transferkit.config import ZeroShotConfig
     from transferkit.zeroshot import zeroshot
 
-    names = {f.name for f in dataclasses.fields(ZeroShotConfig)}
-    res = zeroshot(config=ZeroShotConfig(**{k: v for k, v in vars(args).items() if k in names}))
+    res = zeroshot(config=dataclass_from_args(ZeroShotConfig, args))
     keys = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece", "test_n")
     summary = {"run": res.run_id, "classes": len(res.classes), "shots": res.shots,
                **{k: res.metrics[k] for k in keys if k in res.metrics},
                "predictions": str(res.predictions_file)}
-    if args.json:
-        print_json(summary)
+    if _print_summary(summary, f"zeroshot run {res.run_id}", args.json):
         return 0
-    t = Table(title=f"zeroshot run {res.run_id}")
-    t.add_column("")
-    t.add_column("value")
-    for k, v in summary.items():
-        t.add_row(k, _fmt(v))
-    out.print(t)
     if "test_accuracy" not in res.metrics:
         out.print("The data has no labels, so nothing was evaluated; the predictions are in "
                   f"{res.predictions_file}.")
