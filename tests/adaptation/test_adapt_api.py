@@ -44,7 +44,10 @@ def test_adapt_records_members_saves_model_and_reports(tmp_path):
     members = store.list(kind="adapt-member", limit=None)
     assert len(members) == 4 and all(m.parent == res.run_id for m in members)
     assert {m["seed"] for m in res.members} == {0, 1}
-    assert rec.extra["selection"]["rule"] == "dev" and rec.metrics["chosen"] == res.chosen
+    sel = rec.extra["selection"]
+    assert sel["asked"] == "dev" and rec.metrics["chosen"] == res.chosen
+    # DEV is kept unless some candidate's estimate was unreliable; then source-val, with why
+    assert (sel["rule"] == "dev") == (sel["fallback"] is None) and res.rule == sel["rule"]
     assert set(rec.extra["embedding"]) == {"before", "after", "classes"}
     assert len(rec.extra["embedding"]["after"]["xy"]) == 24
     rows = transferkit.predict(res.run_id, tgt)
@@ -54,6 +57,8 @@ def test_adapt_records_members_saves_model_and_reports(tmp_path):
     for needle in ("label-free choice", "oracle", "Per-class target accuracy", "proxy A-distance",
                    "t-SNE"):
         assert needle in text, needle
+    if sel["fallback"]:
+        assert "Asked for dev, but" in text
 
 
 def test_labelled_target_without_the_flag_is_ignored_and_said(tmp_path):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferkit.adaptation.selection import choose, density_ratio, dev_risk, iwcv_risk
+from transferkit.adaptation.selection import (
+    choose,
+    density_ratio,
+    dev_risk,
+    iwcv_risk,
+    selection_risk,
+    selection_scores,
+    unreliable,
+)
 from transferkit.adaptation.shallow_coral import ShallowCORAL
 from transferkit.adaptation.shallow_heads import fit_head
 from transferkit.adaptation.subspace_alignment import SubspaceAlignment
@@ -28,6 +36,37 @@ def test_density_ratio_is_larger_where_the_target_lives():
     w = density_ratio(fs, ft, np.array([[-2.0, -2.0], [0.75, 0.75], [3.0, 3.0]]))
     assert w[0] < 0.2 < w[1] < 5 < w[2]
     assert density_ratio(fs, fs + 1e-9, fs).mean() == pytest.approx(1.0, abs=0.2)
+
+
+def test_separable_domains_make_the_weighted_risk_fall_back_to_source_loss():
+    rng = np.random.default_rng(4)
+    fs, ft = rng.normal(0, 1, (300, 3)), rng.normal(0, 1, (300, 3)) + 12.0  # no overlap at all
+    fv, losses = rng.normal(0, 1, (200, 3)), rng.random(200)
+    out = selection_risk("dev", val_losses=losses, f_val=fv, f_source=fs, f_target=ft)
+    assert out["unreliable"] == 1.0 and "overlap" in out["fallback"]
+    assert out["risk"] == pytest.approx(losses.mean()) and out["weight_mean"] < 1 / 3
+    # overlapping domains: the weighted estimate is kept
+    ok = selection_risk("dev", val_losses=losses, f_val=fv, f_source=fs, f_target=fs + 0.3)
+    assert ok["unreliable"] == 0.0 and "fallback" not in ok and ok["risk"] == ok["dev"]
+
+
+def test_unreliable_names_each_failure():
+    w = np.ones(100)
+    assert unreliable(0.5, w) is None
+    assert "negative" in unreliable(-0.3, w)
+    assert "average" in unreliable(0.5, w * 0.01)
+    spiky = np.r_[np.full(99, 0.01), 99.0]  # mean 1, but one example carries it all
+    assert "effective" in unreliable(0.5, spiky)
+
+
+def test_one_unreliable_candidate_moves_every_candidate_to_source_loss():
+    table = [{"candidate": "a", "risk": 0.9, "loss": 0.2, "unreliable": 0.0},
+             {"candidate": "b", "risk": 0.1, "loss": 0.5, "unreliable": 0.5}]
+    scores, rule, why = selection_scores("dev", table)
+    assert rule == "source-val" and scores == {"a": 0.2, "b": 0.5} and "1 of 2" in why
+    assert choose(scores) == "a"
+    table[1]["unreliable"] = 0.0
+    assert selection_scores("dev", table) == ({"a": 0.9, "b": 0.1}, "dev", None)
 
 
 def test_choose_ignores_nan_and_refuses_all_nan():

@@ -31,7 +31,7 @@ HAVE_FASHION = any(
 
 
 def test_registry_lists_builtins():
-    assert {"fashion-mnist", "mnist5k", "digits"} <= set(DATASETS.list())
+    assert {"fashion-mnist", "mnist5k", "digits", "digits28"} <= set(DATASETS.list())
 
 
 @pytest.mark.skipif(not HAVE_FASHION, reason="apt-get install dataset-fashion-mnist")
@@ -74,6 +74,22 @@ def test_digits():
     ds = load_dataset("builtin:digits")
     assert ds.images.shape == (1797, 8, 8) and ds.images.max() == 255 and ds.images.min() == 0
     assert ds.classes == [str(i) for i in range(10)] and not ds.hflip_safe
+
+
+def test_digits28_is_drawn_in_mnists_layout():
+    small, big = load_dataset("builtin:digits"), load_dataset("builtin:digits28")
+    assert big.images.shape == (1797, 28, 28) and big.images.dtype == np.uint8
+    assert np.array_equal(big.labels, small.labels) and big.fingerprint != small.fingerprint
+    ink = big.images > 0
+    rows, cols = ink.any(2), ink.any(1)
+    assert rows.sum(1).max() <= 20 and cols.sum(1).max() <= 20  # the 20 px box
+    edge = np.r_[rows[:, :2].any(1), rows[:, -2:].any(1), cols[:, :2].any(1), cols[:, -2:].any(1)]
+    assert edge.mean() < 0.05  # a margin like MNIST's (centring by mass shifts a few)
+    ys, xs = np.mgrid[0:28, 0:28]
+    mass = big.images.astype(float).sum((1, 2))
+    cy = (big.images * ys).sum((1, 2)) / mass
+    cx = (big.images * xs).sum((1, 2)) / mass
+    assert np.abs(cy - 14).max() < 1.5 and np.abs(cx - 14).max() < 1.5  # centre of mass
 
 
 @pytest.mark.parametrize(

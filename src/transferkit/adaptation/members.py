@@ -62,7 +62,8 @@ def train_deep(backbone: Backbone, num_classes: int, data, idx: dict, cfg: Adapt
     classifier.backbone.invalidate_identity()
     best = result.best
     scores = {k.removeprefix("val_"): float(best[k]) for k in
-              ("val_accuracy", "val_loss", "val_risk", "val_dev", "val_iwcv") if k in best}
+              ("val_accuracy", "val_loss", "val_risk", "val_dev", "val_iwcv", "val_unreliable")
+              if k in best}
     scores["source_val_accuracy"] = scores.pop("accuracy", float("nan"))
     bs = cfg.batch_size * 2
     fs, _ = embed(classifier, data.source, idx["pad_source"], device, bs)
@@ -104,7 +105,8 @@ def fit_shallow(backbone: Backbone, num_classes: int, data, idx: dict, feats: di
                           f_source=method.source_map(feats["sel_source"]),
                           f_target=method.target_map(feats["sel_target"]), seed=seed)
     scores = {"source_val_accuracy": float(np.mean(logits.argmax(1) == yv)),
-              "loss": float(losses.mean()), **{k: float(v) for k, v in risk.items()}}
+              "loss": float(losses.mean()),
+              **{k: float(v) for k, v in risk.items() if k != "fallback"}}
     space = (method.source_map(feats["pad_source"]), method.target_map(feats["pad_target"]))
     info = {"C": method.c}
     if hasattr(method, "dim_"):

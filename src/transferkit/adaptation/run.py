@@ -34,7 +34,7 @@ from transferkit.adaptation.report_data import (
     selection_table,
     target_metrics,
 )
-from transferkit.adaptation.selection import choose
+from transferkit.adaptation.selection import choose, selection_scores
 from transferkit.adaptation.task import embed
 from transferkit.config import AdaptConfig
 from transferkit.errors import UserError
@@ -179,14 +179,19 @@ def adapt(source: str | None = None, target: str | None = None, *,
                               f"{cfg.select} risk {out.scores['risk']:.4f} ({mid})")
         # 1) the label-free choice, from the scores alone
         table = selection_table(members, [candidate_name(m, t) for m, t in candidates])
-        chosen = choose({r["candidate"]: r["risk"] for r in table})
+        scores, rule, fallback = selection_scores(cfg.select, table)
+        for r in table:
+            r["selection_score"] = scores[r["candidate"]]
+        chosen = choose(scores)
+        if fallback:
+            progress.info(f"Selection: {fallback}.")
         # 2) only now: target labels, for the report
         oracle = None
         if data.eval_labels is not None:
             target_metrics(members, kept, data, dict(plan), table)
             scored = [r for r in table if r.get("target_accuracy") is not None]
             oracle = max(scored, key=lambda r: r["target_accuracy"])["candidate"] if scored else None
-        result_metrics, extra = _summary(table, chosen, oracle, members, before, cfg)
+        result_metrics, extra = _summary(table, chosen, oracle, before, cfg, rule, fallback)
         extra["embedding"] = embedding_plot_data(kept, before, chosen, cfg, data, plan[0][1])
         extra["pad"] = {"initial": result_metrics["pad_initial"],
                         **{r["candidate"]: r.get("pad") for r in table}}
@@ -195,15 +200,16 @@ def adapt(source: str | None = None, target: str | None = None, *,
                         store.artifact_dir(run_id) / "model", dirs_exist_ok=True)
     store.update(run_id, extra={**extra, "members": members, "table": table})
     store.finish(run_id, metrics=result_metrics, timings={"total": time.perf_counter() - t0})
-    return AdaptResult(run_id, chosen, oracle, cfg.select, table, members, result_metrics,
+    return AdaptResult(run_id, chosen, oracle, rule, table, members, result_metrics,
                        store.artifact_dir(run_id))
 
 
-def _summary(table, chosen, oracle, members, before, cfg) -> tuple[dict, dict]:
+def _summary(table, chosen, oracle, before, cfg, rule, fallback) -> tuple[dict, dict]:
     row = {r["candidate"]: r for r in table}
-    m: dict[str, Any] = {"chosen": chosen, "selection_rule": cfg.select,
+    m: dict[str, Any] = {"chosen": chosen, "selection_rule": rule,
+                         "selection_rule_asked": cfg.select,
                          "source_val_accuracy": row[chosen].get("source_val_accuracy"),
-                         "risk": row[chosen]["risk"],
+                         "risk": row[chosen]["selection_score"],
                          "pad_initial": float(np.mean(before["pad_initial"])),
                          "pad_chosen": row[chosen].get("pad")}
     if oracle is not None:
@@ -213,6 +219,7 @@ def _summary(table, chosen, oracle, members, before, cfg) -> tuple[dict, dict]:
         for base in ("source-only", "shallow-source-only"):
             if base in row and row[base].get("target_accuracy") is not None:
                 m[f"{base}_target_accuracy"] = row[base]["target_accuracy"]
-    extra = {"selection": {"rule": cfg.select, "chosen": chosen, "oracle": oracle,
+    extra = {"selection": {"rule": rule, "asked": cfg.select, "fallback": fallback,
+                           "chosen": chosen, "oracle": oracle,
                            "by": "lowest mean label-free risk over seeds"}}
     return m, extra

@@ -16,6 +16,14 @@ argument of anything here: selection cannot read them.
 * ``source-val``: plain source validation loss (no weighting), the common but biased default.
 
 Lower risk is better for all three.
+
+Importance weighting assumes the source covers the target (p_S(x) > 0 wherever p_T(x) > 0).
+When the domains barely overlap in a model's feature space (proxy A-distance near 2), the
+domain classifier is nearly perfect, the weights collapse and the estimates are noise: DEV can
+even go negative, which no risk can be. :func:`unreliable` names these cases (a negative
+estimate, weights whose mean on source data is far from the 1 a correct ratio has, too few
+effective examples); the model's risk then falls back to the plain source validation loss, and
+:func:`selection_scores` makes a run compare all its candidates on that one rule, recording why.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from transferkit.errors import UserError
 
 RULES = ("dev", "iwcv", "source-val")
 PROB_CLIP = 1e-3  # domain probabilities kept in [1e-3, 1 - 1e-3]: weights at most ~1000
+WEIGHT_MEAN_RANGE = (1 / 3, 3.0)  # E_S[w] = 1 for a correct ratio; outside this, it is broken
+MIN_EFFECTIVE = (10, 0.05)  # at least 10 effective examples and 5% of the validation set
 
 
 def check_rule(rule: str) -> str:
@@ -85,11 +95,31 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -logp[np.arange(len(labels)), np.asarray(labels)]
 
 
+def unreliable(estimate: float, weights: np.ndarray) -> str | None:
+    """Why an importance-weighted risk ``estimate`` with these ``weights`` (on the source
+    validation set) cannot be trusted, or None when nothing is wrong with it."""
+    w = np.asarray(weights, np.float64)
+    if not np.isfinite(estimate) or estimate < 0:
+        return f"the estimate is {estimate:.3g}, and a risk cannot be negative"
+    mean = float(w.mean())
+    lo, hi = WEIGHT_MEAN_RANGE
+    if not lo <= mean <= hi:
+        return (f"the density-ratio weights average {mean:.3g} on source data where a correct "
+                "ratio averages 1: the domains barely overlap in this feature space")
+    eff = float(w.sum() ** 2 / max((w * w).sum(), 1e-12))
+    need = max(MIN_EFFECTIVE[0], MIN_EFFECTIVE[1] * len(w))
+    if eff < need:
+        return f"only {eff:.1f} effective examples of {len(w)} carry the weighted estimate"
+    return None
+
+
 def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
                    f_source: np.ndarray, f_target: np.ndarray, seed: int = 0) -> dict:
     """The label-free risk of one model under ``rule``, plus the plain source loss and the
-    weight statistics (for the record). Inputs are the model's own features."""
-    out = {"source_val_loss": float(np.mean(val_losses))}
+    weight statistics (for the record). Inputs are the model's own features. When the
+    weighted estimate is :func:`unreliable`, ``risk`` is the source validation loss and
+    ``fallback`` says why (``unreliable`` is 1.0, else 0.0)."""
+    out: dict = {"source_val_loss": float(np.mean(val_losses)), "unreliable": 0.0}
     if rule == "source-val":
         out["risk"] = out["source_val_loss"]
         return out
@@ -97,8 +127,28 @@ def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
     out.update(iwcv=iwcv_risk(val_losses, w), dev=dev_risk(val_losses, w),
                weight_mean=float(w.mean()), weight_max=float(w.max()),
                effective_n=float(w.sum() ** 2 / max((w * w).sum(), 1e-12)))
-    out["risk"] = out[rule]
+    reason = unreliable(out[rule], w)
+    if reason is None:
+        out["risk"] = out[rule]
+    else:
+        out.update(risk=out["source_val_loss"], unreliable=1.0, fallback=reason)
     return out
+
+
+def selection_scores(rule: str, table: list[dict]) -> tuple[dict[str, float], str, str | None]:
+    """The score each candidate (a row of the run's table: mean ``risk``, ``loss`` and
+    ``unreliable`` over its seeds) is chosen by, the rule those scores follow, and why the rule
+    differs from ``rule`` (None when it does not). Candidates are compared on one rule: if any
+    candidate's weighted estimate was unreliable on any seed, all are compared on the source
+    validation loss."""
+    bad = [r["candidate"] for r in table if (r.get("unreliable") or 0) > 0]
+    if rule == "source-val" or not bad:
+        return {r["candidate"]: r["risk"] for r in table}, rule, None
+    why = (f"the {rule} estimate was unreliable for {len(bad)} of {len(table)} candidates "
+           f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}: negative, or the "
+           "importance weights degenerate because the domains barely overlap), so every "
+           "candidate was compared on the source validation loss")
+    return {r["candidate"]: r["loss"] for r in table}, "source-val", why
 
 
 def choose(scores: dict[str, float], lower_is_better: bool = True) -> str:

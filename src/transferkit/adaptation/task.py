@@ -219,6 +219,7 @@ class AdaptTask:
         net.train(was)
         metrics.update(val_accuracy=float(np.mean(lv.argmax(1) == y)),
                        val_loss=float(losses.mean()), val_risk=risk["risk"],
+                       val_unreliable=risk["unreliable"],
                        val_selection=-risk["risk"])
         for k in ("dev", "iwcv"):
             if k in risk:

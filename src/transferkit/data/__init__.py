@@ -4,7 +4,7 @@
 :class:`~transferkit.data.base.Dataset`:
 
 * ``builtin:NAME`` - a dataset that ships in a package (``fashion-mnist``, ``mnist5k``,
-  ``digits``; see :data:`DATASETS`);
+  ``digits``, ``digits28``; see :data:`DATASETS`);
 * a folder - one sub-folder per class of images, images directly in it (unlabelled), or
   MNIST-style idx files;
 * ``*.csv`` / ``*.jsonl`` - a manifest of image paths and labels, or a table of texts and

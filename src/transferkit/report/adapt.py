@@ -40,6 +40,8 @@ def adapt_command(cfg: dict[str, Any]) -> str:
 def _verdicts(r: RunRecord) -> list[str]:
     m, sel = r.metrics, r.extra.get("selection") or {}
     out = [f"Chosen without target labels ({sel.get('rule', '?')}): {m.get('chosen', '?')}."]
+    if sel.get("fallback"):
+        out.append(f"Asked for {sel.get('asked')}, but {sel['fallback']}.")
     if m.get("oracle") is not None:
         out.append(f"Target accuracy of the label-free choice {pct(m.get('target_accuracy'), 1)}%"
                    f"; the oracle choice ({m['oracle']}) {pct(m.get('oracle_target_accuracy'), 1)}%"
@@ -71,7 +73,8 @@ def _selection_table(r: RunRecord) -> Table:
         tags = [t for t, on in (("label-free choice", name == m.get("chosen")),
                                 ("oracle", name == m.get("oracle"))) if on]
         cells = [name + (f" ({', '.join(tags)})" if tags else ""), row.get("n"),
-                 value(row.get("risk"), False), value(row.get("dev"), False),
+                 value(row.get("selection_score", row.get("risk")), False),
+                 value(row.get("dev"), False),
                  value(row.get("iwcv"), False), pct(row.get("source_val_accuracy")),
                  value(row.get("pad"), False)]
         if evaluated:
