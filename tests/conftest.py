@@ -33,6 +33,15 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check
     return proc
 
 
+def run_torchrun(*args: str, nproc: int = 2, timeout: int = 600):
+    """Run `torchrun --standalone --nproc-per-node NPROC -m transferkit ARGS` (gloo on CPU, one
+    thread per process) in a real subprocess; returns CompletedProcess."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           str(nproc), "-m", "transferkit", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 @pytest.fixture
 def cli():
     return run_cli

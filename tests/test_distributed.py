@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import run_cli
-
-
-def _torchrun(*args: str, timeout=600):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "transferkit", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-
+from conftest import run_cli, run_torchrun
 
 COMMON = ["--data", "builtin:digits", "--model", "tiny-cnn", "--image-size", "32",
           "--labels-per-class", "40", "--seed", "2", "--json"]
@@ -23,7 +12,7 @@ COMMON = ["--data", "builtin:digits", "--model", "tiny-cnn", "--image-size", "32
 
 def test_torchrun_two_processes_matches_one_process():
     lin1 = json.loads(run_cli("fit", *COMMON, "--strategy", "linear", check=0).stdout)
-    p = _torchrun("fit", *COMMON, "--strategy", "linear")
+    p = run_torchrun("fit", *COMMON, "--strategy", "linear")
     assert p.returncode == 0, p.stderr[-3000:]
     lin2 = json.loads(p.stdout)
     # Linear: sharded extraction + gather, then the same solver: identical.
@@ -32,7 +21,7 @@ def test_torchrun_two_processes_matches_one_process():
     ft = ["--strategy", "finetune", "--epochs", "3", "--batch-size", "32", "--no-augment",
           "--head-init", "random"]
     one = json.loads(run_cli("fit", *COMMON, *ft, check=0).stdout)
-    p = _torchrun("fit", *COMMON, *ft)
+    p = run_torchrun("fit", *COMMON, *ft)
     assert p.returncode == 0, p.stderr[-3000:]
     two = json.loads(p.stdout)
     # Finetune: the same global batches and averaged gradients; BatchNorm statistics are

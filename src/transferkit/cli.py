@@ -244,6 +244,9 @@ def add_adapt_parser(sub) -> None:
     a.add_argument("--trade-off", dest="trade_offs", default="1.0",
                    help="Comma-separated weights of the transfer loss to try (deep methods).")
     add_dataclass_options(a, AdaptConfig, skip=("methods", "trade_offs"))
+    a.add_argument("--resume", metavar="RUN", help="Continue an interrupted adapt run with its "
+                   "stored options (finished members are kept, the interrupted one continues "
+                   "from its checkpoint).")
     a.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
 
@@ -264,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except RunInterrupted as e:
         print(f"interrupted: {e}. The run is marked interrupted; continue it with "
-              f"`transferkit fit --resume {getattr(e, 'run_id', 'RUN')}`.", file=sys.stderr)
+              f"`transferkit {args.command} --resume {getattr(e, 'run_id', 'RUN')}`.",
+              file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -391,7 +391,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     names = {f.name for f in dataclasses.fields(AdaptConfig)}
     given = {k: v for k, v in vars(args).items() if k in names}
-    res = adapt(**given)
+    res = adapt(resume=args.resume) if args.resume else adapt(**given)
+    from transferkit import distributed
+
+    if not distributed.is_main():  # under torchrun, rank 0 alone prints
+        return 0
     if args.json:
         print_json({"run": res.run_id, "chosen": res.chosen, "oracle": res.oracle,
                     "rule": res.rule, "metrics": res.metrics, "table": res.table})

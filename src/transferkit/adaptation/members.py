@@ -44,8 +44,9 @@ def candidate_name(method: str, trade_off: float | None) -> str:
 
 def train_deep(backbone: Backbone, num_classes: int, data, idx: dict, cfg: AdaptConfig,
                method_name: str, trade_off: float, seed: int, device: torch.device,
-               run_dir: Path | None) -> Outcome:
-    """Train a fresh copy of ``backbone`` with a new head by the deep method."""
+               run_dir: Path | None, resume: bool = False) -> Outcome:
+    """Train a fresh copy of ``backbone`` with a new head by the deep method (``resume``:
+    continue from the checkpoint in ``run_dir`` when there is one)."""
     seed_everything(seed)
     method = METHODS.get(method_name)(trade_off=trade_off, hidden=cfg.hidden, seed=seed)
     classifier = TransferModel(copy.deepcopy(backbone), num_classes)
@@ -58,7 +59,7 @@ def train_deep(backbone: Backbone, num_classes: int, data, idx: dict, cfg: Adapt
                             monitor="val_selection", tie_break="val_loss", seed=seed,
                             checkpoint_dir=(run_dir / "checkpoints") if run_dir else None,
                             description=candidate_name(method_name, trade_off))
-    result = run(task, settings, device)
+    result = run(task, settings, device, resume=resume)
     classifier.backbone.invalidate_identity()
     best = result.best
     scores = {k.removeprefix("val_"): float(best[k]) for k in

@@ -23,6 +23,7 @@ from transferkit import distributed, progress
 from transferkit.adaptation.base import METHODS
 from transferkit.adaptation.inputs import check_config, load_domains, seed_indices
 from transferkit.adaptation.members import (
+    Outcome,
     candidate_name,
     fit_shallow,
     raw_features,
@@ -39,10 +40,10 @@ from transferkit.adaptation.task import embed
 from transferkit.config import AdaptConfig
 from transferkit.errors import UserError
 from transferkit.features.cache import FeatureCache
-from transferkit.store import RunStore, recording
+from transferkit.store import RunRecord, RunStore, recording
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
-from transferkit.zoo.checkpoint import TransferModel, atomic_write_json, save_model
+from transferkit.zoo.checkpoint import TransferModel, atomic_write_json, load_model, save_model
 
 
 @dataclass
@@ -98,22 +99,74 @@ def _candidates(cfg: AdaptConfig) -> list[tuple[str, float | None]]:
     return out
 
 
+def _config(store: RunStore, resume: str | None, config: AdaptConfig | None,
+            overrides: dict[str, Any]) -> tuple[AdaptConfig, str | None]:
+    """The run's config: from the arguments, or (``resume``) the stored one of that run."""
+    if not resume:
+        return make_adapt_config(config, **overrides), None
+    if config is not None or overrides:
+        raise UserError("A resumed adapt run keeps its stored options; pass only the run id "
+                        f"(got {', '.join(sorted(overrides)) or 'a config'} as well).")
+    rec = store.get(resume)
+    if rec.kind != "adapt" or rec.status == "done":
+        raise UserError(f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
+                        "adapt run can be resumed here.")
+    return AdaptConfig(**rec.config), rec.id
+
+
+def _previous_members(store: RunStore, run_id: str) -> dict[tuple[str, int], RunRecord]:
+    """The member runs an earlier attempt of ``run_id`` left, by (candidate, seed); newest."""
+    out: dict[tuple[str, int], RunRecord] = {}
+    for r in store.list(kind="adapt-member", limit=None):  # newest first
+        if r.parent == run_id:
+            key = (candidate_name(r.config["method"], r.config["trade_off"]), r.config["seed"])
+            out.setdefault(key, r)
+    return out
+
+
+def _reuse(store: RunStore, rec: RunRecord, data, idx: dict, cfg: AdaptConfig,
+           device) -> tuple[Outcome, float]:
+    """A finished deep member of an interrupted run, as if just trained (weights from disk)."""
+    model, _ = load_model(store.artifact_dir(rec.id) / "model")
+    model = model.to(device)
+    bs = cfg.batch_size * 2
+    fs, _ = embed(model, data.source, idx["pad_source"], device, bs)
+    ft, _ = embed(model, data.view, idx["pad_target"], device, bs)
+    out = Outcome(model, dict(rec.metrics), rec.extra.get("history", []),
+                  rec.extra.get("info", {}), (fs, ft))
+    return out, float(rec.timings.get("total", 0.0))
+
+
 def adapt(source: str | None = None, target: str | None = None, *,
           config: AdaptConfig | None = None, store: RunStore | None = None,
-          **overrides: Any) -> AdaptResult:
+          resume: str | None = None, **overrides: Any) -> AdaptResult:
     """Adapt a model trained on labelled ``source`` to unlabelled ``target`` with every method
     in ``methods`` (and each ``trade_offs`` value), for ``seeds`` seeds; choose by the
-    label-free ``select`` rule; record everything; return an :class:`AdaptResult`."""
+    label-free ``select`` rule; record everything; return an :class:`AdaptResult`.
+
+    Runs unchanged under ``torchrun``: each deep member trains with DDP (the paired samplers
+    shard both domains), every process scores the same validation and selection sets, and only
+    rank 0 writes. ``resume`` continues an interrupted run with its stored options: finished
+    deep members are loaded, not retrained; the interrupted one continues from its checkpoint."""
     t0 = time.perf_counter()
     if source is not None:
         overrides["source"] = source
     if target is not None:
         overrides["target"] = target
-    cfg = make_adapt_config(config, **overrides)
-    check_config(cfg)
     store = store or RunStore()
-    data = load_domains(cfg)
+    cfg, run_id = _config(store, resume, config, overrides)
+    check_config(cfg)
     device = distributed.device_for(cfg.device)
+    distributed.init(device.type)
+    device = distributed.device_for(cfg.device)
+    main = distributed.is_main()
+    world = distributed.world_size()
+    if cfg.batch_size % world or cfg.batch_size // world < 2:
+        raise UserError(f"--batch-size {cfg.batch_size} over {world} processes: each process "
+                        "needs an equal share of at least 2 examples per domain (the transfer "
+                        f"losses are batch statistics); use a multiple of {world}, at least "
+                        f"{2 * world}.")
+    data = load_domains(cfg)
     seed_everything(0)
     backbone0 = create_backbone(cfg.model, pretrained=not cfg.scratch, weights=cfg.weights,
                                 image_size=cfg.image_size)
@@ -122,18 +175,29 @@ def adapt(source: str | None = None, target: str | None = None, *,
                         f"domains hold {data.source.modality} data; pick a matching model.")
     plan = [(s, seed_indices(data, cfg, s)) for s in range(cfg.seeds)]  # refuses before training
     candidates = _candidates(cfg)
-    run_id = store.create("adapt", dataclasses.asdict(cfg), seed=0,
-                          data_fingerprint=f"{data.source.fingerprint}+{data.target.fingerprint}")
-    store.update(run_id, extra={"dataset": data.source.summary(), "target": data.target.summary(),
-                                "backbone": backbone0.identity, "notes": data.notes,
-                                "missing_classes": data.missing, "device": str(device)})
+    if main:
+        if run_id is None:
+            run_id = store.create("adapt", dataclasses.asdict(cfg), seed=0,
+                                  data_fingerprint=f"{data.source.fingerprint}+"
+                                                   f"{data.target.fingerprint}")
+        else:
+            store.update(run_id, status="running")
+        store.update(run_id, extra={"dataset": data.source.summary(),
+                                    "target": data.target.summary(),
+                                    "backbone": backbone0.identity, "notes": data.notes,
+                                    "missing_classes": data.missing, "device": str(device),
+                                    "world_size": distributed.world_size()})
+    run_id = distributed.broadcast_object(run_id)
+    previous = _previous_members(store, run_id) if resume else {}
     progress.info(f"adapt {run_id}: {len(candidates)} candidates x {cfg.seeds} seeds, "
-                  f"{data.source.name} -> {data.target.name} with {cfg.model}")
+                  f"{data.source.name} -> {data.target.name} with {cfg.model}"
+                  + (f"; resumed, {sum(r.status == 'done' for r in previous.values())} members "
+                     "already done" if resume else ""))
     cache = FeatureCache(store.root / "features")
     members: list[dict[str, Any]] = []
     kept: dict[tuple[str, int], dict[str, np.ndarray]] = {}  # target logits, pad features
     before: dict[str, Any] = {}
-    with recording(store, run_id):
+    with recording(store, run_id, main=main):
         for seed, idx in plan:
             seed_everything(seed)
             backbone = backbone0 if seed == 0 or not cfg.scratch else create_backbone(
@@ -147,28 +211,47 @@ def adapt(source: str | None = None, target: str | None = None, *,
             feats = None
             for method, trade_off in candidates:
                 name = candidate_name(method, trade_off)
-                member_cfg = {**dataclasses.asdict(cfg), "method": method,
-                              "trade_off": trade_off, "seed": seed}
-                mid = store.create("adapt-member", member_cfg, seed=seed, parent=run_id,
-                                   data_fingerprint=f"{data.source.fingerprint}+"
-                                                    f"{data.target.fingerprint}")
-                mdir, t_member = store.artifact_dir(mid), time.perf_counter()
-                with recording(store, mid):
-                    if METHODS.get(method).deep:
-                        out = train_deep(backbone, data.source.num_classes, data, idx, cfg,
-                                         method, trade_off or 1.0, seed, device, mdir)
-                    else:
-                        feats = feats or raw_features(backbone, data, idx, cfg, device, cache)
-                        out = fit_shallow(backbone, data.source.num_classes, data, idx, feats,
-                                          cfg, method, seed)
-                    out.scores["pad"] = proxy_a(*out.space, seed)
-                    save_model(out.model, mdir / "model", data.source.classes,
-                               extra={"method": method, "trade_off": trade_off, "run": mid})
-                    atomic_write_json(mdir / "history.json", out.history)
-                store.update(mid, extra={"history": out.history, "info": out.info,
-                                         "candidate": name})
-                seconds = time.perf_counter() - t_member
-                store.finish(mid, metrics=dict(out.scores), timings={"total": seconds})
+                deep = METHODS.get(method).deep
+                prev = previous.get((name, seed))
+                if deep and prev is not None and prev.status == "done":
+                    out, seconds = _reuse(store, prev, data, idx, cfg, device)
+                    mid = prev.id
+                else:
+                    mid, t_member = prev.id if prev is not None else None, time.perf_counter()
+                    if main:
+                        if mid is None:
+                            member_cfg = {**dataclasses.asdict(cfg), "method": method,
+                                          "trade_off": trade_off, "seed": seed}
+                            mid = store.create("adapt-member", member_cfg, seed=seed,
+                                               parent=run_id,
+                                               data_fingerprint=f"{data.source.fingerprint}+"
+                                                                f"{data.target.fingerprint}")
+                        else:
+                            store.update(mid, status="running")
+                    mid = distributed.broadcast_object(mid)
+                    mdir = store.artifact_dir(mid)
+                    with recording(store, mid, main=main):
+                        if deep:
+                            out = train_deep(backbone, data.source.num_classes, data, idx, cfg,
+                                             method, trade_off or 1.0, seed, device, mdir,
+                                             resume=prev is not None)
+                        else:
+                            feats = feats or raw_features(backbone, data, idx, cfg, device,
+                                                          cache)
+                            out = fit_shallow(backbone, data.source.num_classes, data, idx,
+                                              feats, cfg, method, seed)
+                        out.scores["pad"] = proxy_a(*out.space, seed)
+                        if main:
+                            save_model(out.model, mdir / "model", data.source.classes,
+                                       extra={"method": method, "trade_off": trade_off,
+                                              "run": mid})
+                            atomic_write_json(mdir / "history.json", out.history)
+                    seconds = time.perf_counter() - t_member
+                    if main:
+                        store.update(mid, extra={"history": out.history, "info": out.info,
+                                                 "candidate": name})
+                        store.finish(mid, metrics=dict(out.scores), timings={"total": seconds})
+                    distributed.barrier()
                 members.append({"run": mid, "candidate": name, "method": method,
                                 "trade_off": trade_off, "seed": seed, "seconds": seconds,
                                 **out.scores})
@@ -196,10 +279,13 @@ def adapt(source: str | None = None, target: str | None = None, *,
         extra["pad"] = {"initial": result_metrics["pad_initial"],
                         **{r["candidate"]: r.get("pad") for r in table}}
         chosen_run = next(m["run"] for m in members if m["candidate"] == chosen)
-        shutil.copytree(store.artifact_dir(chosen_run) / "model",
-                        store.artifact_dir(run_id) / "model", dirs_exist_ok=True)
-    store.update(run_id, extra={**extra, "members": members, "table": table})
-    store.finish(run_id, metrics=result_metrics, timings={"total": time.perf_counter() - t0})
+        if main:
+            shutil.copytree(store.artifact_dir(chosen_run) / "model",
+                            store.artifact_dir(run_id) / "model", dirs_exist_ok=True)
+    if main:
+        store.update(run_id, extra={**extra, "members": members, "table": table})
+        store.finish(run_id, metrics=result_metrics, timings={"total": time.perf_counter() - t0})
+    distributed.barrier()
     return AdaptResult(run_id, chosen, oracle, rule, table, members, result_metrics,
                        store.artifact_dir(run_id))
 

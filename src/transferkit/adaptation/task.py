@@ -93,7 +93,9 @@ class AdaptTask:
         bs = opts.batch_size
 
         def sampler(n: int, s: int) -> GlobalBatchSampler:
-            return GlobalBatchSampler(n, min(bs, n - n % world), s, rank, world)
+            # full batches only: the transfer losses (MMD, CORAL, MCC, ...) are batch
+            # statistics, and a tail of one example per process has none
+            return GlobalBatchSampler(n, min(bs, n - n % world), s, rank, world, drop_last=True)
 
         if self.text:  # raw strings, tokenised per batch (dynamic padding); no augmentation
             s_items, self.collate = examples(source, source_train, cfg, train=True)

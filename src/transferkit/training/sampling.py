@@ -51,11 +51,13 @@ class GlobalBatchSampler(Sampler[list[int]]):
         world: int = 1,
         class_weights: np.ndarray | None = None,
         labels: np.ndarray | None = None,
+        drop_last: bool = False,
     ) -> None:
         if batch_size % world:
             raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.rank, self.world, self.epoch = rank, world, 0
+        self.drop_last = drop_last  # only full global batches (statistics need a whole batch)
         self.sample_weights = None
         if class_weights is not None and labels is not None:
             self.sample_weights = torch.as_tensor(class_weights[labels], dtype=torch.float64)
@@ -74,11 +76,11 @@ class GlobalBatchSampler(Sampler[list[int]]):
         for start in range(0, self.n, self.batch_size):
             batch = order[start : start + self.batch_size]
             usable = len(batch) - len(batch) % self.world
-            if usable == 0:
+            if usable == 0 or (self.drop_last and len(batch) < self.batch_size):
                 continue
             per = usable // self.world
             yield batch[self.rank * per : (self.rank + 1) * per]
 
     def __len__(self) -> int:
         full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest >= self.world else 0)
+        return full + (1 if rest >= self.world and not self.drop_last else 0)
