@@ -191,6 +191,8 @@ def main() -> int:
     p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
     p.add_argument("--quick", action="store_true", help="digits only, 10 labels/class, 1 seed")
+    p.add_argument("--tag", default="", help="suffix of the result files' names "
+                   "(model_ranking_TAG.{json,md}), to keep runs of parts of the grid apart")
     a = p.parse_args()
     if a.quick:
         a.targets, a.labels_per_class, a.seeds, a.max_test, a.image_size = (
@@ -204,18 +206,19 @@ def main() -> int:
     clock = C.Clock()
     pool = {m: (m, a.image_size) for m in IMAGENET}
     pool.update({label: (name, 28) for label, name in own_models(a, clock).items()})
+    name = NAME + ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
     results = []
     for target in a.targets.split(","):
         for b in a.labels_per_class.split(","):
             results.append(run_target(target, int(b), pool, a, clock))
-            C.write_json(Path(a.out_dir) / f"{NAME}.json",
+            C.write_json(Path(a.out_dir) / f"{name}.json",
                          {"header": head, "home": str(home), "pool": pool, "results": results})
     wall = clock.elapsed()
-    C.write_json(Path(a.out_dir) / f"{NAME}.json", {"header": head, "home": str(home),
+    C.write_json(Path(a.out_dir) / f"{name}.json", {"header": head, "home": str(home),
                                                    "pool": pool, "results": results,
                                                    "wall_seconds": wall})
-    C.write_text(Path(a.out_dir) / f"{NAME}.md", markdown(results, head, wall, a) + "\n")
-    clock.say(f"done; {Path(a.out_dir) / (NAME + '.md')}")
+    C.write_text(Path(a.out_dir) / f"{name}.md", markdown(results, head, wall, a) + "\n")
+    clock.say(f"done; {Path(a.out_dir) / (name + '.md')}")
     return 0
 
 
