@@ -156,7 +156,8 @@ class AdaptConfig:
         [1.0], "Weights of the transfer loss to try (deep methods); the label-free rule picks."
     )
     seeds: int = opt(1, "Number of seeds (0..N-1); every candidate runs with each.")
-    select: str = opt("dev", "Label-free model selection: dev, iwcv or source-val.")
+    select: str = opt("dev", "Label-free model selection: dev, iwcv, source-val (held-out "
+                      "source), snd or im (target predictions).")
     target_labels_for_eval: bool = opt(
         False, "Use the target's labels for the final report only (with the oracle choice)."
     )

@@ -119,3 +119,12 @@ def test_incompatible_modalities_are_refused():
     texts = ArrayDataset(np.zeros((4, 8, 8), np.uint8), None, [], name="notes", modality="text")
     with pytest.raises(UserError, match="one modality on both sides"):
         check_modalities(images, texts)
+
+
+def test_target_side_rule_chooses_by_target_predictions_and_every_rule_is_recorded(tmp_path):
+    src, tgt = write_domains(tmp_path)
+    res = transferkit.adapt(src, tgt, method="coral,shallow-coral", select="snd", **SMALL)
+    assert res.rule == "snd" and res.metrics["selection_rule_asked"] == "snd"
+    for row in res.table:  # every candidate carries every label-free score
+        assert {"snd", "im", "loss"} <= set(row) and row["selection_score"] == -row["snd"]
+    assert res.chosen == max(res.table, key=lambda r: r["snd"])["candidate"]

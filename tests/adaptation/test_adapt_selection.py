@@ -9,9 +9,11 @@ from transferkit.adaptation.selection import (
     choose,
     density_ratio,
     dev_risk,
+    im_score,
     iwcv_risk,
     selection_risk,
     selection_scores,
+    snd_score,
     unreliable,
 )
 from transferkit.adaptation.shallow_coral import ShallowCORAL
@@ -67,6 +69,25 @@ def test_one_unreliable_candidate_moves_every_candidate_to_source_loss():
     assert choose(scores) == "a"
     table[1]["unreliable"] = 0.0
     assert selection_scores("dev", table) == ({"a": 0.9, "b": 0.1}, "dev", None)
+
+
+def test_target_side_scores_prefer_confident_diverse_clustered_predictions():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 4, 200)
+    sharp = np.eye(4)[labels] * 8 + rng.normal(0, 0.3, (200, 4))  # confident, all classes used
+    flat = rng.normal(0, 0.3, (200, 4))  # unsure everywhere
+    collapsed = np.tile([8.0, 0, 0, 0], (200, 1)) + rng.normal(0, 0.3, (200, 4))  # one class
+    assert im_score(sharp) > im_score(flat) and im_score(sharp) > im_score(collapsed)
+    assert im_score(collapsed) < 0.1 and im_score(sharp) > np.log(4) - 0.2
+    # SND: dense neighbourhoods (clusters of near-identical predictions) give a high entropy of
+    # the soft neighbour distribution; scattered predictions give a low one
+    scattered = rng.normal(0, 3, (200, 4))
+    assert snd_score(sharp) > snd_score(scattered)
+    assert snd_score(sharp[rng.permutation(200)]) == pytest.approx(snd_score(sharp))
+    out = selection_risk("im", val_losses=np.ones(5), f_val=np.zeros((5, 2)),
+                         f_source=np.zeros((5, 2)), f_target=np.zeros((5, 2)), t_logits=sharp)
+    assert out["risk"] == pytest.approx(-im_score(sharp)) and "dev" not in out
+    assert selection_scores("im", [{"candidate": "a", "risk": -1.0, "unreliable": 0.0}])[1] == "im"
 
 
 def test_choose_ignores_nan_and_refuses_all_nan():

@@ -63,7 +63,8 @@ def train_deep(backbone: Backbone, num_classes: int, data, idx: dict, cfg: Adapt
     classifier.backbone.invalidate_identity()
     best = result.best
     scores = {k.removeprefix("val_"): float(best[k]) for k in
-              ("val_accuracy", "val_loss", "val_risk", "val_dev", "val_iwcv", "val_unreliable")
+              ("val_accuracy", "val_loss", "val_risk", "val_dev", "val_iwcv", "val_snd", "val_im",
+               "val_unreliable")
               if k in best}
     scores["source_val_accuracy"] = scores.pop("accuracy", float("nan"))
     bs = cfg.batch_size * 2
@@ -102,9 +103,10 @@ def fit_shallow(backbone: Backbone, num_classes: int, data, idx: dict, feats: di
     yv = data.source.labels[idx["val"]]
     logits = src_val @ wm.T + bm
     losses = cross_entropy(logits, yv)
+    f_target = method.target_map(feats["sel_target"])
     risk = selection_risk(cfg.select, val_losses=losses, f_val=src_val,
-                          f_source=method.source_map(feats["sel_source"]),
-                          f_target=method.target_map(feats["sel_target"]), seed=seed)
+                          f_source=method.source_map(feats["sel_source"]), f_target=f_target,
+                          t_logits=f_target @ wm.T + bm, seed=seed)
     scores = {"source_val_accuracy": float(np.mean(logits.argmax(1) == yv)),
               "loss": float(losses.mean()),
               **{k: float(v) for k, v in risk.items() if k != "fallback"}}

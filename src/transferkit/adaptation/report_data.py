@@ -11,7 +11,8 @@ from transferkit.evaluation.metrics import classification_metrics
 from transferkit.evaluation.predict import softmax
 from transferkit.transferability.similarity import proxy_a_distance
 
-SCORE_KEYS = ("risk", "dev", "iwcv", "source_val_accuracy", "loss", "pad", "unreliable")
+SCORE_KEYS = ("risk", "dev", "iwcv", "snd", "im", "source_val_accuracy", "loss", "pad",
+              "unreliable")
 
 
 def proxy_a(fs: np.ndarray, ft: np.ndarray, seed: int) -> float | None:

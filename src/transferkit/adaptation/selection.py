@@ -14,8 +14,15 @@ argument of anything here: selection cannot read them.
   as a control variate (E[w] = 1):  eta = -Cov(L, w) / Var(w),
   R_DEV = mean(L) + eta mean(w) - eta;  unbiased like IWCV, with lower variance.
 * ``source-val``: plain source validation loss (no weighting), the common but biased default.
+* Two target-side criteria read the model's predictions on unlabelled target examples only:
+  ``snd``, soft neighbourhood density (Saito, Kim, Teterwak, Sclaroff, Darrell, Saenko, "Tune it
+  the Right Way: Unsupervised Validation of Domain Adaptation via Soft Neighborhood Density",
+  ICCV 2021), and ``im``, the information-maximisation score H(mean p) - mean H(p) (compared
+  with the others in Musgrave, Belongie, Lim, "Benchmarking Validation Methods for Unsupervised
+  Domain Adaptation", ECCV 2022). Higher is better for both; their risk is the negative. Every
+  run records both for every candidate whatever its rule, so the rules can be compared.
 
-Lower risk is better for all three.
+Lower risk is better for all rules.
 
 Importance weighting assumes the source covers the target (p_S(x) > 0 wherever p_T(x) > 0).
 When the domains barely overlap in a model's feature space (proxy A-distance near 2), the
@@ -34,7 +41,9 @@ import numpy as np
 
 from transferkit.errors import UserError
 
-RULES = ("dev", "iwcv", "source-val")
+RULES = ("dev", "iwcv", "source-val", "snd", "im")
+TARGET_RULES = ("snd", "im")
+SND_TEMPERATURE = 0.05  # the paper's
 PROB_CLIP = 1e-3  # domain probabilities kept in [1e-3, 1 - 1e-3]: weights at most ~1000
 WEIGHT_MEAN_RANGE = (1 / 3, 3.0)  # E_S[w] = 1 for a correct ratio; outside this, it is broken
 MIN_EFFECTIVE = (10, 0.05)  # at least 10 effective examples and 5% of the validation set
@@ -44,7 +53,9 @@ def check_rule(rule: str) -> str:
     if rule not in RULES:
         raise UserError(f"Unknown selection rule {rule!r}; use one of {', '.join(RULES)} "
                         "(dev: deep embedded validation, iwcv: importance-weighted "
-                        "validation, source-val: unweighted source validation loss).")
+                        "validation, source-val: unweighted source validation loss, snd: soft "
+                        "neighbourhood density of target predictions, im: information "
+                        "maximisation of target predictions).")
     return rule
 
 
@@ -113,13 +124,54 @@ def unreliable(estimate: float, weights: np.ndarray) -> str | None:
     return None
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-12, None))).sum(-1)
+
+
+def snd_score(logits: np.ndarray, tau: float = SND_TEMPERATURE) -> float:
+    """Soft neighbourhood density of target predictions (Saito et al. 2021): the softmax
+    outputs, L2-normalised; their pairwise cosine similarities over ``tau`` with each example's
+    similarity to itself left out; a softmax over each row; the mean entropy of the rows.
+    Higher: predictions that sit in dense, consistent neighbourhoods."""
+    p = _softmax(logits)
+    if len(p) < 2:
+        return float("nan")
+    f = p / np.linalg.norm(p, axis=1, keepdims=True)
+    sim = f @ f.T / tau
+    np.fill_diagonal(sim, -np.inf)
+    return float(_entropy(_softmax(sim)).mean())
+
+
+def im_score(logits: np.ndarray) -> float:
+    """Information maximisation of target predictions: H(mean p) - mean H(p). Higher:
+    confident predictions (low per-example entropy) that still use every class."""
+    p = _softmax(logits)
+    return float(_entropy(p.mean(0)) - _entropy(p).mean())
+
+
 def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
-                   f_source: np.ndarray, f_target: np.ndarray, seed: int = 0) -> dict:
-    """The label-free risk of one model under ``rule``, plus the plain source loss and the
-    weight statistics (for the record). Inputs are the model's own features. When the
-    weighted estimate is :func:`unreliable`, ``risk`` is the source validation loss and
-    ``fallback`` says why (``unreliable`` is 1.0, else 0.0)."""
+                   f_source: np.ndarray, f_target: np.ndarray,
+                   t_logits: np.ndarray | None = None, seed: int = 0) -> dict:
+    """The label-free risk of one model under ``rule``, plus the plain source loss, the
+    target-side scores (``snd``, ``im``, from ``t_logits``: the model's logits on unlabelled
+    target examples) and the weight statistics (for the record). Inputs are the model's own
+    features. When the weighted estimate is :func:`unreliable`, ``risk`` is the source
+    validation loss and ``fallback`` says why (``unreliable`` is 1.0, else 0.0)."""
     out: dict = {"source_val_loss": float(np.mean(val_losses)), "unreliable": 0.0}
+    if t_logits is not None and len(t_logits) > 1:
+        out.update(snd=snd_score(t_logits), im=im_score(t_logits))
+    if rule in TARGET_RULES:
+        if rule not in out:
+            raise UserError(f"The {rule} rule needs the model's predictions on at least 2 "
+                            "target examples.")
+        out["risk"] = -out[rule]
+        return out
     if rule == "source-val":
         out["risk"] = out["source_val_loss"]
         return out
@@ -142,7 +194,7 @@ def selection_scores(rule: str, table: list[dict]) -> tuple[dict[str, float], st
     candidate's weighted estimate was unreliable on any seed, all are compared on the source
     validation loss."""
     bad = [r["candidate"] for r in table if (r.get("unreliable") or 0) > 0]
-    if rule == "source-val" or not bad:
+    if rule not in ("dev", "iwcv") or not bad:
         return {r["candidate"]: r["risk"] for r in table}, rule, None
     why = (f"the {rule} estimate was unreliable for {len(bad)} of {len(table)} candidates "
            f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}: negative, or the "

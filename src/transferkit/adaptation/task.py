@@ -215,15 +215,15 @@ class AdaptTask:
         y = self.source.labels[self.val_idx]
         losses = cross_entropy(lv, y)
         fs, _ = embed(clf, self.source, self.sel_source, device, bs)
-        ft, _ = embed(clf, self.target, self.sel_target, device, bs)
+        ft, lt = embed(clf, self.target, self.sel_target, device, bs)
         risk = selection_risk(self.rule, val_losses=losses, f_val=fv, f_source=fs, f_target=ft,
-                              seed=self.seed)
+                              t_logits=lt, seed=self.seed)
         net.train(was)
         metrics.update(val_accuracy=float(np.mean(lv.argmax(1) == y)),
                        val_loss=float(losses.mean()), val_risk=risk["risk"],
                        val_unreliable=risk["unreliable"],
                        val_selection=-risk["risk"])
-        for k in ("dev", "iwcv"):
+        for k in ("dev", "iwcv", "snd", "im"):
             if k in risk:
                 metrics[f"val_{k}"] = risk[k]
         return metrics

@@ -63,8 +63,8 @@ def _selection_table(r: RunRecord) -> Table:
     table = r.extra.get("table") or []
     m = r.metrics
     evaluated = any(row.get("target_accuracy") is not None for row in table)
-    cols = ["candidate", "seeds", "label-free risk", "DEV", "IWCV", "source val acc (%)",
-            "proxy A-distance"]
+    cols = ["candidate", "seeds", "label-free risk", "DEV", "IWCV", "SND", "IM",
+            "source val acc (%)", "proxy A-distance"]
     if evaluated:
         cols += ["target acc (%)", "std (%)"]
     rows = []
@@ -75,13 +75,16 @@ def _selection_table(r: RunRecord) -> Table:
         cells = [name + (f" ({', '.join(tags)})" if tags else ""), row.get("n"),
                  value(row.get("selection_score", row.get("risk")), False),
                  value(row.get("dev"), False),
-                 value(row.get("iwcv"), False), pct(row.get("source_val_accuracy")),
+                 value(row.get("iwcv"), False), value(row.get("snd"), False),
+                 value(row.get("im"), False), pct(row.get("source_val_accuracy")),
                  value(row.get("pad"), False)]
         if evaluated:
             cells += [pct(row.get("target_accuracy")), pct(row.get("target_accuracy_std"))]
         rows.append(cells)
-    caption = ("Selection: mean over seeds; lower risk is better. The risk never reads target "
-               "labels" + ("; target accuracy is for this report only." if evaluated else "."))
+    caption = ("Selection: mean over seeds; lower risk is better (DEV, IWCV: importance-"
+               "weighted source loss; SND, IM: target-side scores, higher is better). None "
+               "reads target labels" + ("; target accuracy is for this report only."
+                                        if evaluated else "."))
     return Table(cols, rows, caption=caption)
 
 
