@@ -21,6 +21,7 @@ Source models come from the store in ``--home`` (the names written by
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -104,7 +105,7 @@ def run_target(target: str, budget: int, pool: dict[str, tuple[str, int]], a, cl
         for x in labels:
             row = res.row(pool[x][0])
             rows[x] = {"status": row.status, "reason": row.reason, "scores": row.scores,
-                       "seconds": row.seconds}
+                       "seconds": row.seconds, "timings": dict(row.timings)}
     rank_seconds = time.perf_counter() - t0
     clock.say(f"{target} @ {budget}: ranked {len(pool)} models in {rank_seconds:.0f} s")
     truth: dict[str, dict[str, float]] = {"finetune": {}, "linear": {}}
@@ -129,6 +130,33 @@ def run_target(target: str, budget: int, pool: dict[str, tuple[str, int]], a, cl
             "rank_seconds": rank_seconds, "finetune_seconds_one_seed": finetune_seconds,
             "cost_fraction": rank_seconds / finetune_seconds if finetune_seconds else None,
             "truth": truth, "members": per_seed, "tau": taus}
+
+
+def fill_timings(results: list[dict], pool: dict) -> None:
+    """Per-part timings of rank rows from the rank records in the store (for JSON written
+    before the rows carried them)."""
+    from transferkit.store import RunStore
+
+    recs = RunStore().list(kind="rank", status="done", limit=None)
+    for r in results:
+        for x, row in r["rank"].items():
+            for rec in recs:
+                if row.get("timings") or rec.config.get("data") != r["target"] or \
+                        rec.config.get("labels_per_class") != r["labels_per_class"]:
+                    continue
+                for t in rec.extra.get("table", []):
+                    if t["model"] == pool[x][0]:
+                        row["timings"] = t["timings"]
+
+
+def score_fraction(r: dict, score: str) -> float | None:
+    """Seconds of loading + extraction + ``score`` over all models, over the fine-tuning
+    seconds (None without per-part timings)."""
+    parts = [x.get("timings") or {} for x in r["rank"].values()]
+    if not r.get("finetune_seconds_one_seed") or not all(parts):
+        return None
+    spent = sum(t.get("load", 0.0) + t.get("extract", 0.0) + t.get(score, 0.0) for t in parts)
+    return spent / r["finetune_seconds_one_seed"]
 
 
 def markdown(results: list[dict], head: dict, wall: float, a) -> str:
@@ -165,6 +193,11 @@ def markdown(results: list[dict], head: dict, wall: float, a) -> str:
         [[r["target"], r["labels_per_class"], C.fmt(r["rank_seconds"], 0),
           C.fmt(r["finetune_seconds_one_seed"], 0), C.fmt(r["cost_fraction"], 3)]
          for r in results])]
+    lines += ["", "Cost of one score alone (loading, feature extraction and that score, all "
+              "models) as a fraction of fine-tuning every model once:", "", C.md_table(
+                  ["target", "labels/class", *SCORES],
+                  [[r["target"], r["labels_per_class"],
+                    *[C.fmt(score_fraction(r, s), 3) for s in SCORES]] for r in results])]
     lines += ["", "### Ground truth and LogME per model", ""]
     for r in results:
         order = sorted(r["truth"]["finetune"], key=lambda x: -r["truth"]["finetune"][x])
@@ -193,7 +226,20 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="digits only, 10 labels/class, 1 seed")
     p.add_argument("--tag", default="", help="suffix of the result files' names "
                    "(model_ranking_TAG.{json,md}), to keep runs of parts of the grid apart")
+    p.add_argument("--render", action="store_true", help="only re-write the Markdown from "
+                   "the JSON of this --tag (timings filled from the store in --home)")
     a = p.parse_args()
+    if a.render:
+        name = NAME + (f"_{a.tag}" if a.tag else "")
+        os.environ["TRANSFERKIT_HOME"] = a.home or os.environ.get("TRANSFERKIT_HOME", "")
+        saved = json.loads((Path(a.out_dir) / f"{name}.json").read_text())
+        fill_timings(saved["results"], saved["pool"])
+        C.write_json(Path(a.out_dir) / f"{name}.json", saved)
+        for k in ("seeds", "finetune_epochs", "image_size", "max_test", "pretrain_max_examples"):
+            setattr(a, k, saved.get("args", {}).get(k, getattr(a, k)))
+        C.write_text(Path(a.out_dir) / f"{name}.md", markdown(
+            saved["results"], saved["header"], saved.get("wall_seconds", 0.0), a) + "\n")
+        return 0
     if a.quick:
         a.targets, a.labels_per_class, a.seeds, a.max_test, a.image_size = (
             "builtin:digits", "10", 1, 200, 32)
@@ -216,7 +262,7 @@ def main() -> int:
     wall = clock.elapsed()
     C.write_json(Path(a.out_dir) / f"{name}.json", {"header": head, "home": str(home),
                                                    "pool": pool, "results": results,
-                                                   "wall_seconds": wall})
+                                                   "wall_seconds": wall, "args": vars(a)})
     C.write_text(Path(a.out_dir) / f"{name}.md", markdown(results, head, wall, a) + "\n")
     clock.say(f"done; {Path(a.out_dir) / (name + '.md')}")
     return 0
