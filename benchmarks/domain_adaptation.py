@@ -59,6 +59,23 @@ def per_method(table: list[dict]) -> dict[str, dict]:
     return out
 
 
+def rule_choices(table: list[dict]) -> dict[str, dict]:
+    """What each label-free rule would choose from the run's candidates (recorded for every
+    candidate whatever the run's rule): DEV (None when any candidate's estimate is unreliable),
+    the source validation loss, SND and IM (higher is better), and the oracle."""
+    def pick(key, best):
+        rows = [r for r in table if r.get(key) == r.get(key) and r.get(key) is not None]
+        if not rows:
+            return None
+        r = best(rows, key=lambda r: r[key])
+        return {"candidate": r["candidate"], "target_accuracy": r["target_accuracy"]}
+
+    out = {"source-val": pick("loss", min), "snd": pick("snd", max), "im": pick("im", max),
+           "oracle": pick("target_accuracy", max)}
+    out["dev"] = None if any((r.get("unreliable") or 0) > 0 for r in table) else pick("dev", min)
+    return out
+
+
 def images(dataset, data_config):
     """All examples as float32 (N, C, H, W) with transferkit's evaluation transform."""
     import numpy as np
@@ -144,6 +161,7 @@ def run_setting(direction, model, scratch, size, methods, a, clock):
                "image_size": size, "run": res.run_id, "chosen": res.chosen, "oracle": res.oracle,
                "rule": res.rule, "fallback": res.metrics.get("selection_rule") != "dev",
                "metrics": res.metrics, "table": res.table, "seconds": ours_seconds, "methods": {}}
+    setting["rule_choices"] = rule_choices(res.table)
     seconds = {}
     for m in res.members:
         seconds[m["method"]] = seconds.get(m["method"], 0.0) + m["seconds"]
@@ -201,6 +219,11 @@ def markdown(head, settings, wall) -> str:
                          C.fmt(r.get("ours_seconds"), 0), C.fmt(r.get("skada_seconds"), 0)])
         lines += [C.md_table(["method", "ours, label-free (%)", "std", "trade-off",
                               "ours, oracle (%)", "skada (%)", "ours (s)", "skada (s)"], rows), ""]
+        choices = s.get("rule_choices") or rule_choices(s["table"])
+        lines += ["Each label-free rule's choice (all recorded for every candidate): " + "; ".join(
+            f"{rule}: " + (f"{c['candidate']} ({C.fmt(c['target_accuracy'], scale=100)}%)"
+                           if c else "n/a (an estimate was unreliable)")
+            for rule, c in choices.items()) + ".", ""]
         base = s["methods"].get("source-only", {}).get("ours_label_free")
         best = max((r.get("ours_label_free") or 0) for r in s["methods"].values())
         if base is not None:
@@ -226,6 +249,7 @@ def main() -> int:
                    help="a subset of mnist-to-digits,digits-to-mnist")
     p.add_argument("--backbones", default="cnn-small,effnet-lite0",
                    help="a subset of cnn-small,effnet-lite0")
+    p.add_argument("--tag", default="", help="suffix of the output files (keeps earlier runs)")
     p.add_argument("--quick", action="store_true",
                    help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch")
     a = p.parse_args()
@@ -255,7 +279,7 @@ def main() -> int:
                 for d in directions for m, scratch, size, methods in backbones]
     wall = clock.elapsed()
     out = Path(a.out_dir)
-    name = NAME + ("_quick" if a.quick else "")
+    name = NAME + ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
     C.write_json(out / f"{name}.json", {**head, "settings": settings, "wall_seconds": wall,
                                         "args": vars(a)})
     C.write_text(out / f"{name}.md", markdown(head, settings, wall))
