@@ -90,6 +90,7 @@ def skada_deep(method, backbone, k, xs, ys, xt, seed, a):
     import numpy as np
     import skada.deep as sd
     import torch
+    from skada.deep.modules import DomainClassifier
     from torch import nn
 
     class Net(nn.Module):
@@ -105,6 +106,14 @@ def skada_deep(method, backbone, k, xs, ys, xt, seed, a):
     extra = {"num_features": backbone.num_features} if method in ("dann", "cdan") else {}
     if method == "cdan":
         extra["n_classes"] = k
+    if method in ("dann", "cdan") and a.skada_discriminator == "sigmoid":
+        # skada 0.6's default DomainClassifier ends in a Softmax over its single output, which
+        # is 1 for every input: the domain loss is constant and no gradient reaches the
+        # features. Its own architecture with a Sigmoid (what its BCELoss expects) instead:
+        width = backbone.num_features * (k if method == "cdan" else 1)
+        disc = DomainClassifier(num_features=min(width, 4096))
+        disc.classifier[-1] = nn.Sigmoid()
+        extra = {"domain_classifier": disc, **({"n_classes": k} if method == "cdan" else {})}
     kwargs = dict(batch_size=a.batch_size, max_epochs=a.epochs, lr=a.lr,
                   optimizer=torch.optim.AdamW, train_split=None, verbose=0)
     if method != "source-only":
@@ -138,29 +147,32 @@ def skada_shallow(method, fs, ys, ft):
 
 
 def run_setting(direction, model, scratch, size, methods, a, clock):
-    import numpy as np
-    import torch
-
-    import transferkit
-    from transferkit.data import load_dataset
-    from transferkit.features.cache import FeatureCache
-    from transferkit.features.extract import extract_features
-    from transferkit.store import RunStore
-    from transferkit.zoo import create_backbone
-
     src, tgt = direction
+    methods = [m for m in methods if not a.methods or m in a.methods]
+    setting = {"source": src, "target": tgt, "model": model, "scratch": scratch,
+               "image_size": size, "methods": {}, "table": []}
+    if not a.skada_only:
+        ours(setting, methods, a, clock)
+    skada_side(setting, methods, a, clock)
+    return setting
+
+
+def ours(setting, methods, a, clock):
+    import transferkit
+
+    src, tgt, model, scratch = (setting[k] for k in ("source", "target", "model", "scratch"))
     clock.say(f"transferkit: {src} -> {tgt}, {model} ({'scratch' if scratch else 'pretrained'})")
     t0 = time.perf_counter()
-    res = transferkit.adapt(src, tgt, model=model, scratch=scratch, image_size=size,
+    res = transferkit.adapt(src, tgt, model=model, scratch=scratch,
+                            image_size=setting["image_size"],
                             method=methods, trade_off=a.trade_offs, seeds=a.seeds,
                             epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                             target_labels_for_eval=True, max_source=a.max_source,
                             max_target=a.max_target, embed_points=0)
     ours_seconds = time.perf_counter() - t0
-    setting = {"source": src, "target": tgt, "model": model, "scratch": scratch,
-               "image_size": size, "run": res.run_id, "chosen": res.chosen, "oracle": res.oracle,
-               "rule": res.rule, "fallback": res.metrics.get("selection_rule") != "dev",
-               "metrics": res.metrics, "table": res.table, "seconds": ours_seconds, "methods": {}}
+    setting.update(run=res.run_id, chosen=res.chosen, oracle=res.oracle, rule=res.rule,
+                   fallback=res.metrics.get("selection_rule") != "dev", metrics=res.metrics,
+                   table=res.table, seconds=ours_seconds)
     setting["rule_choices"] = rule_choices(res.table)
     seconds = {}
     for m in res.members:
@@ -171,7 +183,21 @@ def run_setting(direction, model, scratch, size, methods, a, clock):
             "ours_label_free_std": pick["free"].get("target_accuracy_std"),
             "ours_trade_off": pick["free"]["trade_off"],
             "ours_oracle": pick["oracle"]["target_accuracy"], "ours_seconds": seconds[method]}
-    # skada on the same data, backbone and preprocessing
+
+
+def skada_side(setting, methods, a, clock):
+    """skada on the same data, backbone and preprocessing."""
+    import numpy as np
+    import torch
+
+    from transferkit.data import load_dataset
+    from transferkit.features.cache import FeatureCache
+    from transferkit.features.extract import extract_features
+    from transferkit.store import RunStore
+    from transferkit.zoo import create_backbone
+
+    src, tgt, model, scratch, size = (setting[k] for k in ("source", "target", "model",
+                                                          "scratch", "image_size"))
     s_ds, t_ds = load_dataset(src), load_dataset(tgt)
     rng = np.random.default_rng(0)
     si = np.sort(rng.permutation(len(s_ds))[: a.max_source or len(s_ds)])
@@ -195,10 +221,11 @@ def run_setting(direction, model, scratch, size, methods, a, clock):
                 accs.append(float(np.mean(pred == yt)))
             row = setting["methods"].setdefault(method, {})
             row.update(skada=C.mean(accs), skada_std=C.std(accs),
-                       skada_seconds=time.perf_counter() - t1)
+                       skada_seconds=time.perf_counter() - t1,
+                       skada_discriminator=a.skada_discriminator
+                       if method in ("dann", "cdan") else None)
         clock.say(f"  {method}: ours {setting['methods'].get(method, {}).get('ours_label_free')}"
                   f", skada {setting['methods'].get(method, {}).get('skada')}")
-    return setting
 
 
 def markdown(head, settings, wall) -> str:
@@ -206,27 +233,38 @@ def markdown(head, settings, wall) -> str:
     for s in settings:
         lines += [f"## {s['source']} -> {s['target']}, {s['model']} "
                   f"({'fresh weights' if s['scratch'] else 'pretrained'}, {s['image_size']} px)",
-                  "", f"Label-free choice ({s.get('rule', 'dev')}"
-                  f"{', DEV unreliable: fell back' if s.get('fallback') else ''}): **{s['chosen']}** "
-                  f"({C.fmt(s['metrics'].get('target_accuracy'), scale=100)}%); oracle: "
-                  f"{s['oracle']} ({C.fmt(s['metrics'].get('oracle_target_accuracy'), scale=100)}%)"
-                  f". Run {s['run']}.", ""]
-        rows = []
-        for method, r in s["methods"].items():
-            rows.append([method, C.fmt(r.get("ours_label_free"), scale=100),
-                         C.fmt(r.get("ours_label_free_std"), scale=100), r.get("ours_trade_off"),
-                         C.fmt(r.get("ours_oracle"), scale=100), C.fmt(r.get("skada"), scale=100),
-                         C.fmt(r.get("ours_seconds"), 0), C.fmt(r.get("skada_seconds"), 0)])
+                  ""]
+        disc = {r.get("skada_discriminator") for r in s["methods"].values()} - {None}
+        if "sigmoid" in disc:
+            lines += ["skada's DANN / CDAN ran with its DomainClassifier ending in a Sigmoid "
+                      "(its default ends in a Softmax over one output: a constant 1, so no "
+                      "adversarial gradient).", ""]
+        if s.get("run"):
+            m = s["metrics"]
+            lines += [f"Label-free choice ({s.get('rule', 'dev')}"
+                      f"{', DEV unreliable: fell back' if s.get('fallback') else ''}): "
+                      f"**{s['chosen']}** ({C.fmt(m.get('target_accuracy'), scale=100)}%); "
+                      f"oracle: {s['oracle']} "
+                      f"({C.fmt(m.get('oracle_target_accuracy'), scale=100)}%). Run {s['run']}.",
+                      ""]
+        rows = [[method, C.fmt(r.get("ours_label_free"), scale=100),
+                 C.fmt(r.get("ours_label_free_std"), scale=100), r.get("ours_trade_off"),
+                 C.fmt(r.get("ours_oracle"), scale=100), C.fmt(r.get("skada"), scale=100),
+                 C.fmt(r.get("skada_std"), scale=100), C.fmt(r.get("ours_seconds"), 0),
+                 C.fmt(r.get("skada_seconds"), 0)] for method, r in s["methods"].items()]
         lines += [C.md_table(["method", "ours, label-free (%)", "std", "trade-off",
-                              "ours, oracle (%)", "skada (%)", "ours (s)", "skada (s)"], rows), ""]
-        choices = s.get("rule_choices") or rule_choices(s["table"])
-        lines += ["Each label-free rule's choice (all recorded for every candidate): " + "; ".join(
-            f"{rule}: " + (f"{c['candidate']} ({C.fmt(c['target_accuracy'], scale=100)}%)"
-                           if c else "n/a (an estimate was unreliable)")
-            for rule, c in choices.items()) + ".", ""]
+                              "ours, oracle (%)", "skada (%)", "skada std", "ours (s)",
+                              "skada (s)"], rows), ""]
+        if s["table"]:
+            choices = s.get("rule_choices") or rule_choices(s["table"])
+            said = [f"{rule}: " + (f"{c['candidate']} ({C.fmt(c['target_accuracy'], scale=100)}%)"
+                                   if c else "n/a (an estimate was unreliable)")
+                    for rule, c in choices.items()]
+            lines += ["Each label-free rule's choice (all recorded for every candidate): "
+                      + "; ".join(said) + ".", ""]
         base = s["methods"].get("source-only", {}).get("ours_label_free")
-        best = max((r.get("ours_label_free") or 0) for r in s["methods"].values())
         if base is not None:
+            best = max((r.get("ours_label_free") or 0) for r in s["methods"].values())
             lines.append(f"Best method vs source-only: {C.fmt(best - base, scale=100, signed=True)}"
                          " points (target: +10 on MNIST -> digits).")
         lines.append("")
@@ -249,11 +287,17 @@ def main() -> int:
                    help="a subset of mnist-to-digits,digits-to-mnist")
     p.add_argument("--backbones", default="cnn-small,effnet-lite0",
                    help="a subset of cnn-small,effnet-lite0")
+    p.add_argument("--methods", default="", help="a subset of the methods (default: all)")
+    p.add_argument("--skada-only", action="store_true", help="skip transferkit's side")
+    p.add_argument("--skada-discriminator", choices=["default", "sigmoid"], default="default",
+                   help="skada's DANN / CDAN domain classifier: its default (ends in a Softmax "
+                   "over one output, a constant) or the same one ending in a Sigmoid")
     p.add_argument("--tag", default="", help="suffix of the output files (keeps earlier runs)")
     p.add_argument("--quick", action="store_true",
                    help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch")
     a = p.parse_args()
     a.trade_offs = [float(t) for t in a.trade_offs.split(",")]
+    a.methods = [m for m in a.methods.split(",") if m]
     directions = [("builtin:mnist5k", "builtin:digits28"), ("builtin:digits28", "builtin:mnist5k")]
     backbones = [("cnn-small", True, 28, DEEP), ("effnet-lite0", False, 64, DEEP + SHALLOW)]
     names = {"mnist-to-digits": directions[0], "digits-to-mnist": directions[1]}

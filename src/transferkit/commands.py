@@ -418,8 +418,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     out.print(t)
     fallback = res.metrics.get("selection_rule") != res.metrics.get("selection_rule_asked")
     if fallback:
-        out.print(f"note: {args.select} was not usable: compared on the source validation loss "
-                  f"(see `transferkit report {res.run_id}`).")
+        out.print(f"note: {args.select} was not usable: compared every candidate on "
+                  f"{res.metrics.get('selection_rule')} (see `transferkit report {res.run_id}`).")
     out.print(f"chosen without target labels: {res.chosen} (*); predict with "
               f"`transferkit predict --run {res.run_id} INPUTS`; report with "
               f"`transferkit report {res.run_id}`.")

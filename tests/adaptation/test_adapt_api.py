@@ -46,8 +46,9 @@ def test_adapt_records_members_saves_model_and_reports(tmp_path):
     assert {m["seed"] for m in res.members} == {0, 1}
     sel = rec.extra["selection"]
     assert sel["asked"] == "dev" and rec.metrics["chosen"] == res.chosen
-    # DEV is kept unless some candidate's estimate was unreliable; then source-val, with why
+    # DEV is kept unless some candidate's estimate was unreliable; then IM, with why
     assert (sel["rule"] == "dev") == (sel["fallback"] is None) and res.rule == sel["rule"]
+    assert sel["rule"] in ("dev", "im")
     assert set(rec.extra["embedding"]) == {"before", "after", "classes"}
     assert len(rec.extra["embedding"]["after"]["xy"]) == 24
     rows = transferkit.predict(res.run_id, tgt)

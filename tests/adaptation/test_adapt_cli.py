@@ -21,7 +21,7 @@ def test_cli_adapt_then_predict(tmp_path):
                    env_extra={"OMP_NUM_THREADS": "1"})
     out = json.loads(proc.stdout)
     assert out["chosen"] in ("source-only", "mcc@0.5")
-    assert out["metrics"]["selection_rule_asked"] == "dev" and out["rule"] in ("dev", "source-val")
+    assert out["metrics"]["selection_rule_asked"] == "dev" and out["rule"] in ("dev", "im")
     assert {r["candidate"] for r in out["table"]} == {"source-only", "mcc@0.5"}
     assert all(0 <= r["target_accuracy"] <= 1 for r in out["table"])
     rows = transferkit.predict(out["run"], tgt)  # in-process: a second subprocess costs ~10 s

@@ -61,14 +61,22 @@ def test_unreliable_names_each_failure():
     assert "effective" in unreliable(0.5, spiky)
 
 
-def test_one_unreliable_candidate_moves_every_candidate_to_source_loss():
-    table = [{"candidate": "a", "risk": 0.9, "loss": 0.2, "unreliable": 0.0},
-             {"candidate": "b", "risk": 0.1, "loss": 0.5, "unreliable": 0.5}]
+def test_one_unreliable_candidate_moves_every_candidate_to_im():
+    table = [{"candidate": "a", "risk": 0.9, "loss": 0.2, "im": 1.5, "unreliable": 0.0},
+             {"candidate": "b", "risk": 0.1, "loss": 0.5, "im": 2.0, "unreliable": 0.5}]
     scores, rule, why = selection_scores("dev", table)
-    assert rule == "source-val" and scores == {"a": 0.2, "b": 0.5} and "1 of 2" in why
+    assert rule == "im" and scores == {"a": -1.5, "b": -2.0} and "1 of 2" in why
+    assert "information-maximisation" in why and choose(scores) == "b"
+    # without target predictions for every candidate: the source validation loss
+    table[0]["im"] = float("nan")
+    scores, rule, why = selection_scores("dev", table)
+    assert rule == "source-val" and scores == {"a": 0.2, "b": 0.5} and "source validation" in why
     assert choose(scores) == "a"
     table[1]["unreliable"] = 0.0
     assert selection_scores("dev", table) == ({"a": 0.9, "b": 0.1}, "dev", None)
+    # rules that are not importance-weighted never fall back
+    table[1]["unreliable"] = 1.0
+    assert selection_scores("source-val", table)[1] == "source-val"
 
 
 def test_target_side_scores_prefer_confident_diverse_clustered_predictions():
