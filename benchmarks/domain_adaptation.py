@@ -63,8 +63,10 @@ def rule_choices(table: list[dict]) -> dict[str, dict]:
     """What each label-free rule would choose from the run's candidates (recorded for every
     candidate whatever the run's rule): DEV (None when any candidate's estimate is unreliable),
     the source validation loss, SND and IM (higher is better), and the oracle."""
+    import numpy as np
+
     def pick(key, best):
-        rows = [r for r in table if r.get(key) == r.get(key) and r.get(key) is not None]
+        rows = [r for r in table if r.get(key) is not None and np.isfinite(r[key])]
         if not rows:
             return None
         r = best(rows, key=lambda r: r[key])
@@ -309,6 +311,10 @@ def main() -> int:
         p.error(f"--directions: unknown {e}; choose from {', '.join(names)}")
     if not backbones:
         p.error("--backbones: choose from cnn-small, effnet-lite0")
+    unknown = sorted(set(a.methods) - set(DEEP + SHALLOW))
+    if unknown:
+        p.error(f"--methods: unknown {', '.join(unknown)}; choose from "
+                f"{', '.join(DEEP + SHALLOW)}")
     if a.quick:
         directions, backbones = directions[:1], [("cnn-small", True, 28, ["source-only", "dann"])]
         a.seeds, a.epochs, a.max_source, a.max_target, a.trade_offs = 1, 1, 600, 300, [1.0]

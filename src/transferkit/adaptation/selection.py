@@ -41,8 +41,9 @@ effective examples). Two choices then fall back, each recording why:
   test written before the reverse run (digits -> MNIST) asked for IM's choice within 5 points
   of the oracle, and it picked the oracle's model again (MCC, 90.9%; SND picked source-only,
   50.1%). Tested after the change on EfficientNet-Lite0 features with the shallow methods,
-  both directions: IM chose the oracle's model both times. See benchmarks/RESULTS.md. IM rewards confident, class-balanced target predictions,
-  so it favours entropy-minimising methods (MCC) and is blind to a confident wrong mapping.
+  both directions: IM chose the oracle's model both times. See benchmarks/RESULTS.md. IM
+  rewards confident, class-balanced target predictions, so it favours entropy-minimising
+  methods (MCC) and is blind to a confident wrong mapping.
 """
 
 from __future__ import annotations
