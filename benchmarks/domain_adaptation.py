@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 NAME = "domain_adaptation"
-DEEP = ["source-only", "dann", "cdan", "dan", "coral", "mcc"]
+DEEP = ["source-only", "adabn", "dann", "cdan", "dan", "coral", "mcc"]
 SHALLOW = ["shallow-source-only", "shallow-coral", "subspace-alignment", "importance-weighting"]
 SKADA_DEEP = {"source-only": "SourceOnly", "dann": "DANN", "cdan": "CDAN", "dan": "DAN",
               "coral": "DeepCoral", "mcc": "MCC"}
@@ -155,7 +155,8 @@ def run_setting(direction, model, scratch, size, methods, a, clock):
                "image_size": size, "methods": {}, "table": []}
     if not a.skada_only:
         ours(setting, methods, a, clock)
-    skada_side(setting, methods, a, clock)
+    if not a.no_skada:
+        skada_side(setting, methods, a, clock)
     return setting
 
 
@@ -291,6 +292,7 @@ def main() -> int:
                    help="a subset of cnn-small,effnet-lite0")
     p.add_argument("--methods", default="", help="a subset of the methods (default: all)")
     p.add_argument("--skada-only", action="store_true", help="skip transferkit's side")
+    p.add_argument("--no-skada", action="store_true", help="skip skada's side")
     p.add_argument("--skada-discriminator", choices=["default", "sigmoid"], default="default",
                    help="skada's DANN / CDAN domain classifier: its default (ends in a Softmax "
                    "over one output, a constant) or the same one ending in a Sigmoid")
@@ -311,6 +313,8 @@ def main() -> int:
         p.error(f"--directions: unknown {e}; choose from {', '.join(names)}")
     if not backbones:
         p.error("--backbones: choose from cnn-small, effnet-lite0")
+    if a.skada_only and a.no_skada:
+        p.error("--skada-only and --no-skada leave nothing to run; pass one of them")
     unknown = sorted(set(a.methods) - set(DEEP + SHALLOW))
     if unknown:
         p.error(f"--methods: unknown {', '.join(unknown)}; choose from "

@@ -236,7 +236,7 @@ def add_adapt_parser(sub) -> None:
     from transferkit.config import AdaptConfig
 
     a = sub.add_parser("adapt", help="Domain adaptation: labelled source, unlabelled target "
-                       "(dann, cdan, dan, coral, mcc, source-only; shallow-coral, "
+                       "(dann, cdan, dan, coral, mcc, adabn, source-only; shallow-coral, "
                        "subspace-alignment, importance-weighting), chosen without target labels.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a.add_argument("--method", dest="methods", default="dann",

@@ -148,7 +148,7 @@ class AdaptConfig:
     target: str = opt("", "Target data (its labels, if any, are not used for training or selection).")
     model: str = opt("effnet-lite0", "Backbone (see `transferkit zoo`), or run:ID / file:PATH.")
     methods: list[str] = opt(
-        ["dann"], "Adaptation methods: source-only, dann, cdan, dan, coral, mcc (deep); "
+        ["dann"], "Adaptation methods: source-only, adabn, dann, cdan, dan, coral, mcc (deep); "
         "shallow-coral, subspace-alignment, importance-weighting, shallow-source-only (on "
         "cached features of the pretrained backbone)."
     )

@@ -76,3 +76,36 @@ def test_short_fit_is_seeded_and_round_trips(name, domains, tmp_path):
     with torch.no_grad():
         assert torch.allclose(a.model(x), loaded(x), atol=1e-6)
     assert classes == data.source.classes
+
+
+def _first_bn_input_mean(model, dataset, indices, batch_size):
+    """Mean over batches of the channel means the first BatchNorm layer receives (eval mode;
+    with momentum None, precise BN's running mean is this average over its batches)."""
+    from transferkit.adaptation.task import embed
+
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].mean((0, 2, 3))))
+    model.eval()
+    embed(model, dataset, indices, torch.device("cpu"), batch_size)
+    hook.remove()
+    return bn, torch.stack(seen).mean(0)
+
+
+def test_adabn_keeps_source_weights_and_takes_batchnorm_statistics_from_the_target(domains,
+                                                                                   tmp_path):
+    cfg, data, idx = domains
+    ada = _fit("adabn", cfg, data, idx, tmp_path / "adabn")
+    src = _fit("source-only", cfg, data, idx, tmp_path / "src")
+    # the same training (source batches only, same seed): identical weights, other statistics
+    for k, v in ada.model.state_dict().items():
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue
+        assert torch.equal(v, src.model.state_dict()[k]), k
+    bn, target_mean = _first_bn_input_mean(ada.model, data.view, idx["target"], cfg.batch_size)
+    _, source_mean = _first_bn_input_mean(ada.model, data.source, idx["train"], cfg.batch_size)
+    assert (source_mean - target_mean).norm() > 0.1 * target_mean.norm()  # a real shift
+    assert torch.allclose(bn.running_mean, target_mean, atol=1e-4, rtol=1e-4)
+    src_bn = next(m for m in src.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert (src_bn.running_mean - target_mean).norm() > 10 * (bn.running_mean
+                                                               - target_mean).norm()

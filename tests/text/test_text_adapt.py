@@ -34,3 +34,16 @@ def test_adapt_trains_deep_and_shallow_methods_on_text(tiny_bert, tmp_path):
     assert 0 < len(rec.extra["embedding"]["after"]["xy"]) <= 20
     rows = transferkit.predict(res.run_id, target)
     assert len(rows) == 8 * 3 and rows[0]["prediction"] in {"sports", "politics", "technology"}
+
+
+def test_adabn_is_refused_for_an_encoder_without_batchnorm(tiny_bert, tmp_path):
+    import pytest
+
+    from transferkit.errors import UserError
+
+    source, target = _domains(tmp_path)
+    before = len(RunStore().list())
+    with pytest.raises(UserError, match="no BatchNorm layers"):
+        transferkit.adapt(source, target, model=f"hf:{tiny_bert}", method="source-only,adabn",
+                          text_column="body", label_column="topic", epochs=1, batch_size=8)
+    assert len(RunStore().list()) == before  # refused before any run is recorded

@@ -1,7 +1,7 @@
 """Domain adaptation: labelled source + unlabelled target.
 
-Deep methods (one file each, registered in :data:`METHODS`): ``source-only``, ``dann``,
-``cdan``, ``dan``, ``coral``, ``mcc``; they share the gradient reversal layer, the domain
+Deep methods (one file each, registered in :data:`METHODS`): ``source-only``, ``adabn``,
+``dann``, ``cdan``, ``dan``, ``coral``, ``mcc``; they share the gradient reversal layer, the domain
 discriminator (``modules``) and the losses (``losses``), and train on the project's one loop
 through :class:`~transferkit.adaptation.task.AdaptTask`. Shallow methods on cached features:
 ``shallow-coral``, ``subspace-alignment``, ``importance-weighting`` and the
@@ -10,6 +10,7 @@ through :class:`~transferkit.adaptation.task.AdaptTask`. Shallow methods on cach
 """
 
 from transferkit.adaptation import (  # noqa: F401  (each registers itself)
+    adabn,
     cdan,
     coral,
     dan,

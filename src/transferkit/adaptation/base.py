@@ -30,8 +30,9 @@ class DeepMethod:
 
     name = "base"
     deep = True
-    uses_target = True  # False: the source-only baseline never sees target images
+    uses_target = True  # False: training batches are source only (source-only, adabn)
     uses_trade_off = True
+    needs_batchnorm = False  # True: refused for backbones without BatchNorm layers
 
     def __init__(self, trade_off: float = 1.0, hidden: int = 1024, seed: int = 0) -> None:
         self.trade_off, self.hidden, self.seed = float(trade_off), int(hidden), int(seed)
@@ -45,6 +46,11 @@ class DeepMethod:
         """The transfer term from source / target features ``fs`` / ``ft`` and logits
         ``ls`` / ``lt``; ``progress`` runs from 0 to 1 over training."""
         raise NotImplementedError
+
+    def norm_domains(self) -> tuple[str, ...]:
+        """The domains whose training images give the BatchNorm statistics before validation
+        (and so those of the saved model): the ones training saw, by default."""
+        return ("source", "target") if self.uses_target else ("source",)
 
     def describe(self) -> dict:
         return {"method": self.name, "trade_off": self.trade_off if self.uses_trade_off else None}

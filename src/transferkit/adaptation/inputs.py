@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from transferkit import progress
 from transferkit.adaptation.base import METHODS
@@ -161,3 +162,14 @@ def seed_indices(data: AdaptData, cfg: AdaptConfig, seed: int) -> dict[str, np.n
     pad_s, pad_t = (np.sort(rng.permutation(a)[:n_pad]) for a in (val, target))
     return {"train": train, "val": val, "target": target, "sel_source": sel_s,
             "sel_target": sel_t, "pad_source": pad_s, "pad_target": pad_t}
+
+
+def check_batchnorm(methods: list[str], backbone: torch.nn.Module, model: str) -> None:
+    """Refuse methods that work through BatchNorm (``adabn``) on a backbone without it."""
+    need = [m for m in methods if getattr(METHODS.get(m), "needs_batchnorm", False)]
+    if need and not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                        for m in backbone.modules()):
+        raise UserError(f"{', '.join(need)} re-estimates BatchNorm statistics on the target, "
+                        f"but {model} has no BatchNorm layers (it normalises per example, e.g. "
+                        "LayerNorm): the result would be source-only. Use another method "
+                        "(dann, cdan, dan, coral, mcc) or a backbone with BatchNorm.")

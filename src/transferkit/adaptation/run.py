@@ -21,7 +21,12 @@ import numpy as np
 
 from transferkit import distributed, progress
 from transferkit.adaptation.base import METHODS
-from transferkit.adaptation.inputs import check_config, load_domains, seed_indices
+from transferkit.adaptation.inputs import (
+    check_batchnorm,
+    check_config,
+    load_domains,
+    seed_indices,
+)
 from transferkit.adaptation.members import (
     Outcome,
     candidate_name,
@@ -173,6 +178,7 @@ def adapt(source: str | None = None, target: str | None = None, *,
     if backbone0.data_config.modality != data.source.modality:
         raise UserError(f"{cfg.model} is a {backbone0.data_config.modality} model but the "
                         f"domains hold {data.source.modality} data; pick a matching model.")
+    check_batchnorm(cfg.methods, backbone0, cfg.model)
     plan = [(s, seed_indices(data, cfg, s)) for s in range(cfg.seeds)]  # refuses before training
     candidates = _candidates(cfg)
     if main:

@@ -9,7 +9,8 @@ Validation is on held-out labelled SOURCE data: accuracy and loss, and the label
 selection risk (DEV, IWCV or the plain source loss; :mod:`transferkit.adaptation.selection`),
 whose negative the loop monitors to keep the best epoch. Before each validation the BatchNorm
 statistics are re-estimated on the same domain mix training used (precise BN; AdaBN for the
-target share, Li et al., arXiv:1603.04779), since running averages lag the weights.
+target share, Li et al., arXiv:1603.04779), since running averages lag the weights; the
+``adabn`` method re-estimates them on the target alone.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class AdaptTask:
     @torch.no_grad()
     def precise_bn(self, device: torch.device) -> None:
         """Re-estimate BatchNorm statistics on eval-transformed training images of the
-        domains training used (source, and target unless source-only)."""
+        method's domains (those training used; the target alone for ``adabn``)."""
         net = self.model.classifier
         bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not bns or self.text:  # text encoders normalise per example (LayerNorm)
@@ -191,9 +192,10 @@ class AdaptTask:
         n = PRECISE_BN_BATCHES * self.opts.batch_size
         src = np.sort(rng.permutation(self.train_idx)[:n])
         tgt = np.sort(rng.permutation(self.target_idx)[:n])
-        loaders = [self._loader(self.source, src)]
-        if self.method.uses_target:
-            loaders.append(self._loader(self.target, tgt))
+        domains = self.method.norm_domains()
+        loaders = [self._loader(d, i) for name, d, i in (("source", self.source, src),
+                                                          ("target", self.target, tgt))
+                   if name in domains]
         for batches in zip(*loaders):
             x = torch.cat([b[0] for b in batches]).to(device)
             if len(x) > 1:
