@@ -112,6 +112,8 @@ def main() -> int:
     p.add_argument("--classes", default="4,20", help="4 (the subset) and/or 20")
     p.add_argument("--labels-per-class", default="8,64")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run first-seed .. first-seed + seeds - 1 (adds seeds to a run)")
     p.add_argument("--methods", default=",".join(ALL_METHODS))
     p.add_argument("--max-test", type=int, default=1000, help="test examples per setting")
     p.add_argument("--max-length", type=int, default=256, help="tokens per text (MiniLM: 256)")
@@ -150,7 +152,7 @@ def main() -> int:
         ds = load_dataset(str(path))
         labels = ",".join(f"{c}={DESCRIPTIONS[c]}" for c in ds.classes)
         clock.say(f"{k} classes: {len(ds)} texts ({path.name})")
-        for seed in range(a.seeds):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             # zero-shot uses no labels: once per seed, filed under 0 labels per class
             cells = [(0, "zeroshot")] if "zeroshot" in methods else []
             cells += [(b, m) for b in budgets for m in methods if m != "zeroshot"]
