@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from transferkit import distributed, progress
-from transferkit.config import DataOptions, FitConfig, TrainOptions
+from transferkit.config import DataOptions, FitConfig, TrainOptions, range_problems
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.data.batches import check_modality, truncation
@@ -93,7 +93,7 @@ def validate_config(cfg: FitConfig) -> None:
     """Refuse settings that cannot work, before anything is loaded."""
     STRATEGIES.get(cfg.strategy)
     t, d = cfg.train, cfg.data
-    problems = []
+    problems = range_problems(cfg)
     if t.balance not in BALANCE:
         problems.append(f"--balance must be one of {', '.join(BALANCE)}, not {t.balance!r}")
     if t.head_init not in HEAD_INIT:
@@ -236,7 +236,7 @@ def fit(
             run_id = store.create("fit", cfg.to_dict(), seed=cfg.seed, parent=parent,
                                   data_fingerprint=dataset.fingerprint)
         else:
-            store.update(run_id, status="running")
+            store.claim(run_id)
         store.update(run_id, extra={
             "dataset": dataset.summary(), "backbone": backbone.identity,
             "skipped": [dataclasses.asdict(s) for s in dataset.skipped[:1000]],

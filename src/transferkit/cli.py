@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="transferkit", description="Transfer learning: reuse a pretrained source model on "
         "your target data.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quiet", action="store_true", help="No progress bars or status lines.")
+    p.add_argument("-q", "--quiet", action="store_true", help="No progress bars or status lines.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     z = sub.add_parser("zoo", help="List source models and whether they work offline now.")
@@ -211,7 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--json", action="store_true", help="Print the result as JSON.")
     add_adapt_parser(sub)
     add_zeroshot_parser(sub)
+    _quiet_everywhere(sub)
     return p
+
+
+def _quiet_everywhere(sub) -> None:
+    """``-q`` / ``--quiet`` after the command too (``transferkit fit ... --quiet``)."""
+    for parser in sub.choices.values():
+        parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                            help="No progress bars or status lines.")
+        for action in parser._subparsers._group_actions if parser._subparsers else ():
+            _quiet_everywhere(action)
 
 
 def _add_column_options(parser) -> None:

@@ -22,6 +22,9 @@ if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 colu
     out = Console(highlight=False, width=160)
 
 
+RESUMABLE = ("fit", "pretrain", "adapt")
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
@@ -157,6 +160,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         out.print(f"data fingerprint {r.data_fingerprint}")
         if r.error:
             out.print(f"error: {r.error}")
+        if r.status == "interrupted" and r.kind in RESUMABLE:
+            out.print(f"resumable: `transferkit {r.kind} --resume {r.id}` continues it from its "
+                      "last checkpoint")
         scalar = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}
         if scalar:
             t = Table(title="metrics")
@@ -418,7 +424,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     out.print(t)
     fallback = res.metrics.get("selection_rule") != res.metrics.get("selection_rule_asked")
     if fallback:
-        out.print(f"note: {args.select} was not usable: compared every candidate on "
+        out.print(f"note: {res.metrics.get('selection_rule_asked')} was not usable: compared "
+                  f"every candidate on "
                   f"{res.metrics.get('selection_rule')} (see `transferkit report {res.run_id}`).")
     out.print(f"chosen without target labels: {res.chosen} (*); predict with "
               f"`transferkit predict --run {res.run_id} INPUTS`; report with "

@@ -13,10 +13,45 @@ from typing import Any
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with CLI help text (``metadata['help']``)."""
+    """A dataclass field with CLI help text (``metadata['help']``) and optional bounds that
+    :func:`check_ranges` enforces: ``min`` / ``max`` (inclusive), ``gt`` / ``lt`` (exclusive)."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
+
+
+_BOUNDS = {"min": (lambda v, b: v >= b, "at least"), "max": (lambda v, b: v <= b, "at most"),
+           "gt": (lambda v, b: v > b, "above"), "lt": (lambda v, b: v < b, "below")}
+
+
+def range_problems(settings: Any) -> list[str]:
+    """One phrase per field of ``settings`` (and its nested settings) outside its declared
+    bounds, e.g. ``"--image-size must be at least 1 (got 0)"``; None values are not checked."""
+    problems = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            problems += range_problems(value)
+            continue
+        values = value if isinstance(value, list) else [value]
+        for key, (ok, words) in _BOUNDS.items():
+            bound = f.metadata.get(key)
+            if bound is None:
+                continue
+            bad = [v for v in values if isinstance(v, (int, float)) and not ok(v, bound)]
+            if bad:
+                flag = "--" + f.name.replace("_", "-")
+                problems.append(f"{flag} must be {words} {bound} (got {bad[0]})")
+    return problems
+
+
+def check_ranges(settings: Any) -> None:
+    """A UserError listing every out-of-range setting (see :func:`range_problems`)."""
+    from transferkit.errors import UserError
+
+    problems = range_problems(settings)
+    if problems:
+        raise UserError("Invalid settings: " + "; ".join(problems) + ".")
 
 
 @dataclass
@@ -31,7 +66,8 @@ class DataOptions:
     val_fraction: float = opt(0.2, "Share of the labelled examples held out for validation.")
     test_fraction: float = opt(0.2, "Share held out for testing when the data has no test split.")
     max_test: int | None = opt(None, "Stratified cap on the number of test examples.")
-    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.")
+    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.",
+                                 min=1)
     strict: bool = opt(False, "Treat skippable problems (corrupt images) as errors.")
     path_column: str | None = opt(None, "CSV column with file paths (default: path/image/file).")
     label_column: str | None = opt(None, "CSV column with labels (default: label/class/target).")
@@ -119,7 +155,7 @@ class PretrainConfig:
     )
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: architectures.")
     name: str | None = opt(None, "A name for the result in the zoo (default: run:ID).")
-    image_size: int | None = opt(None, "Square input size; default: the architecture's.")
+    image_size: int | None = opt(None, "Square input size; default: the architecture's.", min=1)
     max_examples: int | None = opt(None, "Use a seeded random subset of this many examples.")
     val_fraction: float = opt(0.1, "Share of the source data held out for validation.")
     epochs: int = opt(10, "Maximum epochs.")
@@ -166,7 +202,8 @@ class AdaptConfig:
     )
     scratch: bool = opt(False, "Start the backbone from fresh weights (e.g. cnn-small on digits).")
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
-    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.")
+    image_size: int | None = opt(None, "Square input size; default: the backbone's native size.",
+                                 min=1)
     text_column: str | None = opt(None, "Text tables: the column with the texts (both domains).")
     label_column: str | None = opt(None, "The column with the labels (both domains).")
     max_source: int | None = opt(None, "Stratified cap on the source examples used.")
@@ -217,6 +254,6 @@ class ZeroShotConfig:
     text_column: str | None = opt(None, "Text tables: the column with the texts.")
     label_column: str | None = opt(None, "The column with labels (optional).")
     max_length: int | None = opt(None, "Text: the most tokens per text (default: the model's).")
-    image_size: int | None = opt(None, "Square input size; default: the model's.")
+    image_size: int | None = opt(None, "Square input size; default: the model's.", min=1)
     batch_size: int = opt(64, "Examples per forward pass.")
     device: str = opt("auto", "auto, cpu or cuda.")

@@ -82,6 +82,8 @@ def similarity(
     from transferkit.zoo import create_backbone
 
     t0 = time.perf_counter()
+    if image_size is not None and image_size < 1:
+        raise UserError(f"--image-size must be at least 1 (got {image_size}).")
     if max_examples < 2:
         raise UserError(f"max_examples must be at least 2, got {max_examples}.")
     store = store or RunStore()

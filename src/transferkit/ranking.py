@@ -93,13 +93,22 @@ def expand_models(models: list[str] | str) -> tuple[list[str], dict[str, str]]:
             except Exception as e:  # noqa: BLE001 - e.g. timm missing: report, keep going
                 found, problems[item] = [], f"cannot list models matching {item!r}: {e}"
             if not found and item not in problems:
-                problems[item] = f"no model in the zoo matches {item!r} (see `transferkit zoo`)"
+                raise _no_match(item)
             names += found or [item]
         else:
             names.append(item)
     if not names:
         raise UserError("No models given; pass e.g. --models effnet-lite0,tiny-cnn.")
     return list(dict.fromkeys(names)), problems
+
+
+def _no_match(pattern: str) -> UserError:
+    from transferkit.zoo import list_zoo
+
+    known = ", ".join(r["name"] for r in list_zoo("*"))
+    return UserError(f"No model in the zoo matches {pattern!r}. The zoo has: {known}; "
+                     "timm:PATTERN and torchvision:PATTERN list those libraries' models "
+                     "(see `transferkit zoo`).")
 
 
 def rank_sample(dataset: Dataset, *, seed: int, max_examples: int | None,
@@ -247,6 +256,8 @@ def rank(
     ``text_column`` / ``label_column`` name the columns of a text table (or a manifest's label).
     """
     t_start = time.perf_counter()
+    if image_size is not None and image_size < 1:
+        raise UserError(f"--image-size must be at least 1 (got {image_size}).")
     names = [s.strip().lower() for s in (scores.split(",") if isinstance(scores, str) else scores)]
     names = list(dict.fromkeys(n for n in names if n))
     if not names:

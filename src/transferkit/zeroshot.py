@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from transferkit import distributed, progress
-from transferkit.config import ZeroShotConfig
+from transferkit.config import ZeroShotConfig, check_ranges
 from transferkit.data import load_dataset, make_splits
 from transferkit.data.base import Dataset
 from transferkit.data.batches import TextCollate, check_modality, truncation
@@ -167,6 +167,7 @@ def zeroshot(data: str | Dataset | None = None, *, config: ZeroShotConfig | None
     cfg = dataclasses.replace(config or ZeroShotConfig(), **overrides)
     if isinstance(data, str):
         cfg = dataclasses.replace(cfg, data=data)
+    check_ranges(cfg)
     pairs = parse_labels(cfg.labels)
     if pairs is not None and len(pairs) < 2:
         raise _too_few(pairs)  # before anything is loaded

@@ -122,6 +122,14 @@ def test_npz_errors(tmp_path, arrays, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("xkey, ykey", [("X", "y"), ("x", "Y"), ("images", "labels")])
+def test_npz_accepts_scikit_learn_names(tmp_path, xkey, ykey):
+    x, y = data()
+    np.savez(tmp_path / "d.npz", **{xkey: x, ykey: y})
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert np.array_equal(ds.images, x) and ds.labels.tolist() == y.tolist()
+
+
 def test_npz_not_a_zip(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a readable .npz"):

@@ -187,10 +187,10 @@ def test_csv_missing_files_skipped_or_strict(images):
     csv = write(images / "m.csv", text)
     ds = load_dataset(csv)
     assert len(ds) == 4 and sorted(s.reason for s in ds.skipped) == [
-        "empty path or label",
+        "empty path",
         "missing file",
     ]
-    with pytest.raises(UserError, match="empty path or label|do not exist"):
+    with pytest.raises(UserError, match="empty path|do not exist"):
         load_dataset(csv, strict=True)
     with pytest.raises(UserError, match="do not exist"):
         load_dataset(write(images / "n.csv", "path,label\nimg/x.png,0\nimg/y.png,1\n"))
@@ -242,3 +242,19 @@ def test_progress_bar_path(tmp_path, monkeypatch, quiet, capsys):
         png(tmp_path / name)
     assert len(load_dataset(str(tmp_path))) == 4
     assert capsys.readouterr().out == ""  # progress never goes to stdout
+
+
+def test_csv_rows_with_an_empty_label_are_counted_listed_or_strict(images, capsys, monkeypatch):
+    """Rows with a path and no label are not dropped silently: each is listed with its line,
+    a status line says how many were skipped, and --strict refuses the first one."""
+    monkeypatch.setenv("TRANSFERKIT_QUIET", "0")
+    text = "path,label\n" + "".join(f"img/{k}.png,{k % 2}\n" for k in range(4))
+    text += "img/0.png,\nimg/1.png,   \n"
+    csv = write(images / "m.csv", text)
+    ds = load_dataset(csv)
+    assert len(ds) == 4
+    assert [(s.item, s.reason) for s in ds.skipped] == [("m.csv:6", "empty label"),
+                                                        ("m.csv:7", "empty label")]
+    assert "skipped 2 inputs: 2 empty label (e.g. m.csv:6)" in capsys.readouterr().err
+    with pytest.raises(UserError, match="Line 6 of .*empty label"):
+        load_dataset(csv, strict=True)

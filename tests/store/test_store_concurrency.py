@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from transferkit.store import RunStore
+import pytest
+
+from transferkit.errors import UserError
+from transferkit.store import RunStore, db
 from transferkit.store import db as store_db
 
 N_WORKERS = 4
@@ -101,15 +107,52 @@ def test_process_dying_mid_transaction_keeps_previous_state(tmp_path: Path) -> N
     assert store.finish(run_id).status == "done"  # the dead writer's lock is gone
 
 
-def test_stale_run_is_reported_as_is(tmp_path: Path) -> None:
-    """A run whose process died stays 'running' until resume calls mark_stale."""
+def test_run_of_a_killed_process_reads_as_interrupted(tmp_path: Path) -> None:
+    """A run whose process died without finishing it is recognised by its owner (host, pid,
+    start token) and reads as 'interrupted', with the reason; a live owner's run stays
+    'running'."""
     store = RunStore(tmp_path / "home")
+    mine = store.create("fit", {"mine": 1})
     proc = mp.get_context("spawn").Process(target=_fresh_worker_no_finish, args=(str(store.root),))
     proc.start()
     proc.join(timeout=60)
-    (rec,) = store.list()
-    assert rec.status == "running" == store.get(rec.id).status
-    assert store.mark_stale(rec.id[:12]).status == "interrupted"
+    by_id = {r.id: r for r in store.list()}
+    assert by_id[mine].status == "running" and by_id[mine].pid == os.getpid()
+    (dead,) = [r for r in by_id.values() if r.id != mine]
+    assert dead.status == "interrupted" and "has ended" in dead.error
+    assert store.get(dead.id).status == "interrupted"  # persisted, not only displayed
+    assert [r.id for r in store.list(status="interrupted")] == [dead.id]
+    assert store.claim(dead.id).status == "running"  # resumable: this process takes it over
+    assert store.get(dead.id).pid == os.getpid() and store.get(dead.id).error is None
+
+
+def test_owner_checks_pid_reuse_and_other_hosts_heartbeat(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "home")
+    reused = store.create("fit", {"a": 1})
+    with closing(db.connect(store.db_path)) as conn, db.write_txn(conn):
+        db.update(conn, reused, {"pid_started": "another-boot:1"})  # same pid, other process
+    assert store.get(reused).status == "interrupted"
+    remote, quiet = store.create("fit", {"b": 1}), store.create("fit", {"c": 1})
+    old = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    with closing(db.connect(store.db_path)) as conn, db.write_txn(conn):
+        db.update(conn, remote, {"host": "elsewhere", "heartbeat": old})
+        db.update(conn, quiet, {"host": "elsewhere"})  # heartbeat fresh: may be alive
+    assert store.get(remote).status == "interrupted" and "not reported" in store.get(remote).error
+    assert store.get(quiet).status == "running"
+    with pytest.raises(UserError, match="still running"):
+        RunStore(store.root).claim(quiet)
+
+
+def test_heartbeat_thread_beats_while_recording(tmp_path: Path, monkeypatch) -> None:
+    from transferkit.store import owner, recording
+
+    monkeypatch.setattr(owner, "HEARTBEAT_S", 0.05)
+    store = RunStore(tmp_path / "home")
+    run_id = store.create("fit", {})
+    first = store.get(run_id).heartbeat
+    with recording(store, run_id):
+        time.sleep(0.3)
+    assert store.get(run_id).heartbeat > first
 
 
 def _fresh_worker_no_finish(root: str) -> None:

@@ -19,7 +19,7 @@ from transferkit import progress
 from transferkit.adaptation.base import METHODS
 from transferkit.adaptation.selection import check_rule
 from transferkit.adaptation.task import UnlabelledView
-from transferkit.config import AdaptConfig
+from transferkit.config import AdaptConfig, range_problems
 from transferkit.data import load_dataset, make_splits
 from transferkit.data.base import Dataset
 from transferkit.data.splits import check_labels
@@ -52,7 +52,7 @@ def check_config(cfg: AdaptConfig) -> None:
     if len(set(cfg.methods)) != len(cfg.methods):
         raise UserError(f"A method is listed twice in --method {','.join(cfg.methods)}.")
     check_rule(cfg.select)
-    problems = []
+    problems = range_problems(cfg)
     if not cfg.trade_offs or any(not t > 0 for t in cfg.trade_offs):
         problems.append("--trade-off values must be positive numbers")
     if cfg.seeds < 1 or cfg.epochs < 1:

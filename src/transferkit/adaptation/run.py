@@ -187,7 +187,7 @@ def adapt(source: str | None = None, target: str | None = None, *,
                                   data_fingerprint=f"{data.source.fingerprint}+"
                                                    f"{data.target.fingerprint}")
         else:
-            store.update(run_id, status="running")
+            store.claim(run_id)
         store.update(run_id, extra={"dataset": data.source.summary(),
                                     "target": data.target.summary(),
                                     "backbone": backbone0.identity, "notes": data.notes,
@@ -233,7 +233,7 @@ def adapt(source: str | None = None, target: str | None = None, *,
                                                data_fingerprint=f"{data.source.fingerprint}+"
                                                                 f"{data.target.fingerprint}")
                         else:
-                            store.update(mid, status="running")
+                            store.claim(mid)
                     mid = distributed.broadcast_object(mid)
                     mdir = store.artifact_dir(mid)
                     with recording(store, mid, main=main):

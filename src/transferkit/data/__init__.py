@@ -5,7 +5,8 @@
 
 * ``builtin:NAME`` - a dataset that ships in a package (``fashion-mnist``, ``mnist5k``,
   ``digits``, ``digits28``; see :data:`DATASETS`);
-* a folder - one sub-folder per class of images, images directly in it (unlabelled), or
+* a folder - one sub-folder per class of images, the same under split folders (``train``,
+  ``val``, ``test``: the dataset's own splits), images directly in it (unlabelled), or
   MNIST-style idx files;
 * ``*.csv`` / ``*.jsonl`` - a manifest of image paths and labels, or a table of texts and
   labels (a ``text`` column, or ``text_column``); ``*.tsv`` / ``*.parquet`` / ``*.txt`` - texts;
@@ -20,15 +21,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from transferkit import progress
 from transferkit.data.arrays import idx_pairs, read_idx, read_idx_folder, read_idx_pair, read_npz
 from transferkit.data.base import ArrayDataset, Dataset, Skipped
 from transferkit.data.builtin import DATASETS
 from transferkit.data.fingerprint import compute_fingerprint
+from transferkit.data.folders import read_image_folder
 from transferkit.data.readers import (
     IMAGE_EXTENSIONS,
     FileDataset,
     decode_image,
-    read_image_folder,
     read_manifest,
 )
 from transferkit.data.splits import Splits, check_labels, make_splits, stratified_kfold
@@ -132,6 +134,16 @@ def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_r
     raise UserError(f"Cannot read {path}: unknown file type {suffix or '(none)'}. Pass {_FORMS}.")
 
 
+def skipped_summary(dataset: Dataset) -> str:
+    """One line: how many inputs were skipped, by reason, with an example of each."""
+    reasons: dict[str, list[str]] = {}
+    for s in dataset.skipped:
+        reasons.setdefault(s.reason.split(" (")[0], []).append(s.item)
+    parts = [f"{len(items)} {why} (e.g. {items[0]})" for why, items in reasons.items()]
+    return (f"{dataset.name}: skipped {len(dataset.skipped)} inputs: {'; '.join(parts)}. They are "
+            "listed in the run (`transferkit runs show RUN`); --strict makes them an error.")
+
+
 def load_dataset(
     spec: str,
     *,
@@ -162,6 +174,8 @@ def load_dataset(
         allow_outside_root=allow_outside_root,
         text_column=text_column,
     )
+    if dataset.skipped:
+        progress.info(skipped_summary(dataset))
     if validate and dataset.labels is not None:
         check_labels(dataset.labels, dataset.classes, f"The dataset {spec!r}")
     if not dataset.fingerprint:

@@ -90,8 +90,12 @@ def encode_labels(
     return labels, names if names is not None else [str(i) for i in range(top)]
 
 
+IMAGE_KEYS = ("x", "X", "images")  # X / y: scikit-learn's naming
+LABEL_KEYS = ("y", "Y", "labels")
+
+
 def read_npz(path: Path) -> ArrayDataset:
-    """Arrays ``x``/``images`` and ``y``/``labels`` (optional ``classes``), no pickle."""
+    """Arrays ``x``/``X``/``images`` and ``y``/``Y``/``labels`` (optional ``classes``), no pickle."""
     if not zipfile.is_zipfile(path):
         raise UserError(
             f"{path} is not a readable .npz file (not a zip archive). Save it with numpy.savez."
@@ -108,13 +112,15 @@ def read_npz(path: Path) -> ArrayDataset:
         raise UserError(
             f"{path} is not a readable .npz file ({e}). Save it with numpy.savez."
         ) from None
-    xkey = next((k for k in ("x", "images") if k in arrays), None)
-    ykey = next((k for k in ("y", "labels") if k in arrays), None)
-    others = set(arrays) - {"x", "images", "classes"}
+    xkey = next((k for k in IMAGE_KEYS if k in arrays), None)
+    ykey = next((k for k in LABEL_KEYS if k in arrays), None)
+    others = set(arrays) - {*IMAGE_KEYS, "classes"}
     if xkey is None or (ykey is None and others):
         raise UserError(
-            f"{path} has arrays {sorted(arrays)}, but needs images named 'x' or 'images' and "
-            "labels named 'y' or 'labels' (optional: 'classes'). Save it again with those names."
+            f"{path} has arrays {sorted(arrays)}, but needs images named "
+            f"{' / '.join(map(repr, IMAGE_KEYS))} and labels named "
+            f"{' / '.join(map(repr, LABEL_KEYS))} (optional: 'classes'). Save it again with "
+            "those names, e.g. np.savez(path, x=images, y=labels)."
         )
     images = as_images(arrays[xkey], str(path))
     if ykey is None:  # images only: unlabelled data, as for a folder without class folders

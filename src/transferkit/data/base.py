@@ -34,8 +34,9 @@ class Dataset:
     fingerprint: a hex digest of the content, stable across runs, for caches and the store.
     skipped: inputs that were dropped (corrupt image, missing file), listed in the run.
     hflip_safe: whether a horizontal flip keeps the label (False for digits and text).
-    predefined: optional array of ``"train"`` / ``"test"`` per example, for datasets that come
-        with an official test split; splits honour it.
+    predefined: optional array of ``"train"`` / ``"val"`` / ``"test"`` per example, for datasets
+        that come with their own splits (split folders, a ``split`` column, official test sets);
+        ``make_splits`` honours it.
     """
 
     name: str = "dataset"

@@ -1,6 +1,6 @@
 """Readers that turn files on disk into a :class:`~transferkit.data.base.Dataset`.
 
-Image folders and CSV/JSONL manifests become a :class:`FileDataset` that keeps paths and
+Image folders (:mod:`transferkit.data.folders`) and CSV/JSONL manifests become a :class:`FileDataset` that keeps paths and
 decodes lazily; ``.npz`` files and MNIST-style idx files become an
 :class:`~transferkit.data.base.ArrayDataset`. Every image file is fully decoded once at scan time
 so that corrupt or truncated files are found up front (skipped with a reason, or a
@@ -127,63 +127,6 @@ class FileDataset(Dataset):
         return self.paths[i]
 
 
-# ------------------------------------------------------------------------ image folders
-def _visible(names: list[str]) -> list[str]:
-    return sorted(n for n in names if not n.startswith("."))
-
-
-def read_image_folder(root: Path, *, strict: bool = False) -> FileDataset:
-    """One sub-folder per class (sorted names), or images directly in ``root`` (unlabelled)."""
-    entries = _visible(os.listdir(root))
-    if not entries:
-        raise UserError(
-            f"The folder {root} is empty. Put one sub-folder per class in it, each holding that "
-            f"class's images (e.g. {root}/cat/001.jpg), or images directly in it for unlabelled data."
-        )
-    dirs = [n for n in entries if (root / n).is_dir()]
-    skipped: list[Skipped] = []
-    paths: list[str] = []
-    labels: list[int] = []
-    # Files next to class folders are not examples; in a flat folder they are (unlabelled).
-    walks = [(c, os.walk(root / d)) for c, d in enumerate(dirs)]
-    loose = [n for n in entries if n not in dirs]
-    walks.append((-1, iter([(str(root), [], loose)])))
-    for label, walk in walks:
-        for dirpath, subdirs, files in walk:
-            subdirs[:] = _visible(subdirs)
-            for f in _visible(files):
-                p = os.path.join(dirpath, f)
-                if Path(f).suffix.lower() not in IMAGE_EXTENSIONS:
-                    skipped.append(Skipped(p, "not an image"))
-                elif label < 0 and dirs:
-                    skipped.append(Skipped(p, "not in a class folder"))
-                else:
-                    paths.append(p)
-                    labels.append(label)
-    if not paths:
-        raise UserError(
-            f"No images found in {root} ({len(skipped)} other files skipped). Images are files "
-            f"ending in {', '.join(sorted(IMAGE_EXTENSIONS))}, in one sub-folder per class."
-        )
-    good = check_images(paths, strict=strict, skipped=skipped)
-    if not good:
-        raise UserError(
-            f"None of the {len(paths)} image files in {root} could be read; e.g. "
-            f"{skipped[-1].item}: {skipped[-1].reason}. Check that the files are valid images."
-        )
-    paths = [paths[k] for k in good]
-    if not dirs:
-        return FileDataset(paths, None, [], root=str(root), name=root.name, skipped=skipped)
-    y = np.asarray([labels[k] for k in good], dtype=np.int64)
-    empty = [d for c, d in enumerate(dirs) if not np.any(y == c)]
-    if empty:
-        raise UserError(
-            f"The class folder(s) {', '.join(repr(d) for d in empty)} in {root} contain no "
-            "readable images. Add images to them, or remove them if they are not classes."
-        )
-    return FileDataset(paths, y, dirs, root=str(root), name=root.name, skipped=skipped)
-
-
 # -------------------------------------------------------------------------- manifests
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     """Column names and ``(line number, row)`` pairs of a CSV or JSONL manifest."""
@@ -261,9 +204,12 @@ def read_manifest(
     for line, row in rows:
         cell, label = ("" if row.get(c) is None else str(row[c]).strip() for c in (pcol, lcol))
         if not cell or not label:
+            what = "empty path" if not cell else "empty label"
             if strict:
-                raise UserError(f"Line {line} of {path} has an empty path or label. {_STRICT_HINT}")
-            skipped.append(Skipped(f"{path.name}:{line}", "empty path or label"))
+                raise UserError(f"Line {line} of {path} has an {what} (column "
+                                f"{pcol if not cell else lcol!r}). Fill it in or remove the "
+                                f"row. {_STRICT_HINT}")
+            skipped.append(Skipped(f"{path.name}:{line}", what))
             continue
         full = os.path.normpath(os.path.join(root, os.path.expanduser(cell)))
         if not allow_outside_root and not _inside(full, root):

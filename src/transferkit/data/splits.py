@@ -8,7 +8,10 @@ Three properties matter more than the exact proportions:
   per class, so larger budgets contain smaller ones (nested data-efficiency curves);
 * the budget N covers train *and* validation (honest few-shot: no extra labels for tuning).
 
-A dataset's official test split (``dataset.predefined``) is used as the test set when present.
+A dataset's own splits (``dataset.predefined``: ``"train"`` / ``"val"`` / ``"test"`` per example)
+are honoured: its test split is the test set; its validation split is the validation set when
+all labels are used. A label budget (``labels_per_class``) is drawn from its training and
+validation examples together, as the budget covers both.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ import numpy as np
 
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
+
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
+               "test": "test"}
+
+
+def split_name(name: str) -> str | None:
+    """``"train"``, ``"val"`` or ``"test"`` for a split folder or a ``split`` column value
+    (``train``, ``val`` / ``valid`` / ``validation``, ``test``; any case); None otherwise."""
+    return SPLIT_NAMES.get(str(name).strip().lower())
 
 
 @dataclass
@@ -140,7 +152,8 @@ def make_splits(
     Test: the predefined ``'test'`` examples (stratified subsample down to ``max_test``), else a
     stratified ``test_fraction`` (also capped at ``max_test``). From the rest, ``labels_per_class``
     examples per class (all when None); of those, a stratified ``val_fraction`` (at least one per
-    class that has two or more) is validation and the remainder is train.
+    class that has two or more) is validation and the remainder is train - except that with all
+    labels and a predefined ``'val'`` split, that split is the validation set.
     """
     for value, label in ((val_fraction, "val_fraction"), (test_fraction, "test_fraction")):
         if not 0.0 <= value < 1.0:
@@ -161,6 +174,11 @@ def make_splits(
         in_test |= predefined == "test"  # official test items left out by max_test stay out
     groups = _by_class(np.flatnonzero(~in_test), labels, _rng(seed, 1), k)
     sizes = np.array([len(g) for g in groups])
+    if labels_per_class is None and predefined is not None and np.any(predefined == "val"):
+        own_val = ~in_test & (predefined == "val")
+        train = np.flatnonzero(~in_test & ~own_val)
+        return Splits(train.astype(np.int64), np.flatnonzero(own_val).astype(np.int64),
+                      np.sort(test).astype(np.int64))
 
     if labels_per_class is not None:
         short = [c for c in range(k) if 0 < sizes[c] < labels_per_class]

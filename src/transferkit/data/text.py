@@ -4,8 +4,8 @@ A table becomes a :class:`TextDataset` (``modality = "text"``): the texts in mem
 labels (or none), class names. Empty or whitespace-only texts and rows without a label are
 skipped and listed in the run (errors under ``strict``). A file that is not UTF-8, a missing
 column (the message lists the columns that exist) and a table without usable rows are user
-errors. A ``split`` column with ``train`` / ``test`` values marks an official test split,
-which ``make_splits`` then uses as the test set. Tokenisation happens later, in the batch collate, from the backbone's data config
+errors. A ``split`` column with ``train`` / ``val`` / ``test`` values marks the table's own splits,
+which ``make_splits`` then honours. Tokenisation happens later, in the batch collate, from the backbone's data config
 (:mod:`transferkit.data.batches`); :func:`count_truncated` says how many texts that will cut.
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 from transferkit.data.arrays import sorted_labels
 from transferkit.data.base import Dataset, Skipped
 from transferkit.data.readers import LABEL_COLUMNS, PATH_COLUMNS, _pick_column, _read_rows
+from transferkit.data.splits import split_name
 from transferkit.errors import UserError
 
 TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".parquet", ".txt")
@@ -180,7 +181,7 @@ def read_text_table(
         texts.append(text)
         names.append(label)
         items.append(f"{path.name}:{line}")
-        split.append(str(row.get(scol) or "").strip().lower() if scol else "")
+        split.append(split_name(row.get(scol) or "") or "train" if scol else "")
     if not texts:
         raise UserError(f"None of the {len(rows)} rows of {path} has a non-empty text in "
                         f"column {tcol!r} (e.g. {skipped[0].item}: {skipped[0].reason}).")
@@ -192,8 +193,8 @@ def read_text_table(
     y = np.asarray([index[n] for n in names], dtype=np.int64)
     ds = TextDataset(texts, y, classes, name=path.stem, skipped=skipped, columns=columns,
                      items=items)
-    if "test" in split:
-        ds.predefined = np.where(np.asarray(split) == "test", "test", "train")
+    if "test" in split or "val" in split:
+        ds.predefined = np.asarray(split)
     return ds
 
 

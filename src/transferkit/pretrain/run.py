@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from transferkit import distributed, progress
+from transferkit.config import check_ranges
 from transferkit.data import load_dataset
 from transferkit.errors import UserError
 from transferkit.pretrain.base import METHODS, PretrainConfig
@@ -48,6 +49,7 @@ def _split(dataset, val_fraction: float, seed: int, max_examples: int | None):
 
 def _check(cfg: PretrainConfig) -> None:
     METHODS.get(cfg.method)
+    check_ranges(cfg)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise UserError("--epochs and --batch-size must be at least 1.")
     if not 0 <= cfg.val_fraction < 1:
@@ -112,7 +114,7 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
             run_id = store.create("pretrain", dataclasses.asdict(cfg), seed=cfg.seed,
                                   data_fingerprint=dataset.fingerprint, name=cfg.name)
         else:
-            store.update(run_id, status="running")
+            store.claim(run_id)
     run_id = distributed.broadcast_object(run_id)
     run_dir = store.artifact_dir(run_id)
     task = task_cls(backbone, dataset, train, val, cfg, device)

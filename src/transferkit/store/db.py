@@ -31,7 +31,7 @@ from typing import Any
 
 from transferkit.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 STATUSES = ("running", "done", "failed", "interrupted")
 
@@ -39,8 +39,12 @@ STATUSES = ("running", "done", "failed", "interrupted")
 COLUMNS = (
     "id", "kind", "status", "created", "updated", "name", "seed", "data_fingerprint",
     "parent", "config", "config_hash", "metrics", "timings", "extra", "versions", "host",
-    "error",
+    "error", "pid", "pid_started", "heartbeat",
 )  # fmt: skip
+
+#: Schema 2: the owner of a run (pid and process start token beside ``host``) and its heartbeat,
+#: so a run whose process was killed is recognised (``store/owner.py``).
+_V2_COLUMNS = (("pid", "INTEGER"), ("pid_started", "TEXT"), ("heartbeat", "TEXT"))
 
 _SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -150,7 +154,12 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
             for stmt in _SCHEMA_V1.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
-        # Future migrations: `if version < 2: ...`, each one step, inside this transaction.
+        if version < 2:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+            for name, sql_type in _V2_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
+        # Future migrations: `if version < 3: ...`, each one step, inside this transaction.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -30,6 +29,7 @@ from typing import Any
 from transferkit.errors import UserError
 from transferkit.store import db
 from transferkit.store.db import config_hash, to_json
+from transferkit.store.owner import Heartbeat, current_owner, owner_gone
 from transferkit.store.versions import package_versions
 
 STATUSES = db.STATUSES
@@ -72,6 +72,9 @@ class RunRecord:
     error: str | None = None
     config_hash: str = ""
     host: str | None = None
+    pid: int | None = None
+    pid_started: str | None = None
+    heartbeat: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunRecord:
@@ -153,7 +156,8 @@ class RunStore:
             "timings": "{}",
             "extra": "{}",
             "versions": to_json(package_versions()),
-            "host": socket.gethostname(),
+            **current_owner(),
+            "heartbeat": now,
         }
         for _ in range(100):
             run_id = _new_id()
@@ -197,9 +201,18 @@ class RunStore:
         )
 
     def get(self, run_id: str) -> RunRecord:
-        """The run with this id, or with a unique prefix of it."""
+        """The run with this id, or with a unique prefix of it. A ``running`` run whose
+        process is gone is marked ``interrupted`` first (see :mod:`transferkit.store.owner`)."""
         with self._connect() as conn:
-            return RunRecord.from_row(self._resolve(conn, run_id))
+            row = self._resolve(conn, run_id)
+        return self._reconciled(row)
+
+    def _reconciled(self, row: dict[str, Any]) -> RunRecord:
+        if row["status"] == "running":
+            why = owner_gone(row)
+            if why is not None:
+                return self.mark_stale(row["id"], why)
+        return RunRecord.from_row(row)
 
     def list(
         self, kind: str | None = None, status: str | None = None, limit: int | None = 50
@@ -207,9 +220,14 @@ class RunStore:
         """Runs, newest first, optionally of one kind and/or status; ``limit=None`` for all."""
         if status is not None:
             _check_status(status)
+        # A stale ``running`` row reads as ``interrupted``: filter after reconciling.
+        query = None if status in ("interrupted", "running") else status
         with self._connect() as conn:
-            rows = db.select(conn, {"kind": kind, "status": status}, limit=limit)
-        return [RunRecord.from_row(r) for r in rows]
+            rows = db.select(conn, {"kind": kind, "status": query},
+                             limit=limit if query == status else None)
+        records = [self._reconciled(r) for r in rows]
+        records = [r for r in records if status is None or r.status == status]
+        return records if limit is None else records[:limit]
 
     def latest(self, kind: str | None = None) -> RunRecord | None:
         """The newest run (of ``kind``, if given), or ``None`` if there is none."""
@@ -292,8 +310,9 @@ class RunStore:
         """Mark a run ``interrupted`` (killed or stopped; resumable from its checkpoint)."""
         return self.update(run_id, status="interrupted")
 
-    def mark_stale(self, run_id: str) -> RunRecord:
+    def mark_stale(self, run_id: str, why: str | None = None) -> RunRecord:
         """Mark a run still ``running`` (its process died) as ``interrupted``; others unchanged.
+        ``why`` is kept as the run's error text.
 
         The status check and the change happen in one transaction, so a run that finished
         meanwhile is never turned back into an interrupted one.
@@ -302,9 +321,37 @@ class RunStore:
             row = self._resolve(conn, run_id)
             if row["status"] == "running":
                 values = {"status": "interrupted", "updated": _now()}
+                if why:
+                    values["error"] = f"interrupted: {why}"
                 db.update(conn, row["id"], values)
                 row.update(values)
         return RunRecord.from_row(row)
+
+    def claim(self, run_id: str) -> RunRecord:
+        """This process takes over an unfinished run (``--resume``): status ``running``, this
+        process as its owner, a fresh heartbeat, and the error of the earlier attempt cleared.
+        A run that is still ``running`` under a live process is refused."""
+        with self._connect() as conn, db.write_txn(conn):
+            row = self._resolve(conn, run_id)
+            me = current_owner()
+            mine = (row.get("host"), row.get("pid")) == (me["host"], me["pid"])
+            if row["status"] == "running" and row.get("pid") is not None and not mine \
+                    and owner_gone(row) is None:
+                raise UserError(
+                    f"Run {row['id']} is still running (process {row['pid']} on {row['host']}). "
+                    "Wait for it to finish, or stop that process, then resume it.")
+            if row["status"] == "done":
+                raise UserError(f"Run {row['id']} already finished; there is nothing to resume.")
+            values = {"status": "running", "updated": _now(), "heartbeat": _now(),
+                      "error": None, **me}
+            db.update(conn, row["id"], values)
+            row.update(values)
+        return RunRecord.from_row(row)
+
+    def beat(self, run_id: str) -> None:
+        """Record that the run's process is alive (the owner's heartbeat thread calls this)."""
+        with self._connect() as conn, db.write_txn(conn):
+            db.update(conn, run_id, {"heartbeat": _now()})
 
     def delete(self, run_id: str) -> None:
         """Remove a run's record and its artifact folder."""
@@ -341,7 +388,11 @@ def recording(store: RunStore, run_id: str, *, main: bool = True) -> Iterator[No
     from transferkit.errors import RunInterrupted
 
     try:
-        yield
+        if main:
+            with Heartbeat(lambda: store.beat(run_id)):
+                yield
+        else:
+            yield
     except (RunInterrupted, KeyboardInterrupt) as e:
         e.run_id = run_id  # type: ignore[union-attr]
         if main:
