@@ -19,6 +19,7 @@ Nothing is downloaded, at import time or ever.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 from transferkit import progress
@@ -134,6 +135,15 @@ def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_r
     raise UserError(f"Cannot read {path}: unknown file type {suffix or '(none)'}. Pass {_FORMS}.")
 
 
+def _one_paragraph(message: str) -> str:
+    """``message`` as one printable paragraph: line breaks and other control characters (from
+    file names or a library's error text) escaped, undecodable bytes of file names (which
+    Python holds as lone surrogates) written as ``\\udcXX``."""
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def skipped_summary(dataset: Dataset) -> str:
     """One line: how many inputs were skipped, by reason, with an example of each."""
     reasons: dict[str, list[str]] = {}
@@ -164,20 +174,24 @@ def load_dataset(
     single class or a class with a single example; turn it off only to predict on such data.
     """
     spec = str(spec).strip()
-    if not spec:
-        raise _missing(spec)
-    dataset = _read(
-        spec,
-        strict=strict,
-        path_column=path_column,
-        label_column=label_column,
-        allow_outside_root=allow_outside_root,
-        text_column=text_column,
-    )
-    if dataset.skipped:
-        progress.info(skipped_summary(dataset))
-    if validate and dataset.labels is not None:
-        check_labels(dataset.labels, dataset.classes, f"The dataset {spec!r}")
+    try:
+        if not spec:
+            raise _missing(spec)
+        dataset = _read(
+            spec,
+            strict=strict,
+            path_column=path_column,
+            label_column=label_column,
+            allow_outside_root=allow_outside_root,
+            text_column=text_column,
+        )
+        if dataset.skipped:
+            progress.info(_one_paragraph(skipped_summary(dataset)))
+        if validate and dataset.labels is not None:
+            check_labels(dataset.labels, dataset.classes, f"The dataset {spec!r}")
+    except UserError as e:
+        e.args = (_one_paragraph(str(e)),)
+        raise
     if not dataset.fingerprint:
         dataset.fingerprint = compute_fingerprint(dataset)
     return dataset

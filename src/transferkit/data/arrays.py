@@ -7,6 +7,7 @@ labels (integers or strings) to int64 indices into a list of class names.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import struct
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from transferkit.data.base import ArrayDataset
+from transferkit.data.base import ArrayDataset, one_line
 from transferkit.errors import UserError
+
+MAX_CLASSES = 1_000_000  # integer labels beyond this are ids, not class indices
 
 
 def sorted_labels(names: set[str]) -> list[str]:
@@ -37,10 +40,12 @@ def as_images(x: np.ndarray, src: str) -> np.ndarray:
         x = x.transpose(0, 2, 3, 1)  # channels first -> channels last
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4):
         x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
-    if x.ndim not in (3, 4) or len(x) == 0 or x.dtype.kind not in "biuf":
+    if (x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3) or 0 in x.shape
+            or x.dtype.kind not in "biuf"):
         raise UserError(
             f"The images in {src} have shape {x.shape} and dtype {x.dtype}; expected numbers "
-            "shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with N > 0."
+            "shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1, 3 or 4 (grey, RGB, "
+            "RGBA) and N, H, W > 0."
         )
     if x.dtype == np.uint8:
         return np.ascontiguousarray(x)
@@ -57,6 +62,18 @@ def as_images(x: np.ndarray, src: str) -> np.ndarray:
     return np.ascontiguousarray(np.rint(x).astype(np.uint8))
 
 
+def _strings(a: np.ndarray, what: str, src: str) -> list[str]:
+    """The values of ``a`` as str; bytes (dtype 'S', as older tools save text) read as UTF-8."""
+    values = np.asarray(a).ravel().tolist()
+    if np.asarray(a).dtype.kind != "S":
+        return [str(v) for v in values]
+    try:
+        return [v.decode("utf-8") for v in values]
+    except UnicodeDecodeError:
+        raise UserError(f"The {what} in {src} are bytes that are not UTF-8 text; save them as "
+                        "str (e.g. y.astype(str)) or as class indices 0..K-1.") from None
+
+
 def encode_labels(
     y: np.ndarray, classes: np.ndarray | None, n: int, src: str
 ) -> tuple[np.ndarray, list[str]]:
@@ -68,17 +85,28 @@ def encode_labels(
             f"The labels in {src} have shape {y.shape} but there are {n} images; expected one "
             "label per image, shape (N,). One-hot labels: save y.argmax(1) instead."
         )
-    names = None if classes is None else [str(c) for c in np.asarray(classes).ravel()]
+    names = None if classes is None else _strings(classes, "class names", src)
+    if names is not None and len(set(names)) < len(names):
+        twice = sorted({c for c in names if names.count(c) > 1})
+        raise UserError(f"The classes array in {src} names {', '.join(map(repr, twice[:5]))} "
+                        "more than once; give each class one unique name.")
     if y.dtype.kind in "US":
-        values = y.astype(str)
-        names = names or sorted_labels(set(values.tolist()))
+        values = _strings(y, "labels", src)
+        names = names or sorted_labels(set(values))
         index = {c: i for i, c in enumerate(names)}
-        unknown = sorted(set(values.tolist()) - set(index))
+        unknown = sorted(set(values) - set(index))
         if unknown:
             raise UserError(f"Labels {unknown[:5]} in {src} are not in its classes array {names}.")
-        return np.asarray([index[v] for v in values.tolist()], dtype=np.int64), names
+        return np.asarray([index[v] for v in values], dtype=np.int64), names
     if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.array_equal(y, np.round(y))):
         raise UserError(f"The labels in {src} must be integers or strings, got dtype {y.dtype}.")
+    top = float(y.max()) + 1 if len(y) else 0  # before the cast: huge values would wrap
+    if top > MAX_CLASSES and (names is None or top > len(names)):
+        raise UserError(
+            f"The labels in {src} go up to {y.max()}, which would make {top:.0f} classes; "
+            f"expected class indices 0..K-1 with K at most {MAX_CLASSES:,}. Map the values to "
+            "0..K-1 (e.g. np.unique(y, return_inverse=True)), or save them as strings."
+        )
     labels = y.astype(np.int64)
     if len(labels) and labels.min() < 0:
         raise UserError(f"The labels in {src} contain negative values; use 0..K-1 class indices.")
@@ -96,7 +124,14 @@ LABEL_KEYS = ("y", "Y", "labels")
 
 def read_npz(path: Path) -> ArrayDataset:
     """Arrays ``x``/``X``/``images`` and ``y``/``Y``/``labels`` (optional ``classes``), no pickle."""
-    if not zipfile.is_zipfile(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        is_zip = head in (b"PK\x03\x04", b"PK\x05\x06") and zipfile.is_zipfile(path)
+    except OSError as e:
+        raise UserError(f"Cannot read {path} ({e.strerror}). Check the path and "
+                        "permissions.") from None
+    if not is_zip:  # numpy would read a .npy (or pickle) under any name
         raise UserError(
             f"{path} is not a readable .npz file (not a zip archive). Save it with numpy.savez."
         )
@@ -104,13 +139,19 @@ def read_npz(path: Path) -> ArrayDataset:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise UserError(f"{path} is not a readable .npz file ({one_line(e)}). Save it again "
+                            "with numpy.savez.") from None
         raise UserError(
-            f"{path} holds object arrays ({e}); they need pickle, which transferkit never loads. "
-            "Save plain arrays, e.g. np.savez(path, x=images.astype(np.uint8), y=labels)."
+            f"{path} holds object arrays ({one_line(e)}); they need pickle, which transferkit "
+            "never loads. Save plain arrays, e.g. np.savez(path, x=images.astype(np.uint8), "
+            "y=labels)."
         ) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:  # truncated, corrupt, encrypted or oddly compressed archives
         raise UserError(
-            f"{path} is not a readable .npz file ({e}). Save it with numpy.savez."
+            f"{path} is not a readable .npz file ({one_line(e) or type(e).__name__}). Save it "
+            "again with numpy.savez."
         ) from None
     xkey = next((k for k in IMAGE_KEYS if k in arrays), None)
     ykey = next((k for k in LABEL_KEYS if k in arrays), None)
@@ -145,7 +186,8 @@ def read_idx(path: Path | str) -> np.ndarray:
     except FileNotFoundError:
         raise UserError(f"The idx file {path} does not exist. Check the path.") from None
     except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path} cannot be read or un-gzipped ({e}); copy it again.") from None
+        raise UserError(f"{path} cannot be read or un-gzipped ({one_line(e)}); copy it "
+                        "again.") from None
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
         raise UserError(
             f"{path} is not an idx file (magic number {raw[:4].hex() or 'missing'}); expected "
@@ -154,12 +196,17 @@ def read_idx(path: Path | str) -> np.ndarray:
     ndim, header = raw[3], 4 + 4 * raw[3]
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     dims = struct.unpack(f">{ndim}I", raw[4:header]) if len(raw) >= header else None
-    if dims is None or len(raw) - header != int(np.prod(dims)) * dtype.itemsize:
+    # math.prod: exact, where np.prod of large dims overflows int64
+    if dims is None or len(raw) - header != math.prod(dims) * dtype.itemsize:
         raise UserError(
             f"{path} is truncated or corrupt: its header promises shape {dims} of {dtype} but "
             f"the file holds {max(len(raw) - header, 0)} bytes of data. Copy the file again."
         )
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    try:
+        arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    except ValueError:  # a zero dimension beside dimensions too large for any array
+        raise UserError(f"{path} is corrupt: its header promises shape {dims}, which no array "
+                        "can have. Copy the file again.") from None
     return arr.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
 

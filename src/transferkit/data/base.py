@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def one_line(error: BaseException | str) -> str:
+    """A library's error text on one line (some, e.g. pyarrow's, span several), for messages."""
+    return " ".join(str(error).split())
+
+
 @dataclass
 class Skipped:
     """One input that could not be used, and why."""

@@ -67,7 +67,8 @@ def file_fingerprint(
     h.update(json.dumps(list(classes)).encode())
     h.update(json.dumps(labels is not None).encode())
     for rec in records:
-        h.update(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
+        # surrogatepass: names that are not valid UTF-8 on disk (os gives them as surrogates)
+        h.update(json.dumps(rec, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
     return h.hexdigest()[:LENGTH]
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from transferkit import progress
 from transferkit.data.arrays import sorted_labels
-from transferkit.data.base import Dataset, Skipped
+from transferkit.data.base import Dataset, Skipped, one_line
 from transferkit.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -75,10 +75,10 @@ def check_images(paths: list[str], *, strict: bool, skipped: list[Skipped]) -> l
             except Exception as e:  # noqa: BLE001 - PIL raises many types for bad files
                 if strict:
                     raise UserError(
-                        f"The image {p} cannot be read ({type(e).__name__}: {e}). Replace or "
-                        f"delete the file. {_STRICT_HINT}"
+                        f"The image {p} cannot be read ({type(e).__name__}: {one_line(e)}). "
+                        f"Replace or delete the file. {_STRICT_HINT}"
                     ) from None
-                skipped.append(Skipped(p, f"unreadable image ({type(e).__name__}: {e})"))
+                skipped.append(Skipped(p, f"unreadable image ({type(e).__name__}: {one_line(e)})"))
             else:
                 good.append(k)
             update()
@@ -118,9 +118,9 @@ class FileDataset(Dataset):
             return decode_image(path)
         except Exception as e:  # noqa: BLE001
             raise UserError(
-                f"The image {path} could not be read ({type(e).__name__}: {e}); it was readable "
-                "when the dataset was loaded, so it was changed or removed since. Restore it, "
-                "or load the dataset again."
+                f"The image {path} could not be read ({type(e).__name__}: {one_line(e)}); it "
+                "was readable when the dataset was loaded, so it was changed or removed since. "
+                "Restore it, or load the dataset again."
             ) from None
 
     def item_name(self, i: int) -> str:
@@ -150,8 +150,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         ) from None
     except (csv.Error, ValueError) as e:
         raise UserError(
-            f"{path} is not a valid manifest ({e}). Write one row per image with a path and "
-            "a label column and a header line, e.g. `path,label`."
+            f"{path} is not a valid manifest ({one_line(e)}). Write one row per image with "
+            "a path and a label column and a header line, e.g. `path,label`."
         ) from None
     except OSError as e:
         raise UserError(
@@ -165,6 +165,13 @@ def _pick_column(
     by_name = {str(c).strip().lower(): c for c in columns if c is not None}
     found = [by_name[n] for n in ([wanted.strip().lower()] if wanted else defaults) if n in by_name]
     if found:
+        same = [c for c in columns if c is not None
+                and str(c).strip().lower() == str(found[0]).strip().lower()]
+        if len(same) > 1:
+            raise UserError(
+                f"{src} has {len(same)} columns named {', '.join(repr(c) for c in same)}, so "
+                f"the {role} column is ambiguous. Rename or remove all but one of them."
+            )
         return found[0]
     have = ", ".join(repr(c) for c in columns) or "none"
     what = f"{role} column {wanted!r}" if wanted else f"{role} column ({'/'.join(defaults)})"

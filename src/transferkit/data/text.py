@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from transferkit.data.arrays import sorted_labels
-from transferkit.data.base import Dataset, Skipped
+from transferkit.data.base import Dataset, Skipped, one_line
 from transferkit.data.readers import LABEL_COLUMNS, PATH_COLUMNS, _pick_column, _read_rows
 from transferkit.data.splits import split_name
 from transferkit.errors import UserError
@@ -111,11 +111,17 @@ def _read_parquet(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
             f"Reading {path} needs pyarrow; install it with pip install 'transferkit[text]'."
         ) from None
     try:
-        table = pq.read_table(path)
+        with pq.ParquetFile(path) as f:  # read_table refuses duplicate column names
+            table = f.read()
+        data = table.to_pydict()  # decodes the strings: corrupt ones fail here
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} holds a string that is not UTF-8 ({e.reason}); the file is "
+                        "corrupt or was written with bytes as text. Write it again with UTF-8 "
+                        "strings.") from None
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for bad files
-        raise UserError(f"{path} is not a readable Parquet file ({type(e).__name__}: {e}).") from None
-    data = table.to_pydict()
-    cols = list(data)
+        raise UserError(f"{path} is not a readable Parquet file ({type(e).__name__}: "
+                        f"{one_line(e)}). Write it again, e.g. with pandas' to_parquet.") from None
+    cols = list(table.column_names)  # with duplicates, so that picking one is refused
     n = table.num_rows
     return cols, [(i + 1, {c: data[c][i] for c in cols}) for i in range(n)]
 
