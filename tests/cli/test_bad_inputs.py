@@ -81,6 +81,10 @@ def cases(f):
         (["rank", "--data", one, "--models", "tiny-cnn"], "single class"),
         (["rank", "--data", ok, "--models", "tiny-cnn", "--knn-k", "0"], "--knn-k"),
         (["rank", "--data", ok, "--models", "tiny-cnn", "--max-examples", "0"], "max"),
+        (["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--max-examples", "5"],
+         "too few for 10 classes"),
+        (["rank", "--data", ok, "--models", "tiny-cnn", "--scores", "linear-probe",
+          "--probe-folds", "1"], "--probe-folds"),
         # similarity
         (["similarity", "--source", ok, "--target", flat, "--model", "tiny-cnn",
           "--max-examples", "1"], "at least 2"),

@@ -1,30 +1,25 @@
 """Domain adaptation: labelled source + unlabelled target.
 
-Deep methods (one file each, registered in :data:`METHODS`): ``source-only``, ``adabn``,
+Deep methods (one file each, registered in :data:`DEEP_METHODS`): ``source-only``, ``adabn``,
 ``dann``, ``cdan``, ``dan``, ``coral``, ``mcc``; they share the gradient reversal layer, the domain
 discriminator (``modules``) and the losses (``losses``), and train on the project's one loop
-through :class:`~transferkit.adaptation.task.AdaptTask`. Shallow methods on cached features:
-``shallow-coral``, ``subspace-alignment``, ``importance-weighting`` and the
-``shallow-source-only`` baseline. Model selection that never reads target labels is in
-``selection``. ``transferkit.adapt`` (the API) runs and records them.
+through :class:`~transferkit.adaptation.task.AdaptTask`. Shallow methods on cached features
+(registered in :data:`SHALLOW_METHODS`): ``shallow-coral``, ``subspace-alignment``,
+``importance-weighting`` and the ``shallow-source-only`` baseline. Model selection that never
+reads target labels, with its registered rules, is in ``selection``. The ``adapt`` workflow
+that runs and records them is :mod:`transferkit.runs.adapt`. Each registry imports every module
+of this package on first use: a new method is one new file.
 """
 
-from transferkit.adaptation import (  # noqa: F401  (each registers itself)
-    adabn,
-    cdan,
-    coral,
-    dan,
-    dann,
-    importance_weighting,
-    mcc,
-    shallow_coral,
-    shallow_source_only,
-    source_only,
-    subspace_alignment,
+from transferkit.adaptation.base import (
+    DEEP_METHODS,
+    SHALLOW_METHODS,
+    AdaptationNet,
+    DeepMethod,
+    ShallowMethod,
+    is_deep,
+    method_class,
 )
-from transferkit.adaptation.base import METHODS, AdaptationNet, DeepMethod, ShallowMethod
 
-DEEP = tuple(n for n in METHODS if METHODS.get(n).deep)
-SHALLOW = tuple(n for n in METHODS if not METHODS.get(n).deep)
-
-__all__ = ["DEEP", "METHODS", "SHALLOW", "AdaptationNet", "DeepMethod", "ShallowMethod"]
+__all__ = ["DEEP_METHODS", "SHALLOW_METHODS", "AdaptationNet", "DeepMethod", "ShallowMethod",
+           "is_deep", "method_class"]

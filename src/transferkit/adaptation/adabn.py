@@ -14,14 +14,13 @@ source-only under another name.
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 
 
-@METHODS.register("adabn")
+@DEEP_METHODS.register("adabn")
 class AdaBN(DeepMethod):
     """Source cross-entropy; BatchNorm statistics from the target."""
 
-    name = "adabn"
     uses_target = False  # training batches are source only
     uses_trade_off = False
     needs_batchnorm = True

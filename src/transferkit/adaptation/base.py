@@ -11,7 +11,10 @@
   target, and folds the target map into an ordinary linear head, so the result is a plain
   backbone + head like any transferkit model.
 
-Methods register themselves by name in :data:`METHODS`; adding one is adding one file.
+Deep methods register themselves in :data:`DEEP_METHODS`, shallow ones in :data:`SHALLOW_METHODS`
+(one contract each); each registry imports every module of this package on first use, so adding
+a method is adding one file. A method's own settings (the discriminator's width, CORAL's
+regulariser) are a dataclass in its ``options`` attribute; the constructor takes them by name.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ class DeepMethod:
     cross-entropy: loss = CE(source) + trade_off * transfer."""
 
     name = "base"
-    deep = True
     uses_target = True  # False: training batches are source only (source-only, adabn)
     uses_trade_off = True
     needs_batchnorm = False  # True: refused for backbones without BatchNorm layers
+    options: type | None = None
 
-    def __init__(self, trade_off: float = 1.0, hidden: int = 1024, seed: int = 0) -> None:
-        self.trade_off, self.hidden, self.seed = float(trade_off), int(hidden), int(seed)
+    def __init__(self, trade_off: float = 1.0, seed: int = 0, **options) -> None:
+        self.trade_off, self.seed = float(trade_off), int(seed)
+        self.opts = _options(type(self), options)
 
     def build(self, num_features: int, num_classes: int) -> nn.Module:
         """Modules trained with the model (a discriminator); an empty ModuleDict by default."""
@@ -101,11 +105,12 @@ class ShallowMethod:
     ``sample_weights`` lets a method weigh the source examples."""
 
     name = "base"
-    deep = False
     uses_trade_off = False
+    options: type | None = None
 
-    def __init__(self, seed: int = 0, c: float = 1.0) -> None:
+    def __init__(self, seed: int = 0, c: float = 1.0, **options) -> None:
         self.seed, self.c = int(seed), float(c)
+        self.opts = _options(type(self), options)
 
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> ShallowMethod:
         return self
@@ -128,4 +133,32 @@ class ShallowMethod:
         return {"method": self.name, "trade_off": None}
 
 
-METHODS: Registry[type] = Registry("adaptation method")
+def _options(cls: type, given: dict):
+    if cls.options is None:
+        if given:
+            raise TypeError(f"{cls.__name__} takes no options, got {sorted(given)}")
+        return None
+    return cls.options(**given)
+
+
+DEEP_METHODS: Registry[type[DeepMethod]] = Registry("deep adaptation method",
+                                                    package="transferkit.adaptation")
+SHALLOW_METHODS: Registry[type[ShallowMethod]] = Registry("shallow adaptation method",
+                                                          package="transferkit.adaptation")
+
+
+def method_class(name: str) -> type:
+    """The deep or shallow method ``name``; a UserError naming both kinds when unknown."""
+    from transferkit.errors import UserError, suggest
+
+    for registry in (DEEP_METHODS, SHALLOW_METHODS):
+        if name in registry:
+            return registry.get(name)
+    known = [*DEEP_METHODS.list(), *SHALLOW_METHODS.list()]
+    raise UserError(f"Unknown adaptation method {name!r}.{suggest(str(name).lower(), known)} "
+                    f"Deep methods: {DEEP_METHODS.names()}; shallow methods (on cached "
+                    f"features): {SHALLOW_METHODS.names()}.")
+
+
+def is_deep(name: str) -> bool:
+    return name in DEEP_METHODS

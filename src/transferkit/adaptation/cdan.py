@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 from transferkit.adaptation.dann import domain_adversarial_loss
 from transferkit.adaptation.losses import entropy
 from transferkit.adaptation.modules import (
+    DiscriminatorOptions,
     DomainDiscriminator,
     MultilinearMap,
     grl_coefficient,
@@ -30,17 +31,18 @@ from transferkit.adaptation.modules import (
 )
 
 
-@METHODS.register("cdan")
+@DEEP_METHODS.register("cdan")
 class CDAN(DeepMethod):
     """CDAN+E: multilinear conditioning and entropy weights."""
 
-    name = "cdan"
+    options = DiscriminatorOptions
+
 
     def build(self, num_features: int, num_classes: int) -> nn.Module:
         mapping = MultilinearMap(num_features, num_classes, seed=self.seed)
         return nn.ModuleDict({"map": mapping,
                               "discriminator": DomainDiscriminator(mapping.out_features,
-                                                                   self.hidden)})
+                                                                   self.opts.hidden)})
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         f = torch.cat([fs, ft])

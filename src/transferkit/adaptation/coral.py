@@ -7,15 +7,13 @@ statistics of source and target features (eq. 1 and 5),
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 from transferkit.adaptation.losses import coral_loss
 
 
-@METHODS.register("coral")
+@DEEP_METHODS.register("coral")
 class DeepCORAL(DeepMethod):
     """Covariance alignment of the pooled features."""
-
-    name = "coral"
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         return coral_loss(fs, ft)

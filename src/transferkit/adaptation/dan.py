@@ -9,15 +9,13 @@ the source risk for each adapted layer (eq. 4): here the pooled features and the
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 from transferkit.adaptation.losses import mk_mmd2
 
 
-@METHODS.register("dan")
+@DEEP_METHODS.register("dan")
 class DAN(DeepMethod):
     """MK-MMD on the features and on the logits."""
-
-    name = "dan"
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         return mk_mmd2(fs, ft) + mk_mmd2(ls, lt)

@@ -16,8 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.adaptation.base import METHODS, DeepMethod
-from transferkit.adaptation.modules import DomainDiscriminator, grl_coefficient, reverse_gradient
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
+from transferkit.adaptation.modules import (
+    DiscriminatorOptions,
+    DomainDiscriminator,
+    grl_coefficient,
+    reverse_gradient,
+)
 
 
 def domain_adversarial_loss(logits: torch.Tensor, n_source: int,
@@ -31,14 +36,15 @@ def domain_adversarial_loss(logits: torch.Tensor, n_source: int,
     return 0.5 * (per[:n_source].mean() + per[n_source:].mean())
 
 
-@METHODS.register("dann")
+@DEEP_METHODS.register("dann")
 class DANN(DeepMethod):
     """Domain discriminator on gradient-reversed features."""
 
-    name = "dann"
+    options = DiscriminatorOptions
+
 
     def build(self, num_features: int, num_classes: int) -> nn.Module:
-        return nn.ModuleDict({"discriminator": DomainDiscriminator(num_features, self.hidden)})
+        return nn.ModuleDict({"discriminator": DomainDiscriminator(num_features, self.opts.hidden)})
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         f = reverse_gradient(torch.cat([fs, ft]), grl_coefficient(progress))

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferkit.adaptation.base import METHODS, ShallowMethod
+from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
 from transferkit.adaptation.selection import density_ratio
 
 
-@METHODS.register("importance-weighting")
+@SHALLOW_METHODS.register("importance-weighting")
 class ImportanceWeighting(ShallowMethod):
     """Logistic regression on source features weighted by the domain-classifier density ratio
     (normalised to mean 1)."""
-
-    name = "importance-weighting"
 
     def sample_weights(self, fs_mapped: np.ndarray, ft_mapped: np.ndarray) -> np.ndarray:
         w = density_ratio(fs_mapped, ft_mapped, fs_mapped, seed=self.seed)

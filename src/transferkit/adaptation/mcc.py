@@ -8,17 +8,15 @@ class confusion, the entropy-weighted, category-normalised correlation of its pr
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 from transferkit.adaptation.losses import mcc_loss
 
 TEMPERATURE = 2.5
 
 
-@METHODS.register("mcc")
+@DEEP_METHODS.register("mcc")
 class MCC(DeepMethod):
     """Class confusion of the target predictions."""
-
-    name = "mcc"
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         return mcc_loss(lt, TEMPERATURE)

@@ -5,9 +5,12 @@ the domain discriminator, and CDAN's multilinear (or randomised multilinear) con
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from transferkit.config import opt
 
 
 def grl_coefficient(progress: float, gamma: float = 10.0) -> float:
@@ -36,6 +39,14 @@ def reverse_gradient(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
     """Identity forward; the gradient is multiplied by ``-coeff`` on the way back (the GRL of
     Ganin & Lempitsky, ICML 2015, eq. 11: R(x) = x, dR/dx = -\\lambda I)."""
     return _Reverse.apply(x, coeff)
+
+
+@dataclass
+class DiscriminatorOptions:
+    """The domain discriminator's size, shared by the methods that train one (``--hidden``)."""
+
+    prefix = ""
+    hidden: int = opt(1024, "Hidden units of the domain discriminator (dann, cdan).", min=1)
 
 
 class DomainDiscriminator(nn.Module):

@@ -53,9 +53,9 @@ import warnings
 import numpy as np
 
 from transferkit.errors import UserError
+from transferkit.evaluation.metrics import softmax
+from transferkit.registry import Registry
 
-RULES = ("dev", "iwcv", "source-val", "snd", "im")
-TARGET_RULES = ("snd", "im")
 SND_TEMPERATURE = 0.05  # the paper's
 PROB_CLIP = 1e-3  # domain probabilities kept in [1e-3, 1 - 1e-3]: weights at most ~1000
 WEIGHT_MEAN_RANGE = (1 / 3, 3.0)  # E_S[w] = 1 for a correct ratio; outside this, it is broken
@@ -63,14 +63,73 @@ MIN_EFFECTIVE = (10, 0.05)  # at least 10 effective examples and 5% of the valid
 FALLBACK_RULE = "im"  # between candidates, when an importance-weighted estimate is unreliable
 
 
-def check_rule(rule: str) -> str:
-    if rule not in RULES:
-        raise UserError(f"Unknown selection rule {rule!r}; use one of {', '.join(RULES)} "
-                        "(dev: deep embedded validation, iwcv: importance-weighted "
-                        "validation, source-val: unweighted source validation loss, snd: soft "
-                        "neighbourhood density of target predictions, im: information "
-                        "maximisation of target predictions).")
-    return rule
+class SelectionRule:
+    """A label-free rule: ``risk`` picks the number (lower is better) from a model's scores
+    (:func:`selection_risk`). ``target_side``: it reads the model's target predictions;
+    ``weighted``: it is an importance-weighted estimate (which may be unreliable)."""
+
+    name = "base"
+    target_side = False
+    weighted = False
+
+    def risk(self, scores: dict) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+SELECTION_RULES: Registry[type[SelectionRule]] = Registry("selection rule",
+                                                          package="transferkit.adaptation")
+
+
+@SELECTION_RULES.register("dev")
+class DeepEmbeddedValidation(SelectionRule):
+    """DEV (You et al. 2019): importance-weighted losses with the weights as control variate."""
+
+    weighted = True
+
+    def risk(self, scores: dict) -> float:
+        return scores["dev"]
+
+
+@SELECTION_RULES.register("iwcv")
+class ImportanceWeightedValidation(SelectionRule):
+    """IWCV (Sugiyama et al. 2007): the importance-weighted source validation loss."""
+
+    weighted = True
+
+    def risk(self, scores: dict) -> float:
+        return scores["iwcv"]
+
+
+@SELECTION_RULES.register("source-val")
+class SourceValidation(SelectionRule):
+    """The plain (unweighted, biased) source validation loss."""
+
+    def risk(self, scores: dict) -> float:
+        return scores["source_val_loss"]
+
+
+@SELECTION_RULES.register("snd")
+class SoftNeighbourhoodDensity(SelectionRule):
+    """SND of the target predictions (Saito et al. 2021); higher is better."""
+
+    target_side = True
+
+    def risk(self, scores: dict) -> float:
+        return -scores["snd"]
+
+
+@SELECTION_RULES.register("im")
+class InformationMaximisation(SelectionRule):
+    """H(mean p) - mean H(p) of the target predictions; higher is better."""
+
+    target_side = True
+
+    def risk(self, scores: dict) -> float:
+        return -scores["im"]
+
+
+def check_rule(rule: str) -> SelectionRule:
+    return SELECTION_RULES.get(rule)()
 
 
 def density_ratio(f_source: np.ndarray, f_target: np.ndarray, f_query: np.ndarray, *,
@@ -139,9 +198,7 @@ def unreliable(estimate: float, weights: np.ndarray) -> str | None:
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = np.exp(z - z.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
+    return softmax(np.asarray(logits, np.float64))
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -177,25 +234,23 @@ def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
     target examples) and the weight statistics (for the record). Inputs are the model's own
     features. When the weighted estimate is :func:`unreliable`, ``risk`` is the source
     validation loss and ``fallback`` says why (``unreliable`` is 1.0, else 0.0)."""
+    chosen = check_rule(rule)
     out: dict = {"source_val_loss": float(np.mean(val_losses)), "unreliable": 0.0}
     if t_logits is not None and len(t_logits) > 1:
         out.update(snd=snd_score(t_logits), im=im_score(t_logits))
-    if rule in TARGET_RULES:
-        if rule not in out:
-            raise UserError(f"The {rule} rule needs the model's predictions on at least 2 "
-                            "target examples.")
-        out["risk"] = -out[rule]
-        return out
-    if rule == "source-val":
-        out["risk"] = out["source_val_loss"]
+    if chosen.target_side and "im" not in out:
+        raise UserError(f"The {rule} rule needs the model's predictions on at least 2 "
+                        "target examples.")
+    if not chosen.weighted:
+        out["risk"] = chosen.risk(out)
         return out
     w = density_ratio(f_source, f_target, f_val, seed=seed)
     out.update(iwcv=iwcv_risk(val_losses, w), dev=dev_risk(val_losses, w),
                weight_mean=float(w.mean()), weight_max=float(w.max()),
                effective_n=float(w.sum() ** 2 / max((w * w).sum(), 1e-12)))
-    reason = unreliable(out[rule], w)
+    reason = unreliable(chosen.risk(out), w)
     if reason is None:
-        out["risk"] = out[rule]
+        out["risk"] = chosen.risk(out)
     else:
         out.update(risk=out["source_val_loss"], unreliable=1.0, fallback=reason)
     return out
@@ -209,7 +264,7 @@ def selection_scores(rule: str, table: list[dict]) -> tuple[dict[str, float], st
     on IM (:data:`FALLBACK_RULE`), or on the source validation loss when a candidate has no IM
     score."""
     bad = [r["candidate"] for r in table if (r.get("unreliable") or 0) > 0]
-    if rule not in ("dev", "iwcv") or not bad:
+    if not check_rule(rule).weighted or not bad:
         return {r["candidate"]: r["risk"] for r in table}, rule, None
     why = (f"the {rule} estimate was unreliable for {len(bad)} of {len(table)} candidates "
            f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}: negative, or the "

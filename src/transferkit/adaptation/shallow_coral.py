@@ -11,9 +11,12 @@ moved to the target's mean, so the linear head sees both domains at one location
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from transferkit.adaptation.base import METHODS, ShallowMethod
+from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
+from transferkit.config import opt
 
 
 def sym_power(c: np.ndarray, power: float) -> np.ndarray:
@@ -23,15 +26,20 @@ def sym_power(c: np.ndarray, power: float) -> np.ndarray:
     return (vecs * vals**power) @ vecs.T
 
 
-@METHODS.register("shallow-coral")
+@dataclass
+class CoralOptions:
+    lam: float = opt(1.0, "shallow-coral: the regulariser added to both covariances.", gt=0)
+
+
+@SHALLOW_METHODS.register("shallow-coral")
 class ShallowCORAL(ShallowMethod):
     """Closed-form CORAL; ``lam`` is the paper's regulariser (1: 'eye')."""
 
-    name = "shallow-coral"
+    options = CoralOptions
 
-    def __init__(self, seed: int = 0, c: float = 1.0, lam: float = 1.0) -> None:
-        super().__init__(seed, c)
-        self.lam = float(lam)
+    @property
+    def lam(self) -> float:
+        return float(self.opts.lam)
 
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> ShallowCORAL:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)

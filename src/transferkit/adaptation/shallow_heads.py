@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from transferkit.adaptation.base import ShallowMethod
-from transferkit.strategies.linear import fold_head
+from transferkit.zoo.heads import fold_head
 
 
 def fit_head(method: ShallowMethod, fs: np.ndarray, ys: np.ndarray, ft: np.ndarray,

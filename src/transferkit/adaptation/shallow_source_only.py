@@ -3,11 +3,10 @@ unadapted source features (a linear probe trained on the source, applied to the 
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, ShallowMethod
+from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
 
 
-@METHODS.register("shallow-source-only")
+@SHALLOW_METHODS.register("shallow-source-only")
 class ShallowSourceOnly(ShallowMethod):
     """No map, no weights: what the shallow methods are measured against."""
 
-    name = "shallow-source-only"

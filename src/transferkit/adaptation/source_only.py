@@ -3,14 +3,13 @@ labelled source alone (the lower bound every adaptation paper reports against)."
 
 from __future__ import annotations
 
-from transferkit.adaptation.base import METHODS, DeepMethod
+from transferkit.adaptation.base import DEEP_METHODS, DeepMethod
 
 
-@METHODS.register("source-only")
+@DEEP_METHODS.register("source-only")
 class SourceOnly(DeepMethod):
     """Cross-entropy on source batches; target images are never seen in training."""
 
-    name = "source-only"
     uses_target = False
     uses_trade_off = False
 

@@ -10,9 +10,12 @@ d defaults to min(50, features, examples - 1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from transferkit.adaptation.base import METHODS, ShallowMethod
+from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
+from transferkit.config import opt
 
 
 def pca_basis(x: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -22,15 +25,20 @@ def pca_basis(x: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vt[:d].T
 
 
-@METHODS.register("subspace-alignment")
+@dataclass
+class SubspaceOptions:
+    dim: int = opt(50, "subspace-alignment: the PCA subspace's dimension (at most).", min=1)
+
+
+@SHALLOW_METHODS.register("subspace-alignment")
 class SubspaceAlignment(ShallowMethod):
     """Align the source PCA subspace to the target's."""
 
-    name = "subspace-alignment"
+    options = SubspaceOptions
 
-    def __init__(self, seed: int = 0, c: float = 1.0, dim: int = 50) -> None:
-        super().__init__(seed, c)
-        self.dim = int(dim)
+    @property
+    def dim(self) -> int:
+        return int(self.opts.dim)
 
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> SubspaceAlignment:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)

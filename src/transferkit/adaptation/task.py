@@ -31,7 +31,7 @@ from transferkit.data.batches import examples, to_device
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.features.extract import forward_batches
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
-from transferkit.training.schedule import warmup_cosine
+from transferkit.training.schedule import adamw_warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
 
 PRECISE_BN_BATCHES = 20
@@ -119,18 +119,13 @@ class AdaptTask:
     # -- the Task protocol ------------------------------------------------------------------
     def configure(self, steps_per_epoch: int, epochs: int):
         o, net = self.opts, self.model
-        groups = []
-        for module, lr in ((net.classifier.backbone, o.lr * self.backbone_lr),
-                           (net.classifier.head, o.lr), (net.extra, o.lr)):
-            params = [p for p in module.parameters() if p.requires_grad]
-            groups += [{"params": [p for p in params if p.ndim > 1], "lr": lr,
-                        "weight_decay": o.weight_decay},
-                       {"params": [p for p in params if p.ndim <= 1], "lr": lr,
-                        "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
         self.total_steps = max(1, self.steps * epochs)
-        return optimizer, warmup_cosine(optimizer, round(o.warmup_epochs * steps_per_epoch),
-                                        steps_per_epoch * epochs)
+        parts = ((net.classifier.backbone, o.lr * self.backbone_lr), (net.classifier.head, o.lr),
+                 (net.extra, o.lr))
+        return adamw_warmup_cosine(parts, weight_decay=o.weight_decay,
+                                   warmup_epochs=o.warmup_epochs,
+                                   steps_per_epoch=steps_per_epoch, epochs=epochs,
+                                   trainable_only=True)
 
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch, self.step, self.sums = epoch, 0, {}

@@ -12,35 +12,16 @@ so none of them needs to know which modality it trains on.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from transferkit.data.base import Dataset
+from transferkit.data.base import Dataset, modality_problem
 from transferkit.errors import UserError
 from transferkit.zoo.base import DataConfig
-
-
-@functools.lru_cache(maxsize=8)
-def load_tokenizer(path: str):
-    """The tokenizer saved in folder ``path`` (transformers' AutoTokenizer; never downloads)."""
-    if not path:
-        raise UserError("This text model has no tokenizer in its data config; it cannot read "
-                        "text. Load it again through the zoo (minilm-l6, hf:PATH).")
-    from transformers import AutoTokenizer
-
-    from transferkit.zoo.hf import quiet_transformers
-
-    quiet_transformers()
-    try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except Exception as e:  # noqa: BLE001 - missing files, unknown tokenizer class
-        raise UserError(f"Could not load the tokenizer from {path} ({type(e).__name__}: "
-                        f"{str(e)[:200]}). The folder must hold the tokenizer files saved with "
-                        "the model (tokenizer.json or vocab files, tokenizer_config.json).") from None
+from transferkit.zoo.transformers_common import load_tokenizer
 
 
 class TextExamples(torch.utils.data.Dataset):
@@ -79,11 +60,9 @@ class TextCollate:
 
 def check_modality(data_config: DataConfig, dataset: Dataset, model: str = "The model") -> None:
     """UserError when a model of one modality is given data of another."""
-    if data_config.modality != dataset.modality:
-        hint = ("a text model such as minilm-l6 or hf:PATH" if dataset.modality == "text"
-                else "an image model (see `transferkit zoo`)")
-        raise UserError(f"{model} is a {data_config.modality} model but {dataset.name} holds "
-                        f"{dataset.modality} data; pick {hint}.")
+    problem = modality_problem(data_config.modality, dataset, model)
+    if problem:
+        raise UserError(problem)
 
 
 def examples(

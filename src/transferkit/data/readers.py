@@ -188,22 +188,11 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def read_manifest(
-    path: Path,
-    *,
-    strict: bool = False,
-    path_column: str | None = None,
-    label_column: str | None = None,
-    allow_outside_root: bool = False,
-) -> FileDataset:
-    """A CSV (or JSONL) of image paths and labels; relative paths are against its folder."""
-    columns, rows = _read_rows(path)
-    if not rows:
-        raise UserError(f"The manifest {path} has no rows. Add one row per image (path, label).")
-    pcol = _pick_column(columns, path_column, PATH_COLUMNS, "path", path)
-    lcol = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
-    root = os.path.abspath(path.parent)
-    skipped: list[Skipped] = []
+def _manifest_entries(path: Path, rows: list, cols: tuple[str, str], root: str, strict: bool,
+                      allow_outside_root: bool, skipped: list[Skipped]):
+    """(files, their labels, paths outside the root, missing files) of a manifest's rows;
+    rows with an empty path or label are skipped (or, ``strict``, refused)."""
+    pcol, lcol = cols
     files: list[str] = []
     names: list[str] = []
     outside: list[str] = []
@@ -227,6 +216,27 @@ def read_manifest(
         else:
             files.append(full)
             names.append(label)
+    return files, names, outside, missing
+
+
+def read_manifest(
+    path: Path,
+    *,
+    strict: bool = False,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    allow_outside_root: bool = False,
+) -> FileDataset:
+    """A CSV (or JSONL) of image paths and labels; relative paths are against its folder."""
+    columns, rows = _read_rows(path)
+    if not rows:
+        raise UserError(f"The manifest {path} has no rows. Add one row per image (path, label).")
+    pcol = _pick_column(columns, path_column, PATH_COLUMNS, "path", path)
+    lcol = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
+    root = os.path.abspath(path.parent)
+    skipped: list[Skipped] = []
+    files, names, outside, missing = _manifest_entries(path, rows, (pcol, lcol), root, strict,
+                                                       allow_outside_root, skipped)
     if outside:
         raise UserError(
             f"{len(outside)} path(s) in {path} point outside its folder {root}, e.g. "

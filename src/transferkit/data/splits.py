@@ -138,6 +138,17 @@ def _test_split(
     return _pick(_by_class(candidates, labels, rng, k), quotas)
 
 
+def _check_arguments(labels_per_class: int | None, val_fraction: float, test_fraction: float,
+                     max_test: int | None) -> None:
+    for value, label in ((val_fraction, "val_fraction"), (test_fraction, "test_fraction")):
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"{label} must be at least 0 and below 1, got {value}.")
+    if max_test is not None and max_test < 1:
+        raise UserError(f"max_test must be a positive number of examples, got {max_test}.")
+    if labels_per_class is not None and labels_per_class < 1:
+        raise UserError(f"labels_per_class must be at least 1, got {labels_per_class}.")
+
+
 def make_splits(
     dataset: Dataset,
     *,
@@ -155,13 +166,7 @@ def make_splits(
     class that has two or more) is validation and the remainder is train - except that with all
     labels and a predefined ``'val'`` split, that split is the validation set.
     """
-    for value, label in ((val_fraction, "val_fraction"), (test_fraction, "test_fraction")):
-        if not 0.0 <= value < 1.0:
-            raise UserError(f"{label} must be at least 0 and below 1, got {value}.")
-    if max_test is not None and max_test < 1:
-        raise UserError(f"max_test must be a positive number of examples, got {max_test}.")
-    if labels_per_class is not None and labels_per_class < 1:
-        raise UserError(f"labels_per_class must be at least 1, got {labels_per_class}.")
+    _check_arguments(labels_per_class, val_fraction, test_fraction, max_test)
     check_labels(dataset.labels, dataset.classes, f"The dataset {dataset.name!r}")
     labels = np.asarray(dataset.labels, dtype=np.int64)
     k = max(len(dataset.classes), int(labels.max()) + 1)

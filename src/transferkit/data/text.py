@@ -141,6 +141,17 @@ def _read_txt(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return ["text"], [(n, {"text": s}) for n, s in enumerate(lines, 1)]
 
 
+def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Column names and ``(line number, row)`` pairs of any supported table."""
+    _big_fields()
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _read_parquet(path)
+    if suffix == ".txt":
+        return _read_txt(path)
+    return _read_rows(path)
+
+
 def read_text_table(
     path: Path,
     *,
@@ -155,14 +166,7 @@ def read_text_table(
     lists the columns. A named column that does not exist is an error that lists them.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    _big_fields()
-    if suffix == ".parquet":
-        columns, rows = _read_parquet(path)
-    elif suffix == ".txt":
-        columns, rows = _read_txt(path)
-    else:
-        columns, rows = _read_rows(path)
+    columns, rows = _table_rows(path)
     if not rows:
         raise UserError(f"{path} has no rows. Add one row per text, with a header line "
                         "naming the columns (e.g. `text,label`).")

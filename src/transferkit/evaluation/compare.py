@@ -1,26 +1,11 @@
-"""Paired comparisons: strategies x labels per class x seeds on exactly the same splits.
-
-For each seed and label budget, one split is drawn and every strategy trains and is tested
-on it, so differences between strategies are paired. The comparison is recorded in the store
-with its member runs; a cell whose fit already exists in the store (same config, same data
-fingerprint, finished) is reused rather than retrained.
-"""
+"""Summaries of paired comparisons (strategies x labels per class x seeds on the same
+splits): label budgets, the table of means and intervals, the paired differences and their
+verdicts, and the check that runs are comparable at all. ``runs/compare.py`` runs them."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
-from transferkit import distributed, progress
-from transferkit.config import FitConfig
-from transferkit.data import load_dataset
-from transferkit.data.splits import make_splits
 from transferkit.errors import UserError
 from transferkit.evaluation.stats import t_interval, verdict
-from transferkit.store import RunStore
-from transferkit.strategies import STRATEGIES
 
 ALL = "all"
 METRIC = "test_accuracy"
@@ -47,27 +32,6 @@ def budget_name(n: int | None) -> int | str:
     return ALL if n is None else n
 
 
-@dataclass
-class CompareResult:
-    """The comparison record id, its member runs and the summary table."""
-
-    compare_id: str
-    members: list[dict[str, Any]]
-    table: list[dict[str, Any]]
-    paired: list[dict[str, Any]]
-    verdicts: list[str]
-    reused: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _find_reusable(store: RunStore, cfg: FitConfig, fingerprint: str):
-    rec = store.find("fit", cfg.to_dict())
-    if rec is not None and rec.data_fingerprint == fingerprint and METRIC in rec.metrics \
-            and rec.extra.get("fold") is None:
-        return rec
-    return None
-
-
 def summarise(members: list[dict], strategies: list[str], budgets: list[int | None]):
     """Table rows per (strategy, budget) and paired differences against the first strategy."""
     table, paired, verdicts = [], [], []
@@ -92,82 +56,6 @@ def summarise(members: list[dict], strategies: list[str], budgets: list[int | No
                            "mean_diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high})
             verdicts.append(verdict(s, base, iv, where))
     return table, paired, verdicts
-
-
-def compare(
-    data: str | None = None,
-    *,
-    strategies: list[str],
-    labels_per_class: list[int | str | None],
-    seeds: int | list[int] = 3,
-    config: FitConfig | None = None,
-    store: RunStore | None = None,
-    reuse: bool = True,
-    **overrides: Any,
-) -> CompareResult:
-    """Train every strategy on the same splits per (seed, budget); returns the summary."""
-    from transferkit.api import fit, make_config
-
-    store = store or RunStore()
-    if not strategies:
-        raise UserError("Give at least one strategy, e.g. --strategies linear,finetune,scratch.")
-    for s in strategies:
-        STRATEGIES.get(s)
-    if len(set(strategies)) != len(strategies):
-        raise UserError(f"Strategies are listed twice: {', '.join(strategies)}.")
-    budgets = parse_budgets(labels_per_class)
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
-        raise UserError("--seeds must be at least 1.")
-    base = make_config(data, config=config, **overrides)
-    d = base.data
-    dataset = load_dataset(d.data, strict=d.strict, path_column=d.path_column,
-                           label_column=d.label_column, allow_outside_root=d.allow_outside_root)
-    # Split everything first: a budget larger than the data fails before any training.
-    plan = []
-    for seed in seed_list:
-        for b in budgets:
-            splits = make_splits(dataset, seed=seed, labels_per_class=b,
-                                 val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                                 max_test=d.max_test)
-            plan.append((seed, b, splits))
-    compare_id = None
-    if distributed.is_main():
-        compare_id = store.create("compare", {
-            "data": d.data, "model": base.model, "strategies": strategies,
-            "labels_per_class": [budget_name(b) for b in budgets], "seeds": seed_list,
-            "base": base.to_dict()}, seed=seed_list[0], data_fingerprint=dataset.fingerprint)
-    compare_id = distributed.broadcast_object(compare_id)
-    members, reused, t0 = [], 0, time.perf_counter()
-    try:
-        for seed, b, splits in plan:
-            for s in strategies:
-                cfg = dataclasses.replace(base, strategy=s, seed=seed,
-                                          data=dataclasses.replace(base.data, labels_per_class=b))
-                rec = _find_reusable(store, cfg, dataset.fingerprint) if reuse else None
-                if rec is not None:
-                    run_id, acc = rec.id, rec.metrics[METRIC]
-                    reused += 1
-                else:
-                    r = fit(config=cfg, dataset=dataset, splits=splits, store=store,
-                            parent=compare_id, record={"compare": compare_id})
-                    run_id, acc = r.run_id, r.metrics[METRIC]
-                members.append({"run": run_id, "strategy": s, "labels_per_class": budget_name(b),
-                                "seed": seed, METRIC: acc})
-                progress.info(f"compare {compare_id}: {s} @ {budget_name(b)} seed {seed}: "
-                              f"{acc:.4f} ({'reused ' if rec else ''}{run_id})")
-    except BaseException as e:
-        if distributed.is_main():
-            store.update(compare_id, extra={"members": members})
-            store.fail(compare_id, f"{type(e).__name__}: {e}")
-        raise
-    table, paired, verdicts = summarise(members, strategies, budgets)
-    if distributed.is_main():
-        store.update(compare_id, extra={"members": members, "table": table, "paired": paired,
-                                        "verdicts": verdicts, "reused": reused,
-                                        "dataset": dataset.summary()})
-        store.finish(compare_id, metrics={}, timings={"total": time.perf_counter() - t0})
-    return CompareResult(compare_id, members, table, paired, verdicts, reused)
 
 
 def check_comparable(records: list) -> None:

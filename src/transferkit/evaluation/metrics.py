@@ -64,3 +64,10 @@ def classification_metrics(
     }
     out["confusion"] = skm.confusion_matrix(y, pred, labels=labels).tolist()
     return {f"{prefix}{key}": v for key, v in out.items()}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``logits`` (N, K), computed stably in the input's float type."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

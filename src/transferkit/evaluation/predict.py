@@ -8,6 +8,7 @@ from torch import nn
 
 from transferkit import distributed
 from transferkit.data.base import Dataset
+from transferkit.evaluation.metrics import softmax  # noqa: F401  (re-exported)
 from transferkit.features.extract import forward_batches
 
 
@@ -37,9 +38,3 @@ def predict_logits(
     if shard and distributed.is_initialized():
         logits = np.concatenate(distributed.all_gather_object(logits))
     return logits
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file
 
-from transferkit.zoo.checkpoint import atomic_save_tensors
+from transferkit.store.artifacts import atomic_save_tensors
 
 
 class FeatureCache:

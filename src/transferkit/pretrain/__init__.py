@@ -1,24 +1,14 @@
-"""Making one's own source model: supervised, autoencoder, VAE, contrastive (one file each).
+"""Making one's own source model: supervised, autoencoder, VAE, contrastive (one file each,
+registered in :data:`METHODS`, which imports every module of this package on first use).
 
-``transferkit.pretrain`` is both this package and the API function: importing a sub-module
-of a package always rebinds the package's attribute of that name to the module, so the
-module itself is made callable and forwards to :func:`transferkit.pretrain.run.pretrain`.
-``transferkit.pretrain(...)`` and ``from transferkit.pretrain import pretrain`` both work.
+The ``pretrain`` workflow that runs and records them is :mod:`transferkit.runs.pretrain`
+(``transferkit.pretrain(...)`` from the package root).
 """
 
-import sys
-import types
+from transferkit.pretrain.base import METHODS, PretrainTask
 
-from transferkit.pretrain import autoencoder, contrastive, supervised, vae  # noqa: F401
-from transferkit.pretrain.base import METHODS, PretrainConfig, PretrainTask
-from transferkit.pretrain.run import PretrainResult, pretrain
+__all__ = ["METHODS", "PretrainTask"]
 
-__all__ = ["METHODS", "PretrainConfig", "PretrainResult", "PretrainTask", "pretrain"]
+from transferkit.public import callable_package  # noqa: E402
 
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs) -> PretrainResult:
-        return pretrain(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+callable_package(__name__, "transferkit.runs.pretrain:pretrain")

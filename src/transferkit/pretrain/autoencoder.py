@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from transferkit.pretrain.base import METHODS, PretrainTask
+from transferkit.pretrain.base import METHODS, LatentOptions, PretrainTask
 from transferkit.pretrain.decoder import Decoder
 
 
@@ -26,8 +26,10 @@ class AutoEncoder(nn.Module):
 
 @METHODS.register("autoencoder")
 class AutoencoderTask(PretrainTask):
+    options = LatentOptions
+
     def build(self) -> nn.Module:
-        return AutoEncoder(self.backbone, self.cfg.latent_dim)
+        return AutoEncoder(self.backbone, self.opts.latent_dim)
 
     def compute_loss(self, model, batch, device) -> torch.Tensor:
         x = batch[0].to(device)

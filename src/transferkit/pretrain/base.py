@@ -8,18 +8,21 @@ with its posterior-mean projection), saved like any transferkit model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from transferkit import distributed
-from transferkit.config import PretrainConfig
+from transferkit.config import PretrainConfig, opt
+from transferkit.config.options import resolve
 from transferkit.data.base import Dataset
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.registry import Registry
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
-from transferkit.training.schedule import warmup_cosine
+from transferkit.training.schedule import adamw_warmup_cosine
 from transferkit.zoo.base import Backbone
 
 
@@ -30,10 +33,12 @@ class PretrainTask:
 
     needs_labels = False
     monitor = "val_score"
+    options: type | None = None  # the method's own settings (a dataclass), or None
 
     def __init__(self, backbone: Backbone, dataset: Dataset, train: np.ndarray, val: np.ndarray,
                  cfg: PretrainConfig, device: torch.device) -> None:
         self.backbone, self.dataset, self.cfg, self.device = backbone, dataset, cfg, device
+        self.opts = resolve(METHODS, self.name, cfg.options) if self.options else None
         self.train_idx, self.val_idx = train, val
         self.model = self.build()
         hflip = dataset.hflip_safe
@@ -68,13 +73,9 @@ class PretrainTask:
 
     # -- the training-loop Task protocol --------------------------------------------------------
     def configure(self, steps_per_epoch: int, epochs: int):
-        decay = [p for p in self.model.parameters() if p.ndim > 1]
-        other = [p for p in self.model.parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.cfg.weight_decay},
-             {"params": other, "weight_decay": 0.0}], lr=self.cfg.lr)
-        warm = round(self.cfg.warmup_epochs * steps_per_epoch)
-        return optimizer, warmup_cosine(optimizer, warm, steps_per_epoch * epochs)
+        return adamw_warmup_cosine([(self.model, self.cfg.lr)], weight_decay=self.cfg.weight_decay,
+                                   warmup_epochs=self.cfg.warmup_epochs,
+                                   steps_per_epoch=steps_per_epoch, epochs=epochs)
 
     def on_epoch_start(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -119,4 +120,13 @@ class PretrainTask:
         return self.compute_loss(model, batch, device), {}
 
 
-METHODS: Registry[type[PretrainTask]] = Registry("pretraining method")
+METHODS: Registry[type[PretrainTask]] = Registry("pretraining method",
+                                                package="transferkit.pretrain")
+
+
+@dataclass
+class LatentOptions:
+    """The bottleneck of the autoencoder and the VAE."""
+
+    prefix = ""
+    latent_dim: int = opt(64, "Latent size of the autoencoder / VAE bottleneck.", min=1)

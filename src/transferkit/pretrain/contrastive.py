@@ -11,10 +11,13 @@ backbone (before the projection head) transfers. Labels are never used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from transferkit.config import opt
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.errors import UserError
 from transferkit.pretrain.base import METHODS, PretrainTask
@@ -55,13 +58,22 @@ class SimCLR(nn.Module):
         return self.projector(self.backbone.forward_features(x))
 
 
+@dataclass
+class ContrastiveOptions:
+    prefix = ""
+    temperature: float = opt(0.5, "Contrastive: NT-Xent temperature.", gt=0)
+    projection_dim: int = opt(128, "Contrastive: output size of the projection head.", min=1)
+
+
 @METHODS.register("contrastive")
 class ContrastiveTask(PretrainTask):
+    options = ContrastiveOptions
+
     def build(self) -> nn.Module:
         if self.cfg.batch_size < 2:
             raise UserError("Contrastive pretraining needs a batch size of at least 2 (each "
                             "image is contrasted with the others in its batch); use 64 or more.")
-        return SimCLR(self.backbone, self.cfg.projection_dim)
+        return SimCLR(self.backbone, self.opts.projection_dim)
 
     def make_examples(self, indices):
         strong = build_transform(self.backbone.data_config, train=True, augment=True,
@@ -70,7 +82,7 @@ class ContrastiveTask(PretrainTask):
 
     def compute_loss(self, model, batch, device) -> torch.Tensor:
         a, b = batch[0].to(device), batch[1].to(device)
-        return nt_xent(model(torch.cat([a, b])), self.cfg.temperature)
+        return nt_xent(model(torch.cat([a, b])), self.opts.temperature)
 
     def val_examples(self):
         # Two augmented views per validation image, seeded so they are the same every epoch.

@@ -10,10 +10,13 @@ saved backbone is the encoder followed by its ``mu`` projection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from transferkit.pretrain.base import METHODS, PretrainTask
+from transferkit.config import opt
+from transferkit.pretrain.base import METHODS, LatentOptions, PretrainTask
 from transferkit.pretrain.decoder import Decoder
 from transferkit.zoo.projected import ProjectedBackbone
 
@@ -41,24 +44,31 @@ def vae_loss(recon, x, mu, logvar, beta: float) -> tuple[torch.Tensor, torch.Ten
     return rec + beta * kl, rec, kl
 
 
+@dataclass
+class VAEOptions(LatentOptions):
+    beta: float = opt(1.0, "VAE: weight of the KL term.", min=0)
+
+
 @METHODS.register("vae")
 class VAETask(PretrainTask):
+    options = VAEOptions
+
     def build(self) -> nn.Module:
-        if self.cfg.latent_dim < 1:
+        if self.opts.latent_dim < 1:
             from transferkit.errors import UserError
 
-            raise UserError(f"--latent-dim must be at least 1, not {self.cfg.latent_dim}.")
-        return VAE(self.backbone, self.cfg.latent_dim)
+            raise UserError(f"--latent-dim must be at least 1, not {self.opts.latent_dim}.")
+        return VAE(self.backbone, self.opts.latent_dim)
 
     def compute_loss(self, model, batch, device) -> torch.Tensor:
         x = batch[0].to(device)
         recon, mu, logvar = model(x)
-        return vae_loss(recon, x, mu, logvar, self.cfg.beta)[0]
+        return vae_loss(recon, x, mu, logvar, self.opts.beta)[0]
 
     def validation_loss(self, model, batch, device):
         x = batch[0].to(device)
         recon, mu, logvar = model(x)
-        total, rec, kl = vae_loss(recon, x, mu, logvar, self.cfg.beta)
+        total, rec, kl = vae_loss(recon, x, mu, logvar, self.opts.beta)
         return total, {"val_reconstruction": float(rec), "val_kl": float(kl)}
 
     def transferred(self):

@@ -13,6 +13,7 @@ from typing import Any
 from transferkit.report import plots
 from transferkit.report.common import pct, provenance, status_blocks, value
 from transferkit.report.document import Details, Image, Paragraph, Section, Table
+from transferkit.report.sections import SECTIONS
 from transferkit.store import RunRecord
 
 
@@ -21,20 +22,20 @@ def adapt_command(cfg: dict[str, Any]) -> str:
     import dataclasses
     import shlex
 
-    from transferkit.config import AdaptConfig
+    from transferkit.config import AdaptConfig, option_args
 
     defaults = dataclasses.asdict(AdaptConfig())
     parts = ["transferkit adapt", "--method", ",".join(cfg.get("methods") or []),
              "--trade-off", ",".join(f"{t:g}" for t in cfg.get("trade_offs") or [])]
     for k, v in cfg.items():
-        if k in ("methods", "trade_offs") or v == defaults.get(k) or v is None:
+        if k in ("methods", "trade_offs", "options") or v == defaults.get(k) or v is None:
             continue
         flag = "--" + k.replace("_", "-")
         if isinstance(v, bool):
             parts.append(flag if v else "--no-" + k.replace("_", "-"))
         else:
             parts += [flag, shlex.quote(str(v))]
-    return " ".join(parts)
+    return " ".join(parts + option_args(cfg.get("options") or {}))
 
 
 def _verdicts(r: RunRecord) -> list[str]:
@@ -102,6 +103,7 @@ def _per_class(r: RunRecord) -> Table | None:
                  caption="Per-class target accuracy (recall), mean over seeds")
 
 
+@SECTIONS.register("adapt")
 def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
     extra, cfg = r.extra, r.config
     blocks: list = status_blocks(r)

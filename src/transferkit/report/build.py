@@ -6,14 +6,14 @@ it. Files are written to a temporary name and renamed, so a report is never half
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from transferkit.errors import UserError
 from transferkit.report.document import Bullets, Document, Paragraph, Section, safe_name
+from transferkit.report.sections import SECTIONS
 from transferkit.store import RunRecord, RunStore
+from transferkit.store.artifacts import atomic_write_bytes
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -108,27 +108,10 @@ def make_document(records: list[RunRecord], title: str | None = None) -> Documen
     elif fits:
         verdicts += fit.fit_verdicts([r for r in fits if _scored(r)])
     for r in records:
-        if r.kind == "fit":
+        if r.kind == "fit":  # its verdicts come from the summary above
             body.append(fit.fit_section(r))
-        elif r.kind == "compare":
-            section, v = evaluation.compare_section(r)
-            body.append(section)
-            verdicts += v
-        elif r.kind == "cv":
-            section, v = evaluation.cv_section(r)
-            body.append(section)
-            verdicts += v
-        elif r.kind in ("rank", "similarity"):
-            from transferkit.report import ranking
-
-            section, v = (ranking.rank_section if r.kind == "rank"
-                          else ranking.similarity_section)(r)
-            body.append(section)
-            verdicts += v
-        elif r.kind == "adapt":
-            from transferkit.report.adapt import adapt_section
-
-            section, v = adapt_section(r)
+        elif r.kind in SECTIONS:
+            section, v = SECTIONS.get(r.kind)(r)
             body.append(section)
             verdicts += v
         else:
@@ -144,21 +127,10 @@ def make_document(records: list[RunRecord], title: str | None = None) -> Documen
                     sections=[Section("Verdict", head, anchor="verdict"), *body])
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_document(doc: Document, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` with ``report_files/*.png``."""
-    from transferkit import __version__
     from transferkit.report import html, markdown
+    from transferkit.version import __version__
 
     out_dir = Path(out_dir)
     files = out_dir / FILES_DIR
@@ -171,7 +143,7 @@ def write_document(doc: Document, out_dir: Path) -> tuple[Path, Path]:
             i += 1
             stem = f"{safe_name(img.name)}-{i}"
         used.add(f"{stem}.png")
-        _atomic_write(files / f"{stem}.png", img.png)
+        atomic_write_bytes(files / f"{stem}.png", img.png)
         paths[id(img)] = f"{FILES_DIR}/{stem}.png"
     for stale in files.glob("*.png"):
         if stale.name not in used:
@@ -179,8 +151,8 @@ def write_document(doc: Document, out_dir: Path) -> tuple[Path, Path]:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     footer = f"Written by transferkit {__version__} on {stamp}."
     html_path, md_path = out_dir / HTML_NAME, out_dir / MD_NAME
-    _atomic_write(md_path, markdown.render(doc, paths, footer).encode("utf-8"))
-    _atomic_write(html_path, html.render(doc, footer + " Self-contained: viewing it needs no "
+    atomic_write_bytes(md_path, markdown.render(doc, paths, footer).encode("utf-8"))
+    atomic_write_bytes(html_path, html.render(doc, footer + " Self-contained: viewing it needs no "
                                          "network.").encode("utf-8"))
     return html_path, md_path
 

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
+from transferkit.config import compare_command, reproduce_command
 from transferkit.report import plots
 from transferkit.report.common import dataset_name, pct, provenance, status_blocks, value
 from transferkit.report.document import Bullets, Details, Image, Section, Table
+from transferkit.report.sections import SECTIONS
 from transferkit.store import RunRecord
 
-
 # ------------------------------------------------------------------------ compare
-def compare_command(cfg: dict) -> str:
-    """The `transferkit compare` command line for a stored comparison config."""
-    from transferkit import cli
-    from transferkit.config import FitConfig
-
-    custom = getattr(cli, "compare_command", None)
-    if callable(custom):
-        return custom(cfg)
-    seeds = list(cfg.get("seeds") or [0])
-    seeds_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
-    parts = ["transferkit compare", "--data", shlex.quote(str(cfg.get("data", ""))),
-             "--model", shlex.quote(str(cfg.get("model", ""))),
-             "--strategies", shlex.quote(",".join(map(str, cfg.get("strategies") or []))),
-             "--labels-per-class", shlex.quote(",".join(map(str, cfg.get("labels_per_class") or []))),
-             "--seeds", seeds_arg]
-    base = cfg.get("base")
-    if isinstance(base, dict):
-        d = FitConfig()
-        neutral = {**base, "model": d.model, "strategy": d.strategy, "seed": d.seed,
-                   "data": {**(base.get("data") or {}), "data": "", "labels_per_class": None}}
-        rest = cli.reproduce_command(neutral)[len("transferkit fit"):].strip()
-        if rest:
-            parts.append(rest)
-    return " ".join(parts)
-
 
 def _ci(low: Any, high: Any, digits: int = 2) -> str:
     if low is None or high is None:
@@ -44,6 +19,7 @@ def _ci(low: Any, high: Any, digits: int = 2) -> str:
     return f"{pct(low, digits)} to {pct(high, digits)}"
 
 
+@SECTIONS.register("compare")
 def compare_section(r: RunRecord) -> tuple[Section, list[str]]:
     extra = r.extra
     cfg = r.config
@@ -79,8 +55,8 @@ def compare_section(r: RunRecord) -> tuple[Section, list[str]]:
 
 
 # ----------------------------------------------------------------------------- cv
+@SECTIONS.register("cv")
 def cv_section(r: RunRecord) -> tuple[Section, list[str]]:
-    from transferkit.cli import reproduce_command
 
     fit_cfg = r.config.get("fit") or {}
     k = r.config.get("k")

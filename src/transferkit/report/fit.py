@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferkit.config import reproduce_command
 from transferkit.report import plots
 from transferkit.report.common import (
     dataset_name,
@@ -76,7 +77,6 @@ def fit_plots(r: RunRecord) -> list:
 
 
 def fit_section(r: RunRecord) -> Section:
-    from transferkit.cli import reproduce_command
 
     title = f"Run {r.id}: {strategy_of(r)} {r.config.get('model', '?')} on {dataset_name(r)}"
     blocks: list = status_blocks(r)

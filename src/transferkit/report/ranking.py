@@ -7,9 +7,11 @@ import math
 import shlex
 from typing import Any
 
+from transferkit.config import option_args
 from transferkit.report import plots
 from transferkit.report.common import dataset_name, provenance, status_blocks
 from transferkit.report.document import Image, KeyValues, Paragraph, Section, Table
+from transferkit.report.sections import SECTIONS
 from transferkit.store import RunRecord
 
 
@@ -32,9 +34,10 @@ def rank_command(cfg: dict) -> str:
     for key in ("max_examples", "labels_per_class", "image_size", "seed"):
         if cfg.get(key) is not None:
             parts += [f"--{key.replace('_', '-')}", str(cfg[key])]
-    return " ".join(parts)
+    return " ".join(parts + option_args(cfg.get("options") or {}))
 
 
+@SECTIONS.register("rank")
 def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
     cfg, extra = r.config, r.extra
     scores = list(cfg.get("scores") or [])
@@ -78,6 +81,7 @@ def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
     return Section(title, blocks, anchor=r.id), verdicts
 
 
+@SECTIONS.register("similarity")
 def similarity_section(r: RunRecord) -> tuple[Section, list[str]]:
     cfg, m, extra = r.config, r.metrics, r.extra
     blocks: list = status_blocks(r)

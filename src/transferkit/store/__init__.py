@@ -5,15 +5,9 @@ config, seed, data fingerprint, package versions, metrics and timings, so it can
 compared, reported on and reproduced. See :class:`RunStore`.
 """
 
-from transferkit.store.runs import (
-    STATUSES,
-    RunRecord,
-    RunStore,
-    config_hash,
-    home,
-    recording,
-    to_json,
-)
+from transferkit.store.db import config_hash, to_json
+from transferkit.store.record import RunRecord, home
+from transferkit.store.runs import STATUSES, RunStore
 from transferkit.store.versions import package_versions
 
 __all__ = [
@@ -23,6 +17,5 @@ __all__ = [
     "config_hash",
     "home",
     "package_versions",
-    "recording",
     "to_json",
 ]

@@ -13,7 +13,6 @@ Nothing is pickled: dict fields are stored as JSON.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -21,74 +20,21 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from transferkit.errors import UserError
 from transferkit.store import db
 from transferkit.store.db import config_hash, to_json
-from transferkit.store.owner import Heartbeat, current_owner, owner_gone
+from transferkit.store.lifecycle import Lifecycle
+from transferkit.store.owner import current_owner, owner_gone
+from transferkit.store.record import RunRecord, _new_id, _now, home
 from transferkit.store.versions import package_versions
 
 STATUSES = db.STATUSES
-_JSON_FIELDS = ("config", "metrics", "timings", "extra", "versions")
 
 
-def home() -> Path:
-    """The transferkit home folder: ``$TRANSFERKIT_HOME`` if set, else ``~/.transferkit``."""
-    env = os.environ.get("TRANSFERKIT_HOME", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".transferkit"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _new_id() -> str:
-    """``r`` + UTC ``yyyymmdd-HHMMSS`` + ``-`` + 4 hex digits: short and sortable by time."""
-    return datetime.now(timezone.utc).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-@dataclass
-class RunRecord:
-    """One run as stored: what was run (kind, config, seed, data), how it went, and where."""
-
-    id: str
-    kind: str
-    status: str
-    created: str
-    updated: str
-    config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    data_fingerprint: str | None = None
-    parent: str | None = None
-    name: str | None = None
-    error: str | None = None
-    config_hash: str = ""
-    host: str | None = None
-    pid: int | None = None
-    pid_started: str | None = None
-    heartbeat: str | None = None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> RunRecord:
-        values = {k: v for k, v in row.items() if k in {f.name for f in dataclasses.fields(cls)}}
-        for k in _JSON_FIELDS:
-            values[k] = json.loads(values.get(k) or "{}")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain JSON-ready dict (for ``runs show --json`` and reports)."""
-        return dataclasses.asdict(self)
-
-
-class RunStore:
+class RunStore(Lifecycle):
     """Runs in ``root/store.db`` with artifacts in ``root/runs/<id>``; ``root`` defaults to :func:`home`."""
 
     DB_NAME = "store.db"
@@ -293,66 +239,6 @@ class RunStore:
             row.update(values)
         return RunRecord.from_row(row)
 
-    def finish(
-        self,
-        run_id: str,
-        metrics: dict[str, Any] | None = None,
-        timings: dict[str, Any] | None = None,
-    ) -> RunRecord:
-        """Mark a run ``done``, merging its final metrics and timings."""
-        return self.update(run_id, status="done", metrics=metrics, timings=timings)
-
-    def fail(self, run_id: str, error: str) -> RunRecord:
-        """Mark a run ``failed`` and keep the error text (message or traceback)."""
-        return self.update(run_id, status="failed", error=str(error))
-
-    def interrupt(self, run_id: str) -> RunRecord:
-        """Mark a run ``interrupted`` (killed or stopped; resumable from its checkpoint)."""
-        return self.update(run_id, status="interrupted")
-
-    def mark_stale(self, run_id: str, why: str | None = None) -> RunRecord:
-        """Mark a run still ``running`` (its process died) as ``interrupted``; others unchanged.
-        ``why`` is kept as the run's error text.
-
-        The status check and the change happen in one transaction, so a run that finished
-        meanwhile is never turned back into an interrupted one.
-        """
-        with self._connect() as conn, db.write_txn(conn):
-            row = self._resolve(conn, run_id)
-            if row["status"] == "running":
-                values = {"status": "interrupted", "updated": _now()}
-                if why:
-                    values["error"] = f"interrupted: {why}"
-                db.update(conn, row["id"], values)
-                row.update(values)
-        return RunRecord.from_row(row)
-
-    def claim(self, run_id: str) -> RunRecord:
-        """This process takes over an unfinished run (``--resume``): status ``running``, this
-        process as its owner, a fresh heartbeat, and the error of the earlier attempt cleared.
-        A run that is still ``running`` under a live process is refused."""
-        with self._connect() as conn, db.write_txn(conn):
-            row = self._resolve(conn, run_id)
-            me = current_owner()
-            mine = (row.get("host"), row.get("pid")) == (me["host"], me["pid"])
-            if row["status"] == "running" and row.get("pid") is not None and not mine \
-                    and owner_gone(row) is None:
-                raise UserError(
-                    f"Run {row['id']} is still running (process {row['pid']} on {row['host']}). "
-                    "Wait for it to finish, or stop that process, then resume it.")
-            if row["status"] == "done":
-                raise UserError(f"Run {row['id']} already finished; there is nothing to resume.")
-            values = {"status": "running", "updated": _now(), "heartbeat": _now(),
-                      "error": None, **me}
-            db.update(conn, row["id"], values)
-            row.update(values)
-        return RunRecord.from_row(row)
-
-    def beat(self, run_id: str) -> None:
-        """Record that the run's process is alive (the owner's heartbeat thread calls this)."""
-        with self._connect() as conn, db.write_txn(conn):
-            db.update(conn, run_id, {"heartbeat": _now()})
-
     def delete(self, run_id: str) -> None:
         """Remove a run's record and its artifact folder."""
         with self._connect() as conn:
@@ -378,28 +264,3 @@ class RunStore:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
-
-
-@contextmanager
-def recording(store: RunStore, run_id: str, *, main: bool = True) -> Iterator[None]:
-    """Run a block of a run's work; if it raises, mark the run ``interrupted`` (Ctrl-C, or
-    :class:`~transferkit.errors.RunInterrupted`, which then carries ``run_id`` for the resume
-    hint) or ``failed`` with the error, and re-raise. ``main``: only one process writes."""
-    from transferkit.errors import RunInterrupted
-
-    try:
-        if main:
-            with Heartbeat(lambda: store.beat(run_id)):
-                yield
-        else:
-            yield
-    except (RunInterrupted, KeyboardInterrupt) as e:
-        e.run_id = run_id  # type: ignore[union-attr]
-        if main:
-            store.interrupt(run_id)
-        raise
-    except BaseException as e:
-        if main:
-            why = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-            store.fail(run_id, why)
-        raise

@@ -28,8 +28,6 @@ def choose(ctx: FitContext) -> tuple[str, str]:
 class Auto(Strategy):
     """Picks linear or finetune by labels per class (see module docstring)."""
 
-    name = "auto"
-
     def fit(self, ctx: FitContext) -> StrategyResult:
         chosen, reason = choose(ctx)
         result = STRATEGIES.get(chosen)().fit(ctx)

@@ -59,11 +59,18 @@ class StrategyResult:
 class Strategy:
     """Base class. ``pretrained``: whether the strategy starts from the source weights;
     ``default_lr``: the peak learning rate per modality when ``--lr`` is not given (pretrained
-    transformers need far smaller steps than the CNN recipes)."""
+    transformers need far smaller steps than the CNN recipes); ``options``: a dataclass of the
+    strategy's own settings (LoRA's rank), or None. The registry sets ``name``."""
 
-    name = "base"
     pretrained = True
     default_lr = {"image": 1e-3, "text": 1e-4}
+    options: type | None = None
+
+    def opts(self, ctx: FitContext):
+        """This strategy's options for the run (from ``ctx.config.options``, defaults filled)."""
+        from transferkit.config.options import resolve
+
+        return resolve(STRATEGIES, self.name, ctx.config.options)
 
     def learning_rate(self, ctx: FitContext) -> float:
         lr = ctx.config.train.lr
@@ -88,4 +95,4 @@ class Strategy:
         raise NotImplementedError
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", package="transferkit.strategies")

@@ -29,7 +29,7 @@ from transferkit.features.extract import forward_batches
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import Linear
 from transferkit.training.sampling import GlobalBatchSampler
-from transferkit.training.schedule import warmup_cosine
+from transferkit.training.schedule import adamw_warmup_cosine
 
 SCALE = 20.0  # cosine logits for the validation loss (sentence-transformers' usual scale)
 
@@ -98,13 +98,10 @@ class ContrastiveTask:
             distributed.rank(), distributed.world_size())
 
     def configure(self, steps_per_epoch: int, epochs: int):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},
-                  {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr)
-        total = steps_per_epoch * epochs
-        warmup = round(self.opts.warmup_epochs * steps_per_epoch)
-        return optimizer, warmup_cosine(optimizer, warmup, total)
+        return adamw_warmup_cosine([(self.model, self.lr)], weight_decay=0.01,
+                                   warmup_epochs=self.opts.warmup_epochs,
+                                   steps_per_epoch=steps_per_epoch, epochs=epochs,
+                                   trainable_only=True)
 
     def on_epoch_start(self, epoch: int) -> None:
         self.pairs.set_epoch(epoch)
@@ -153,7 +150,6 @@ class ContrastiveTask:
 class Contrastive(Strategy):
     """SetFit-style: contrastive pair fine-tuning, then a logistic-regression head."""
 
-    name = "contrastive"
     default_lr = {"image": 1e-4, "text": 2e-5}
 
     def fit(self, ctx: FitContext) -> StrategyResult:

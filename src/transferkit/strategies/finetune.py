@@ -23,7 +23,7 @@ from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import probe_start
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
-from transferkit.training.schedule import warmup_cosine
+from transferkit.training.schedule import adamw_warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
 
 
@@ -140,19 +140,11 @@ class FineTuneTask:
     # -- optimisation -----------------------------------------------------------------------
     def configure(self, steps_per_epoch: int, epochs: int):
         o, n = self.opts, len(self.blocks)
-        groups = []
         layers = [(b, self.lr * self.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
         layers.append((self.model.head, self.lr))
-        for module, lr in layers:
-            decay = [p for p in module.parameters() if p.ndim > 1]
-            no_decay = [p for p in module.parameters() if p.ndim <= 1]
-            groups += [
-                {"params": decay, "lr": lr, "weight_decay": o.weight_decay},
-                {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-            ]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-        total = steps_per_epoch * epochs
-        return optimizer, warmup_cosine(optimizer, round(o.warmup_epochs * steps_per_epoch), total)
+        return adamw_warmup_cosine(layers, weight_decay=o.weight_decay,
+                                   warmup_epochs=o.warmup_epochs,
+                                   steps_per_epoch=steps_per_epoch, epochs=epochs)
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)
@@ -191,8 +183,6 @@ class FineTuneTask:
 class FineTune(Strategy):
     """Fine-tune the source weights (full, top-k blocks, or gradually unfrozen)."""
 
-    name = "finetune"
-
     def fit(self, ctx: FitContext) -> StrategyResult:
         o = ctx.config.train
         # LP-FT (Kumar et al., 2022, arXiv:2202.10054) probes the *source* features; fresh
@@ -226,5 +216,4 @@ class Scratch(FineTune):
     per-block learning-rate decay (every block trains at the full rate).
     """
 
-    name = "scratch"
     pretrained = False

@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from transferkit.features.extract import extract_features
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.zoo.checkpoint import TransferModel
+from transferkit.zoo.heads import fold_head
 
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
 # With no validation split (one label per class) nothing can choose C; scikit-learn's default
@@ -61,21 +62,6 @@ def select_c(
     return best["C"], rows
 
 
-def fold_head(
-    clf: LogisticRegression, mean: np.ndarray, scale: np.ndarray, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights and bias of a Linear layer equal to ``clf`` applied to standardised input."""
-    coef = np.zeros((k, mean.shape[0]))
-    bias = np.full(k, -1e4)  # a class absent from training never wins
-    coef_, icpt = clf.coef_, clf.intercept_
-    if len(clf.classes_) == 2 and coef_.shape[0] == 1:  # binary: one row, logit for class 1
-        coef_ = np.vstack([-coef_ / 2, coef_ / 2])
-        icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
-    coef[clf.classes_] = coef_ / scale
-    bias[clf.classes_] = icpt - (coef_ / scale) @ mean
-    return torch.tensor(coef, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32)
-
-
 def head_temperature(logits: np.ndarray, y: np.ndarray, smoothing: float) -> float:
     """The factor t in (0, 1] that minimises the label-smoothed cross-entropy of ``t * logits``.
 
@@ -111,8 +97,6 @@ class Linear(Strategy):
     ``temper``: the label smoothing of a fine-tuning that starts from this probe (LP-FT); the
     features are then scaled by one common factor rather than per feature, and the head is
     scaled down to that loss's optimal margin (:func:`head_temperature`)."""
-
-    name = "linear"
 
     def __init__(self, refit: bool = True, temper: float | None = None) -> None:
         self.refit, self.temper = refit, temper

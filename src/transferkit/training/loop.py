@@ -135,72 +135,92 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
                         "than the number of processes. Use more labelled data.")
     optimizer, scheduler = task.configure(math.ceil(steps / settings.accumulate), settings.epochs)
     folder = settings.checkpoint_dir
-    start, history, best, best_epoch, bad = 0, [], None, -1, 0
+    state = {"start": 0, "history": [], "best": None, "best_epoch": -1, "bad": 0}
     if resume and folder is not None:
         saved = ckpt.load_checkpoint(folder, model, optimizer, scheduler)
         if saved is not None:
-            start, history = saved["epoch"] + 1, saved["history"]
-            best, best_epoch, bad = saved["best"], saved["best_epoch"], saved["bad_epochs"]
-            progress.info(f"resuming at epoch {start + 1} of {settings.epochs}")
+            state.update(start=saved["epoch"] + 1, history=saved["history"], best=saved["best"],
+                         best_epoch=saved["best_epoch"], bad=saved["bad_epochs"])
+            progress.info(f"resuming at epoch {state['start'] + 1} of {settings.epochs}")
     wrapped = distributed.wrap_model(model, device)
-    dtype, scaler = _amp(device, settings.amp)
+    amp = _amp(device, settings.amp)  # one GradScaler for the whole run
     flag, t0, stopped_early = _StopFlag(), time.perf_counter(), False
     best_state = None  # in-memory copy of the best weights when there is no checkpoint folder
-    with _signals(flag), progress.bar(settings.description, (settings.epochs - start) * steps) as update:
-        for epoch in range(start, settings.epochs):
-            if best is not None and settings.monitor is not None and bad >= settings.patience:
+    total = (settings.epochs - state["start"]) * steps
+    with _signals(flag), progress.bar(settings.description, total) as update:
+        for epoch in range(state["start"], settings.epochs):
+            if state["best"] is not None and settings.monitor is not None \
+                    and state["bad"] >= settings.patience:
                 stopped_early = True
                 break
-            seed_everything(settings.seed * 1000 + epoch)
-            task.on_epoch_start(epoch)
-            task.train_mode(wrapped)
-            optimizer.zero_grad(set_to_none=True)
-            total, count = 0.0, 0
-            for i, batch in enumerate(task.train_batches()):
-                if distributed.any_rank(flag.raised):
-                    raise RunInterrupted(f"stopped by signal {flag.signum} in epoch {epoch + 1}")
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    loss = task.loss(wrapped, batch, device) / settings.accumulate
-                if not torch.isfinite(loss):
-                    raise UserError(
-                        f"The training loss became {loss.item()} in epoch {epoch + 1}. Lower the "
-                        "learning rate (--lr) or check the data; the last good checkpoint is kept."
-                    )
-                (scaler.scale(loss) if scaler else loss).backward()
-                last = i + 1 == steps
-                if (i + 1) % settings.accumulate == 0 or last:
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    if settings.max_grad_norm:
-                        params = [p for p in model.parameters() if p.grad is not None]
-                        torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-                    (scaler.step(optimizer) if scaler else optimizer.step())
-                    if scaler:
-                        scaler.update()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                total += loss.item() * settings.accumulate
-                count += 1
-                update(1, f"epoch {epoch + 1} loss {total / count:.3f}")
-            metrics = {"epoch": epoch + 1, "train_loss": distributed.all_reduce_mean(total / max(count, 1))}
-            metrics.update(task.validate(model, device))
-            metrics["lr"] = optimizer.param_groups[-1]["lr"]
-            history.append(metrics)
-            if best is None or _score(metrics, settings) > _score(best, settings):
-                best, best_epoch, bad = metrics, epoch, 0
+            metrics = _epoch(task, (model, wrapped), (optimizer, scheduler, amp), settings,
+                             device, epoch, steps, flag, update)
+            state["history"].append(metrics)
+            if state["best"] is None or _score(metrics, settings) > _score(state["best"], settings):
+                state.update(best=metrics, best_epoch=epoch, bad=0)
                 if folder is None:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 elif distributed.is_main():
                     ckpt.save_best(folder, model)
             else:
-                bad += 1
+                state["bad"] += 1
             if folder is not None and distributed.is_main():
-                state = {"epoch": epoch, "history": history, "best": best,
-                         "best_epoch": best_epoch, "bad_epochs": bad}
-                ckpt.save_checkpoint(folder, model, optimizer, scheduler, state)
+                ckpt.save_checkpoint(folder, model, optimizer, scheduler, {
+                    "epoch": epoch, "history": state["history"], "best": state["best"],
+                    "best_epoch": state["best_epoch"], "bad_epochs": state["bad"]})
             distributed.barrier()
     if folder is not None:
         ckpt.load_best(folder, model)
     elif best_state is not None:
         model.load_state_dict(best_state)
-    return LoopResult(history, best_epoch + 1, best or {}, stopped_early, time.perf_counter() - t0)
+    return LoopResult(state["history"], state["best_epoch"] + 1, state["best"] or {},
+                      stopped_early, time.perf_counter() - t0)
+
+
+def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
+           settings: LoopSettings, device: torch.device, epoch: int, steps: int,
+           flag: _StopFlag, update) -> dict[str, float]:
+    """One epoch of training (stopping at the next step when a signal arrived), then
+    validation; returns the epoch's metrics. ``models``: the model and its DDP wrapper;
+    ``optim``: optimizer, scheduler and the (autocast dtype, GradScaler) pair."""
+    model, wrapped = models
+    optimizer, scheduler, (dtype, scaler) = optim
+    seed_everything(settings.seed * 1000 + epoch)
+    task.on_epoch_start(epoch)
+    task.train_mode(wrapped)
+    optimizer.zero_grad(set_to_none=True)
+    total, count = 0.0, 0
+    for i, batch in enumerate(task.train_batches()):
+        if distributed.any_rank(flag.raised):
+            raise RunInterrupted(f"stopped by signal {flag.signum} in epoch {epoch + 1}")
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = task.loss(wrapped, batch, device) / settings.accumulate
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"The training loss became {loss.item()} in epoch {epoch + 1}. Lower the "
+                "learning rate (--lr) or check the data; the last good checkpoint is kept."
+            )
+        (scaler.scale(loss) if scaler else loss).backward()
+        if (i + 1) % settings.accumulate == 0 or i + 1 == steps:
+            _step(model, optimizer, scheduler, scaler, settings.max_grad_norm)
+        total += loss.item() * settings.accumulate
+        count += 1
+        update(1, f"epoch {epoch + 1} loss {total / count:.3f}")
+    metrics = {"epoch": epoch + 1, "train_loss": distributed.all_reduce_mean(total / max(count, 1))}
+    metrics.update(task.validate(model, device))
+    metrics["lr"] = optimizer.param_groups[-1]["lr"]
+    return metrics
+
+
+def _step(model: nn.Module, optimizer, scheduler, scaler, max_grad_norm: float | None) -> None:
+    """One optimiser step: unscale, clip the gradient norm, step, advance the schedule."""
+    if scaler:
+        scaler.unscale_(optimizer)
+    if max_grad_norm:
+        params = [p for p in model.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    (scaler.step(optimizer) if scaler else optimizer.step())
+    if scaler:
+        scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)

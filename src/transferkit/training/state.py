@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from transferkit.zoo.checkpoint import _unshare, atomic_save_tensors, atomic_write_json
+from transferkit.store.artifacts import atomic_save_tensors, atomic_write_json
+from transferkit.zoo.checkpoint import _unshare
 
 LAST = "last"
 BEST = "best"

@@ -23,10 +23,13 @@ from transferkit.registry import Registry
 
 
 class Score:
-    """Base class: subclasses set ``name`` and ``needs_source`` and implement ``_score``."""
+    """Base class: subclasses set ``needs_source`` and implement ``_score``; the registry sets
+    ``name``. ``options``: a dataclass of the score's own settings (its constructor's
+    arguments), or None."""
 
     name: str = ""
     needs_source: bool = False
+    options: type | None = None
 
     def score(
         self, features: np.ndarray, labels: np.ndarray, source_probs: np.ndarray | None = None
@@ -44,7 +47,8 @@ class Score:
         return f"{type(self).__name__}({params})"
 
 
-SCORES: Registry[type[Score]] = Registry("transferability score")
+SCORES: Registry[type[Score]] = Registry("transferability score",
+                                          package="transferkit.transferability")
 
 
 @dataclass

@@ -51,7 +51,6 @@ class HScore(Score):
     """
 
     needs_source = False
-    name = "hscore"
 
     def _score(self, inputs: Inputs) -> float:
         f, y, k = inputs.features, inputs.labels, inputs.num_classes

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from transferkit.config import opt
 from transferkit.errors import UserError
 from transferkit.transferability.base import SCORES, Inputs, Score
 
@@ -35,6 +38,11 @@ def knn_loo_predictions(
     return out
 
 
+@dataclass
+class KNNOptions:
+    k: int = opt(5, "Neighbours of the knn score.", min=1)
+
+
 @SCORES.register("knn")
 class KNNAccuracy(Score):
     r"""Leave-one-out kNN accuracy with cosine similarity: for each example, the majority
@@ -46,7 +54,7 @@ class KNNAccuracy(Score):
     """
 
     needs_source = False
-    name = "knn"
+    options = KNNOptions
 
     def __init__(self, k: int = 5) -> None:
         if int(k) != k or k < 1:

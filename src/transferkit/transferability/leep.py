@@ -34,7 +34,6 @@ class LEEP(Score):
     """
 
     needs_source = True
-    name = "leep"
 
     def _score(self, inputs: Inputs) -> float:
         theta = inputs.source_probs

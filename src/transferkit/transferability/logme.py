@@ -6,8 +6,11 @@ ICML 2021.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from transferkit.config import opt
 from transferkit.transferability.base import SCORES, Inputs, Score
 
 _TINY = 1e-300
@@ -142,6 +145,12 @@ def _moments(
     return gamma, m2, res2
 
 
+@dataclass
+class LogMEOptions:
+    tol: float = opt(1e-6, "Convergence tolerance of LogME's fixed-point iteration.", gt=0)
+    max_iter: int = opt(100, "Most iterations of LogME's fixed-point iteration.", min=1)
+
+
 @SCORES.register("logme")
 class LogME(Score):
     r"""LogME (You et al., ICML 2021): the average over classes of the log evidence, per
@@ -168,7 +177,7 @@ class LogME(Score):
     """
 
     needs_source = False
-    name = "logme"
+    options = LogMEOptions
 
     def __init__(self, tol: float = 1e-6, max_iter: int = 100) -> None:
         self.tol = tol

@@ -24,7 +24,6 @@ class NCE(Score):
     """
 
     needs_source = True
-    name = "nce"
 
     def _score(self, inputs: Inputs) -> float:
         p = inputs.source_probs

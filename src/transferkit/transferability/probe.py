@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from transferkit.config import opt
 from transferkit.errors import UserError
 from transferkit.transferability.base import SCORES, Inputs, Score
 
@@ -21,6 +24,14 @@ def probe_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndar
     return list(cv.split(np.zeros(len(labels)), labels))
 
 
+@dataclass
+class ProbeOptions:
+    prefix = "probe"  # --probe-folds
+    folds: int = opt(5, "Folds of the linear-probe score.", min=2)
+    c: float = opt(1.0, "Inverse regularisation strength of the linear-probe score.", gt=0)
+    max_iter: int = opt(1000, "Iterations of the linear-probe score's solver.", min=1)
+
+
 @SCORES.register("linear-probe")
 class LinearProbe(Score):
     r"""Stratified k-fold accuracy of an L2-regularised multinomial logistic regression on
@@ -31,7 +42,7 @@ class LinearProbe(Score):
     """
 
     needs_source = False
-    name = "linear-probe"
+    options = ProbeOptions
 
     def __init__(self, folds: int = 5, c: float = 1.0, max_iter: int = 1000, seed: int = 0) -> None:
         if int(folds) != folds or folds < 2:

@@ -10,18 +10,15 @@ A backbone is named by a string:
   folder or the hub cache) and ``minilm-l6`` (all-MiniLM-L6-v2, shipped on PyPI: offline);
 - ``file:PATH`` (a model saved by transferkit) and ``run:ID`` (the model a run saved).
 
+Named models are entries of :data:`BACKBONES`; the ``PREFIX:`` families are entries of
+:data:`SOURCES`. Both registries import every module of this package on first use, so a new
+model or a new source is one new file that registers itself.
+
 :func:`create_backbone` gives a ready backbone; :func:`build_from_spec` the same architecture with
 fresh weights and never a download (to reload saved models and for the ``scratch`` strategy);
 :func:`list_zoo` the rows behind ``transferkit zoo``.
 """
 
-from __future__ import annotations
-
-import fnmatch
-from typing import Any
-
-from transferkit.errors import UserError, suggest
-from transferkit.zoo import effnet_lite, hf, small_cnn, tiny  # noqa: F401  (they register themselves)
 from transferkit.zoo.base import (
     Backbone,
     BackboneSpec,
@@ -30,19 +27,16 @@ from transferkit.zoo.base import (
     weights_hash,
 )
 from transferkit.zoo.checkpoint import TransferModel, load_model, save_model
-from transferkit.zoo.common import (
-    BACKBONES,
-    ZooEntry,
-    attach_source_head,
-    linear_from,
-    load_weights_file,
-)
+from transferkit.zoo.common import BACKBONES, SOURCES, Source, ZooEntry
+from transferkit.zoo.factory import build_from_spec, create_backbone, list_zoo
 
 __all__ = [
     "BACKBONES",
+    "SOURCES",
     "Backbone",
     "BackboneSpec",
     "DataConfig",
+    "Source",
     "TransferModel",
     "ZooEntry",
     "build_from_spec",
@@ -53,198 +47,3 @@ __all__ = [
     "save_model",
     "weights_hash",
 ]
-
-PREFIXES = ("timm:", "torchvision:", "hf:", "file:", "run:")
-
-
-def _unknown(name: str) -> UserError:
-    _, sep, rest = name.partition(":")
-    choices = list(BACKBONES) + ([p + rest for p in PREFIXES] if sep else [])
-    return UserError(
-        f"Unknown backbone {name!r}.{suggest(name.lower(), choices)} Run `transferkit zoo` to "
-        "list the available models; other sources are timm:NAME, torchvision:NAME, "
-        "hf:ID-or-PATH (a transformers text encoder or CLIP folder), file:PATH (a saved transferkit model folder) and run:ID."
-    )
-
-
-def _entry(name: str) -> ZooEntry:
-    if name.lower() not in BACKBONES:
-        raise _unknown(name)
-    return BACKBONES.get(name)
-
-
-def _named_run(name: str) -> str | None:
-    """The id of the newest finished pretrain run given this ``--name``, if any."""
-    from transferkit.store import RunStore
-
-    for rec in RunStore().list(kind="pretrain", status="done", limit=None):
-        if rec.name == name:
-            return rec.id
-    return None
-
-
-def create_backbone(
-    name: str, *, pretrained: bool = True, weights: str | None = None,
-    image_size: int | None = None, max_length: int | None = None,
-) -> Backbone:
-    """The backbone named ``name``, with pretrained weights unless ``pretrained=False``.
-
-    ``weights`` is a local ``.safetensors`` / ``.pth`` state dict to use instead of downloaded
-    weights (the way to use hub models offline). ``pretrained=False`` always means the same
-    architecture with fresh weights, so ``weights`` is then ignored (the ``scratch`` baseline
-    runs with the same model arguments as the others). ``image_size`` overrides the input size
-    of the data config (these backbones pool globally, so small sizes work); ``max_length``
-    the most tokens a text model reads (at most what it was built for). Each is ignored by
-    models of the other modality.
-    """
-    backbone = _create(name, pretrained=pretrained, weights=weights, image_size=image_size)
-    if max_length and backbone.data_config.modality == "text":
-        limit = int(backbone.data_config.input_size[-1])
-        if max_length > limit:
-            raise UserError(f"--max-length {max_length} is more than {name} reads ({limit} "
-                            f"tokens); use at most {limit}.")
-        backbone.data_config = backbone.data_config.with_max_length(max_length)
-    return backbone
-
-
-def _create(name: str, *, pretrained: bool, weights: str | None, image_size: int | None
-            ) -> Backbone:
-    if not pretrained:
-        weights = None
-    prefix, sep, rest = name.partition(":")
-    key = prefix.lower() + sep
-    if sep and key in ("timm:", "torchvision:", "hf:") and not rest:
-        example = "/path/to/model-folder" if key == "hf:" else "resnet18"
-        raise UserError(f"{name!r} names no model; write e.g. {key}{example}.")
-    if key == "timm:":
-        from transferkit.zoo.timm_adapter import create_timm
-
-        return create_timm(rest, pretrained=pretrained, weights=weights, image_size=image_size)
-    if key == "torchvision:":
-        from transferkit.zoo.torchvision_adapter import create_torchvision
-
-        return create_torchvision(
-            rest, pretrained=pretrained, weights=weights, image_size=image_size
-        )
-    if key == "hf:":
-        from transferkit.zoo.hf import create_hf
-
-        if weights is not None:
-            raise UserError(f"{name} takes its weights from its folder; drop --weights.")
-        backbone = create_hf(rest, pretrained=pretrained)
-        backbone.data_config = backbone.data_config.with_size(image_size)
-        return backbone
-    if key in ("file:", "run:"):
-        from transferkit.zoo.saved import load_saved, resolve_file, resolve_run
-
-        if weights is not None:
-            raise UserError(f"{name} already holds its weights; drop --weights.")
-        folder = resolve_file(rest) if key == "file:" else resolve_run(rest)
-        return load_saved(folder, pretrained=pretrained, image_size=image_size, origin=name)
-    if name.lower() not in BACKBONES and not sep:
-        run_id = _named_run(name)
-        if run_id is not None:
-            return create_backbone(f"run:{run_id}", pretrained=pretrained, image_size=image_size)
-    entry = _entry(name)
-    backbone = entry.factory(pretrained and weights is None)
-    if weights is not None:
-        keys = entry.head_keys
-        head = load_weights_file(backbone, weights, head_keys=keys)
-        lin = linear_from(head, *keys) if keys else None
-        if lin is not None:
-            attach_source_head(backbone, lin, [str(i) for i in range(lin.out_features)])
-    backbone.data_config = backbone.data_config.with_size(image_size)
-    return backbone
-
-
-def build_from_spec(spec: BackboneSpec, data_config: DataConfig | None = None) -> Backbone:
-    """The architecture of ``spec`` with fresh random weights; never downloads anything.
-
-    Used to reload saved models (weights then come from the file) and by the ``scratch``
-    strategy (same architecture, fresh weights). ``data_config`` replaces the default one, so
-    a saved model keeps the preprocessing it was trained with.
-    """
-    name = spec.name
-    if "hf_config" in spec.kwargs:  # transformers models carry their config: no files needed
-        from transferkit.zoo.hf import build_hf
-
-        return build_hf(spec, data_config)
-    if name.startswith("timm:"):
-        from transferkit.zoo.timm_adapter import build_timm
-
-        return build_timm(spec, data_config)
-    if name.startswith("torchvision:"):
-        from transferkit.zoo.torchvision_adapter import build_torchvision
-
-        return build_torchvision(spec, data_config)
-    if name.startswith(("file:", "run:")):
-        raise UserError(f"A backbone spec names an architecture, not a saved model ({name}).")
-    if name == "projected":
-        from transferkit.zoo.projected import build_projected
-
-        return build_projected(spec, data_config)
-    backbone = _entry(name).factory(False)
-    if data_config is not None:
-        backbone.data_config = data_config
-    return backbone
-
-
-def list_zoo(pattern: str = "*") -> list[dict[str, Any]]:
-    """Rows for ``transferkit zoo``: name, modality, params, features, input_size, offline, note.
-
-    ``pattern`` is shell-style. ``timm:PATTERN`` / ``torchvision:PATTERN`` list those libraries'
-    models instead of the registered ones (``offline`` is true only if the weights are already
-    on this machine; ``params`` / ``features`` are None when many models match, as computing
-    them means building each model).
-    """
-    if pattern.lower().startswith("timm:"):
-        from transferkit.zoo.timm_adapter import list_timm
-
-        return list_timm(pattern[5:])
-    if pattern.lower().startswith("torchvision:"):
-        from transferkit.zoo.torchvision_adapter import list_torchvision
-
-        return list_torchvision(pattern[12:])
-    rows = []
-    for name in BACKBONES:
-        if not fnmatch.fnmatch(name, pattern.lower()):
-            continue
-        entry = BACKBONES.get(name)
-        ok, why = entry.available()
-        rows.append(
-            dict(
-                name=name,
-                modality=entry.modality,
-                params=entry.params,
-                features=entry.num_features,
-                input_size=entry.input_size,
-                offline=ok,
-                note=entry.description if ok else f"{entry.description}; {why}",
-            )
-        )
-    return rows + _pretrained_rows(pattern)
-
-
-def _pretrained_rows(pattern: str) -> list[dict[str, Any]]:
-    """Source models made by ``transferkit pretrain`` (finished runs in the store)."""
-    from transferkit.store import RunStore
-
-    rows = []
-    try:
-        records = RunStore().list(kind="pretrain", status="done", limit=None)
-    except UserError:
-        return rows
-    for rec in records:
-        names = [f"run:{rec.id}"] + ([rec.name] if rec.name else [])
-        if not any(fnmatch.fnmatch(n.lower(), pattern.lower()) for n in names):
-            continue
-        info = rec.extra.get("backbone_info", {})
-        c = rec.config
-        rows.append(dict(
-            name=rec.name or f"run:{rec.id}", modality=info.get("modality", "image"),
-            params=info.get("params"), features=info.get("features"),
-            input_size=info.get("input_size"), offline=True,
-            note=f"run:{rec.id}: {c.get('method')} pretraining of {c.get('arch')} on "
-                 f"{c.get('data')}",
-        ))
-    return rows

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from transferkit.errors import UserError
+from transferkit.store.artifacts import atomic_save_tensors, atomic_write_json
 from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
 
 FORMAT_VERSION = 1
@@ -46,41 +47,6 @@ class TransferModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone.forward_features(x))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode())
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata=None) -> None:
-    """safetensors ``save_file`` to a temporary name, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        clean = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(clean, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _unshare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -118,7 +84,7 @@ def save_model(model: TransferModel, folder: Path, classes: list[str], extra=Non
 def _save_tokenizer(source: str, folder: Path) -> str:
     """Copy the tokenizer at ``source`` into ``folder/tokenizer`` (atomically, by rename);
     returns the name to record, relative to the model folder."""
-    from transferkit.data.batches import load_tokenizer
+    from transferkit.zoo.transformers_common import load_tokenizer
 
     target = folder / TOKENIZER
     if Path(source).resolve() == target.resolve():
@@ -161,7 +127,7 @@ def saved_data_config(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 def load_model(folder: Path) -> tuple[TransferModel, list[str]]:
     """Rebuild a saved model (architecture from the zoo, weights from safetensors)."""
-    from transferkit.zoo import build_from_spec  # the zoo imports this module
+    from transferkit.zoo.factory import build_from_spec  # the zoo imports this module
 
     folder = Path(folder)
     meta = read_meta(folder)

@@ -19,7 +19,7 @@ from torch import nn
 
 from transferkit.errors import UserError
 from transferkit.registry import Registry
-from transferkit.zoo.base import Backbone
+from transferkit.zoo.base import Backbone, BackboneSpec
 
 
 @dataclass
@@ -43,7 +43,27 @@ class ZooEntry:
     head_keys: tuple[str, str] | None = None
 
 
-BACKBONES: Registry[ZooEntry] = Registry("backbone")
+BACKBONES: Registry[ZooEntry] = Registry("backbone", package="transferkit.zoo")
+
+
+@dataclass
+class Source:
+    """A family of backbones named ``PREFIX:REST`` (``timm:resnet18``, ``hf:PATH``, ``run:ID``).
+
+    ``create(rest, pretrained=, weights=, image_size=)`` gives a ready backbone; ``build(spec,
+    data_config)`` rebuilds a saved architecture with fresh weights (for the specs ``owns``
+    says are this source's); ``listing(pattern)`` gives ``transferkit zoo`` rows; ``example``
+    completes the message for a bare ``PREFIX:``."""
+
+    description: str
+    create: Callable[..., Backbone] | None = None
+    build: Callable[..., Backbone] | None = None
+    owns: Callable[[BackboneSpec], bool] | None = None
+    listing: Callable[[str], list] | None = None
+    example: str = "NAME"
+
+
+SOURCES: Registry[Source] = Registry("backbone source", package="transferkit.zoo")
 
 # Children with these names hold the repeated units of a network (timm: blocks / layers /
 # stages, torchvision: features / layerN); blocks() lists their elements one by one.

@@ -12,14 +12,12 @@ extra dense layer on ``[CLS]``) is dropped: no pooling mode here uses it.
 ``blocks()`` are the embeddings, each transformer layer, and any final norm, so per-block
 learning-rate decay and ``--unfreeze K`` work as for images. The spec carries the model's
 transformers config, so a saved model rebuilds without the original folder; it also carries
-the LoRA settings once :meth:`HFTextBackbone.add_lora` has been applied, so LoRA models save
+the peft config once :meth:`HFTextBackbone.add_adapters` has been applied, so LoRA models save
 and load like any other. CLIP-family folders go to :mod:`transferkit.zoo.hf_clip`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,23 +27,27 @@ from torch import nn
 
 from transferkit.errors import UserError
 from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
-from transferkit.zoo.common import BACKBONES, ZooEntry, attach_source_head, ordered_blocks
-from transferkit.zoo.hf_lora import apply_lora, lora_targets
+from transferkit.zoo.common import (
+    BACKBONES,
+    SOURCES,
+    Source,
+    ZooEntry,
+    attach_source_head,
+    ordered_blocks,
+)
+from transferkit.zoo.peft_adapters import jsonable, legacy_lora, wrap
+from transferkit.zoo.transformers_common import (
+    config_dict,
+    config_from_dict,
+    max_tokens,
+    quiet_transformers,
+    sentence_transformers_layout,
+    text_data_config,
+)
 
 PREFIX = "hf:"
 MINILM = "minilm-l6"
-POOLING = ("mean", "cls", "max")
 LAYER_LISTS = r"^_?(layer|layers|blocks|block|h)$"
-MAX_TOKENS = 512  # cap for models whose tokenizer sets no usable limit
-
-
-@functools.cache
-def quiet_transformers() -> None:
-    """No load reports, warnings or progress bars from transformers (progress is ours)."""
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
 
 
 class HFTextBackbone(Backbone):
@@ -87,84 +89,28 @@ class HFTextBackbone(Backbone):
 
         return ordered_blocks(self.hf_model, re.compile(LAYER_LISTS))
 
-    def add_lora(self, rank: int, alpha: float, dropout: float = 0.1,
-                 targets: list[str] | None = None) -> dict[str, Any]:
-        """Wrap the encoder with LoRA adapters (peft); only the adapters stay trainable.
+    @property
+    def has_adapters(self) -> bool:
+        return hasattr(self.model, "peft_config")
 
-        Returns the settings, which are also written into the spec (so the architecture,
-        adapters included, rebuilds from it).
-        """
-        if hasattr(self.model, "peft_config"):
-            raise UserError("This model already has LoRA adapters.")
-        settings = {"rank": int(rank), "alpha": float(alpha), "dropout": float(dropout),
-                    "targets": list(targets) if targets else lora_targets(self.model)}
-        self.model = apply_lora(self.model, settings)
-        self.spec.kwargs["lora"] = settings
+    def add_adapters(self, config: Any) -> dict[str, Any]:
+        """Wrap the encoder with ``peft`` adapters for ``config`` (a peft config); only the
+        adapters stay trainable. The config is written into the spec (so the architecture,
+        adapters included, rebuilds from it) and returned as plain JSON."""
+        if self.has_adapters:
+            raise UserError("This model already has adapters (LoRA); add them once.")
+        settings = jsonable(config)
+        self.model = wrap(self.model, settings)
+        self.spec.kwargs["peft"] = settings
         self.invalidate_identity()
         return settings
 
 
 # ------------------------------------------------------------------------------ loading
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def sentence_transformers_layout(folder: Path) -> tuple[Path, str | None, bool, int | None]:
-    """(transformer folder, pooling, normalize, max tokens) of a sentence-transformers folder
-    (``modules.json``); for a plain transformers folder: (folder, None, False, None)."""
-    modules = _read_json(folder / "modules.json")
-    if not isinstance(modules, list):
-        return folder, None, False, None
-    inner, pooling, normalize = folder, None, False
-    for m in modules:
-        kind, sub = str(m.get("type", "")), folder / str(m.get("path", ""))
-        if kind.endswith("Transformer"):
-            inner = sub
-        elif kind.endswith("Pooling"):
-            cfg = _read_json(sub / "config.json")
-            for mode in POOLING:
-                if cfg.get(f"pooling_mode_{mode}_token" if mode == "cls" else
-                           f"pooling_mode_{mode}_tokens"):
-                    pooling = mode
-                    break
-        elif kind.endswith("Normalize"):
-            normalize = True
-    max_len = _read_json(inner / "sentence_bert_config.json").get("max_seq_length")
-    return inner, pooling, normalize, int(max_len) if max_len else None
-
-
-def _max_tokens(config: Any, tokenizer: Any, declared: int | None) -> int:
-    limits = [declared or MAX_TOKENS]
-    if tokenizer is not None and 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
-        limits.append(int(tokenizer.model_max_length))
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions:
-        limits.append(int(positions))
-    return min(limits)
-
-
 def _strip_pooler(model: nn.Module) -> nn.Module:
     if isinstance(getattr(model, "pooler", None), nn.Module):
         model.pooler = None
     return model
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """The transformers config as JSON would give it back (string keys), without the local
-    path it was read from: what the spec stores and model.json holds."""
-    d = json.loads(json.dumps(config.to_dict(), default=str))
-    d.pop("_name_or_path", None)
-    return d
-
-
-def _config_from_dict(d: dict[str, Any]):
-    from transformers import CONFIG_MAPPING
-
-    d = dict(d)
-    return CONFIG_MAPPING[d["model_type"]].from_dict(d)
 
 
 def _offline(source: str, err: Exception) -> UserError:
@@ -216,19 +162,11 @@ def create_hf(source: str, *, pretrained: bool = True, name: str | None = None) 
                             f"{str(e)[:300]}). It needs config.json, the weights "
                             "(model.safetensors) and the tokenizer files.") from None
         raise _offline(source, e) from None
-    limit = _max_tokens(config, tokenizer, declared)
+    limit = max_tokens(config, tokenizer, declared)
     kwargs = {"hf_config": config_dict(config), "pooling": pooling or "mean",
               "normalize": normalize}
     return HFTextBackbone(_strip_pooler(model), name or PREFIX + source, kwargs,
                           text_data_config(where, limit))
-
-
-def text_data_config(tokenizer: str, limit: int) -> DataConfig:
-    """A text model's data config: its tokenizer, and ``limit`` tokens (also recorded as the
-    last entry of ``input_size``: the most ``--max-length`` may ask for)."""
-    return DataConfig(modality="text", tokenizer=str(tokenizer), max_length=int(limit),
-                      input_size=(1, 1, int(limit)), mean=(0.0,), std=(1.0,),
-                      interpolation="none", crop_pct=1.0)
 
 
 def build_hf(spec: BackboneSpec, data_config: DataConfig | None = None) -> Backbone:
@@ -237,17 +175,17 @@ def build_hf(spec: BackboneSpec, data_config: DataConfig | None = None) -> Backb
     from transformers import AutoModel
 
     quiet_transformers()
-    config = _config_from_dict(spec.kwargs["hf_config"])
+    config = config_from_dict(spec.kwargs["hf_config"])
     if spec.kwargs.get("clip"):
         from transferkit.zoo.hf_clip import build_clip
 
         return build_clip(spec, config, data_config)
     model = _strip_pooler(AutoModel.from_config(config))
-    if spec.kwargs.get("lora"):
-        model = apply_lora(model, spec.kwargs["lora"])
+    if spec.kwargs.get("peft") or spec.kwargs.get("lora"):
+        model = wrap(model, spec.kwargs.get("peft") or legacy_lora(spec.kwargs["lora"]))
     if data_config is None:
         source = minilm_path() if spec.name == MINILM else spec.name.removeprefix(PREFIX)
-        data_config = text_data_config(str(source), _max_tokens(config, None, None))
+        data_config = text_data_config(str(source), max_tokens(config, None, None))
     return HFTextBackbone(model, spec.name, spec.kwargs, data_config)
 
 
@@ -288,3 +226,18 @@ BACKBONES.register(
         input_size=256,
     ),
 )
+
+
+def _create_source(rest: str, *, pretrained: bool = True, weights: str | None = None,
+                   image_size: int | None = None) -> Backbone:
+    if weights is not None:
+        raise UserError(f"hf:{rest} takes its weights from its folder; drop --weights.")
+    backbone = create_hf(rest, pretrained=pretrained)
+    backbone.data_config = backbone.data_config.with_size(image_size)
+    return backbone
+
+
+SOURCES.register("hf", Source(
+    "a Hugging Face transformers text encoder or CLIP model (a local folder or the hub cache)",
+    create=_create_source, build=build_hf, owns=lambda spec: "hf_config" in spec.kwargs,
+    example="/path/to/model-folder"))

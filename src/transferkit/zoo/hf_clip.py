@@ -60,7 +60,7 @@ class CLIPBackbone(Backbone):
     def encode_text(self, texts: list[str], device: torch.device | None = None,
                     batch_size: int = 64) -> torch.Tensor:
         """L2-normalised text embeddings (len(texts), D) in the image embeddings' space."""
-        from transferkit.data.batches import load_tokenizer
+        from transferkit.zoo.transformers_common import load_tokenizer
 
         if not self.data_config.tokenizer:
             raise UserError(f"{self.name} has no tokenizer saved with it, so it cannot embed "
@@ -104,7 +104,7 @@ def clip_data_config(folder: str, config: Any, tokenizer: str) -> DataConfig:
 def create_clip(folder: str, config: Any, *, pretrained: bool, name: str) -> CLIPBackbone:
     from transformers import AutoTokenizer, CLIPModel
 
-    from transferkit.zoo.hf import config_dict
+    from transferkit.zoo.transformers_common import config_dict
 
     if getattr(config, "model_type", "") != "clip":
         raise UserError(f"{name} is a {config.model_type} model; of the image-text models only "

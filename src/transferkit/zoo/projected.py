@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from transferkit.zoo.base import Backbone, BackboneSpec
-from transferkit.zoo.common import attach_source_head
+from transferkit.zoo.common import SOURCES, Source, attach_source_head
 
 NAME = "projected"
 
@@ -43,3 +43,8 @@ def build_projected(spec: BackboneSpec, data_config=None) -> ProjectedBackbone:
     inner_spec = BackboneSpec(spec.kwargs["inner"]["name"], dict(spec.kwargs["inner"]["kwargs"]))
     inner = build_from_spec(inner_spec, data_config)
     return ProjectedBackbone(inner, int(spec.kwargs["dim"]))
+
+
+SOURCES.register("projected", Source("a backbone with a learned projection (the VAE's mean)",
+                                     build=build_projected,
+                                     owns=lambda spec: spec.name == "projected"))

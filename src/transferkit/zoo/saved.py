@@ -14,7 +14,7 @@ from pathlib import Path
 from transferkit.errors import UserError
 from transferkit.zoo.base import Backbone
 from transferkit.zoo.checkpoint import META, load_model, read_meta, saved_data_config
-from transferkit.zoo.common import attach_source_head
+from transferkit.zoo.common import SOURCES, Source, attach_source_head
 
 
 def resolve_file(path: str | Path) -> Path:
@@ -49,8 +49,8 @@ def load_saved(
 ) -> Backbone:
     """The saved backbone (``pretrained=False``: its architecture with fresh weights)."""
     if not pretrained:
-        from transferkit.zoo import build_from_spec
         from transferkit.zoo.base import BackboneSpec, DataConfig
+        from transferkit.zoo.factory import build_from_spec
 
         meta = read_meta(folder)
         spec = BackboneSpec(meta["backbone"]["name"], dict(meta["backbone"].get("kwargs", {})))
@@ -65,3 +65,19 @@ def load_saved(
     attach_source_head(backbone, head, classes)
     object.__setattr__(backbone, "origin", origin or str(folder))
     return backbone
+
+
+def _saved_source(resolve):
+    def create(rest: str, *, pretrained: bool = True, weights: str | None = None,
+               image_size: int | None = None) -> Backbone:
+        if weights is not None:
+            raise UserError(f"{rest} already holds its weights; drop --weights.")
+        return load_saved(resolve(rest), pretrained=pretrained, image_size=image_size,
+                          origin=f"{resolve.__name__.removeprefix('resolve_')}:{rest}")
+    return create
+
+
+SOURCES.register("file", Source("a model transferkit saved (a model folder)",
+                                create=_saved_source(resolve_file), example="/path/to/model"))
+SOURCES.register("run", Source("the model a transferkit run saved (fit, pretrain, adapt)",
+                               create=_saved_source(resolve_run), example="RUN_ID"))

@@ -8,12 +8,10 @@ average pooling: 256-d features, about 390k parameters. It has no published weig
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from transferkit.errors import UserError
-from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
-from transferkit.zoo.common import BACKBONES, ZooEntry, attach_source_head
+from transferkit.zoo.base import DataConfig
+from transferkit.zoo.common import BACKBONES, ZooEntry
+from transferkit.zoo.convnet import ConvNet
 
 NAME = "cnn-small"
 WIDTHS = (32, 64, 128, 256)
@@ -24,34 +22,11 @@ DATA_CONFIG = DataConfig(
 )
 
 
-class SmallCNN(Backbone):
+class SmallCNN(ConvNet):
     """Conv-BN-ReLU blocks with max-pooling and global average pooling."""
 
     def __init__(self, data_config: DataConfig = DATA_CONFIG) -> None:
-        super().__init__()
-        chans = (data_config.input_size[0], *WIDTHS)
-        self.layers = nn.ModuleList()
-        for i in range(len(WIDTHS)):
-            block: list[nn.Module] = [
-                nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
-                nn.BatchNorm2d(chans[i + 1]),
-                nn.ReLU(inplace=True),
-            ]
-            if i < len(WIDTHS) - 1:
-                block.append(nn.MaxPool2d(2))
-            self.layers.append(nn.Sequential(*block))
-        self.num_features = WIDTHS[-1]
-        self.data_config = data_config
-        self.spec = BackboneSpec(NAME, {})
-        attach_source_head(self, None, None)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x.mean(dim=(2, 3))
-
-    def blocks(self) -> list[nn.Module]:
-        return list(self.layers)
+        super().__init__(NAME, WIDTHS, data_config)
 
 
 def create_small_cnn(pretrained: bool = False) -> SmallCNN:

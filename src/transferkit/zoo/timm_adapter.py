@@ -21,7 +21,7 @@ from torch import nn
 
 from transferkit.errors import UserError, suggest
 from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
-from transferkit.zoo.common import attach_source_head, ordered_blocks
+from transferkit.zoo.common import SOURCES, Source, attach_source_head, ordered_blocks
 
 PREFIX = "timm:"
 DETAIL_LIMIT = 20  # list_zoo instantiates (on the meta device) at most this many models
@@ -245,3 +245,9 @@ def list_timm(pattern: str = "*") -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+SOURCES.register("timm", Source(
+    "any timm model (hub weights when online, or --weights FILE)", create=create_timm,
+    build=build_timm, owns=lambda spec: spec.name.startswith(PREFIX), listing=list_timm,
+    example="resnet18"))

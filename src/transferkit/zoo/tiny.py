@@ -10,10 +10,10 @@ them, as for any scratch model). It works at any input size from 8 px up.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
-from transferkit.zoo.common import BACKBONES, ZooEntry, attach_source_head
+from transferkit.zoo.base import DataConfig
+from transferkit.zoo.common import BACKBONES, ZooEntry
+from transferkit.zoo.convnet import ConvNet
 
 NAME = "tiny-cnn"
 WIDTHS = (16, 32, 64)
@@ -29,50 +29,12 @@ DATA_CONFIG = DataConfig(
 )
 
 
-def _conv_block(cin: int, cout: int, pool: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    ]
-    if pool:
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers)
-
-
-class TinyCNN(Backbone):
+class TinyCNN(ConvNet):
     """Three conv-BN-ReLU blocks (16/32/64 channels, 2x2 max-pool after the first two) and
     global average pooling: 64-d features, about 23k parameters."""
 
     def __init__(self, data_config: DataConfig = DATA_CONFIG) -> None:
-        super().__init__()
-        chans = (data_config.input_size[0], *WIDTHS)
-        self.layers = nn.ModuleList(
-            _conv_block(chans[i], chans[i + 1], pool=i < len(WIDTHS) - 1)
-            for i in range(len(WIDTHS))
-        )
-        self.num_features = WIDTHS[-1]
-        self.data_config = data_config
-        self.spec = BackboneSpec(NAME, {})
-        attach_source_head(self, None, None)  # not trained on any classes
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x.mean(dim=(2, 3))
-
-    def blocks(self) -> list[nn.Module]:
-        return list(self.layers)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Kaiming-normal convolutions, unit BatchNorm; from ``generator`` when given."""
-        with torch.no_grad():
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=generator)
-                elif isinstance(m, nn.BatchNorm2d):
-                    m.reset_parameters()
-        self.invalidate_identity()
+        super().__init__(NAME, WIDTHS, data_config)
 
 
 def create_tiny(pretrained: bool = True) -> TinyCNN:

@@ -19,6 +19,8 @@ from torch import nn
 from transferkit.errors import UserError, suggest
 from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
 from transferkit.zoo.common import (
+    SOURCES,
+    Source,
     attach_source_head,
     linear_from,
     load_weights_file,
@@ -221,3 +223,10 @@ def list_torchvision(pattern: str = "*") -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+SOURCES.register("torchvision", Source(
+    "a torchvision classification model (its default weights, or --weights FILE)",
+    create=create_torchvision, build=build_torchvision,
+    owns=lambda spec: spec.name.startswith(PREFIX), listing=list_torchvision,
+    example="resnet18"))

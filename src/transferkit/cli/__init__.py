@@ -1,0 +1,50 @@
+"""The ``transferkit`` command: parses arguments into the settings objects the Python API
+takes (:mod:`~transferkit.cli.options`, from the table in :mod:`~transferkit.cli.parser`),
+calls the workflow in :mod:`transferkit.runs`, and formats its answer. Nothing below imports
+this package.
+
+User errors print one paragraph and exit with code 2; an interrupted training run exits with
+130 and says how to resume it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from transferkit.cli.parser import build_parser, command_of
+from transferkit.errors import RunInterrupted, UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_of(argv)
+    parser = build_parser(command.name if command else None)
+    try:
+        args = parser.parse_args(argv)
+    except UserError as e:  # a registry could not be read while building the options
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    if getattr(args, "quiet", False):
+        os.environ["TRANSFERKIT_QUIET"] = "1"
+    if command is None:
+        parser.print_help()
+        return 2
+    module, function = command.run.split(":")
+    handler = getattr(importlib.import_module(f"transferkit.cli.{module}"), function)
+    try:
+        return handler(args) or 0
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except RunInterrupted as e:
+        print(f"interrupted: {e}. The run is marked interrupted; continue it with "
+              f"`transferkit {command.name} --resume {getattr(e, 'run_id', 'RUN')}`.",
+              file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

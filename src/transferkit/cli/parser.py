@@ -1,0 +1,164 @@
+"""The command line as a table: each command's settings classes, the families whose entries'
+options it takes, its few extra arguments, and the function that runs it. The parser is built
+from the table (:func:`build_parser`); only the command being run gets its options built, so
+``transferkit --help`` and commands that need no models never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from transferkit.cli.options import add_family, add_settings
+from transferkit.config import (
+    AdaptConfig,
+    CompareConfig,
+    DemoConfig,
+    FitConfig,
+    PredictConfig,
+    PretrainConfig,
+    RankConfig,
+    ReportConfig,
+    SimilarityConfig,
+    ZeroShotConfig,
+)
+
+JSON = (("--json",), {"action": "store_true", "help": "Print the result as JSON."})
+
+
+def _resume(what: str):
+    return (("--resume",), {"metavar": "RUN", "help": f"Continue an interrupted {what} run "
+                            "from its last checkpoint, with its stored options."})
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command (or ``runs`` action): what it is for, what it parses, what runs it."""
+
+    name: str
+    help: str
+    run: str = ""  # "module:function" in transferkit.cli
+    settings: tuple[tuple[type, tuple[str, ...]], ...] = ()  # (settings class, fields skipped)
+    families: tuple[str, ...] = ()  # registries whose entries' options this command takes
+    args: tuple = ()  # ((flags...), argparse keyword arguments)
+    actions: tuple[Command, ...] = ()
+
+
+RUNS_ACTIONS = (
+    Command("list", "Recent runs, newest first.", args=(
+        (("--kind",), {"help": "Only runs of this kind (fit, compare, adapt, ...)."}),
+        (("--status",), {"help": "Only runs with this status (running, done, failed, "
+                                 "interrupted)."}),
+        (("--limit",), {"type": int, "default": 20, "help": "At most this many runs."}), JSON)),
+    Command("show", "Everything recorded about one run.",
+            args=((("run",), {"help": "Run id (or unique prefix)."}), JSON)),
+    Command("compare", "Two finished runs side by side, with a paired test when they share "
+                       "their test examples.",
+            args=((("run_a",), {}), (("run_b",), {}), JSON)),
+    Command("delete", "Delete a run and its artifacts.", args=((("run",), {}),)),
+)
+
+COMMANDS = (
+    Command("zoo", "List source models and whether they work offline now.", "zoo:cmd_zoo",
+            args=((("pattern",), {"nargs": "?", "default": "*", "help": "Shell pattern, e.g. "
+                                  "'effnet*' or 'timm:resnet*'."}), JSON)),
+    Command("fit", "Transfer a source model to labelled target data.", "fit:cmd_fit",
+            settings=((FitConfig, ()),), families=("strategy",),
+            args=(_resume("fit"),
+                  (("--cv",), {"type": int, "metavar": "K", "help": "Stratified K-fold "
+                               "cross-validation of this configuration over the labelled "
+                               "examples (per-fold and pooled metrics)."}), JSON)),
+    Command("runs", "List, show, compare or delete recorded runs.", "runs:cmd_runs",
+            actions=RUNS_ACTIONS),
+    Command("compare", "Strategies x labels per class x seeds on the same splits: mean, "
+                       "spread, 95% CI and paired differences.", "fit:cmd_compare",
+            settings=((CompareConfig, ()), (FitConfig, ("strategy", "seed", "labels_per_class"))),
+            families=("strategy",), args=(JSON,)),
+    Command("pretrain", "Make your own source model: supervised, autoencoder, vae or "
+                        "contrastive pretraining; the result joins the zoo.",
+            "pretrain:cmd_pretrain", settings=((PretrainConfig, ()),), families=("pretrain",),
+            args=(_resume("pretrain"), JSON)),
+    Command("predict", "Predict with a finished run; CSV on stdout.", "predict:cmd_predict",
+            settings=((PredictConfig, ()),)),
+    Command("demo", "Offline demo: ImageNet EfficientNet-Lite0 -> Fashion-MNIST, linear vs "
+                    "finetune, with a comparison table.", "fit:cmd_demo",
+            settings=((DemoConfig, ()),)),
+    Command("report", "Write a self-contained HTML report (and a Markdown twin) for runs or "
+                      "comparisons; prints the HTML path.", "runs:cmd_report",
+            settings=((ReportConfig, ()),)),
+    Command("rank", "Rank source models for labelled target data by transferability scores, "
+                    "without training them.", "rank:cmd_rank", settings=((RankConfig, ()),),
+            families=("score",), args=(JSON,)),
+    Command("similarity", "Distance between two datasets in a backbone's feature space (MMD "
+                          "with p-value, proxy A-distance, per class).", "rank:cmd_similarity",
+            settings=((SimilarityConfig, ()),), args=(JSON,)),
+    Command("adapt", "Domain adaptation: labelled source, unlabelled target, every method "
+                     "chosen between without target labels.", "adapt:cmd_adapt",
+            settings=((AdaptConfig, ()),), families=("adaptation",),
+            args=(_resume("adapt"), JSON)),
+    Command("zeroshot", "Classify text (or images, with CLIP) by similarity to embedded label "
+                        "descriptions; no training. Few-shot prototypes with --shots.",
+            "zeroshot:cmd_zeroshot", settings=((ZeroShotConfig, ()),), args=(JSON,)),
+)
+
+EXAMPLES = """examples:
+  transferkit zoo
+  transferkit fit --data builtin:fashion-mnist --labels-per-class 100 --model effnet-lite0 --strategy finetune
+  transferkit runs list ; transferkit runs show RUN
+  transferkit predict --run RUN path/to/images/ > predictions.csv
+  transferkit fit --data reviews.csv --text-column text --model minilm-l6 --strategy lora
+  transferkit zeroshot --data docs.csv --labels "sports,politics,technology" --model minilm-l6
+  transferkit demo
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one paragraph and exit code 2, like every other
+    bad input."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message}. See `{self.prog} --help`.", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _quiet(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    kw = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="No progress bars or status lines.", **kw)
+
+
+def _populate(parser: argparse.ArgumentParser, cmd: Command) -> None:
+    for cls, skip in cmd.settings:
+        add_settings(parser, cls, skip)
+    for key in cmd.families:
+        add_family(parser, key)
+    for flags, kw in cmd.args:
+        parser.add_argument(*flags, **kw)
+    if cmd.actions:
+        sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+        for action in cmd.actions:
+            p = sub.add_parser(action.name, help=action.help.replace("%", "%%"),
+                               description=action.help)
+            _populate(p, action)
+            _quiet(p)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command`` (the one being run) gets its options."""
+    p = Parser(prog="transferkit", description="Transfer learning: reuse a pretrained source "
+               "model on your target data.", epilog=EXAMPLES,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    _quiet(p, top=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for cmd in COMMANDS:
+        c = sub.add_parser(cmd.name, help=cmd.help.replace("%", "%%"), description=cmd.help)
+        if cmd.name == command:
+            _populate(c, cmd)
+        _quiet(c)
+    return p
+
+
+def command_of(argv: list[str]) -> Command | None:
+    """The command ``argv`` runs (its first word that is not an option)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return next((c for c in COMMANDS if c.name == word), None)

@@ -1,0 +1,123 @@
+"""``runs list|show|compare|delete`` and ``report``: what the store holds, and reports on it."""
+
+from __future__ import annotations
+
+import argparse
+
+from transferkit.cli.options import settings_from_args
+from transferkit.cli.output import out, print_json, table
+from transferkit.config import ReportConfig, reproduce_command
+
+RESUMABLE = ("fit", "pretrain", "adapt")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    action = args.action or "list"
+    return {"list": _list, "show": _show, "compare": _compare, "delete": _delete}[action](
+        args, store)
+
+
+def _list(args: argparse.Namespace, store) -> int:
+    runs = store.list(kind=getattr(args, "kind", None), status=getattr(args, "status", None),
+                      limit=getattr(args, "limit", 20))
+    if getattr(args, "json", False):
+        print_json([r.to_dict() for r in runs])
+        return 0
+    rows = []
+    for r in runs:
+        c = r.config
+        data = c.get("data", {}).get("data", "") if isinstance(c.get("data"), dict) else ""
+        rows.append([r.id, r.kind, r.status, r.created[:19], c.get("model", ""),
+                     r.extra.get("strategy_info", {}).get("chosen", c.get("strategy", "")),
+                     data, r.metrics.get("test_accuracy")])
+    table(f"runs in {store.root}", ["id", "kind", "status", "created", "model", "strategy",
+                                    "data", "test acc"], rows, no_wrap=("id",))
+    return 0
+
+
+def _show(args: argparse.Namespace, store) -> int:
+    r = store.get(args.run)
+    if args.json:
+        print_json(r.to_dict())
+        return 0
+    out.print(f"[bold]run {r.id}[/bold]  kind={r.kind}  status={r.status}  seed={r.seed}")
+    out.print(f"created {r.created}  updated {r.updated}  owner {r.host} pid {r.pid}")
+    out.print(f"data fingerprint {r.data_fingerprint}")
+    if r.error:
+        out.print(f"error: {r.error}")
+    if r.status == "interrupted" and r.kind in RESUMABLE:
+        out.print(f"resumable: `transferkit {r.kind} --resume {r.id}` continues it from its "
+                  "last checkpoint")
+    scalar = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}
+    if scalar:
+        table("metrics", ["metric", "value"], [[k, v] for k, v in sorted(scalar.items())])
+    out.print("timings (s): " + ", ".join(f"{k}={v:.1f}" for k, v in r.timings.items()))
+    out.print("versions: " + ", ".join(f"{k}={v}" for k, v in r.versions.items()))
+    skipped = r.extra.get("skipped") or []
+    if skipped:
+        out.print(f"skipped inputs ({len(skipped)}): " +
+                  "; ".join(f"{s['item']} ({s['reason']})" for s in skipped[:10]))
+    out.print("config:")
+    print_json(r.config)
+    if r.kind == "fit":
+        out.print(f"reproduce: {reproduce_command(r.config)}")
+    out.print(f"artifacts: {store.root / 'runs' / r.id}")
+    return 0
+
+
+def _compare(args: argparse.Namespace, store) -> int:
+    from transferkit.runs.paired import compare_runs
+
+    res = compare_runs(args.run_a, args.run_b, store)
+    if args.json:
+        print_json(res)
+        return 0
+    table(f"{res['a']} (a) vs {res['b']} (b)", ["metric", "a", "b", "a - b"],
+          [[k, v["a"], v["b"], v.get("a_minus_b")] for k, v in res["metrics"].items()])
+    p = res["paired"]
+    if p:
+        out.print(f"paired on {p['n']} shared test examples: accuracy a - b = "
+                  f"{100 * p['accuracy_diff']:+.1f} points (95% bootstrap CI "
+                  f"{100 * p['ci_low']:.1f} to {100 * p['ci_high']:.1f}); McNemar p = "
+                  f"{p['p_value']:.3g} ({p['only_a_correct']} only a right, "
+                  f"{p['only_b_correct']} only b right)")
+    else:
+        out.print(res["note"])
+    return 0
+
+
+def _delete(args: argparse.Namespace, store) -> int:
+    r = store.get(args.run)
+    store.delete(r.id)
+    out.print(f"deleted run {r.id}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write an HTML report and its Markdown twin for runs or comparisons; print the HTML path."""
+    from pathlib import Path
+
+    from transferkit import progress
+    from transferkit.errors import UserError
+    from transferkit.report import build_report, default_out_dir, latest_fits, load_records
+    from transferkit.store import RunStore
+
+    cfg = settings_from_args(ReportConfig, args)
+    store = RunStore()
+    records = load_records(cfg.runs, store) if cfg.runs else []
+    if cfg.last is not None:
+        seen = {r.id for r in records}
+        records += [r for r in latest_fits(cfg.last, store) if r.id not in seen]
+    if not records:
+        raise UserError("Name the runs to report on (`transferkit report RUN [RUN ...]`; fit, "
+                        "compare or cv run ids) or use --last N. `transferkit runs list` shows them.")
+    out_dir = Path(cfg.out) if cfg.out else default_out_dir(records, store)
+    html_path, md_path = build_report(records, out_dir, title=cfg.title)
+    progress.info(f"report written: {html_path} (Markdown twin: {md_path})")
+    print(html_path)
+    return 0
+
+

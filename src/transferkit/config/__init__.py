@@ -1,0 +1,68 @@
+"""Settings as dataclasses with defaults, help text and bounds.
+
+The CLI and YAML files only fill these dataclasses (:mod:`transferkit.cli.options` builds the
+command line from the fields' metadata), and every run stores the fully resolved config so
+``transferkit runs show`` tells exactly how to reproduce it. Shared blocks (runtime, batching,
+optimiser, reading, columns, input sizes) are in :mod:`~transferkit.config.blocks`; options
+that belong to one method live with the method (:mod:`~transferkit.config.options`).
+"""
+
+from transferkit.config.blocks import (
+    Batching,
+    Columns,
+    ImageInput,
+    Optimiser,
+    Reading,
+    Runtime,
+    Seeded,
+    Sourced,
+    TextInput,
+)
+from transferkit.config.fields import Default, check_ranges, defaults, opt, range_problems
+from transferkit.config.fit import BALANCE, HEAD_INIT, DataOptions, FitConfig, TrainOptions
+from transferkit.config.reproduce import compare_command, option_args, reproduce_command
+from transferkit.config.workflows import (
+    AdaptConfig,
+    CompareConfig,
+    DemoConfig,
+    PredictConfig,
+    PretrainConfig,
+    RankConfig,
+    ReportConfig,
+    SimilarityConfig,
+    ZeroShotConfig,
+)
+
+__all__ = [
+    "BALANCE",
+    "HEAD_INIT",
+    "AdaptConfig",
+    "Batching",
+    "Columns",
+    "CompareConfig",
+    "DataOptions",
+    "Default",
+    "DemoConfig",
+    "FitConfig",
+    "ImageInput",
+    "Optimiser",
+    "PredictConfig",
+    "PretrainConfig",
+    "RankConfig",
+    "Reading",
+    "ReportConfig",
+    "Runtime",
+    "Seeded",
+    "SimilarityConfig",
+    "Sourced",
+    "TextInput",
+    "TrainOptions",
+    "ZeroShotConfig",
+    "check_ranges",
+    "compare_command",
+    "reproduce_command",
+    "defaults",
+    "opt",
+    "option_args",
+    "range_problems",
+]

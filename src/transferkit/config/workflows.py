@@ -1,0 +1,207 @@
+"""Settings of the other workflows: pretrain, adapt, zeroshot, rank, similarity, compare, the
+demo and predict. Each inherits the shared blocks it needs (:mod:`transferkit.config.blocks`);
+method-specific options live with the methods and arrive in the ``options`` dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transferkit.config.blocks import (
+    Batching,
+    Columns,
+    ImageInput,
+    Optimiser,
+    Reading,
+    Runtime,
+    Seeded,
+    Sourced,
+    TextInput,
+)
+from transferkit.config.fields import Default, defaults, opt, split_known
+
+
+class _Stored:
+    """``from_dict``: settings back from a stored config; keys that are no longer fields (the
+    method options older runs kept at the top level) go to ``options``."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known, rest = split_known(cls, dict(d))
+        if "options" in known or rest:
+            known["options"] = {**rest, **known.get("options", {})}
+        return cls(**known)
+
+
+@dataclass
+@defaults(epochs=10, batch_size=128, lr=1e-3, weight_decay=1e-4, seed=0,
+          image_size=Default(None, "Square input size; default: the architecture's."))
+class PretrainConfig(_Stored, Optimiser, Runtime, Reading, ImageInput, Seeded):
+    """One pretraining run: source data, method, architecture and recipe."""
+
+    data: str = opt("", "Source data (labelled or not): builtin:NAME, a folder, CSV, .npz, idx.")
+    method: str = opt("supervised", "How to pretrain.", registry="pretrain")
+    arch: str = opt("cnn-small", "Architecture: cnn-small, tiny-cnn, timm:NAME, effnet-lite0 ...")
+    from_pretrained: bool = opt(
+        False, "Start from the architecture's pretrained weights (domain-adaptive pretraining).")
+    weights: str | None = opt(None, "Local weights file for timm:/torchvision: architectures.")
+    name: str | None = opt(None, "A name for the result in the zoo (default: run:ID).")
+    max_examples: int | None = opt(None, "Use a seeded random subset of this many examples.",
+                                   min=1)
+    val_fraction: float = opt(0.1, "Share of the source data held out for validation.",
+                              min=0, lt=1)
+    augment: bool = opt(True, "Augment the supervised / autoencoder views too (contrastive "
+                              "always does).")
+    options: dict[str, Any] = opt({}, "The method's own options (e.g. latent_dim).", cli=False)
+
+
+@dataclass
+@defaults(epochs=10, lr=Default(1e-3, "Peak learning rate of the head and discriminator "
+                                      "(AdamW)."),
+          weight_decay=5e-4, warmup_epochs=0.5,
+          patience=Default(100, "Early stopping: epochs without a better selection score."),
+          batch_size=Default(32, "Examples per domain per step."),
+          text_column=Default(None, "Text tables: the column with the texts (both domains)."),
+          label_column=Default(None, "The column with the labels (both domains)."))
+class AdaptConfig(_Stored, Optimiser, Runtime, Reading, Columns, ImageInput):
+    """One domain adaptation run: labelled source, unlabelled target, methods, recipe."""
+
+    source: str = opt("", "Labelled source data: builtin:NAME, a folder, CSV, .npz, idx files.")
+    target: str = opt("", "Target data (its labels, if any, are not used for training or "
+                          "selection).")
+    model: str = opt("effnet-lite0", "Backbone (see `transferkit zoo`), or run:ID / file:PATH.")
+    methods: list[str] = opt(["dann"], "Adaptation methods (comma-separated; every one runs "
+                                       "and the label-free rule picks).", flag="--method",
+                             registry="adaptation")
+    trade_offs: list[float] = opt([1.0], "Weights of the transfer loss to try (deep methods); "
+                                         "the label-free rule picks.", flag="--trade-off", gt=0)
+    seeds: int = opt(1, "Number of seeds (0..N-1); every candidate runs with each.", min=1)
+    select: str = opt("dev", "Label-free model selection.", registry="selection")
+    target_labels_for_eval: bool = opt(
+        False, "Use the target's labels for the final report only (with the oracle choice).")
+    allow_partial: bool = opt(
+        False, "Allow a target whose classes are a subset of the source's; report the missing "
+               "ones.")
+    scratch: bool = opt(False, "Start the backbone from fresh weights (e.g. cnn-small on "
+                               "digits).")
+    weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
+    max_source: int | None = opt(None, "Stratified cap on the source examples used.", min=2)
+    max_target: int | None = opt(None, "Seeded cap on the target examples used.", min=2)
+    val_fraction: float = opt(0.2, "Share of the source held out for validation and "
+                                   "selection.", gt=0, lt=1)
+    backbone_lr: float | None = opt(
+        None, "Backbone learning rate as a multiple of --lr (default: 0.1 pretrained, 1 "
+              "scratch).", min=0)
+    augment: bool = opt(True, "Mild augmentation of the training images (both domains; text "
+                              "has none).")
+    selection_examples: int = opt(
+        1000, "Examples per domain for the importance weights of the selection rule.", min=2)
+    embed_points: int = opt(300, "Points per domain in the report's t-SNE plots (0: none).",
+                            min=0)
+    options: dict[str, Any] = opt({}, "The methods' own options (e.g. hidden), by name.",
+                                  cli=False)
+
+
+@dataclass
+@defaults(batch_size=Default(64, "Examples per forward pass."),
+          model=Default("minilm-l6", "A text encoder (minilm-l6, hf:PATH) for text, a CLIP "
+                                     "model (hf:PATH) for images."),
+          seed=Default(0, "Seed of the split (the test examples are those fit holds out)."),
+          image_size=Default(None, "Square input size; default: the model's."))
+class ZeroShotConfig(_Stored, Sourced, Seeded, Batching, Runtime, Reading, Columns, ImageInput,
+                     TextInput):
+    """Zero-shot (or few-shot prototype) classification by embedding similarity."""
+
+    data: str = opt("", "Data to classify: a text table (.csv/.tsv/.jsonl/.parquet/.txt), or "
+                        "images for CLIP-family models; labels in it are used for evaluation.")
+    labels: str | None = opt(
+        None, "Comma-separated class names, or name=description pairs (e.g. "
+        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names.")
+    template: str | None = opt(
+        None, "Template for the label descriptions, {} is the description; several separated "
+        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.').")
+    shots: int = opt(0, "Labelled examples per class to add to each class prototype "
+                        "(few-shot; 0: zero-shot). Taken from fit's training pool for the seed.",
+                     min=0)
+    max_test: int | None = opt(None, "Stratified cap on the number of test examples.", min=1)
+
+
+@dataclass
+@defaults(batch_size=64, image_size=Default(None, "Input size for every candidate."),
+          seed=Default(0, "Seed of fit's split whose labelled part is scored."))
+class RankConfig(_Stored, Seeded, Batching, Runtime, Columns, ImageInput):
+    """Rank candidate source models for labelled target data without training them."""
+
+    data: str = opt("", "Labelled target data (folder, manifest, builtin:NAME, text table).",
+                    required=True)
+    models: str = opt("", "Comma-separated candidates; shell patterns such as 'effnet*' or "
+                          "'timm:resnet*' are expanded.", required=True)
+    scores: list[str] = opt([], "Comma-separated scores (default: logme,leep,nce,hscore,knn); "
+                                "the first orders the table.", registry="score")
+    score: str | None = opt(None, "Rank by this score only (with --scores: rank by it first).")
+    max_examples: int | None = opt(None, "Score a stratified sample of this size.", min=1)
+    labels_per_class: int | None = opt(None, "Use fit's labelled examples for this label "
+                                             "budget.", min=1)
+    options: dict[str, Any] = opt({}, "The scores' own options (e.g. knn_k), by name.",
+                                  cli=False)
+
+
+@dataclass
+@defaults(batch_size=64)
+class SimilarityConfig(_Stored, Seeded, Batching, Runtime, Columns, ImageInput):
+    """How far a source dataset is from a target one in a backbone's feature space."""
+
+    source: str = opt("", "One dataset.", required=True)
+    target: str = opt("", "The other dataset.", required=True)
+    model: str = opt("", "The backbone whose features are compared.", required=True)
+    max_examples: int = opt(2000, "Examples per side.", min=2)
+    permutations: int = opt(200, "Permutations for the MMD p-value.", min=1)
+
+
+@dataclass
+class CompareConfig:
+    """Strategies x label budgets x seeds on the same splits (the rest is fit's settings)."""
+
+    strategies: list[str] = opt(["linear", "finetune", "scratch"],
+                                "Comma-separated strategies; the first is the baseline of the "
+                                "differences.", registry="strategy")
+    labels_per_class: list[str] = opt(["10", "100"], "Comma-separated label budgets per "
+                                                     "class, or 'all'.")
+    seeds: int = opt(3, "Number of seeds (0..N-1).", min=1)
+    reuse: bool = opt(True, "Reuse cells already in the store (--no-reuse retrains them).")
+
+
+@dataclass
+class DemoConfig:
+    """The offline demo: ImageNet EfficientNet-Lite0 to a built-in dataset."""
+
+    data: str = opt("builtin:fashion-mnist", "Target data.")
+    model: str = opt("effnet-lite0", "Source model.")
+    labels_per_class: int = opt(20, "Labelled examples per class.", min=1)
+    image_size: int = opt(64, "Square input size.", min=1)
+    epochs: int = opt(8, "Fine-tuning epochs.", min=1)
+    max_test: int = opt(1000, "Test examples.", min=1)
+    seed: int = opt(0, "Random seed.")
+
+
+@dataclass
+@defaults(batch_size=64)
+class PredictConfig(Batching):
+    """Predictions of a finished run."""
+
+    run: str = opt("", "Run id (or unique prefix).", required=True)
+    inputs: str = opt("", "An image, a folder of images, or a dataset spec.", positional=True)
+    device: str = opt("auto", "auto, cpu or cuda.")
+
+
+@dataclass
+class ReportConfig:
+    """A self-contained HTML report and its Markdown twin."""
+
+    runs: list[str] = field(default_factory=list, metadata={
+        "help": "Run ids or unique prefixes: fit runs, compare or cv records.",
+        "positional": True, "nargs": "*", "metavar": "RUN"})
+    last: int | None = opt(None, "Also report the N newest fit runs.", min=1, metavar="N")
+    out: str | None = opt(None, "Output folder (default: the run's artifact folder; for "
+                                "several runs $TRANSFERKIT_HOME/reports/<time>).", metavar="DIR")
+    title: str | None = opt(None, "Report title (default: from the runs).")

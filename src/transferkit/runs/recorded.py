@@ -1,0 +1,114 @@
+"""The one way a run is recorded: create the record, run, write the artifacts, finish.
+
+Every workflow (fit, compare, cv, rank, similarity, zeroshot, adapt and its members, pretrain)
+wraps its work in a :class:`RecordedRun`::
+
+    with RecordedRun(store, "fit", cfg.to_dict(), seed=..., data_fingerprint=...) as run:
+        run.note(dataset=dataset.summary())          # merged into the record's ``extra``
+        ... train ...
+        run.save_model(model, classes)               # written atomically under run.dir
+        run.finish(metrics, timings)
+
+Entering creates the record (status ``running``, this process as its owner) or, with
+``resume=ID``, takes over an unfinished one; a heartbeat thread keeps the record alive while the
+block runs. Leaving with an exception marks the run ``interrupted`` (Ctrl-C, SIGTERM:
+:class:`~transferkit.errors.RunInterrupted`, which then carries the run id for the resume hint)
+or ``failed`` with the error, and re-raises. Under ``torchrun`` every process enters the block,
+rank 0 alone writes, and the run id is broadcast so all agree on the artifact folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transferkit import distributed
+from transferkit.errors import RunInterrupted, UserError
+from transferkit.store import RunStore
+from transferkit.store.artifacts import atomic_write_bytes, atomic_write_csv, atomic_write_json
+from transferkit.store.owner import Heartbeat
+
+
+class RecordedRun:
+    """A run's record from its start to its end (see the module docstring)."""
+
+    def __init__(self, store: RunStore, kind: str, config: dict[str, Any], *,
+                 seed: int | None = None, data_fingerprint: str | None = None,
+                 parent: str | None = None, name: str | None = None,
+                 resume: str | None = None) -> None:
+        self.store, self.kind, self.config = store, kind, config
+        self.seed, self.data_fingerprint, self.parent, self.name = (seed, data_fingerprint,
+                                                                    parent, name)
+        self.resume = resume
+        self.main = distributed.is_main()
+        self.id: str = ""
+        self.dir: Path = Path()
+        self.finished = False
+        self._heartbeat: Heartbeat | None = None
+
+    def __enter__(self) -> RecordedRun:
+        run_id = None
+        if self.main:
+            if self.resume:
+                run_id = self.store.claim(self.resume).id
+            else:
+                run_id = self.store.create(self.kind, self.config, seed=self.seed,
+                                           data_fingerprint=self.data_fingerprint,
+                                           parent=self.parent, name=self.name)
+        self.id = distributed.broadcast_object(run_id)
+        self.dir = self.store.artifact_dir(self.id)
+        if self.main:
+            self._heartbeat = Heartbeat(lambda: self.store.beat(self.id)).__enter__()
+        return self
+
+    # ---------------------------------------------------------------- while it runs
+    def note(self, **extra: Any) -> None:
+        """Merge ``extra`` into the record's ``extra`` (rank 0 only)."""
+        if self.main and extra:
+            self.store.update(self.id, extra=extra)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        if self.main:
+            atomic_write_json(self.dir / name, obj)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        if self.main:
+            atomic_write_bytes(self.dir / name, data)
+
+    def write_csv(self, name: str, rows: list[dict[str, Any]]) -> None:
+        if self.main:
+            atomic_write_csv(self.dir / name, rows)
+
+    def save_model(self, model: Any, classes: list[str], **extra: Any) -> None:
+        """The run's model under ``model/`` (what ``predict --run`` and ``run:ID`` load)."""
+        if self.main:
+            from transferkit.zoo.checkpoint import save_model
+
+            save_model(model, self.dir / "model", list(classes), extra={"run": self.id, **extra})
+
+    def finish(self, metrics: dict[str, Any] | None = None,
+               timings: dict[str, Any] | None = None, **extra: Any) -> None:
+        """Mark the run ``done`` with its final metrics, timings and ``extra``."""
+        if self.main:
+            if extra:
+                self.store.update(self.id, extra=extra)
+            self.store.finish(self.id, metrics=metrics or {}, timings=timings or {})
+        self.finished = True
+
+    # ------------------------------------------------------------------- the end
+    def __exit__(self, kind, error, tb) -> bool:
+        if self._heartbeat is not None:
+            self._heartbeat.__exit__(None, None, None)
+        if error is None:
+            if not self.finished:
+                self.finish()
+            distributed.barrier()
+            return False
+        if isinstance(error, (RunInterrupted, KeyboardInterrupt)):
+            error.run_id = self.id  # type: ignore[union-attr]
+            if self.main:
+                self.store.interrupt(self.id)
+        elif self.main:
+            why = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.store.fail(self.id, why)
+        return False

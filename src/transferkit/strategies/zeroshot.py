@@ -1,0 +1,116 @@
+"""Zero-shot and few-shot prototype classification: label descriptions with templates,
+cosine similarity, prototypes.
+
+Each class name (or its description) is put into templates ("This text is about {}.", or
+"a photo of a {}." for images), embedded with the text encoder - or with CLIP's text tower for
+images (Radford et al., 2021, arXiv:2103.00020, where averaging over several templates is
+"prompt ensembling") - and every example goes to the class of highest cosine similarity.
+Sentence encoders put texts and short label descriptions in one space, which makes this work
+for text too (the "label embedding" zero-shot set-up, e.g. Yin et al., 2019,
+arXiv:1909.00161). With ``shots`` > 0 a few labelled examples per class join the class's
+description in its prototype (the normalised sum), as in prototypical networks (Snell et al.,
+2017, arXiv:1703.05175).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from transferkit.data.base import Dataset
+from transferkit.data.batches import TextCollate, check_modality
+from transferkit.errors import UserError
+
+TEMPLATES = {"text": "This text is about {}.", "image": "a photo of a {}."}
+TEXT_SCALE = 20.0  # softmax temperature for cosine similarities of text encoders
+
+
+def templates_of(template: str | None, modality: str) -> list[str]:
+    """The ``|``-separated templates (default: the modality's), each with a ``{}``."""
+    templates = [t.strip() for t in (template or TEMPLATES[modality]).split("|") if t.strip()]
+    if any("{}" not in t for t in templates):
+        raise UserError(f"Each --template needs a {{}} where the class goes; got {templates}.")
+    return templates
+
+
+def logit_scale(backbone: Any) -> float:
+    return float(getattr(backbone, "logit_scale", TEXT_SCALE))
+
+
+def parse_labels(labels: str | list[str] | None) -> list[tuple[str, str]] | None:
+    """``"a,b"`` or ``"a=desc a,b=desc b"`` -> [(name, description)]; None when not given."""
+    if labels is None:
+        return None
+    items = labels.split(",") if isinstance(labels, str) else list(labels)
+    pairs = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        name, _, desc = item.partition("=")
+        pairs.append((name.strip(), desc.strip() or name.strip()))
+    names = [n for n, _ in pairs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"--labels names {', '.join(map(repr, dupes))} more than once; give "
+                        "each class once.")
+    return pairs
+
+
+def too_few(pairs: list[tuple[str, str]]) -> UserError:
+    return UserError(f"Zero-shot classification needs at least two classes; got {len(pairs)} "
+                     f"({', '.join(n for n, _ in pairs) or 'none'}). Give the candidate "
+                     "classes with --labels 'a,b,...'.")
+
+
+def label_pairs(pairs: list[tuple[str, str]] | None, dataset: Dataset) -> list[tuple[str, str]]:
+    if pairs is None:
+        if not dataset.classes:
+            raise UserError(
+                f"{dataset.name} has no labels and no --labels were given, so there are no "
+                "classes to choose from. Name them: --labels 'cat,dog' (or 'name=description' "
+                "pairs).")
+        pairs = [(c, c.replace("_", " ")) for c in dataset.classes]
+    if len(pairs) < 2:
+        raise too_few(pairs)
+    if dataset.labels is not None:
+        names = {n.lower() for n, _ in pairs}
+        unknown = [c for c in dataset.classes if c.lower() not in names]
+        if unknown:
+            raise UserError(
+                f"The labels of {dataset.name} include {', '.join(map(repr, unknown[:5]))}, "
+                f"which --labels does not name (it names {', '.join(n for n, _ in pairs)}). "
+                "Add them to --labels (name=description pairs keep the data's names), or "
+                "drop --labels to use the data's class names.")
+    return pairs
+
+
+@torch.no_grad()
+def embed_descriptions(backbone: Any, texts: list[str], device: torch.device) -> torch.Tensor:
+    """L2-normalised embeddings of label descriptions in the data's embedding space."""
+    if hasattr(backbone, "encode_text"):
+        return backbone.encode_text(texts, device=device)
+    dc = backbone.data_config
+    x = TextCollate(dc.tokenizer, dc.max_length).encode(texts)
+    backbone.eval().to(device)
+    f = backbone.forward_features({k: v.to(device) for k, v in x.items()}).float().cpu()
+    return torch.nn.functional.normalize(f, dim=-1)
+
+
+def prototypes(backbone: Any, pairs: list[tuple[str, str]], templates: list[str],
+               device: torch.device) -> torch.Tensor:
+    """(K, D): per class, the normalised mean over templates of its description's embedding."""
+    k = len(pairs)
+    texts = [t.replace("{}", desc) for t in templates for _, desc in pairs]
+    emb = embed_descriptions(backbone, texts, device).reshape(len(templates), k, -1)
+    return torch.nn.functional.normalize(emb.mean(0), dim=-1)
+
+
+def check_zeroshot_model(backbone: Any, dataset: Dataset, model: str) -> None:
+    if dataset.modality == "image" and not hasattr(backbone, "encode_text"):
+        raise UserError(f"{model} cannot embed label descriptions, so it cannot classify "
+                        f"images zero-shot. Use a CLIP model (hf:PATH to a CLIP folder).")
+    if dataset.modality == "text" and backbone.data_config.modality != "text":
+        raise UserError(f"{model} is an image model; zero-shot text classification needs a "
+                        "text encoder such as minilm-l6 or hf:PATH.")
+    check_modality(backbone.data_config, dataset, model)
