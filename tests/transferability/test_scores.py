@@ -125,6 +125,29 @@ def test_leep_matches_direct_formula():
     assert abs(compute_score("leep", x, y, p) - leep_direct(p, y)) < TOL
 
 
+def nleep_direct(f, y, variance=0.8, per_class=5, seed=0):
+    """Li et al. 2021: PCA keeping ``variance``, a Gaussian mixture of per_class x K diagonal
+    components on it, then LEEP of its posteriors, with explicit loops over examples."""
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    z = PCA(n_components=variance, svd_solver="full", random_state=seed).fit_transform(f)
+    k = len(np.unique(y))
+    gmm = GaussianMixture(n_components=per_class * k, covariance_type="diag", reg_covar=1e-4,
+                          random_state=seed, max_iter=200).fit(z)
+    post = gmm.predict_proba(z)
+    return leep_direct(post, y)
+
+
+def test_nleep_matches_direct_formula_and_needs_no_source_head():
+    x, y, _ = synthetic()
+    assert abs(compute_score("nleep", x, y) - nleep_direct(x, y)) < TOL
+    informative, noise = compute_score("nleep", x, y), compute_score(
+        "nleep", np.random.default_rng(1).normal(size=x.shape), y)
+    assert informative > noise  # features that separate the classes score higher
+    assert -math.log(4) - TOL <= noise <= 0.0
+
+
 def test_nce_matches_direct_formula_from_probs_and_hard_labels():
     x, y, p = synthetic()
     expected = nce_direct(p.argmax(1), y)

@@ -1,11 +1,10 @@
 """Transferability: predict from one forward pass which source model will transfer best.
 
-Scores (one file each; each registers itself in :data:`SCORES`, which imports every module of
-this package on first use, so adding a score is adding a file; plain numpy / scipy on features):
-``logme`` (You et al. 2021), ``leep`` (Nguyen et al. 2020; needs the source head),
-``nce`` (Tran et al. 2019; needs the source head), ``hscore`` (Bao et al. 2019 with
-Ledoit-Wolf shrinkage, Ibrahim et al. 2022), and the cheap proxies ``knn`` (leave-one-out
-accuracy) and ``linear-probe`` (cross-validated accuracy). Every score is higher-is-better.
+Scores: one file each, registered in :data:`SCORES` (which imports every module of this
+package on first use, so a new score is one new file), plain numpy / scipy / scikit-learn on
+features; every score is higher-is-better. Among them LogME, LEEP and NCE (the last two need the
+source head), N-LEEP (a Gaussian mixture in place of the head), the H-score and the cheap
+proxies ``knn`` and ``linear-probe``; ``transferkit rank --help`` lists them all.
 
 Source-target distances (MMD, proxy A-distance, class-conditional MMD) live in
 :mod:`transferkit.transferability.similarity`; scoring candidate backbones on a dataset (load,

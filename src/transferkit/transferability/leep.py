@@ -18,6 +18,16 @@ def empirical_joint(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> 
     return onehot @ probs / len(labels)
 
 
+def leep_of(theta: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """LEEP of the (N, Z) probabilities ``theta`` for labels 0..K-1 (see :class:`LEEP`)."""
+    joint = empirical_joint(theta, labels, num_classes)  # (K, Z)
+    marginal = joint.sum(axis=0)
+    used = marginal > 0
+    cond = joint[:, used] / marginal[used]  # P^(y | z)
+    eep = (theta[:, used] * cond[labels]).sum(axis=1)  # sum_z P^(y_i|z) theta_iz
+    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+
+
 @SCORES.register("leep")
 class LEEP(Score):
     r"""LEEP (Nguyen et al., ICML 2020), the average log-likelihood of the expected empirical
@@ -39,9 +49,4 @@ class LEEP(Score):
         theta = inputs.source_probs
         if theta.ndim == 1:  # hard labels: theta is their one-hot
             theta = np.eye(int(theta.max()) + 1)[theta]
-        joint = empirical_joint(theta, inputs.labels, inputs.num_classes)  # (K, Z)
-        marginal = joint.sum(axis=0)
-        used = marginal > 0
-        cond = joint[:, used] / marginal[used]  # P^(y | z)
-        eep = (theta[:, used] * cond[inputs.labels]).sum(axis=1)  # sum_z P^(y_i|z) theta_iz
-        return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+        return leep_of(theta, inputs.labels, inputs.num_classes)
