@@ -37,16 +37,13 @@ class ShallowCORAL(ShallowMethod):
 
     options = CoralOptions
 
-    @property
-    def lam(self) -> float:
-        return float(self.opts.lam)
 
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> ShallowCORAL:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)
         eye = np.eye(fs.shape[1])
         self.mean_s_, self.mean_t_ = fs.mean(0), ft.mean(0)
-        cs = np.cov(fs, rowvar=False) + self.lam * eye
-        ct = np.cov(ft, rowvar=False) + self.lam * eye
+        cs = np.cov(fs, rowvar=False) + self.opts.lam * eye
+        ct = np.cov(ft, rowvar=False) + self.opts.lam * eye
         self.transform_ = sym_power(cs, -0.5) @ sym_power(ct, 0.5)
         return self
 

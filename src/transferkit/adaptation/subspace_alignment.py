@@ -36,13 +36,10 @@ class SubspaceAlignment(ShallowMethod):
 
     options = SubspaceOptions
 
-    @property
-    def dim(self) -> int:
-        return int(self.opts.dim)
 
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> SubspaceAlignment:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)
-        d = max(1, min(self.dim, fs.shape[1], len(fs) - 1, len(ft) - 1))
+        d = max(1, min(self.opts.dim, fs.shape[1], len(fs) - 1, len(ft) - 1))
         self.mean_s_, self.basis_s_ = pca_basis(fs, d)
         self.mean_t_, self.basis_t_ = pca_basis(ft, d)
         self.alignment_ = self.basis_s_.T @ self.basis_t_  # M*
