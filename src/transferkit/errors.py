@@ -17,6 +17,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+class RunPruned(Exception):
+    """A run stopped on purpose by the search that started it: its scheduler pruned it (its
+    validation score was behind the others' at the same number of epochs), or the search's
+    time budget ran out. Not an error: the run is recorded as ``pruned``."""
+
+
 class RunInterrupted(Exception):
     """Training stopped by SIGINT / SIGTERM after its state was saved; resumable."""
 

@@ -72,13 +72,13 @@ def test_strategy_trains_predicts_from_its_run_and_is_seeded(strategy, target):
                                       saved["proba"])
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES.list() if STRATEGIES.get(s).options])
-def test_strategy_options_are_range_checked_before_anything_loads(strategy):
-    bounded = [(d, f) for d, f in dests(STRATEGIES, strategy).items()
-               if "min" in f.metadata or "gt" in f.metadata]
-    assert bounded, f"{strategy} declares options without bounds"
-    dest, f = bounded[0]
-    low = f.metadata.get("min", f.metadata.get("gt"))
+BOUNDED = [(s, d, f) for s in STRATEGIES.list() for d, f in dests(STRATEGIES, s).items()
+           if "min" in f.metadata or "gt" in f.metadata]
+
+
+@pytest.mark.parametrize("strategy, dest, field", BOUNDED, ids=[f"{s}-{d}" for s, d, _ in BOUNDED])
+def test_strategy_options_are_range_checked_before_anything_loads(strategy, dest, field):
+    low = field.metadata.get("min", field.metadata.get("gt"))
     with pytest.raises(UserError, match="--" + dest.replace("_", "-")):
         transferkit.fit("no-such-data", model="tiny-cnn", strategy=strategy, **{dest: low - 1})
 

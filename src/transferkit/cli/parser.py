@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from transferkit.cli.options import add_family, add_settings
 from transferkit.config import (
     AdaptConfig,
+    AutoConfig,
     CompareConfig,
     DemoConfig,
     FitConfig,
@@ -56,6 +57,13 @@ RUNS_ACTIONS = (
                        "their test examples.",
             args=((("run_a",), {}), (("run_b",), {}), JSON)),
     Command("delete", "Delete a run and its artifacts.", args=((("run",), {}),)),
+    Command("check", "Verify the run store: database integrity, runs left running by a process "
+                     "that is gone, records without an artifact folder, folders without a "
+                     "record, leftover temporary files. Exit 0: clean (or all repaired); 1: "
+                     "problems left; 2: the store cannot be opened.", args=(
+        (("--repair",), {"action": "store_true", "help": "Fix what was found: mark stale runs "
+                         "interrupted, runs without a folder failed; remove orphan folders and "
+                         "temporary files."}), JSON)),
 )
 
 COMMANDS = (
@@ -68,7 +76,7 @@ COMMANDS = (
                   (("--cv",), {"type": int, "metavar": "K", "help": "Stratified K-fold "
                                "cross-validation of this configuration over the labelled "
                                "examples (per-fold and pooled metrics)."}), JSON)),
-    Command("runs", "List, show, compare or delete recorded runs.", "runs:cmd_runs",
+    Command("runs", "List, show, compare, delete or check recorded runs.", "runs:cmd_runs",
             actions=RUNS_ACTIONS),
     Command("compare", "Strategies x labels per class x seeds on the same splits: mean, "
                        "spread, 95% CI and paired differences.", "fit:cmd_compare",
@@ -96,6 +104,10 @@ COMMANDS = (
                      "chosen between without target labels.", "adapt:cmd_adapt",
             settings=((AdaptConfig, ()),), families=("adaptation",),
             args=(_resume("adapt"), JSON)),
+    Command("auto", "Automatic transfer within a time budget: rank the source models, try the "
+                    "cheap strategies, then successive halving over fine-tuning recipes; the "
+                    "winner is chosen by validation and tested once.", "auto:cmd_auto",
+            settings=((AutoConfig, ()),), args=(_resume("auto"), JSON)),
     Command("zeroshot", "Classify text (or images, with CLIP) by similarity to embedded label "
                         "descriptions; no training. Few-shot prototypes with --shots.",
             "zeroshot:cmd_zeroshot", settings=((ZeroShotConfig, ()),), args=(JSON,)),

@@ -1,4 +1,5 @@
-"""``runs list|show|compare|delete`` and ``report``: what the store holds, and reports on it."""
+"""``runs list|show|compare|delete|check`` and ``report``: what the store holds, and reports on
+it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     store = RunStore()
     action = args.action or "list"
-    return {"list": _list, "show": _show, "compare": _compare, "delete": _delete}[action](
-        args, store)
+    return {"list": _list, "show": _show, "compare": _compare, "delete": _delete,
+            "check": _check}[action](args, store)
 
 
 def _list(args: argparse.Namespace, store) -> int:
@@ -64,8 +65,21 @@ def _show(args: argparse.Namespace, store) -> int:
     print_json(r.config)
     if r.kind == "fit":
         out.print(f"reproduce: {reproduce_command(r.config)}")
+    if r.kind == "auto" and r.extra.get("leaderboard"):
+        _leaderboard(r)
     out.print(f"artifacts: {store.root / 'runs' / r.id}")
     return 0
+
+
+def _leaderboard(r) -> None:
+    board = r.extra["leaderboard"]
+    table(f"leaderboard of search {r.id} (validation)",
+          ["kind", "trial", "model", "strategy", "size", "state", "val", "epochs", "run"],
+          [[x.get("kind"), x.get("trial", ""), x.get("model"), x.get("strategy"),
+            x.get("image_size"), x.get("state"), x.get("val"), x.get("epochs", ""),
+            x.get("run")] for x in board[:25]], no_wrap=("run",))
+    if r.extra.get("why"):
+        out.print(f"chosen: {r.extra['why']}")
 
 
 def _compare(args: argparse.Namespace, store) -> int:
@@ -94,6 +108,32 @@ def _delete(args: argparse.Namespace, store) -> int:
     store.delete(r.id)
     out.print(f"deleted run {r.id}")
     return 0
+
+
+def _check(args: argparse.Namespace, store) -> int:
+    """Exit 0 when nothing is left to repair, 1 when problems remain (found without --repair,
+    or beyond repair such as a damaged database): a finding, not a user error (that is 2)."""
+    from transferkit.store.check import check_store
+
+    report = check_store(store, repair=args.repair)
+    if args.json:
+        print_json(report.to_dict())
+        return 0 if report.clean else 1
+    say = lambda text: out.print(text, markup=False, soft_wrap=True)  # noqa: E731 - paths
+    say(f"checked {store.root}: {report.runs} runs, database integrity {report.integrity}")
+    for p in report.problems:
+        action = "repaired" if p.repaired else ("not repaired" if args.repair else "would repair")
+        say(f"- {p.kind}: {p.detail}\n    {action}: {p.repair}")
+    left = report.remaining
+    if not report.problems:
+        say("the store is clean")
+    elif not left:
+        say(f"repaired {len(report.problems)} problem(s); the store is clean")
+    elif args.repair:
+        say(f"{len(left)} problem(s) could not be repaired (see above)")
+    else:
+        say(f"{len(left)} problem(s) found; `transferkit runs check --repair` repairs them")
+    return 0 if report.clean else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:

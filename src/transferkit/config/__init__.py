@@ -23,6 +23,7 @@ from transferkit.config.fit import BALANCE, HEAD_INIT, DataOptions, FitConfig, T
 from transferkit.config.reproduce import compare_command, option_args, reproduce_command
 from transferkit.config.workflows import (
     AdaptConfig,
+    AutoConfig,
     CompareConfig,
     DemoConfig,
     PredictConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "BALANCE",
     "HEAD_INIT",
     "AdaptConfig",
+    "AutoConfig",
     "Batching",
     "Columns",
     "CompareConfig",

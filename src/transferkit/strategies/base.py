@@ -35,6 +35,7 @@ class FitContext:
     cache: FeatureCache | None
     run_dir: Path | None  # artifact folder: checkpoints go to run_dir / "checkpoints"
     resume: bool = False
+    hooks: Any = None  # training.TrainHooks: the automatic search's per-epoch report and stop
 
     @property
     def num_classes(self) -> int:
@@ -88,6 +89,7 @@ class Strategy:
             seed=ctx.config.seed, description=self.name,
             monitor="val_accuracy" if len(ctx.splits.val) else None,
             checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
+            hooks=ctx.hooks,
         )
         return run(task, settings, ctx.device, resume=ctx.resume)
 

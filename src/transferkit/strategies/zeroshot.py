@@ -1,5 +1,6 @@
 """Zero-shot and few-shot prototype classification: label descriptions with templates,
-cosine similarity, prototypes.
+cosine similarity, prototypes; the ``zeroshot`` and ``prototypes`` strategies, and the pieces
+the ``zeroshot`` command uses.
 
 Each class name (or its description) is put into templates ("This text is about {}.", or
 "a photo of a {}." for images), embedded with the text encoder - or with CLIP's text tower for
@@ -14,13 +15,19 @@ description in its prototype (the normalised sum), as in prototypical networks (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from transferkit.config import opt
+from transferkit.config.options import resolve
 from transferkit.data.base import Dataset
 from transferkit.data.batches import TextCollate, check_modality
 from transferkit.errors import UserError
+from transferkit.features.extract import extract_features
+from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.zoo.checkpoint import TransferModel
 
 TEMPLATES = {"text": "This text is about {}.", "image": "a photo of a {}."}
 TEXT_SCALE = 20.0  # softmax temperature for cosine similarities of text encoders
@@ -114,3 +121,72 @@ def check_zeroshot_model(backbone: Any, dataset: Dataset, model: str) -> None:
         raise UserError(f"{model} is an image model; zero-shot text classification needs a "
                         "text encoder such as minilm-l6 or hf:PATH.")
     check_modality(backbone.data_config, dataset, model)
+
+
+@dataclass
+class ZeroShotOptions:
+    """Label descriptions for the zeroshot and prototypes strategies (``--labels``,
+    ``--template``; the zeroshot command has the same two settings)."""
+
+    prefix = ""
+    labels: str | None = opt(
+        None, "zeroshot / prototypes: class descriptions as name=description pairs (e.g. "
+        "'sci.space=outer space,rec.autos=cars'); default: the class names.")
+    template: str | None = opt(
+        None, "zeroshot / prototypes: template(s) for the descriptions, {} is the description, "
+        "several separated by | are averaged.")
+
+
+def _description_prototypes(strategy: str, ctx: FitContext) -> torch.Tensor:
+    """(K, D) prototypes of the data's classes, in the data's class order."""
+    opts = resolve(STRATEGIES, strategy, ctx.config.options)
+    backbone, dataset = ctx.backbone, ctx.dataset
+    if dataset.modality == "image" and not hasattr(backbone, "encode_text") or \
+            dataset.modality == "text" and backbone.data_config.modality != "text":
+        raise UserError(f"The {strategy} strategy embeds label descriptions, which "
+                        f"{ctx.config.model} cannot do: use a text encoder (minilm-l6, hf:PATH) "
+                        "for text, a CLIP model (hf:PATH) for images.")
+    pairs = dict((n.lower(), d) for n, d in label_pairs(parse_labels(opts.labels), dataset))
+    ordered = [(c, pairs[c.lower()]) for c in dataset.classes]
+    return prototypes(backbone, ordered, templates_of(opts.template, dataset.modality),
+                      ctx.device)
+
+
+def _as_model(ctx: FitContext, protos: torch.Tensor) -> TransferModel:
+    model = TransferModel(ctx.backbone, ctx.num_classes)
+    with torch.no_grad():
+        model.head.weight.copy_(logit_scale(ctx.backbone) * protos)
+        model.head.bias.zero_()
+    return model
+
+
+@STRATEGIES.register("zeroshot")
+class ZeroShot(Strategy):
+    """No training: each class is the embedding of its description; an example goes to the
+    class of highest cosine similarity (see the module docstring)."""
+
+    options = ZeroShotOptions
+
+    def fit(self, ctx: FitContext) -> StrategyResult:
+        model = _as_model(ctx, _description_prototypes(self.name, ctx))
+        return StrategyResult(model, [], {"classes": list(ctx.dataset.classes)},
+                              backbone_frozen=True)
+
+
+@STRATEGIES.register("prototypes")
+class Prototypes(Strategy):
+    """Few-shot prototypes: each class is the normalised sum of its description's embedding
+    and its labelled training examples' embeddings (prototypical networks, Snell et al. 2017)."""
+
+    options = ZeroShotOptions
+
+    def fit(self, ctx: FitContext) -> StrategyResult:
+        protos = _description_prototypes(self.name, ctx)
+        train = ctx.splits.train
+        feats = torch.nn.functional.normalize(torch.from_numpy(extract_features(
+            ctx.backbone, ctx.dataset, train, device=ctx.device, cache=ctx.cache,
+            batch_size=ctx.config.train.batch_size * 2, description="embed")), dim=-1)
+        ys = torch.as_tensor(ctx.labels(train), dtype=torch.int64)
+        protos = torch.nn.functional.normalize(protos.clone().index_add_(0, ys, feats), dim=-1)
+        return StrategyResult(_as_model(ctx, protos), [], {"support": int(len(train))},
+                              backbone_frozen=True)

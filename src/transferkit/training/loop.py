@@ -12,7 +12,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from transferkit import distributed, progress
-from transferkit.errors import RunInterrupted, UserError
+from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.training import state as ckpt
 
 
@@ -53,6 +53,16 @@ class Task(Protocol):
 
 
 @dataclass
+class TrainHooks:
+    """What a caller (the automatic search) may attach to a training run: ``on_epoch(metrics)``
+    after each epoch's validation (it may raise :class:`~transferkit.errors.RunPruned` to stop
+    the run), and ``should_stop()`` before each step, returning a reason to stop or None."""
+
+    on_epoch: Callable[[dict[str, float]], None] | None = None
+    should_stop: Callable[[], str | None] | None = None
+
+
+@dataclass
 class LoopSettings:
     epochs: int = 15
     accumulate: int = 1
@@ -64,6 +74,7 @@ class LoopSettings:
     checkpoint_dir: Path | None = None
     description: str = "train"
     max_grad_norm: float | None = 5.0
+    hooks: TrainHooks | None = None
 
 
 @dataclass
@@ -156,6 +167,9 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
             metrics = _epoch(task, (model, wrapped), (optimizer, scheduler, amp), settings,
                              device, epoch, steps, flag, update)
             state["history"].append(metrics)
+            hooks = settings.hooks
+            if hooks is not None and hooks.on_epoch is not None:
+                hooks.on_epoch(metrics)
             if state["best"] is None or _score(metrics, settings) > _score(state["best"], settings):
                 state.update(best=metrics, best_epoch=epoch, bad=0)
                 if folder is None:
@@ -190,9 +204,13 @@ def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
     task.train_mode(wrapped)
     optimizer.zero_grad(set_to_none=True)
     total, count = 0.0, 0
+    stop = settings.hooks.should_stop if settings.hooks is not None else None
     for i, batch in enumerate(task.train_batches()):
         if distributed.any_rank(flag.raised):
             raise RunInterrupted(f"stopped by signal {flag.signum} in epoch {epoch + 1}")
+        why = stop() if stop is not None else None
+        if distributed.any_rank(why is not None):
+            raise RunPruned(why or "another process was stopped")
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = task.loss(wrapped, batch, device) / settings.accumulate
         if not torch.isfinite(loss):

@@ -128,15 +128,17 @@ class Extraction:
 
 
 def score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndarray,
-                    scorers: dict[str, Any], how: Extraction) -> np.ndarray | None:
-    """Load, extract and score one candidate into ``row``; never raises for its failures.
-    Returns the candidate's features (None when it could not be scored)."""
+                    scorers: dict[str, Any], how: Extraction,
+                    backbone: Any = None) -> np.ndarray | None:
+    """Load (unless ``backbone`` is given), extract and score one candidate into ``row``;
+    never raises for its failures. Returns the candidate's features (None when it could not be
+    scored)."""
     from transferkit.data.base import modality_problem
     from transferkit.zoo import create_backbone
 
     t0 = time.perf_counter()
     try:
-        backbone = create_backbone(name, image_size=how.image_size)
+        backbone = backbone or create_backbone(name, image_size=how.image_size)
     except Exception as e:  # noqa: BLE001 - a candidate that fails is ranked as failed
         row.status, row.reason = "failed", _why(e)
         return None

@@ -41,6 +41,7 @@ class ZooEntry:
     num_features: int = 0
     input_size: int = 224
     head_keys: tuple[str, str] | None = None
+    searchable: bool = True  # offered to the automatic search (False: models for tests)
 
 
 BACKBONES: Registry[ZooEntry] = Registry("backbone", package="transferkit.zoo")

@@ -143,6 +143,7 @@ def list_zoo(pattern: str = "*") -> list[dict[str, Any]]:
                 features=entry.num_features,
                 input_size=entry.input_size,
                 offline=ok,
+                searchable=entry.searchable,
                 note=entry.description if ok else f"{entry.description}; {why}",
             )
         )

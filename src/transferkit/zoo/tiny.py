@@ -56,5 +56,6 @@ BACKBONES.register(
         params=sum(p.numel() for p in TinyCNN().parameters()),
         num_features=WIDTHS[-1],
         input_size=DATA_CONFIG.input_size[-1],
+        searchable=False,
     ),
 )
