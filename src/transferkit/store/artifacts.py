@@ -1,9 +1,13 @@
 """Writing a run's artifacts so that no half-written file is ever visible under its final name.
 
 Every file is written to a temporary name in the same folder, flushed and fsync'ed, then renamed
-over its final name (an atomic step on POSIX file systems): a run killed while writing leaves
-the previous version (or nothing), never a truncated file. When the disk is full (or a file size
-limit is hit) the temporary file is removed and a :class:`~transferkit.errors.UserError` says so.
+over its final name (an atomic step on POSIX file systems), and the folder is fsync'ed so the
+rename itself survives a crash: a run killed while writing leaves the previous version (or
+nothing), never a truncated file; only hidden ``.NAME.*.tmp`` names can hold partial data. When
+the disk is full (or a file size limit is hit), or the folder is read-only, the temporary file
+is removed and a :class:`~transferkit.errors.UserError` says so - also for safetensors, whose
+Rust writer reports an I/O failure as ``SafetensorError("... (os error 27)")``, not ``OSError``.
+Files get the usual ``0o666 & ~umask`` mode (a bare temporary file would stay ``0o600``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import errno
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,34 +27,80 @@ from transferkit.errors import UserError
 
 PREDICTIONS = "test_predictions.npz"
 _NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
-def _no_space(path: Path, e: OSError) -> UserError:
-    return UserError(f"Cannot write {path}: {e.strerror or e} (the disk is full or a file size "
-                     "limit was reached). The previous version of the file is kept; free space "
-                     "(or move TRANSFERKIT_HOME to a larger disk) and resume the run.")
+def as_os_error(e: BaseException) -> OSError | None:
+    """``e`` as an :class:`OSError` with its errno: itself, or parsed from the ``(os error N)``
+    that safetensors' Rust writer puts in its message; None for anything else."""
+    if isinstance(e, OSError):
+        return e
+    if type(e).__name__ == "SafetensorError":
+        m = re.search(r"os error (\d+)", str(e))
+        if m:
+            code = int(m.group(1))
+            return OSError(code, os.strerror(code))
+    return None
+
+
+def storage_error(path: Path, e: BaseException) -> UserError | None:
+    """A one-paragraph :class:`UserError` for a write that failed because the disk is full (or a
+    file size limit was reached) or the place is read-only; None for other failures (bugs)."""
+    err = as_os_error(e)
+    if err is None:
+        return None
+    why = err.strerror or str(err)
+    if err.errno in _NO_SPACE:
+        return UserError(f"Cannot write {path}: {why} (the disk is full or a file size limit "
+                         "was reached). The previous version of the file is kept; free space "
+                         "(or move TRANSFERKIT_HOME to a larger disk), then resume the run with "
+                         "`--resume RUN` (or run the command again).")
+    if err.errno in _NO_ACCESS:
+        return UserError(f"Cannot write {path}: {why} (the folder or file is read-only). Make "
+                         "the run store writable, or set TRANSFERKIT_HOME to a writable folder, "
+                         "e.g. `export TRANSFERKIT_HOME=$PWD/.transferkit`.")
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every file system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` to fill a temporary file beside ``path``, then rename it over
     ``path``; on any failure the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        if e.errno in _NO_SPACE:
-            raise _no_space(path, e) from None
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        friendly = storage_error(path, e)
+        if friendly is not None:
+            raise friendly from None
         raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -17,6 +17,7 @@ is where migrations go when the schema changes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -112,9 +113,52 @@ def write_txn(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # After an I/O error (disk full) SQLite may have rolled back already; a failing
+        # ROLLBACK must not hide the error that caused it.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def problem_of(e: sqlite3.Error) -> str | None:
+    """What an SQLite error says about the store: ``"full"`` (disk full, file size limit or
+    failing disk), ``"read-only"``, ``"locked"`` (busy beyond the timeout), or None."""
+    text = str(e).lower()
+    if "disk is full" in text or "disk i/o error" in text:
+        return "full"
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return "read-only"
+    if "locked" in text:
+        return "locked"
+    return None
+
+
+def storage_error(path: Path, e: sqlite3.Error) -> UserError | None:
+    """A one-paragraph :class:`UserError` for an SQLite failure the user can fix (see
+    :func:`problem_of`); None for anything else (bugs keep their traceback)."""
+    problem = problem_of(e)
+    if problem == "full":
+        return UserError(
+            f"Cannot write the run store database {path}: {e} (the disk is full, a file size "
+            "limit was reached, or the disk failed). The failed write left the store unchanged; "
+            "free space (or set TRANSFERKIT_HOME to a folder on a larger disk) and run the "
+            "command again; an interrupted run continues with `--resume RUN`."
+        )
+    if problem == "read-only":
+        return UserError(
+            f"Cannot write the run store database {path} ({e}): the file or its folder is "
+            f"read-only. Make {path.parent} and the files in it writable, or set "
+            "TRANSFERKIT_HOME to a writable folder."
+        )
+    if problem == "locked":
+        return UserError(
+            f"The run store database {path} stayed locked by another process for more than "
+            f"{BUSY_TIMEOUT_S:.0f} s ({e}). Wait for the other transferkit commands to finish "
+            "and run this one again."
+        )
+    return None
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 from transferkit.errors import UserError
 from transferkit.store import db
+from transferkit.store.artifacts import storage_error
 from transferkit.store.db import config_hash, to_json
 from transferkit.store.lifecycle import Lifecycle
 from transferkit.store.owner import current_owner, owner_gone
@@ -46,14 +47,19 @@ class RunStore(Lifecycle):
         self.runs_dir = self.root / self.RUNS_DIR
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.root, os.W_OK | os.X_OK):
-                raise PermissionError(f"no write permission on {self.root}")
-            with self._connect() as conn:
+            for place in (self.root, self.runs_dir, self.db_path):  # a read-only store
+                mode = os.W_OK | os.X_OK if place.is_dir() else os.W_OK
+                if place.exists() and not os.access(place, mode):
+                    raise PermissionError(f"no write permission on {place}")
+            with closing(db.connect(self.db_path)) as conn:
                 db.ensure_schema(conn, self.db_path)
         except (OSError, sqlite3.OperationalError) as e:  # cannot create / open / lock
+            if isinstance(e, sqlite3.OperationalError) and db.problem_of(e) == "full":
+                raise db.storage_error(self.db_path, e) from e
             raise UserError(
-                f"Cannot use {self.root} as the transferkit run store ({e}). Set "
-                "TRANSFERKIT_HOME to a writable folder, e.g. `export TRANSFERKIT_HOME=$PWD/.transferkit`."
+                f"Cannot use {self.root} as the transferkit run store ({e}). Make it writable, "
+                "or set TRANSFERKIT_HOME to a writable folder, e.g. "
+                "`export TRANSFERKIT_HOME=$PWD/.transferkit`."
             ) from e
         except sqlite3.DatabaseError as e:  # e.g. "file is not a database"
             raise UserError(
@@ -66,8 +72,16 @@ class RunStore(Lifecycle):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(db.connect(self.db_path)) as conn:
-            yield conn
+        """A fresh connection; SQLite failures the user can fix (full disk, read-only store,
+        a lock held too long) become a :class:`UserError` naming the problem and the fix."""
+        try:
+            with closing(db.connect(self.db_path)) as conn:
+                yield conn
+        except sqlite3.OperationalError as e:
+            friendly = db.storage_error(self.db_path, e)
+            if friendly is None:
+                raise
+            raise friendly from e
 
     # ----------------------------------------------------------------- create
     def create(
@@ -112,6 +126,8 @@ class RunStore(Lifecycle):
                 folder.mkdir()  # atomic: also reserves the id against other processes
             except FileExistsError:
                 continue
+            except OSError as e:  # read-only runs/ folder, full disk
+                raise (storage_error(folder, e) or e) from None
             try:
                 with self._connect() as conn, db.write_txn(conn):
                     db.insert(conn, {"id": run_id, **row})

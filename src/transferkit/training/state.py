@@ -2,8 +2,11 @@
 
 A checkpoint holds the model, the optimizer (its tensors flattened to safetensors keys, its
 structure in JSON), the scheduler, the epoch, the early-stopping state, the history and the
-task's own state (e.g. which blocks are frozen). Both files are written atomically; the JSON is
-written last, so a checkpoint is complete whenever its JSON exists.
+task's own state (e.g. which blocks are frozen). The non-tensor state is stored twice: in the
+metadata of ``last.safetensors`` (one atomic file, so the tensors and the epoch they belong to
+can never come from different epochs, even when the process is killed between the two writes)
+and in ``last.json`` beside it, for people and tools. Loading trusts the safetensors file;
+``last.json`` is only read for checkpoints written before the state moved into the metadata.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from transferkit.store.artifacts import atomic_save_tensors, atomic_write_json
@@ -20,6 +24,7 @@ from transferkit.zoo.checkpoint import _unshare
 
 LAST = "last"
 BEST = "best"
+STATE_KEY = "transferkit.state"  # safetensors metadata entry holding the JSON state
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -52,16 +57,29 @@ def save_checkpoint(
     scheduler: Any,
     state: dict[str, Any],
 ) -> None:
-    """Write ``last.safetensors`` then ``last.json`` into ``folder``."""
+    """Write ``last.safetensors`` (tensors and state) then ``last.json`` into ``folder``."""
     folder = Path(folder)
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors = {f"model.{k}": v for k, v in _unshare(model.state_dict()).items()}
     tensors.update(opt_tensors)
-    atomic_save_tensors(folder / f"{LAST}.safetensors", tensors)
-    atomic_write_json(
-        folder / f"{LAST}.json",
-        {"optimizer": opt_meta, "scheduler": scheduler.state_dict(), **state},
-    )
+    meta = {"optimizer": opt_meta, "scheduler": scheduler.state_dict(), **state}
+    atomic_save_tensors(folder / f"{LAST}.safetensors", tensors,
+                        metadata={STATE_KEY: json.dumps(meta, sort_keys=True)})
+    atomic_write_json(folder / f"{LAST}.json", meta)
+
+
+def _saved_state(folder: Path) -> dict[str, Any] | None:
+    """The state stored with the tensors of the last checkpoint (or, for an older checkpoint
+    without it, ``last.json``); None when there is no checkpoint."""
+    tensors_path = folder / f"{LAST}.safetensors"
+    if not tensors_path.is_file():
+        return None
+    with safe_open(str(tensors_path), framework="pt") as f:
+        text = (f.metadata() or {}).get(STATE_KEY)
+    if text is not None:
+        return json.loads(text)
+    meta_path = folder / f"{LAST}.json"
+    return json.loads(meta_path.read_text()) if meta_path.is_file() else None
 
 
 def load_checkpoint(
@@ -69,10 +87,9 @@ def load_checkpoint(
 ) -> dict[str, Any] | None:
     """Restore model, optimizer and scheduler; returns the saved state, or None if absent."""
     folder = Path(folder)
-    meta_path = folder / f"{LAST}.json"
-    if not meta_path.is_file():
+    meta = _saved_state(folder)
+    if meta is None:
         return None
-    meta = json.loads(meta_path.read_text())
     tensors = load_file(str(folder / f"{LAST}.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     optimizer.load_state_dict(_unflatten_optimizer(tensors, meta.pop("optimizer")))

@@ -1,0 +1,28 @@
+"""SIGKILL at seeded random moments during fit, pretrain, adapt and compare (real processes,
+real store), the store judged after every kill, then the run resumed (compare: the same command
+again) to exactly the metrics of an uninterrupted run with the same arguments."""
+
+from __future__ import annotations
+
+import pytest
+from faultfixtures import SEED, flows, references, seeded_rng
+from faultkit import kill_chain
+
+# fit is killed twice: the command, then its --resume.
+KILLS = {"fit": 2, "pretrain": 1, "adapt": 1, "compare": 1}
+
+
+@pytest.mark.parametrize("name", list(KILLS))
+def test_killed_run_leaves_an_intact_store_and_resumes_identically(name, tmp_path, request):
+    wf, ref = flows()[name], references()[name]
+    rng = seeded_rng(request.node.name)
+    result = kill_chain(wf, ref, tmp_path / "home", rng, kills=KILLS[name])
+    where = f"{name}, TRANSFERKIT_FAULT_SEED={SEED}: {result['attempts']}"
+    assert any(a["killed"] for a in result["attempts"]), f"no kill landed ({where})"
+    for a in result["attempts"]:
+        assert a["verify"]["ok"], (where, a["verify"])
+        assert not any(".tmp" in p for p in a["verify"]["half_written"])
+    assert result["final"]["ok"], (where, result["final"])
+    assert result["outcome"] == ref.outcome, where
+    if result["attempts"][-1]["phase"] != "after it finished":
+        assert result["resumed"], where
