@@ -39,6 +39,21 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
+# PostgreSQL for the test of a search shared through a real database server, --dev only.
+if [ "${1:-}" = "--dev" ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+      >/dev/null 2>&1 || echo "setup: could not install postgresql with apt-get." >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      postgresql) >/dev/null 2>&1 || echo "setup: could not install postgresql with sudo." >&2
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    echo "setup: PostgreSQL is not installed (needs root or passwordless sudo for apt-get);" \
+         "the test of a search shared through PostgreSQL will be skipped." >&2
+  fi
+fi
+
 # Headless Chromium for the test that renders an HTML report (tests/report), --dev only.
 if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

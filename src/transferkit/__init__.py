@@ -18,7 +18,8 @@ _LAZY = {
     **{name: ("transferkit.api", name) for name in (
         "fit", "predict", "FitResult", "compare", "cross_validate", "rank", "similarity",
         "RankResult", "SimilarityResult", "adapt", "AdaptResult", "zeroshot", "ZeroShotResult",
-        "PretrainResult", "CompareResult", "CVResult", "compare_runs")},
+        "PretrainResult", "CompareResult", "CVResult", "compare_runs", "AutoResult")},
+    "auto": ("transferkit.api", "auto"),
     "pretrain": ("transferkit.api", "pretrain"),
     "FitConfig": ("transferkit.config", "FitConfig"),
     "TransferClassifier": ("transferkit.sklearn", "TransferClassifier"),

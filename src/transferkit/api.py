@@ -7,6 +7,7 @@ The CLI calls the same functions with the same settings objects. Nothing here ho
 """
 
 from transferkit.runs.adapt import AdaptResult, adapt
+from transferkit.runs.auto import AutoResult, auto
 from transferkit.runs.compare import CompareResult, compare
 from transferkit.runs.cv import CVResult, cross_validate
 from transferkit.runs.fit import FitResult, fit
@@ -21,6 +22,7 @@ from transferkit.store import RunStore
 
 __all__ = [
     "AdaptResult",
+    "AutoResult",
     "CVResult",
     "CompareResult",
     "FitResult",
@@ -30,6 +32,7 @@ __all__ = [
     "SimilarityResult",
     "ZeroShotResult",
     "adapt",
+    "auto",
     "compare",
     "compare_runs",
     "cross_validate",

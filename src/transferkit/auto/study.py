@@ -30,12 +30,16 @@ def storage_url(url: str | None, home) -> str:
 
 
 def _storage(url: str):
+    import warnings
+
     import optuna
 
     try:
         # Optuna's own heartbeat fails trials whose worker stopped beating (any host)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
-                                          heartbeat_interval=60, grace_period=600)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
+                                              heartbeat_interval=60, grace_period=600)
     except Exception as e:  # noqa: BLE001 - a bad URL, no driver, server down
         raise UserError(f"Cannot reach the study storage {url} ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:200]}). Check the URL, that the database "

@@ -111,6 +111,7 @@ def auto(data: str | None = None, *, config: AutoConfig | None = None, resume: s
         chosen, why = choose(board)
         progress.info(f"auto: chose {why}")
         with clock.stage("test"):
+            chosen = search.local(chosen)
             winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
         run.finish(metrics, {**clock.stages, "total": clock.elapsed()}, leaderboard=board,
                    chosen=chosen, why=why, elapsed=clock.elapsed(), winner_run=chosen.get("run"))

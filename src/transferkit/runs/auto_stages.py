@@ -84,6 +84,21 @@ class Search:
                         store=self.store, parent=self.run.id, hooks=hooks,
                         record={"search": self.run.id, **(record or {})})
 
+    def local(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """``chosen``, with its run in this machine's store: a trial another worker ran is
+        trained again here with the same parameters (the full number of epochs, no pruning)."""
+        from transferkit.runs.auto_worker import _is_mine
+
+        if chosen.get("kind") != "trial" or _is_mine(self.store, chosen.get("run")):
+            return chosen
+        progress.info(f"auto: trial {chosen['trial']} ran on another worker; training it here")
+        space = SearchSpace([], [], [], self.cfg.max_epochs)
+        r = self.fit_once(**space.overrides(chosen["params"]),
+                          record={"trial": chosen["trial"], "params": chosen["params"],
+                                  "refit_of": chosen.get("run")})
+        return {**chosen, "run": r.run_id, "refit_of": chosen.get("run"),
+                "refit_val": r.metrics.get(f"val_{self.cfg.metric}")}
+
     def save(self, **stage: Any) -> None:
         self.done.update(stage)
         self.run.note(**stage, elapsed=self.clock.elapsed(), stages=dict(self.clock.stages))
@@ -122,21 +137,29 @@ class Search:
     def cheap(self, ranked: ranking.Ranked, strategies: list[str]) -> list[dict[str, Any]]:
         if "cheap" in self.done:
             return self.done["cheap"]
-        rows = []
+        rows: list[dict[str, Any]] = []
         wanted = [s for s in strategies if s in CHEAP]
         with self.clock.stage("cheap"):
             for info in ranked.kept:
                 size = self._sizes(info)[0] if info.modality == "image" else None
                 for s in wanted:
-                    if s != "linear" and not _embeds_text(info, self.dataset):
-                        continue
-                    row = cheap.run_cheap(info, s, size, self.fit_once, self.cfg.metric)
-                    if s == "linear" and row["state"] == "complete" and \
-                            cheap.tiny_validation(self.splits, self.dataset.num_classes):
-                        row.update(self._probe_cv(info.name, size))
-                    rows.append(row)
+                    if s == "linear" or _embeds_text(info, self.dataset):
+                        rows.append(self._cheap_row(info, s, size))
+            best = max((r for r in rows if r.get("strategy") == "linear" and r.get("val")
+                        is not None), key=lambda r: r.get("cv", r["val"]), default=None)
+            if best is not None:  # the probe of the best model at the other input sizes
+                info = next(k for k in ranked.kept if k.name == best["model"])
+                for size in self._sizes(info)[1:] if info.modality == "image" else []:
+                    rows.append(self._cheap_row(info, "linear", size))
         self.save(cheap=rows)
         return rows
+
+    def _cheap_row(self, info, strategy: str, size: int | None) -> dict[str, Any]:
+        row = cheap.run_cheap(info, strategy, size, self.fit_once, self.cfg.metric)
+        if strategy == "linear" and row["state"] == "complete" and \
+                cheap.tiny_validation(self.splits, self.dataset.num_classes):
+            row.update(self._probe_cv(info.name, size))
+        return row
 
     def _probe_cv(self, name: str, size: int | None) -> dict[str, float]:
         from transferkit.zoo import create_backbone
@@ -151,6 +174,13 @@ class Search:
     # -------------------------------------------------------------------- stage 3
     def space(self, ranked: ranking.Ranked, strategies: list[str]) -> SearchSpace:
         trained = [s for s in strategies if s not in CHEAP]
+        if "lora" in trained and not all(m.adapters for m in ranked.kept):
+            trained.remove("lora")
+            if not trained and not any(s in CHEAP for s in strategies):
+                raise UserError(f"--strategies {','.join(strategies)}: LoRA needs transformers "
+                                "encoders, and the kept models "
+                                f"({', '.join(m.name for m in ranked.kept)}) are not; add "
+                                "finetune or linear, or name transformers models with --models.")
         sizes = self._sizes(ranked.kept[0]) if self.dataset.modality == "image" else []
         return SearchSpace(ranked.kept, trained, sizes, self.cfg.max_epochs)
 

@@ -1,0 +1,162 @@
+"""The automatic search on a tiny model and small data: inside its budget, better than the
+library's default recipe, the test split read once; killed and resumed without redoing
+finished trials; two workers sharing one study (SQLite, and a real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+import transferkit
+from transferkit.store import RunStore
+
+SMALL = ["--data", "builtin:digits", "--models", "tiny-cnn", "--labels-per-class", "20",
+         "--image-sizes", "16,24", "--max-epochs", "3", "--seed", "0"]
+
+
+def _trial_runs(store: RunStore, search: str) -> list:
+    return [r for r in store.list(kind="fit", limit=None) if r.parent == search
+            and r.extra.get("trial") is not None]
+
+
+def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
+    t0 = time.perf_counter()
+    res = transferkit.auto("builtin:digits", models="tiny-cnn", budget="25s",
+                           labels_per_class=20, image_sizes=[16, 24], max_epochs=3, seed=0)
+    wall = time.perf_counter() - t0
+    assert wall <= 1.1 * 25, wall
+    board = {(r["kind"], r.get("trial"), r.get("strategy")): r for r in res.leaderboard}
+    trial0 = board[("trial", 0, "finetune")]
+    assert trial0["params"]["lr_finetune"] == 1e-3 and trial0["params"]["unfreeze"] == 0
+    assert res.chosen["state"] == "complete" and res.chosen["val"] > trial0["val"]
+    assert 0.5 < res.metrics["test_accuracy"] <= 1.0
+    store = RunStore()
+    search = store.get(res.run_id)
+    assert search.status == "done" and search.extra["why"] == res.why
+    runs = [r for r in store.list(limit=None) if r.parent == res.run_id]
+    tested = [r.id for r in runs if "test_accuracy" in r.metrics]
+    assert tested == [res.chosen["run"]]  # only the winner ever saw the test split
+    states = {r.status for r in _trial_runs(store, res.run_id)}
+    assert "done" in states and states <= {"done", "pruned", "failed"}
+    assert len([r for r in res.leaderboard if r["kind"] == "trial"]) >= 4
+    assert {row["model"] for row in res.ranking} == {"tiny-cnn"}
+
+
+def _start(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
+    env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
+    proc = _start(["auto", *SMALL, "--budget", "30s"], env)
+    store, deadline, search = RunStore(tk_home), time.time() + 120, None
+    while time.time() < deadline and proc.poll() is None:
+        searches = store.list(kind="auto")
+        search = searches[0].id if searches else None
+        if search and len([r for r in _trial_runs(store, search) if r.status == "done"]) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert search is not None
+    before = {r.extra["trial"]: r.id for r in _trial_runs(store, search) if r.status == "done"}
+    assert len(before) >= 2 and store.get(search).status == "interrupted"
+    out = json.loads(run_cli("auto", "--resume", search, "--json", env_extra=env, check=0).stdout)
+    assert out["run"] == search
+    trials = {r["trial"]: r for r in out["leaderboard"] if r["kind"] == "trial"}
+    for number, run_id in before.items():
+        assert trials[number]["run"] == run_id  # kept, not trained again
+    done = [r for r in _trial_runs(store, search) if r.status == "done"]
+    numbers = [r.extra["trial"] for r in done]
+    assert len(numbers) == len(set(numbers))  # no trial ran to the end twice
+    assert store.get(search).status == "done"
+
+
+def _workers(tmp_path: Path, storage: str) -> None:
+    """A search and one extra worker on one study, each with its own run store."""
+    homes = [tmp_path / "main", tmp_path / "worker"]
+    envs = [{**os.environ, "TRANSFERKIT_HOME": str(h)} for h in homes]
+    common = [*SMALL, "--storage", storage, "--study", "shared", "--budget", "45s"]
+    main = _start(["auto", *common, "--json"], envs[0])
+    import optuna
+
+    deadline = time.time() + 60
+    while time.time() < deadline:  # the worker joins once the search published its space
+        try:
+            if optuna.load_study(study_name="shared", storage=storage).user_attrs:
+                break
+        except Exception:  # noqa: BLE001 - not created yet
+            pass
+        time.sleep(0.3)
+    worker = _start(["auto", "--worker", *common, "--json"], envs[1])
+    out_main, err_main = main.communicate(timeout=300)
+    out_worker, err_worker = worker.communicate(timeout=300)
+    assert main.returncode == 0, err_main[-2000:]
+    assert worker.returncode == 0, err_worker[-2000:]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    stores = [RunStore(h) for h in homes]
+    ran = {}
+    for t in study.trials:
+        run_id = t.user_attrs.get("run")
+        if t.state.name == "COMPLETE":
+            owners = [s for s in stores if _has(s, run_id)]
+            assert len(owners) == 1, (t.number, run_id)  # recorded once, by one machine
+            ran[t.number] = stores.index(owners[0])
+    assert set(ran.values()) == {0, 1}  # both machines ran trials
+    leader = json.loads(out_main)["leaderboard"]
+    complete = {r["trial"] for r in leader if r["kind"] == "trial" and r["state"] == "complete"}
+    assert complete == set(ran)  # the search saw every worker's trials
+
+
+def _has(store: RunStore, run_id: str | None) -> bool:
+    try:
+        return run_id is not None and store.get(run_id) is not None
+    except transferkit.UserError:
+        return False
+
+
+def test_two_workers_split_the_trials_of_one_study(tmp_path):
+    _workers(tmp_path, f"sqlite:///{tmp_path / 'studies.db'}")
+
+
+def test_two_workers_share_a_study_in_postgresql(tmp_path):
+    import pg
+
+    why = pg.why_not()
+    if why:
+        pytest.skip(why)
+    server = pg.Server()
+    try:
+        url = server.start()
+        _workers(tmp_path, url)
+    finally:
+        server.stop()
+
+
+def test_resume_refuses_data_that_changed_since_the_search_started(tk_home, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.integers(0, 255, (80, 12, 12), dtype=np.uint8), y=np.arange(80) % 4)
+    env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
+    proc = _start(["auto", "--data", str(data), "--models", "tiny-cnn", "--image-sizes", "16",
+                   "--budget", "60s"], env)
+    store, deadline = RunStore(tk_home), time.time() + 60
+    while time.time() < deadline and not store.list(kind="auto"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    search = store.list(kind="auto")[0].id
+    np.savez(data, x=rng.integers(0, 255, (80, 12, 12), dtype=np.uint8), y=np.arange(80) % 4)
+    p = run_cli("auto", "--resume", search, env_extra=env)
+    assert p.returncode == 2 and "changed" in p.stderr and "Traceback" not in p.stderr
