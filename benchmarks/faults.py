@@ -4,7 +4,7 @@ What it measures
 ----------------
 Each workflow (tiny-cnn on 8 px images: fit finetune on builtin:digits, pretrain autoencoder on
 600 digits, adapt source-only + DANN on two synthetic stroke domains, compare linear + finetune
-x 2 seeds; the settings of ``tests/faults/faultkit.py``) first runs uninterrupted in a fresh
+x 2 seeds; the settings of ``tests/faults/faultkit.py``, with ``--epochs``) first runs uninterrupted in a fresh
 store: its result is the reference, its timeline gives the kill window (from its run folder
 appearing to its record turning ``done``, plus 0.2 s). Then chains run, each in a fresh store:
 the command is SIGKILLed at ``U(0, window)`` after its run folder appears; a chain of two kills
@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path[:0] = [str(HERE.parent / "tests" / "faults"), str(HERE.parent / "tests")]
 import _common as C  # noqa: E402
 import faultkit as fk  # noqa: E402
+from logme_speed import other_busy_processes  # noqa: E402
 
 NAME = "faults"
 ORDER = ("fit", "pretrain", "adapt", "compare")
@@ -49,6 +50,8 @@ ORDER = ("fit", "pretrain", "adapt", "compare")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=50, help="SIGKILLs to deliver in total")
+    p.add_argument("--epochs", type=int, default=6,
+                   help="pretrain epochs (fit: one more); more epochs, more kills mid-training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="chains run at the same time")
     p.add_argument("--double", type=float, default=0.3,
@@ -98,24 +101,42 @@ def run_chains(args, flows, refs, work: Path, clock: C.Clock) -> list[dict[str, 
     return chains
 
 
+def _interrupted(chain: dict[str, Any]) -> bool:
+    """Whether a kill left the run unfinished, so that a later process (a --resume, killed
+    itself or not; compare: the command again) had to finish it."""
+    return any(a["killed"] and a["phase"] != "after it finished" for a in chain["attempts"])
+
+
+def _mid_write(chain: dict[str, Any]) -> int:
+    """Kills of this chain that left a new temporary file (one left by an earlier kill stays
+    until `runs check --repair`, and is not counted again)."""
+    seen: set[str] = set()
+    count = 0
+    for a in chain["attempts"]:
+        new = set(a["temp_files"]) - seen
+        count += bool(a["killed"] and new)
+        seen |= new
+    return count
+
+
 def summarise(chains: list[dict[str, Any]]) -> dict[str, Any]:
     def one(group: list[dict[str, Any]]) -> dict[str, Any]:
         attempts = [a for c in group for a in c["attempts"]]
         checks = [a["verify"] for a in attempts] + [c["final"] for c in group]
         kills = [a for a in attempts if a["killed"]]
-        resumed = [c for c in group if c["resumed"]]
+        resumed = [c for c in group if _interrupted(c)]
         return {
             "chains": len(group),
             "kills": len(kills),
             "drawn_after_exit": len(attempts) - len(kills),
-            "kills_of_a_resume": sum("--resume" in a["args"] for a in kills),
+            "kills_of_a_resume": sum(a["killed"] for c in group for a in c["attempts"][1:]),
             "runs_resumed": len(resumed),
             "resumed_identical": sum(c["identical"] for c in resumed),
             "identical": sum(c["identical"] for c in group),
             "corrupt_stores": sum(v["integrity"] != "ok" for v in checks),
             "half_written_files": sum(len(v["half_written"]) for v in checks),
             "status_problems": sum(len(v["status"]) for v in checks),
-            "kills_mid_write": sum(bool(a["temp_files"]) for a in kills),
+            "kills_mid_write": sum(_mid_write(c) for c in group),
             "phases": dict(Counter(a["phase"] for a in kills)),
         }
 
@@ -129,7 +150,7 @@ PHASES = ("before its record", "before the first checkpoint", "with a checkpoint
 
 
 def markdown(head, refs, commands, summary, chains, wall: float) -> str:
-    cols = ["workflow", "kills", "of a --resume", "runs resumed", "resumed identical",
+    cols = ["workflow", "kills", "of a resume", "runs resumed", "resumed identical",
             "corrupt stores", "half-written files visible", "status problems",
             "kills mid-write", *PHASES]
     rows = []
@@ -147,12 +168,15 @@ def markdown(head, refs, commands, summary, chains, wall: float) -> str:
         f"# Fault injection: SIGKILL and resume\n\n{C.md_header(head, wall)}\n\n"
         + C.md_table(cols, rows)
         + f"\n\n{t['kills']} SIGKILLs in {t['chains']} chains ({t['drawn_after_exit']} drawn "
-        "moments fell after the process had already exited and delivered nothing). 'runs "
-        "resumed': chains whose work was unfinished after their kills and was continued "
-        "(`--resume RUN`; compare: the same command again); 'resumed identical': of those, "
+        "moments fell after the process had already exited and delivered nothing); 'of a "
+        "resume': kills of the process continuing a killed run (`--resume`; compare: the "
+        "command again). 'runs "
+        "resumed': chains in which a kill left the run unfinished and a later process finished "
+        "it (`--resume RUN`, itself killed or not; compare: the same command again); 'resumed "
+        "identical': of those, "
         "metrics and history equal to the uninterrupted reference. 'kills mid-write': kills "
-        "that left a hidden temporary file (a write cut off; its target kept its previous "
-        "version). Phases: where each kill left the run. Corrupt stores, half-written files "
+        "that left a new hidden temporary file (a write cut off; its target kept its previous "
+        "version; the file stays until `transferkit runs check --repair`). Phases: where each kill left the run. Corrupt stores, half-written files "
         "and status problems are counted over every check (after each kill and at the end).\n\n"
         "Reference runs (uninterrupted; kills are drawn uniformly from the window, which "
         "starts when the run folder appears):\n\n"
@@ -168,9 +192,10 @@ def markdown(head, refs, commands, summary, chains, wall: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     head = C.header()
+    busy_at_start = other_busy_processes()
     clock = C.Clock()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="tk-faults-"))
-    flows = fk.workflows(work / "data")
+    flows = fk.workflows(work / "data", epochs=args.epochs)
     commands = {n: ["transferkit", *w.args] for n, w in flows.items()}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {n: pool.submit(fk.reference, flows[n], work / f"reference-{n}")
@@ -185,11 +210,18 @@ def main(argv: list[str] | None = None) -> int:
               "references": {n: {"startup_s": r.startup_s, "window_s": r.window_s,
                                  "wall_s": r.wall_s} for n, r in refs.items()},
               "summary": summary, "chains": chains,
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+              "machine_shared_with": sorted({*busy_at_start.values(),
+                                             *other_busy_processes().values()})}
     out_dir = Path(args.out_dir)
     C.write_json(out_dir / f"{NAME}.json", result)
-    C.write_text(out_dir / f"{NAME}.md",
-                 markdown(head, refs, commands, summary, chains, clock.elapsed()))
+    md = markdown(head, refs, commands, summary, chains, clock.elapsed())
+    shared = result["machine_shared_with"]
+    md = md.replace("\n\n|", f"\n- Load average at end: {result['load_average_at_end']}\n"
+                    + (f"- Shared with other busy processes: {'; '.join(shared)}\n" if shared
+                       else "- No other busy process was seen at the start or the end.\n")
+                    + "\n|", 1)
+    C.write_text(out_dir / f"{NAME}.md", md)
     t = summary["total"]
     clock.say(f"{t['kills']} kills, {t['runs_resumed']} resumed, {t['resumed_identical']} "
               f"identical, {t['corrupt_stores']} corrupt stores, {t['half_written_files']} "
