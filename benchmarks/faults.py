@@ -15,8 +15,8 @@ under its final name reads back completely - only hidden ``.NAME.*.tmp`` files m
 Then the run is continued (``--resume RUN``; compare: the same command again) and its metrics
 and history compared with the reference, exactly (run ids and timings left out).
 
-The kill and judging code is ``tests/faults/faultkit.py``, shared with the tests. Writes
-``benchmarks/results/faults.json`` and ``.md``.
+The kill and judging code is ``tests/faults/faultkit.py`` and ``faultcheck.py``, shared with the
+tests. Writes ``benchmarks/results/faults.json`` and ``.md``.
 
     .venv/bin/python benchmarks/faults.py                 # 50 kills, 2 chains at a time
     .venv/bin/python benchmarks/faults.py --kills 8       # smoke test
@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path[:0] = [str(HERE.parent / "tests" / "faults"), str(HERE.parent / "tests")]
 import _common as C  # noqa: E402
+import faultcheck as fc  # noqa: E402
 import faultkit as fk  # noqa: E402
 from logme_speed import other_busy_processes  # noqa: E402
 
@@ -69,7 +70,7 @@ def _chain(wf: fk.Workflow, ref: fk.Reference, home: Path, seed: list[int], kill
         result.pop("outcome")
     except AssertionError as e:
         result = {"workflow": wf.name, "attempts": [], "resumed": False, "identical": False,
-                  "final": fk.verify(home), "error": str(e)[-3000:]}
+                  "final": fc.verify(home), "error": str(e)[-3000:]}
     shutil.rmtree(home, ignore_errors=True)
     return result
 

@@ -11,8 +11,9 @@ import signal
 import time
 from pathlib import Path
 
+from faultcheck import temp_files, verify
 from faultfixtures import flows, references
-from faultkit import outcome, run, start, temp_files, verify
+from faultkit import outcome, run, start
 
 from transferkit.store import RunStore
 

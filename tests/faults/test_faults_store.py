@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from faultcheck import integrity, verify
 from faultfixtures import seeded_rng
-from faultkit import child_env, integrity, run, verify
+from faultkit import child_env, run
 
 from transferkit.store import RunStore
 
