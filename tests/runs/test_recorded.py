@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from transferkit.errors import RunInterrupted, UserError
+from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.runs.recorded import RecordedRun
 from transferkit.store import RunStore, owner
 
@@ -32,7 +32,8 @@ def test_a_block_that_finishes_is_done_with_its_metrics_and_artifacts(tmp_path, 
 @pytest.mark.parametrize("error, status", [(UserError("bad data"), "failed"),
                                            (ValueError("boom"), "failed"),
                                            (RunInterrupted("signal 15"), "interrupted"),
-                                           (KeyboardInterrupt(), "interrupted")])
+                                           (KeyboardInterrupt(), "interrupted"),
+                                           (RunPruned("pruned after epoch 1"), "pruned")])
 def test_an_exception_marks_the_run_and_is_raised_again(tmp_path, error, status):
     store = RunStore(tmp_path / "home")
     with pytest.raises(type(error)) as caught:
@@ -40,7 +41,7 @@ def test_an_exception_marks_the_run_and_is_raised_again(tmp_path, error, status)
             raise error
     rec = store.get(run.id)
     assert rec.status == status
-    if status == "failed":
+    if status in ("failed", "pruned"):
         assert str(error) in rec.error
     else:
         assert caught.value.run_id == run.id  # for the resume hint

@@ -253,3 +253,29 @@ def test_no_heavy_imports(tmp_path: Path) -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_schema_1_store_migrates_keeping_its_runs_and_takes_pruned_runs(tmp_path):
+    """Stores written by earlier versions gain the owner columns (2) and the pruned status (3)."""
+    import sqlite3
+
+    from transferkit.store import db
+
+    root = tmp_path / "old"
+    (root / "runs" / "r1").mkdir(parents=True)
+    conn = sqlite3.connect(root / "store.db", isolation_level=None)
+    for stmt in db._SCHEMA_V1.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.execute("INSERT INTO runs (id, kind, status, created, updated, config_hash) VALUES "
+                 "('r1', 'fit', 'done', '2026-01-01T00:00:00', '2026-01-01T00:00:00', 'h')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = RunStore(root)
+    assert store.get("r1").status == "done" and store.get("r1").pid is None
+    new = store.create("fit", {"a": 1})
+    assert store.prune(new, "pruned by successive halving after epoch 1").status == "pruned"
+    assert [r.id for r in store.list(status="pruned")] == [new]
+    with sqlite3.connect(root / "store.db") as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

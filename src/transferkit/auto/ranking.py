@@ -95,12 +95,18 @@ def preflight(name: str, dataset: Dataset, indices: np.ndarray, size: int | None
 
 def rank_stage(names: list[str], dataset: Dataset, pool: np.ndarray, sample: np.ndarray,
                how: Extraction, *, keep: int, batch_size: int, seed: int,
-               device: torch.device) -> Ranked:
-    """Pre-flight, score and keep (see the module docstring)."""
+               device: torch.device, time_left=lambda: float("inf")) -> Ranked:
+    """Pre-flight, score and keep (see the module docstring). ``time_left()``: seconds the
+    stage may still use; candidates it cannot reach are listed as not ranked."""
     scorers = scorers_for(list(SCORES), {}, seed)
     out = Ranked([])
     infos: dict[str, ModelInfo] = {}
     for name in names:
+        if infos and time_left() <= 0:
+            out.rows.append({"model": name, "status": "skipped",
+                             "reason": "not ranked: the ranking stage's share of the budget "
+                                       "was spent"})
+            continue
         row = RankRow(name, scores=dict.fromkeys(SCORES))
         try:
             backbone, sec = preflight(name, dataset, pool, how.image_size, batch_size, device)

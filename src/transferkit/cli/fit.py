@@ -91,12 +91,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 labels_per_class=d.labels_per_class, image_size=d.image_size,
                 max_test=d.max_test, epochs=d.epochs)
         results.append((r, time.perf_counter() - t0))
+    if d.budget not in ("0", "0s", ""):
+        progress.info(f"demo: automatic search for {d.budget} (models, strategies, recipes)")
+        t0 = time.perf_counter()
+        r = fit(d.data, strategy="auto", budget=d.budget, seed=d.seed,
+                labels_per_class=d.labels_per_class, max_test=d.max_test)
+        size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
+        r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
+        results.append((r, time.perf_counter() - t0))
     table(f"{d.model} -> {d.data}, {d.labels_per_class} labels per class, {d.image_size}px",
           ["run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"],
           [[r.run_id, r.strategy, r.metrics["test_accuracy"], r.metrics["test_balanced_accuracy"],
             r.metrics["test_macro_f1"], f"{sec:.0f}"] for r, sec in results], no_wrap=("run",))
     store = RunStore()
     records = [store.get(r.run_id) for r, _ in results]
+    records += [store.get(r.info["search"]) for r, _ in results if r.info.get("search")]
     html, _ = build_report(records, default_out_dir(records), title="transferkit demo")
     out.print("Inspect a run with `transferkit runs show RUN`; predict with "
               "`transferkit predict --run RUN IMAGES`.")

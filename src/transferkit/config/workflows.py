@@ -182,6 +182,8 @@ class DemoConfig:
     epochs: int = opt(8, "Fine-tuning epochs.", min=1)
     max_test: int = opt(1000, "Test examples.", min=1)
     seed: int = opt(0, "Random seed.")
+    budget: str = opt("2m", "Budget of the automatic search shown beside the fixed recipes "
+                            "(0 to leave it out).")
 
 
 @dataclass

@@ -33,7 +33,9 @@ def evaluate_winner(chosen: dict[str, Any], dataset: Dataset, test: np.ndarray, 
         store.update(run_id, metrics=metrics, extra={"calibration": calibration_bins(y, proba),
                                                      "tested_by_search": True})
     rec = store.get(run_id)
+    info = {**rec.extra.get("strategy_info", {}), "model": chosen.get("model"),
+            "image_size": chosen.get("image_size")}
     result = FitResult(run_id, chosen["strategy"], dict(rec.metrics), model, classes,
-                       rec.extra.get("history", []), rec.extra.get("strategy_info", {}),
-                       store.artifact_dir(run_id), len(dataset.skipped))
+                       rec.extra.get("history", []), info, store.artifact_dir(run_id),
+                       len(dataset.skipped))
     return result, metrics

@@ -31,6 +31,9 @@ from transferkit.store import RunStore
 from transferkit.transferability.candidates import Extraction
 from transferkit.transferability.sampling import stratified_subsample
 
+RANK_SHARE = 0.15  # of the budget, at most, for pre-flight and ranking (one model at least)
+CHEAP_SHARE = 0.05  # a cheap run starts only with this share (and the reserve) left
+
 
 @dataclasses.dataclass
 class AutoResult:
@@ -87,9 +90,7 @@ class Search:
     def local(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """``chosen``, with its run in this machine's store: a trial another worker ran is
         trained again here with the same parameters (the full number of epochs, no pruning)."""
-        from transferkit.runs.auto_worker import _is_mine
-
-        if chosen.get("kind") != "trial" or _is_mine(self.store, chosen.get("run")):
+        if chosen.get("kind") != "trial" or in_store(self.store, chosen.get("run")):
             return chosen
         progress.info(f"auto: trial {chosen['trial']} ran on another worker; training it here")
         space = SearchSpace([], [], [], self.cfg.max_epochs)
@@ -112,10 +113,12 @@ class Search:
         sample = stratified_subsample(self.dataset.labels, self.pool, n, self.cfg.seed)
         how = Extraction(feature_cache(self.store), sizes[0] if self.dataset.modality == "image"
                          else None, str(self.device), self.cfg.batch_size * 2)
+        share = RANK_SHARE * self.clock.budget_s
         with self.clock.stage("rank"):
             ranked = ranking.rank_stage(names, self.dataset, self.splits.train, sample, how,
                                         keep=self.cfg.keep, batch_size=self.cfg.batch_size,
-                                        seed=self.cfg.seed, device=self.device)
+                                        seed=self.cfg.seed, device=self.device,
+                                        time_left=lambda: share - self.clock.elapsed())
         self.save(ranking={"rows": ranked.rows, "kept": [dataclasses.asdict(k)
                                                          for k in ranked.kept],
                            "seconds_per_batch": ranked.seconds_per_batch})
@@ -154,7 +157,19 @@ class Search:
         self.save(cheap=rows)
         return rows
 
+    def reserve(self) -> float:
+        """Seconds kept for the end: the final share of the budget, or more when testing the
+        winner (a forward pass over the test split) is estimated to take longer."""
+        per_batch = max(self.done.get("ranking", {}).get("seconds_per_batch", {}).values(),
+                        default=0.0) / 2  # pre-flight timed forward + backward
+        test = per_batch * len(self.splits.test) / max(1, 2 * self.cfg.batch_size)
+        return max(self.cfg.final_share * self.clock.budget_s, 1.5 * test + 2.0)
+
     def _cheap_row(self, info, strategy: str, size: int | None) -> dict[str, Any]:
+        if self.clock.left() < self.reserve() + CHEAP_SHARE * self.clock.budget_s:
+            return {"kind": "cheap", "model": info.name, "strategy": strategy,
+                    "image_size": size, "state": "skipped",
+                    "reason": "not run: the budget left is kept for the trials and the end"}
         row = cheap.run_cheap(info, strategy, size, self.fit_once, self.cfg.metric)
         if strategy == "linear" and row["state"] == "complete" and \
                 cheap.tiny_validation(self.splits, self.dataset.num_classes):
@@ -193,8 +208,7 @@ class Search:
                            seed=self.cfg.seed, min_epochs=self.cfg.min_epochs,
                            max_epochs=self.cfg.max_epochs, reduction=self.cfg.reduction)
         fail_orphans(study)
-        reserve = self.cfg.final_share * self.clock.budget_s
-        deadline = time.monotonic() + self.clock.left() - reserve
+        deadline = time.monotonic() + self.clock.left() - self.reserve()
         study.set_user_attr("transferkit", _study_attrs(self, space, deadline))
         self.save(study={"name": name, "storage": url})
         if not study.trials:
@@ -267,3 +281,14 @@ def _ranked_again(saved: dict[str, Any]) -> ranking.Ranked:
 
     return ranking.Ranked(saved["rows"], [ModelInfo(**k) for k in saved["kept"]],
                           saved.get("seconds_per_batch", {}))
+
+
+def in_store(store: RunStore, run_id: str | None) -> bool:
+    """Whether ``run_id`` is a run of this machine's store."""
+    if not run_id:
+        return False
+    try:
+        store.get(run_id)
+    except UserError:
+        return False
+    return True

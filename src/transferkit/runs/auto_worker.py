@@ -19,7 +19,7 @@ from transferkit.auto.study import open_study, storage_url
 from transferkit.config import AutoConfig, FitConfig
 from transferkit.data.splits import make_splits
 from transferkit.errors import UserError
-from transferkit.runs.auto_stages import AutoResult, Search, _optimize, trial_rows
+from transferkit.runs.auto_stages import AutoResult, Search, _optimize, in_store, trial_rows
 from transferkit.runs.fitting import check_labelled, load_fit_data
 from transferkit.runs.recorded import RecordedRun
 from transferkit.store import RunStore
@@ -61,14 +61,7 @@ def work(cfg: AutoConfig, store: RunStore):
                       f"{max(0.0, deadline - time.monotonic()):.0f} s left")
         _optimize(study, Objective(space, search.fit_once, main.metric, deadline), deadline,
                   main.trials)
-        mine = [r for r in trial_rows(study) if r.get("run") and _is_mine(store, r["run"])]
+        mine = [r for r in trial_rows(study) if r.get("run") and in_store(store, r["run"])]
         run.finish({"trials": len(mine)}, {}, trials=mine, study=cfg.study)
     return AutoResult(run.id, {}, f"worker: {len(mine)} trials", {}, None, mine, [], run.dir)
 
-
-def _is_mine(store: RunStore, run_id: str) -> bool:
-    try:
-        store.get(run_id)
-    except UserError:
-        return False
-    return True

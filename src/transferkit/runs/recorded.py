@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit import distributed
-from transferkit.errors import RunInterrupted, UserError
+from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.store import RunStore
 from transferkit.store.artifacts import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from transferkit.store.owner import Heartbeat
@@ -104,7 +104,10 @@ class RecordedRun:
                 self.finish()
             distributed.barrier()
             return False
-        if isinstance(error, (RunInterrupted, KeyboardInterrupt)):
+        if isinstance(error, RunPruned):
+            if self.main:
+                self.store.prune(self.id, str(error))
+        elif isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             error.run_id = self.id  # type: ignore[union-attr]
             if self.main:
                 self.store.interrupt(self.id)

@@ -32,9 +32,10 @@ from typing import Any
 
 from transferkit.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
-STATUSES = ("running", "done", "failed", "interrupted")
+STATUSES = ("running", "done", "failed", "interrupted", "pruned")
+_V1_STATUSES = ("running", "done", "failed", "interrupted")
 
 #: Columns of ``runs`` in table order; also the order of values read by :func:`fetch`.
 COLUMNS = (
@@ -47,11 +48,11 @@ COLUMNS = (
 #: so a run whose process was killed is recognised (``store/owner.py``).
 _V2_COLUMNS = (("pid", "INTEGER"), ("pid_started", "TEXT"), ("heartbeat", "TEXT"))
 
-_SCHEMA_V1 = f"""
-CREATE TABLE IF NOT EXISTS runs (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     id               TEXT PRIMARY KEY,
     kind             TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    status           TEXT NOT NULL CHECK (status IN ({statuses})),
     created          TEXT NOT NULL,
     updated          TEXT NOT NULL,
     name             TEXT,
@@ -65,12 +66,31 @@ CREATE TABLE IF NOT EXISTS runs (
     extra            TEXT NOT NULL DEFAULT '{{}}',
     versions         TEXT NOT NULL DEFAULT '{{}}',
     host             TEXT,
-    error            TEXT
-);
+    error            TEXT{more}
+)"""
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs (kind, created);
 CREATE INDEX IF NOT EXISTS runs_config_hash ON runs (config_hash, kind, status, created);
 """
+_SCHEMA_V1 = (_TABLE.format(name="runs", statuses=", ".join(map(repr, _V1_STATUSES)), more="")
+              + ";" + _INDEXES)
+
+
+def _rebuild_v3(conn: sqlite3.Connection) -> None:
+    """Schema 3: the status ``pruned`` (a run an automatic search stopped on purpose). SQLite
+    cannot change a CHECK constraint, so the table is copied into a new one and renamed (inside
+    the caller's transaction: a crash leaves schema 2 untouched)."""
+    more = "".join(f",\n    {n} {t}" for n, t in _V2_COLUMNS)
+    conn.execute(_TABLE.format(name="runs_v3", statuses=", ".join(map(repr, STATUSES)),
+                               more=more))
+    cols = ", ".join(COLUMNS)
+    conn.execute(f"INSERT INTO runs_v3 ({cols}) SELECT {cols} FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_v3 RENAME TO runs")
+    for stmt in _INDEXES.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -203,7 +223,9 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
             for name, sql_type in _V2_COLUMNS:
                 if name not in have:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
-        # Future migrations: `if version < 3: ...`, each one step, inside this transaction.
+        if version < 3:
+            _rebuild_v3(conn)
+        # Future migrations: `if version < 4: ...`, each one step, inside this transaction.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -34,6 +34,10 @@ class Lifecycle:
         """Mark a run ``interrupted`` (killed or stopped; resumable from its checkpoint)."""
         return self.update(run_id, status="interrupted")
 
+    def prune(self, run_id: str, why: str) -> RunRecord:
+        """Mark a run ``pruned``: the search that started it stopped it on purpose (``why``)."""
+        return self.update(run_id, status="pruned", error=why)
+
     def mark_stale(self, run_id: str, why: str | None = None) -> RunRecord:
         """Mark a run still ``running`` (its process died) as ``interrupted``; others unchanged.
         ``why`` is kept as the run's error text.
