@@ -127,8 +127,8 @@ def auto_fit(data: str | None = None, *, config: FitConfig | None = None,
     if extra:
         raise UserError(f"The automatic search loads and splits the data itself; "
                         f"{', '.join(sorted(extra))} cannot be given with a --budget.")
-    cfg = make_config(data, config=config, **{k: v for k, v in overrides.items()
-                                              if k != "budget"}, strategy="auto")
+    cfg = make_config(data, config=config, **{**{k: v for k, v in overrides.items()
+                                                 if k != "budget"}, "strategy": "auto"})
     budget = overrides.get("budget") or cfg.options.get("budget")
     d, t = cfg.data, cfg.train
     res = auto(d.data, budget=budget, labels_per_class=d.labels_per_class,
