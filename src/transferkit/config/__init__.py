@@ -10,6 +10,7 @@ that belong to one method live with the method (:mod:`~transferkit.config.option
 from transferkit.config.blocks import (
     Batching,
     Columns,
+    Descriptions,
     ImageInput,
     Optimiser,
     Reading,
@@ -44,6 +45,7 @@ __all__ = [
     "CompareConfig",
     "DataOptions",
     "Default",
+    "Descriptions",
     "DemoConfig",
     "FitConfig",
     "ImageInput",

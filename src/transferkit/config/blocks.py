@@ -89,3 +89,17 @@ class Sourced:
     model: str = opt("effnet-lite0", "Source model (see `transferkit zoo`), run:ID or "
                                      "file:PATH.")
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
+
+
+@dataclass
+class Descriptions:
+    """Class descriptions for zero-shot classification (the zeroshot command, and the options
+    of the zeroshot and prototypes strategies)."""
+
+    prefix = ""  # as strategy options: --labels, --template
+    labels: str | None = opt(
+        None, "Comma-separated class names, or name=description pairs (e.g. "
+        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names.")
+    template: str | None = opt(
+        None, "Template for the label descriptions, {} is the description; several separated "
+        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.').")

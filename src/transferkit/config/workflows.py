@@ -10,6 +10,7 @@ from typing import Any
 from transferkit.config.blocks import (
     Batching,
     Columns,
+    Descriptions,
     ImageInput,
     Optimiser,
     Reading,
@@ -108,18 +109,12 @@ class AdaptConfig(_Stored, Optimiser, Runtime, Reading, Columns, ImageInput):
                                      "model (hf:PATH) for images."),
           seed=Default(0, "Seed of the split (the test examples are those fit holds out)."),
           image_size=Default(None, "Square input size; default: the model's."))
-class ZeroShotConfig(_Stored, Sourced, Seeded, Batching, Runtime, Reading, Columns, ImageInput,
-                     TextInput):
+class ZeroShotConfig(_Stored, Descriptions, Sourced, Seeded, Batching, Runtime, Reading, Columns,
+                     ImageInput, TextInput):
     """Zero-shot (or few-shot prototype) classification by embedding similarity."""
 
     data: str = opt("", "Data to classify: a text table (.csv/.tsv/.jsonl/.parquet/.txt), or "
                         "images for CLIP-family models; labels in it are used for evaluation.")
-    labels: str | None = opt(
-        None, "Comma-separated class names, or name=description pairs (e.g. "
-        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names.")
-    template: str | None = opt(
-        None, "Template for the label descriptions, {} is the description; several separated "
-        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.').")
     shots: int = opt(0, "Labelled examples per class to add to each class prototype "
                         "(few-shot; 0: zero-shot). Taken from fit's training pool for the seed.",
                      min=0)

@@ -15,12 +15,11 @@ description in its prototype (the normalised sum), as in prototypical networks (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from transferkit.config import opt
+from transferkit.config.blocks import Descriptions
 from transferkit.config.options import resolve
 from transferkit.data.base import Dataset
 from transferkit.data.batches import TextCollate, check_modality
@@ -123,18 +122,7 @@ def check_zeroshot_model(backbone: Any, dataset: Dataset, model: str) -> None:
     check_modality(backbone.data_config, dataset, model)
 
 
-@dataclass
-class ZeroShotOptions:
-    """Label descriptions for the zeroshot and prototypes strategies (``--labels``,
-    ``--template``; the zeroshot command has the same two settings)."""
-
-    prefix = ""
-    labels: str | None = opt(
-        None, "zeroshot / prototypes: class descriptions as name=description pairs (e.g. "
-        "'sci.space=outer space,rec.autos=cars'); default: the class names.")
-    template: str | None = opt(
-        None, "zeroshot / prototypes: template(s) for the descriptions, {} is the description, "
-        "several separated by | are averaged.")
+ZeroShotOptions = Descriptions  # --labels, --template: the zeroshot command's own settings
 
 
 def _description_prototypes(strategy: str, ctx: FitContext) -> torch.Tensor:
