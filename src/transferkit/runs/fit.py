@@ -20,8 +20,9 @@ def fit(data: str | None = None, *, config: FitConfig | None = None, resume: str
         **kwargs: Any) -> FitResult:
     """Transfer a source model to the target data; returns a :class:`FitResult` (see
     :func:`~transferkit.runs.transfer.transfer` for the arguments)."""
-    search = {k: kwargs[k] for k in ("budget",) if k in kwargs}
-    if resume is None and (search or (config and config.options.get("budget"))):
+    strategy = kwargs.get("strategy", config.strategy if config else "auto")
+    budget = kwargs.get("budget") or (config.options.get("budget") if config else None)
+    if resume is None and strategy == "auto" and budget:
         from transferkit.runs.auto import auto_fit
 
         return auto_fit(data, config=config, **kwargs)
