@@ -18,8 +18,10 @@ _LAZY = {
     **{name: ("transferkit.api", name) for name in (
         "fit", "predict", "FitResult", "compare", "cross_validate", "rank", "similarity",
         "RankResult", "SimilarityResult", "adapt", "AdaptResult", "zeroshot", "ZeroShotResult",
-        "PretrainResult", "CompareResult", "CVResult", "compare_runs", "AutoResult")},
+        "PretrainResult", "CompareResult", "CVResult", "compare_runs", "AutoResult",
+        "ExplainResult")},
     "auto": ("transferkit.api", "auto"),
+    "explain": ("transferkit.api", "explain"),
     "pretrain": ("transferkit.api", "pretrain"),
     "FitConfig": ("transferkit.config", "FitConfig"),
     "TransferClassifier": ("transferkit.sklearn", "TransferClassifier"),

@@ -10,6 +10,7 @@ from transferkit.runs.adapt import AdaptResult, adapt
 from transferkit.runs.auto import AutoResult, auto
 from transferkit.runs.compare import CompareResult, compare
 from transferkit.runs.cv import CVResult, cross_validate
+from transferkit.runs.explain import ExplainResult, explain
 from transferkit.runs.fit import FitResult, fit
 from transferkit.runs.fitting import make_config
 from transferkit.runs.paired import compare_runs
@@ -25,6 +26,7 @@ __all__ = [
     "AutoResult",
     "CVResult",
     "CompareResult",
+    "ExplainResult",
     "FitResult",
     "PretrainResult",
     "RankResult",
@@ -36,6 +38,7 @@ __all__ = [
     "compare",
     "compare_runs",
     "cross_validate",
+    "explain",
     "fit",
     "load_run_model",
     "make_config",

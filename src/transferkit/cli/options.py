@@ -26,6 +26,7 @@ REGISTRIES = {
     "adaptation": ("transferkit.adaptation:DEEP_METHODS", "transferkit.adaptation:SHALLOW_METHODS"),
     "selection": ("transferkit.adaptation.selection:SELECTION_RULES",),
     "pretrain": ("transferkit.pretrain:METHODS",),
+    "explain": ("transferkit.explain.methods:METHODS",),
 }
 
 

@@ -15,6 +15,7 @@ from transferkit.config import (
     AutoConfig,
     CompareConfig,
     DemoConfig,
+    ExplainConfig,
     FitConfig,
     PredictConfig,
     PretrainConfig,
@@ -108,6 +109,11 @@ COMMANDS = (
                     "cheap strategies, then successive halving over fine-tuning recipes; the "
                     "winner is chosen by validation and tested once.", "auto:cmd_auto",
             settings=((AutoConfig, ()),), args=(_resume("auto"), JSON)),
+    Command("explain", "Why a finished run predicts what it does (Grad-CAM, integrated "
+                       "gradients, occlusion; token attributions for text) and what its "
+                       "transfer changed: per-block CKA and weight change, the source classes "
+                       "the target classes map to.", "explain:cmd_explain",
+            settings=((ExplainConfig, ()),), args=(JSON,)),
     Command("zeroshot", "Classify text (or images, with CLIP) by similarity to embedded label "
                         "descriptions; no training. Few-shot prototypes with --shots.",
             "zeroshot:cmd_zeroshot", settings=((ZeroShotConfig, ()),), args=(JSON,)),

@@ -1,6 +1,7 @@
 """Settings of the other workflows: pretrain, adapt, zeroshot, rank, similarity, compare, the
-demo and predict. Each inherits the shared blocks it needs (:mod:`transferkit.config.blocks`);
-method-specific options live with the methods and arrive in the ``options`` dict."""
+demo, predict and explain. Each inherits the shared blocks it needs
+(:mod:`transferkit.config.blocks`); method-specific options live with the methods and arrive in
+the ``options`` dict."""
 
 from __future__ import annotations
 
@@ -253,3 +254,36 @@ class AutoConfig(_Stored, Seeded, Batching, Runtime, Reading, Columns, TextInput
                               "until its budget is spent (run one per machine).")
     options: dict[str, Any] = opt({}, "Options of the strategies searched (e.g. lora_rank).",
                                   cli=False)
+
+
+@dataclass
+@defaults(batch_size=Default(16, "Inputs explained at once (integrated gradients runs "
+                                 "--ig-steps forward and backward passes per input)."),
+          seed=Default(0, "Seed of the samples: the inputs kept by --max, the target examples "
+                          "of the transfer analysis."))
+class ExplainConfig(_Stored, Seeded, Batching, Reading, Columns):
+    """Attributions for a finished run's predictions, and what its transfer changed."""
+
+    run: str = opt("", "The run whose model is explained (id or unique prefix): fit, adapt, "
+                       "zeroshot ... any finished run that saved a model.", required=True)
+    inputs: str | None = opt(None, "Images (a file, a folder, a dataset spec) or texts (a "
+                                   "table) to explain; without them only what transferred is "
+                                   "analysed.", positional=True, nargs="?")
+    method: str = opt("auto", "Attribution method (auto: gradcam for convolutional image "
+                              "backbones, ig otherwise).", registry="explain")
+    classes: list[str] = opt([], "Explain these classes (comma-separated names), one map per "
+                                 "input and class (default: each input's predicted class).")
+    max_inputs: int | None = opt(None, "Explain at most N inputs, a seeded sample when there "
+                                       "are more; without --max, more than 64 are refused.",
+                                 flag="--max", min=1, metavar="N")
+    ig_steps: int = opt(32, "Integrated gradients: steps of the path integral.", min=2)
+    window: int = opt(8, "Occlusion: side of the square patch hidden at a time, in pixels "
+                         "(stride: half of it).", min=1)
+    transfer: bool = opt(True, "Also analyse what fine-tuning changed (per-block CKA and "
+                               "weight change) and which source classes the target classes "
+                               "map to.")
+    transfer_data: str | None = opt(None, "Labelled target examples for that analysis "
+                                          "(default: the run's own data).")
+    transfer_examples: int = opt(500, "Most target examples for that analysis (a seeded "
+                                      "sample).", min=10)
+    device: str = opt("auto", "auto, cpu or cuda.")

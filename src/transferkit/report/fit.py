@@ -17,6 +17,7 @@ from transferkit.report.common import (
     value,
 )
 from transferkit.report.document import Details, Image, Section, Table
+from transferkit.report.sections import fit_blocks
 from transferkit.store import RunRecord
 
 METRIC_ROWS = (("accuracy", "accuracy (%)", True), ("balanced_accuracy", "balanced accuracy (%)", True),
@@ -86,6 +87,7 @@ def fit_section(r: RunRecord) -> Section:
     if pc is not None:
         blocks.append(pc if len(pc.rows) <= 20 else Details(f"Per-class results ({len(pc.rows)} classes)", [pc]))
     blocks += fit_plots(r)
+    blocks += fit_blocks(r)  # registered extras, e.g. report/explain.py's "what transferred"
     blocks += provenance(r, reproduce_command(r.config) if r.config else None)
     return Section(title, blocks, anchor=r.id)
 

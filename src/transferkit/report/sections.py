@@ -13,3 +13,12 @@ from collections.abc import Callable
 from transferkit.registry import Registry
 
 SECTIONS: Registry[Callable] = Registry("report section", package="transferkit.report")
+
+#: Blocks appended to every fit run's section by the modules that draw them (``explain``'s
+#: "what transferred"): each takes the fit record and returns a list of blocks, often empty.
+FIT_BLOCKS: Registry[Callable] = Registry("fit report block", package="transferkit.report")
+
+
+def fit_blocks(r) -> list:
+    """The registered extra blocks for the fit record ``r``, in name order."""
+    return [b for name in FIT_BLOCKS.list() for b in FIT_BLOCKS.get(name)(r)]
