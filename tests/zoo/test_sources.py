@@ -22,7 +22,8 @@ from transferkit.zoo import (  # noqa: E402
     save_model,
 )
 
-ROW_KEYS = {"name", "modality", "params", "features", "input_size", "offline", "note"}
+ROW_KEYS = {"name", "modality", "params", "features", "input_size", "offline", "searchable",
+            "note"}
 
 
 def _save(state: dict, path) -> str:
@@ -177,6 +178,8 @@ def test_list_zoo_rows():
         no_weights = r["name"] == "cnn-small"  # an architecture to pretrain, no weights
         assert set(r) == ROW_KEYS and r["offline"] is not no_weights
         assert isinstance(r["params"], int)
+    searchable = {r["name"]: r["searchable"] for r in rows}
+    assert searchable["tiny-cnn"] is False and searchable["effnet-lite0"] is True
     assert [r["name"] for r in list_zoo("effnet-*")] == [
         "effnet-lite0",
         "effnet-lite1",

@@ -168,7 +168,7 @@ def _pretrained_rows(pattern: str) -> list[dict[str, Any]]:
         rows.append(dict(
             name=rec.name or f"run:{rec.id}", modality=info.get("modality", "image"),
             params=info.get("params"), features=info.get("features"),
-            input_size=info.get("input_size"), offline=True,
+            input_size=info.get("input_size"), offline=True, searchable=True,
             note=f"run:{rec.id}: {c.get('method')} pretraining of {c.get('arch')} on "
                  f"{c.get('data')}",
         ))

@@ -241,6 +241,7 @@ def list_timm(pattern: str = "*") -> list[dict[str, Any]]:
                 features=feats,
                 input_size=int(size),
                 offline=offline,
+                searchable=offline,
                 note=note,
             )
         )

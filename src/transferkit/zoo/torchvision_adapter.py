@@ -217,6 +217,7 @@ def list_torchvision(pattern: str = "*") -> list[dict[str, Any]]:
                 features=_meta_features(name) if len(names) <= DETAIL_LIMIT else None,
                 input_size=data_config_from_weights(w).input_size[-1],
                 offline=cached,
+                searchable=cached,
                 note=("in the torch hub cache" if cached else "download needed (or --weights FILE)")
                 if w is not None
                 else "no pretrained weights; --weights FILE",
