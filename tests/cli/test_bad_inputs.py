@@ -68,6 +68,7 @@ def cases(f):
         (["fit", "--resume", "r00000000-000000-dead"], "runs list"),
         (["fit", "--resume", run], "already finished"),
         (["fit"], "--data"),
+        (["fit", "--data", ok, "--strategy", "linear", "--budget", "15s"], "does not apply"),
         # compare
         (["compare", "--data", ok, "--strategies", "linear,linear", *FAST], "twice"),
         (["compare", "--data", ok, "--labels-per-class", "lots", *FAST], "whole numbers"),

@@ -84,7 +84,7 @@ def test_strategy_options_are_range_checked_before_anything_loads(strategy, dest
 
 
 def test_an_option_of_another_strategy_is_refused():
-    with pytest.raises(UserError, match="--lora-rank do not apply to finetune"):
+    with pytest.raises(UserError, match="--lora-rank does not apply to finetune"):
         transferkit.fit("builtin:digits", model="tiny-cnn", strategy="finetune", lora_rank=4)
 
 

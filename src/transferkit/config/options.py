@@ -76,8 +76,9 @@ def resolved_values(registry: Any, names: list[str], values: dict[str, Any]) -> 
         owners = {d: [n for n in registry.list() if d in dests(registry, n)] for d in unused}
         who = "; ".join(f"--{d.replace('_', '-')}: {', '.join(o) or 'no ' + registry.kind}"
                         for d, o in owners.items())
-        raise UserError(f"{flags} do not apply to {', '.join(names)} ({who}). Drop them, or "
-                        f"choose the {registry.kind} they belong to.")
+        verb, them, they = ("does", "it", "it") if len(unused) == 1 else ("do", "them", "they")
+        raise UserError(f"{flags} {verb} not apply to {', '.join(names)} ({who}). Drop {them}, "
+                        f"or choose the {registry.kind} {they} belong{'s' * (they == 'it')} to.")
     return out
 
 
