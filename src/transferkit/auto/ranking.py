@@ -66,7 +66,7 @@ def candidate_names(models: str, modality: str) -> list[str]:
                             "name models of the data's modality (see `transferkit zoo`).")
         return [n for n in names if n not in of_other]
     names = [n for n, r in rows.items() if r["offline"] and r["modality"] == modality
-             and r.get("searchable", True)]
+             and r["searchable"]]
     if not names:
         raise UserError(f"No {modality} model of the zoo works offline here; name candidates "
                         "with --models (e.g. timm:NAME with --weights, hf:PATH, run:ID).")

@@ -76,9 +76,10 @@ def resolved_values(registry: Any, names: list[str], values: dict[str, Any]) -> 
         owners = {d: [n for n in registry.list() if d in dests(registry, n)] for d in unused}
         who = "; ".join(f"--{d.replace('_', '-')}: {', '.join(o) or 'no ' + registry.kind}"
                         for d, o in owners.items())
-        verb, them, they = ("does", "it", "it") if len(unused) == 1 else ("do", "them", "they")
+        verb, them, owns = (("does", "it", "it belongs") if len(unused) == 1
+                            else ("do", "them", "they belong"))
         raise UserError(f"{flags} {verb} not apply to {', '.join(names)} ({who}). Drop {them}, "
-                        f"or choose the {registry.kind} {they} belong{'s' * (they == 'it')} to.")
+                        f"or choose the {registry.kind} {owns} to.")
     return out
 
 
