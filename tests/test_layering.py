@@ -22,7 +22,7 @@ LAYERS = [
     {"features"},
     {"data"},
     {"zoo"},
-    {"progress"},
+    {"progress", "timing"},
     {"distributed"},
     {"store", "registry", "public"},
     {"config"},

@@ -30,7 +30,7 @@ import numpy as np
 from faultcheck import records, temp_files, verify
 
 RUN_ID = re.compile(r"r\d{8}-\d{6}-[0-9a-f]{4}")
-VOLATILE = {"run", "seconds", "total", "reused"}  # differ between two runs with equal results
+VOLATILE = {"run", "seconds", "total", "reused", "time_train", "time_validate"}  # differ between two runs with equal results
 TINY = ["--model", "tiny-cnn", "--image-size", "8"]
 
 

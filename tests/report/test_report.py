@@ -48,9 +48,10 @@ def test_report_files_on_real_fits(runs, tmp_path):
     html_path, md_path = build_report(load_records([*ids, cid], store), tmp_path / "out")
     html = html_path.read_text()
     pngs = _pngs_in(html)
-    # per fit: learning curves, confusion matrix, reliability; plus the summary bar chart and
-    # the comparison's data-efficiency curve
-    assert len(pngs) == 2 * 3 + 2
+    # per fit: learning curves, where the time went, confusion matrix, reliability; plus the
+    # summary bar chart and the comparison's data-efficiency curve
+    assert len(pngs) == 2 * 4 + 2
+    assert html.count("Where the time of run") == 2
     assert all(Image.open(io.BytesIO(p)).size[0] > 100 for p in pngs)
     assert html.count("<img ") == len(pngs)
     assert not re.search(r"<\s*script|https?://|<link", html, re.I)  # self-contained

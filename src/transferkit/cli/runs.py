@@ -8,6 +8,7 @@ import argparse
 from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, print_json, table
 from transferkit.config import ReportConfig, reproduce_command
+from transferkit.timing import ordered
 
 RESUMABLE = ("fit", "pretrain", "adapt")
 
@@ -55,7 +56,7 @@ def _show(args: argparse.Namespace, store) -> int:
     scalar = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}
     if scalar:
         table("metrics", ["metric", "value"], [[k, v] for k, v in sorted(scalar.items())])
-    out.print("timings (s): " + ", ".join(f"{k}={v:.1f}" for k, v in r.timings.items()))
+    _time(r)
     out.print("versions: " + ", ".join(f"{k}={v}" for k, v in r.versions.items()))
     skipped = r.extra.get("skipped") or []
     if skipped:
@@ -69,6 +70,22 @@ def _show(args: argparse.Namespace, store) -> int:
         _leaderboard(r)
     out.print(f"artifacts: {store.root / 'runs' / r.id}")
     return 0
+
+
+def _time(r) -> None:
+    """Where the run's time went: seconds and share per stage, and per epoch when trained."""
+    parts, total = ordered(r.timings), r.timings.get("total")
+    if not parts:
+        return
+    whole = float(total) if isinstance(total, (int, float)) and total > 0 else sum(
+        v for _, v in parts) or 1.0
+    out.print(f"time: {whole:.1f} s = " + ", ".join(
+        f"{k} {v:.1f} s ({100 * v / whole:.0f}%)" for k, v in parts if v > 0))
+    epochs = [h for h in r.extra.get("history") or [] if "time_train" in h]
+    if epochs:
+        out.print("per epoch (train + validate, s): " + ", ".join(
+            f"{h.get('epoch', i + 1)}: {h['time_train']:.1f} + {h.get('time_validate', 0):.1f}"
+            for i, h in enumerate(epochs)))
 
 
 def _leaderboard(r) -> None:

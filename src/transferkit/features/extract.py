@@ -20,6 +20,7 @@ from transferkit import distributed, progress
 from transferkit.data.base import Dataset
 from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.features.cache import FeatureCache
+from transferkit.timing import stage
 from transferkit.zoo.base import Backbone, DataConfig
 
 
@@ -108,9 +109,10 @@ def extract_features(
     todo = np.unique(indices[missing])
     if len(todo):
         part = todo[distributed.shard(len(todo))]
-        mine = forward_batches(backbone.forward_features, backbone, backbone.data_config, dataset,
-                               part, device=device, batch_size=batch_size,
-                               num_workers=num_workers, description=description)
+        with stage("extract"):
+            mine = forward_batches(backbone.forward_features, backbone, backbone.data_config,
+                                   dataset, part, device=device, batch_size=batch_size,
+                                   num_workers=num_workers, description=description)
         if len(mine) == 0:
             mine = np.zeros((0, backbone.num_features), dtype=np.float32)
         pieces = distributed.all_gather_object((part, mine))

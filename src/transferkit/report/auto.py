@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transferkit.report import search_plots
+from transferkit.report import plots, search_plots
 from transferkit.report.common import provenance, status_blocks
 from transferkit.report.document import Image, Paragraph, Section, Table
 from transferkit.report.sections import SECTIONS
@@ -73,8 +73,9 @@ def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
     stages = {k: float(v) for k, v in (extra.get("stages") or r.timings or {}).items()
               if k != "total" and isinstance(v, (int, float))}
     if stages and extra.get("budget_s"):
-        blocks.append(Image(f"{r.id}-budget", search_plots.budget_bar(
-            stages, float(extra["budget_s"])), "seconds per stage", "Where the budget went"))
+        blocks.append(Image(f"{r.id}-budget", plots.stage_bar(
+            list(stages.items()), float(extra["budget_s"]), "budget"), "seconds per stage",
+            "Where the budget went"))
     blocks += provenance(r, f"transferkit auto --data {r.config.get('data')} --budget "
                             f"{r.config.get('budget')}")
     return Section(f"Automatic search {r.id}", blocks, anchor=r.id), verdicts

@@ -19,6 +19,7 @@ from transferkit.report.common import (
 from transferkit.report.document import Details, Image, Section, Table
 from transferkit.report.sections import fit_blocks
 from transferkit.store import RunRecord
+from transferkit.timing import ordered
 
 METRIC_ROWS = (("accuracy", "accuracy (%)", True), ("balanced_accuracy", "balanced accuracy (%)", True),
                ("macro_f1", "macro F1 (%)", True), ("top5_accuracy", "top-5 accuracy (%)", True),
@@ -62,6 +63,11 @@ def fit_plots(r: RunRecord) -> list:
         note = " (a single entry: this strategy trains in one step)" if len(history) == 1 else ""
         out.append(Image(f"{r.id}-learning-curves", plots.learning_curves(history),
                          f"Learning curves of run {r.id}", "Loss and validation accuracy per epoch" + note))
+    stages = [(k, v) for k, v in ordered(r.timings) if v > 0]
+    if len(stages) > 1:
+        out.append(Image(f"{r.id}-time", plots.stage_bar(stages), f"Where the time of run {r.id} "
+                         "went", "Seconds per stage (each counted once: a stage inside another "
+                         "is not part of it); per-epoch times are in the history"))
     conf = r.metrics.get("test_confusion")
     classes = (r.extra.get("dataset") or {}).get("classes") or list(r.metrics.get("test_per_class") or {})
     if conf:

@@ -285,3 +285,27 @@ def domain_embeddings(panels: Sequence[dict], title: str = "") -> bytes:
     if title:
         fig.suptitle(label(title, 90), fontsize=11)
     return _png(fig)
+
+
+def stage_bar(stages: Sequence[tuple[str, float]], mark: float | None = None,
+              mark_label: str = "", title: str = "") -> bytes:
+    """One stacked bar: seconds per stage (in the order given), with an optional vertical
+    mark (the budget of a search)."""
+    fig = _figure(8, 1.5)
+    ax = fig.subplots()
+    left = 0.0
+    for i, (name, sec) in enumerate(stages):
+        ax.barh([0], [sec], left=left, color=COLORS[i % len(COLORS)],
+                label=f"{name} {sec:.1f} s" if sec < 10 else f"{name} {sec:.0f} s")
+        left += sec
+    if mark is not None:
+        ax.axvline(mark, color="#333", ls="--", lw=1)
+        ax.text(mark, 0.45, f" {mark_label}", va="center", fontsize=8)
+    ax.set_yticks([])
+    ax.set_xlabel("seconds")
+    ax.set_xlim(0, max(mark or 0.0, left, 1e-3) * 1.08)
+    ax.legend(fontsize=7, ncol=min(5, max(1, len(stages))), loc="upper center",
+              bbox_to_anchor=(0.5, -0.45))
+    if title:
+        ax.set_title(label(title, 90), fontsize=10)
+    return _png(fig)

@@ -1,5 +1,5 @@
-"""Plots of an automatic search: every trial's validation curve (pruned ones greyed), and where
-the budget went, stage by stage."""
+"""Plots of an automatic search: every trial's validation curve (pruned ones greyed). Where the
+budget went is :func:`transferkit.report.plots.stage_bar` with the budget marked."""
 
 from __future__ import annotations
 
@@ -40,24 +40,4 @@ def trial_curves(trials: Sequence[dict], chosen: int | None = None, title: str =
         ax.legend(fontsize=7, ncol=2)
     if title:
         ax.set_title(label(title, 90), fontsize=11)
-    return _png(fig)
-
-
-def budget_bar(stages: dict[str, float], budget_s: float, title: str = "") -> bytes:
-    """One stacked bar: seconds per stage against the budget."""
-    fig = _figure(8, 1.5)
-    ax = fig.subplots()
-    left = 0.0
-    for i, (name, sec) in enumerate(stages.items()):
-        ax.barh([0], [sec], left=left, color=COLORS[i % len(COLORS)], label=f"{name} {sec:.0f} s")
-        left += sec
-    ax.axvline(budget_s, color="#333", ls="--", lw=1)
-    ax.text(budget_s, 0.45, " budget", va="center", fontsize=8)
-    ax.set_yticks([])
-    ax.set_xlabel("seconds")
-    ax.set_xlim(0, max(budget_s, left) * 1.08)
-    ax.legend(fontsize=7, ncol=min(4, max(1, len(stages))), loc="upper center",
-              bbox_to_anchor=(0.5, -0.45))
-    if title:
-        ax.set_title(label(title, 90), fontsize=10)
     return _png(fig)

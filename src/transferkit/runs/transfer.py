@@ -10,14 +10,13 @@ search pass data that is already loaded and split.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from transferkit import distributed, progress
+from transferkit import distributed, progress, timing
 from transferkit.config import FitConfig
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits
@@ -84,44 +83,44 @@ def transfer(data: str | None = None, *, config: FitConfig | None = None,
     ``dataset`` / ``splits`` let library code pass data that is already loaded and split;
     ``parent`` and ``record`` link the run to a comparison, a cross-validation or a search;
     ``hooks`` (:class:`~transferkit.training.TrainHooks`) let a search watch and stop it."""
-    t0 = time.perf_counter()
-    store = store or RunStore()
-    cfg = _resumed(store, resume) if resume else make_config(data, config=config, **overrides)
-    validate_config(cfg)
-    device = distributed.setup(cfg.train.device)
-    dataset = dataset if dataset is not None else load_fit_data(cfg)
-    check_labelled(dataset)
-    splits = splits if splits is not None else _splits(dataset, cfg)
-    strategy = STRATEGIES.get(cfg.strategy)()
-    seed_everything(cfg.seed)
-    backbone = create_backbone(cfg.model, pretrained=strategy.pretrained, weights=cfg.weights,
-                               image_size=cfg.data.image_size, max_length=cfg.data.max_length)
-    notes = _notes(dataset, splits, backbone, cfg, device)
-    t_loaded = time.perf_counter()
-    with RecordedRun(store, "fit", cfg.to_dict(), seed=cfg.seed, parent=parent, resume=resume,
-                     data_fingerprint=dataset.fingerprint) as run:
-        run.note(**notes, **(record or {}))
-        ctx = FitContext(cfg, dataset, splits, backbone, device, feature_cache(store), run.dir,
-                         resume=bool(resume), hooks=hooks)
-        _announce(run.id, strategy.name, cfg, dataset, splits)
-        result = strategy.fit(ctx)
-        t_fit = time.perf_counter()
-        val_proba = result.val_proba if result.val_proba is not None else evaluate(
-            ctx, result, splits.val)
-        test_proba = evaluate(ctx, result, splits.test)
-        metrics = {**split_metrics(ctx, splits.val, val_proba, "val_"),
-                   **split_metrics(ctx, splits.test, test_proba, "test_")}
-        run.save_model(result.model, dataset.classes, strategy=strategy.name)
-        run.write_json("config.json", cfg.to_dict())
-        run.write_json("history.json", result.history)
-        extra = {"strategy_info": result.info, "history": result.history}
-        if len(splits.test) and run.main:
-            y_test = dataset.labels[splits.test]
-            save_predictions(run.dir, splits.test, y_test, test_proba)
-            extra["calibration"] = calibration_bins(y_test, test_proba)
-        run.finish(metrics, {"load": t_loaded - t0, "fit": t_fit - t_loaded,
-                             "evaluate": time.perf_counter() - t_fit,
-                             "total": time.perf_counter() - t0}, **extra)
+    with timing.collect() as stages:
+        store = store or RunStore()
+        cfg = _resumed(store, resume) if resume else make_config(data, config=config, **overrides)
+        validate_config(cfg)
+        with timing.stage("load"):
+            device = distributed.setup(cfg.train.device)
+            dataset = dataset if dataset is not None else load_fit_data(cfg)
+            check_labelled(dataset)
+            splits = splits if splits is not None else _splits(dataset, cfg)
+            strategy = STRATEGIES.get(cfg.strategy)()
+            seed_everything(cfg.seed)
+            backbone = create_backbone(cfg.model, pretrained=strategy.pretrained,
+                                       weights=cfg.weights, image_size=cfg.data.image_size,
+                                       max_length=cfg.data.max_length)
+            notes = _notes(dataset, splits, backbone, cfg, device)
+        with RecordedRun(store, "fit", cfg.to_dict(), seed=cfg.seed, parent=parent,
+                         resume=resume, data_fingerprint=dataset.fingerprint) as run:
+            run.note(**notes, **(record or {}))
+            ctx = FitContext(cfg, dataset, splits, backbone, device, feature_cache(store),
+                             run.dir, resume=bool(resume), hooks=hooks)
+            _announce(run.id, strategy.name, cfg, dataset, splits)
+            result = strategy.fit(ctx)
+            with timing.stage("test"):
+                val_proba = result.val_proba if result.val_proba is not None else evaluate(
+                    ctx, result, splits.val)
+                test_proba = evaluate(ctx, result, splits.test)
+                metrics = {**split_metrics(ctx, splits.val, val_proba, "val_"),
+                           **split_metrics(ctx, splits.test, test_proba, "test_")}
+            with timing.stage("store"):
+                run.save_model(result.model, dataset.classes, strategy=strategy.name)
+                run.write_json("config.json", cfg.to_dict())
+                run.write_json("history.json", result.history)
+                extra = {"strategy_info": result.info, "history": result.history}
+                if len(splits.test) and run.main:
+                    y_test = dataset.labels[splits.test]
+                    save_predictions(run.dir, splits.test, y_test, test_proba)
+                    extra["calibration"] = calibration_bins(y_test, test_proba)
+            run.finish(metrics, stages.timings(), **extra)
     return FitResult(run.id, result.info.get("chosen", strategy.name), metrics, result.model,
                      list(dataset.classes), result.history, result.info, run.dir,
                      len(dataset.skipped))

@@ -22,6 +22,7 @@ from transferkit.data.batches import batch_len, examples, to_device
 from transferkit.evaluation.predict import predict_logits
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import probe_start
+from transferkit.timing import stage
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
 from transferkit.training.schedule import adamw_warmup_cosine
 from transferkit.zoo.checkpoint import TransferModel
@@ -34,8 +35,16 @@ def class_weights(labels: np.ndarray, k: int) -> np.ndarray:
     return w / (w[labels].mean() if len(labels) else 1.0)
 
 
-@torch.no_grad()
 def recalibrate_batchnorm(blocks: list[nn.Module], ctx: FitContext,
+                          max_batches: int | None = None) -> bool:
+    """Re-estimate the BatchNorm statistics of ``blocks`` on the target training images
+    (timed as the ``batchnorm`` stage); see :func:`_recalibrate`."""
+    with stage("batchnorm"):
+        return _recalibrate(blocks, ctx, max_batches)
+
+
+@torch.no_grad()
+def _recalibrate(blocks: list[nn.Module], ctx: FitContext,
                           max_batches: int | None = None) -> bool:
     """Re-estimate the BatchNorm statistics of ``blocks`` on the target training images.
 

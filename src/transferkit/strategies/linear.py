@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from transferkit.features.extract import extract_features
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.timing import stage
 from transferkit.zoo.checkpoint import TransferModel
 from transferkit.zoo.heads import fold_head
 
@@ -163,6 +164,7 @@ def probe_start(ctx: FitContext) -> tuple[TransferModel, dict[str, float | None]
     from a linear probe fitted on the training split only (validation stays unseen), made
     safe to fine-tune from (see ``Linear``'s ``temper``). Returns the model and what the run
     records of the probe."""
-    probe = Linear(refit=False, temper=ctx.config.train.label_smoothing).fit(ctx)
+    with stage("probe"):
+        probe = Linear(refit=False, temper=ctx.config.train.label_smoothing).fit(ctx)
     return probe.model, {"probe_C": probe.info["C"],
                          "head_temperature": probe.info.get("head_temperature")}

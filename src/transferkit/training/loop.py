@@ -24,6 +24,7 @@ from torch import nn
 
 from transferkit import distributed, progress
 from transferkit.errors import RunInterrupted, RunPruned, UserError
+from transferkit.timing import stage
 from transferkit.training import state as ckpt
 
 
@@ -170,23 +171,26 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
             hooks = settings.hooks
             if hooks is not None and hooks.on_epoch is not None:
                 hooks.on_epoch(metrics)
-            if state["best"] is None or _score(metrics, settings) > _score(state["best"], settings):
-                state.update(best=metrics, best_epoch=epoch, bad=0)
-                if folder is None:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                elif distributed.is_main():
-                    ckpt.save_best(folder, model)
-            else:
-                state["bad"] += 1
-            if folder is not None and distributed.is_main():
-                ckpt.save_checkpoint(folder, model, optimizer, scheduler, {
-                    "epoch": epoch, "history": state["history"], "best": state["best"],
-                    "best_epoch": state["best_epoch"], "bad_epochs": state["bad"]})
-            distributed.barrier()
-    if folder is not None:
-        ckpt.load_best(folder, model)
-    elif best_state is not None:
-        model.load_state_dict(best_state)
+            with stage("checkpoint"):
+                if state["best"] is None or \
+                        _score(metrics, settings) > _score(state["best"], settings):
+                    state.update(best=metrics, best_epoch=epoch, bad=0)
+                    if folder is None:
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    elif distributed.is_main():
+                        ckpt.save_best(folder, model)
+                else:
+                    state["bad"] += 1
+                if folder is not None and distributed.is_main():
+                    ckpt.save_checkpoint(folder, model, optimizer, scheduler, {
+                        "epoch": epoch, "history": state["history"], "best": state["best"],
+                        "best_epoch": state["best_epoch"], "bad_epochs": state["bad"]})
+                distributed.barrier()
+    with stage("checkpoint"):
+        if folder is not None:
+            ckpt.load_best(folder, model)
+        elif best_state is not None:
+            model.load_state_dict(best_state)
     return LoopResult(state["history"], state["best_epoch"] + 1, state["best"] or {},
                       stopped_early, time.perf_counter() - t0)
 
@@ -195,14 +199,33 @@ def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
            settings: LoopSettings, device: torch.device, epoch: int, steps: int,
            flag: _StopFlag, update) -> dict[str, float]:
     """One epoch of training (stopping at the next step when a signal arrived), then
-    validation; returns the epoch's metrics. ``models``: the model and its DDP wrapper;
+    validation; returns the epoch's metrics, with the seconds of its training steps and of
+    its validation (``time_train``, ``time_validate``). ``models``: the model and its DDP wrapper;
     ``optim``: optimizer, scheduler and the (autocast dtype, GradScaler) pair."""
     model, wrapped = models
-    optimizer, scheduler, (dtype, scaler) = optim
+    optimizer = optim[0]
     seed_everything(settings.seed * 1000 + epoch)
     task.on_epoch_start(epoch)
     task.train_mode(wrapped)
     optimizer.zero_grad(set_to_none=True)
+    t_train = time.perf_counter()
+    with stage("train"):
+        metrics = _train_steps(task, models, optim, settings, device, epoch, steps, flag, update)
+    metrics["time_train"] = round(time.perf_counter() - t_train, 4)
+    t_val = time.perf_counter()
+    with stage("validate"):
+        metrics.update(task.validate(model, device))
+    metrics["time_validate"] = round(time.perf_counter() - t_val, 4)
+    metrics["lr"] = optimizer.param_groups[-1]["lr"]
+    return metrics
+
+
+def _train_steps(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
+                 settings: LoopSettings, device: torch.device, epoch: int, steps: int,
+                 flag: _StopFlag, update) -> dict[str, float]:
+    """The training steps of one epoch; returns the epoch's mean training loss."""
+    model, wrapped = models
+    optimizer, scheduler, (dtype, scaler) = optim
     total, count = 0.0, 0
     stop = settings.hooks.should_stop if settings.hooks is not None else None
     for i, batch in enumerate(task.train_batches()):
@@ -224,10 +247,7 @@ def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
         total += loss.item() * settings.accumulate
         count += 1
         update(1, f"epoch {epoch + 1} loss {total / count:.3f}")
-    metrics = {"epoch": epoch + 1, "train_loss": distributed.all_reduce_mean(total / max(count, 1))}
-    metrics.update(task.validate(model, device))
-    metrics["lr"] = optimizer.param_groups[-1]["lr"]
-    return metrics
+    return {"epoch": epoch + 1, "train_loss": distributed.all_reduce_mean(total / max(count, 1))}
 
 
 def _step(model: nn.Module, optimizer, scheduler, scaler, max_grad_norm: float | None) -> None:
