@@ -1,12 +1,13 @@
-"""Benchmark: LogME on 50,000 x 1,280 features with 10 classes (target: under 5 s here).
+"""Benchmark: LogME on 50,000 x 1,280 features with 10 classes (target: at most 1 s here).
 
 What it measures
 ----------------
 Wall time of ``SCORES.get("logme")().score(features, labels)`` - the whole public call: input
-checks (NaN scan, constant columns), the Gram matrix F^T F (float32 blocks summed in float64)
-and F^T Y, one symmetric eigendecomposition (the SVD of the features), and the fixed-point
-iteration of all 10 classes together. ``--repeats`` runs (default 3), median reported, plus a breakdown of one run into
-"checks + SVD" and "fixed point". The features are synthetic but shaped like EfficientNet-Lite
+checks (NaN scan, constant columns), the Gram matrix F^T F (one float32 BLAS call) and F^T Y,
+one symmetric eigendecomposition (the SVD of the features), and the fixed-point iteration of
+all 10 classes together. ``--repeats`` runs (default 3), median reported, plus a breakdown of
+one run into input checks, the Gram matrix, the eigendecomposition and the fixed point.
+The features are synthetic but shaped like EfficientNet-Lite
 pooled features (float32, non-negative, 1,280-d, class-dependent means, correlated columns),
 fixed by ``--seed``.
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 NAME = "logme_speed"
-TARGET_SECONDS = 5.0
+TARGET_SECONDS = 1.0  # issue 19 (was 5 s)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +79,7 @@ def other_busy_processes(min_cpu: float = 25.0) -> dict[int, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from transferkit.transferability import SCORES, prepare
-    from transferkit.transferability.logme import logme_evidence
+    from transferkit.transferability.logme import eigh_project, logme_evidence, moments
 
     head = C.header()
     head["versions"] = C.versions(("scipy", "threadpoolctl"))  # LAPACK via scipy
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     logme_evidence(inputs.raw, inputs.onehot)
     t2 = time.perf_counter()
+    gram = moments(inputs.raw, inputs.onehot)
+    t3 = time.perf_counter()
+    eigh_project(*gram)
+    t4 = time.perf_counter()
     median = statistics.median(times)
     shared = sorted(set({**shared_at_start, **other_busy_processes()}.values()))
     result = {
@@ -108,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": times,
         "median_seconds": median,
         "target_seconds": TARGET_SECONDS,
-        "meets_target": median < TARGET_SECONDS,
+        "meets_target": median <= TARGET_SECONDS,
         "logme": values[0],
-        "breakdown_one_run": {"checks": t1 - t0, "svd_and_fixed_point": t2 - t1},
+        "breakdown_one_run": {"checks": t1 - t0, "svd_and_fixed_point": t2 - t1,
+                              "of_which_gram_matrix": t3 - t2, "of_which_eigen": t4 - t3,
+                              "of_which_fixed_point": max(t2 - t1 - (t4 - t2), 0.0)},
         "machine_shared_with": shared,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
     }
@@ -123,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
             ", ".join(f"{t:.2f}" for t in times),
             f"{median:.2f}",
-            f"< {TARGET_SECONDS:.0f}",
-            "yes" if median < TARGET_SECONDS else "NO",
+            f"<= {TARGET_SECONDS:.1f}",
+            "yes" if median <= TARGET_SECONDS else "NO",
         ]
     ]
     note = (
@@ -139,15 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         + C.md_table(
             ["features", "classes", "repeats", "seconds", "median s", "target", "met"], rows
         )
-        + f"\n\nOne run split: input checks {t1 - t0:.2f} s; Gram matrix (float32 blocks summed "
-        f"in float64), tridiagonal eigendecomposition and the fixed point of all classes "
-        f"{t2 - t1:.2f} s. Synthetic non-negative float32 features (see the script).\n"
+        + f"\n\nOne run split: input checks {t1 - t0:.2f} s; the rest {t2 - t1:.2f} s, of which "
+        f"the float32 Gram matrix F^T F (one BLAS call) {t3 - t2:.2f} s, its tridiagonal "
+        f"eigendecomposition (float32 reduction, float64 eigenproblem) {t4 - t3:.2f} s, and the "
+        f"fixed point of all classes the remainder. Synthetic non-negative float32 features "
+        f"(see the script).\n"
     )
     C.write_text(out_dir / f"{NAME}.md", md)
     clock.say(
-        f"median {median:.2f} s (target < {TARGET_SECONDS} s); wrote {out_dir / NAME}.json/.md"
+        f"median {median:.2f} s (target <= {TARGET_SECONDS} s); wrote {out_dir / NAME}.json/.md"
     )
-    return 0 if median < TARGET_SECONDS else 1
+    return 0 if median <= TARGET_SECONDS else 1
 
 
 if __name__ == "__main__":

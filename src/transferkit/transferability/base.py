@@ -112,7 +112,10 @@ def prepare(
         raise UserError(f"{what}: the features have no columns.")
     if x.dtype.kind not in "fiub":
         raise UserError(f"{what}: features must be numbers, got dtype {x.dtype}.")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
+    # a column sums to a finite value when all its entries are finite (one cheap pass); only
+    # a sum that is not (a NaN, or an overflow of large values) scans element by element
+    if x.dtype.kind == "f" and not np.isfinite(x.sum(axis=0)).all() and \
+            not np.isfinite(x).all():
         kind = "NaN" if np.isnan(x).any() else "infinite values"
         raise UserError(f"{what}: the features contain {kind} in {_bad_rows(x)}. The backbone "
                         "produced invalid outputs for these inputs; check the images and the "
