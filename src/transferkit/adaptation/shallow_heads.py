@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from transferkit.adaptation.base import ShallowMethod
 from transferkit.zoo.heads import fold_head
@@ -24,6 +22,9 @@ def fit_head(method: ShallowMethod, fs: np.ndarray, ys: np.ndarray, ft: np.ndarr
     weights = method.sample_weights(xs, xt)
     mean, scale = xs.mean(0), xs.std(0)
     scale[scale < 1e-8] = 1.0
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(C=method.c, max_iter=2000, random_state=method.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

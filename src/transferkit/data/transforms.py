@@ -14,9 +14,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from PIL import Image
-from timm.data import create_transform
-from timm.data.transforms import str_to_interp_mode
-from torchvision import transforms as T
 
 from transferkit.data.base import Dataset
 from transferkit.zoo.base import DataConfig
@@ -68,6 +65,12 @@ class ImageTransform:
         mean = _stats(data_config.mean, self.channels)
         std = _stats(data_config.std, self.channels)
         interp = data_config.interpolation
+        # timm and torchvision load only when a transform is built (3-4 s of imports that a
+        # command listing runs or showing help does not need)
+        from timm.data import create_transform
+        from timm.data.transforms import str_to_interp_mode
+        from torchvision import transforms as T
+
         if self.augmenting:
             self.pipeline = create_transform(
                 input_size=(self.channels, height, width),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 
 def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
@@ -40,6 +39,8 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1, NLL, ECE, top-5 (over 5 classes), per-class
     precision / recall, and the confusion matrix (rows: true, columns: predicted)."""
+    from sklearn import metrics as skm
+
     k = len(classes)
     pred = proba.argmax(1)
     labels = list(range(k))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from transferkit.config import FitConfig
 from transferkit.data.splits import Splits, make_splits, stratified_kfold
@@ -43,6 +42,8 @@ def _fold_splits(pool: np.ndarray, labels: np.ndarray, test_pos: np.ndarray, val
     y = labels[pool[rest]]
     counts = np.bincount(y)
     strat = y if counts[counts > 0].min() >= 2 else None
+    from sklearn.model_selection import train_test_split
+
     tr, va = train_test_split(rest, test_size=val_fraction, random_state=seed, stratify=strat)
     return Splits(np.sort(pool[tr]), np.sort(pool[va]), np.sort(pool[test_pos]))
 

@@ -16,8 +16,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from transferkit.features.extract import extract_features
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
@@ -31,14 +29,17 @@ C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
 NO_VALIDATION_C = 1.0
 
 
-def _logreg(c: float, x: np.ndarray, y: np.ndarray, seed: int) -> LogisticRegression:
+def _logreg(c: float, x: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(C=c, max_iter=2000, tol=1e-4, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(x, y)
 
 
-def _log_loss(clf: LogisticRegression, x: np.ndarray, y: np.ndarray, k: int) -> float:
+def _log_loss(clf, x: np.ndarray, y: np.ndarray, k: int) -> float:
     p = np.full((len(x), k), 1e-12)
     p[:, clf.classes_] = np.clip(clf.predict_proba(x), 1e-12, 1.0)
     return float(-np.mean(np.log(p[np.arange(len(y)), y])))
