@@ -13,6 +13,7 @@ early stopping then reads the validation split.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,21 +48,22 @@ def _log_loss(clf, x: np.ndarray, y: np.ndarray, k: int) -> float:
 
 def select_c(
     xtr: np.ndarray, ytr: np.ndarray, xva: np.ndarray, yva: np.ndarray, k: int, seed: int
-) -> tuple[float, list[dict[str, float]]]:
-    """The C with the best validation accuracy (ties: lower validation log-loss).
+) -> tuple[float, list[dict[str, float]], Any]:
+    """The C with the best validation accuracy (ties: lower validation log-loss), the sweep,
+    and the classifier fitted on the training examples at that C (None without a sweep).
 
     Without validation examples: ``NO_VALIDATION_C`` and an empty sweep.
     """
     if len(yva) == 0:
-        return NO_VALIDATION_C, []
-    rows = []
+        return NO_VALIDATION_C, [], None
+    rows, fitted = [], {}
     for c in C_GRID:
-        clf = _logreg(c, xtr, ytr, seed)
+        clf = fitted[c] = _logreg(c, xtr, ytr, seed)
         acc = float(np.mean(clf.predict(xva) == yva)) if len(yva) else 0.0
         loss = _log_loss(clf, xva, yva, k) if len(yva) else 0.0
         rows.append({"C": c, "val_accuracy": acc, "val_loss": loss})
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-    return best["C"], rows
+    return best["C"], rows, fitted[best["C"]]
 
 
 def head_temperature(logits: np.ndarray, y: np.ndarray, smoothing: float) -> float:
@@ -124,8 +126,9 @@ class Linear(Strategy):
             # then swings the logits wildly in its first steps.
             scale = np.full_like(scale, float(np.sqrt(np.mean(scale ** 2))))
         k = ctx.num_classes
-        c, sweep = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
-        clf = _logreg(c, (xtr - mean) / scale, ytr, seed)
+        c, sweep, clf = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
+        if clf is None:  # no sweep: fitted once at the default C
+            clf = _logreg(c, (xtr - mean) / scale, ytr, seed)
         val_proba = np.zeros((len(va), k))
         if len(va):
             val_proba[:, clf.classes_] = clf.predict_proba((xva - mean) / scale)
