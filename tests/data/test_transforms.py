@@ -87,3 +87,53 @@ def test_image_torch_dataset():
     assert batch.shape == (2, 3, 32, 32) and labels.tolist() == [1, 0]
     unlabelled = ImageTorchDataset(ArrayDataset(images, None, []), None, t)
     assert len(unlabelled) == 5 and unlabelled[3][1] == -1
+
+
+def _two_levels(cfg: DataConfig) -> float:
+    """Two grey levels after normalisation (a rounding tie in each of PIL's two passes)."""
+    return 2.0 / 255 / min(cfg.std) + 1e-5
+
+
+def test_batched_eval_transform_gives_the_per_image_pixels():
+    from transferkit.data.transforms import BatchTransform
+
+    rng = np.random.default_rng(3)
+    for interp in ("bicubic", "bilinear"):
+        for size, channels in ((32, 3), (20, 3), (40, 1)):
+            cfg = DataConfig(input_size=(channels, size, size), mean=CFG.mean[:channels],
+                             std=CFG.std[:channels], interpolation=interp, crop_pct=0.875)
+            tf = build_transform(cfg, train=False)
+            for shape in ((28, 28), (28, 24, 3), (16, 16, 1), (12, 12, 4)):
+                if channels == 1 and len(shape) == 3 and shape[2] != 1:
+                    continue
+                images = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(5)]
+                batched = tf.batch(images)
+                assert batched is not None, (interp, size, shape)
+                ref = torch.stack([tf(a) for a in images])
+                assert batched.shape == ref.shape
+                diff = (batched - ref).abs()
+                assert diff.max() <= _two_levels(cfg), (interp, size, shape)
+                # rounding only (PIL computes in fixed point): well under a level on average
+                assert diff.mean() < 0.25 * _two_levels(cfg) / 2
+                x, y = BatchTransform(tf)([(a, i) for i, a in enumerate(images)])
+                assert torch.equal(x, batched) and y.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_batched_transform_declines_what_it_cannot_do_and_the_collate_falls_back():
+    from transferkit.data.transforms import BatchTransform
+
+    rng = np.random.default_rng(4)
+    tf = build_transform(CFG, train=False)
+    mixed = [rng.integers(0, 256, (28, 28), dtype=np.uint8),
+             rng.integers(0, 256, (20, 20), dtype=np.uint8)]
+    large = [rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)] * 2
+    floats = [rng.random((28, 28)) * 255] * 2
+    assert tf.batch(mixed) is None and tf.batch(large) is None and tf.batch(floats) is None
+    assert build_transform(CFG, train=True).batch(large[:1]) is None  # augmentation
+    x, _ = BatchTransform(tf)([(mixed[1], 0), (mixed[1], 1)])
+    assert torch.allclose(x[0], tf(mixed[1]))
+    grey_cfg = DataConfig(input_size=(1, 32, 32), mean=(0.5,), std=(0.5,), crop_pct=0.875)
+    colour = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)] * 2
+    assert build_transform(grey_cfg, train=False).batch(colour) is None  # luma: per image
+    x, _ = BatchTransform(build_transform(grey_cfg, train=False))([(colour[0], 0)])
+    assert x.shape == (1, 1, 32, 32)

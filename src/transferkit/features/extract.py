@@ -31,7 +31,7 @@ def feature_key(backbone: Backbone, dataset: Dataset) -> str:
             "backbone": backbone.identity,
             "data": dataset.fingerprint,
             "transform": backbone.data_config.to_dict(),
-            "v": 1,
+            "v": 2,  # 2: batched eval transform of small images (same pixels to 1 level)
         },
         sort_keys=True,
     )
