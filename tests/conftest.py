@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -33,13 +37,80 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check
     return proc
 
 
+def _torchrun(launch: list[str], args: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", *launch, "-m", "transferkit", *args]
+
+
+_TORCHRUN_ENV = {"OMP_NUM_THREADS": "1"}  # one thread per process: two of them share two cores
+
+
 def run_torchrun(*args: str, nproc: int = 2, timeout: int = 600):
     """Run `torchrun --standalone --nproc-per-node NPROC -m transferkit ARGS` (gloo on CPU, one
     thread per process) in a real subprocess; returns CompletedProcess."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           str(nproc), "-m", "transferkit", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = _torchrun(["--standalone", "--nproc-per-node", str(nproc)], args)
+    env = {**os.environ, **_TORCHRUN_ENV}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_launch(node: int, port: int, nnodes: int = 2, join_timeout: int = 60) -> list[str]:
+    """torchrun's options for node NODE of NNODES, one process each, meeting at a c10d
+    rendezvous on 127.0.0.1:PORT (node 0 hosts it, as the first machine would)."""
+    return ["--nnodes", str(nnodes), "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+            "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"tk-{port}", "--rdzv-conf",
+            f"is_host={int(node == 0)},join_timeout={join_timeout}"]
+
+
+def start_node(*args: str, node: int, port: int, nnodes: int = 2, join_timeout: int = 60,
+               env_extra: dict | None = None, preexec_fn=None) -> subprocess.Popen:
+    """Start one torchrun "node" (see :func:`node_launch`) running `transferkit ARGS`; its
+    output goes to temporary files (a full pipe must not stall one node while the test waits
+    for the other), read back by :func:`finish`."""
+    env = {**os.environ, **_TORCHRUN_ENV, **(env_extra or {})}
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(_torchrun(node_launch(node, port, nnodes, join_timeout), args),
+                            stdout=out, stderr=err, text=True, env=env, preexec_fn=preexec_fn,
+                            start_new_session=True)  # its own group: killed with its workers
+    proc.outputs = (out, err)  # type: ignore[attr-defined]
+    return proc
+
+
+def finish(procs: list[subprocess.Popen], timeout: int = 600) -> list[subprocess.CompletedProcess]:
+    """Wait for every process (all are killed if one runs past ``timeout``); their output."""
+    deadline, done = time.monotonic() + timeout, []
+    try:
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    for p in procs:
+        texts = []
+        for f in p.outputs:  # type: ignore[attr-defined]
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, *texts))
+    return done
+
+
+def run_torchrun_nodes(*args: str, nnodes: int = 2, node_env: list[dict] | None = None,
+                       preexec: list | None = None, timeout: int = 600
+                       ) -> list[subprocess.CompletedProcess]:
+    """`transferkit ARGS` on NNODES torchrun "nodes" on this host, one process each (gloo): the
+    multi-machine launch, on loopback. ``node_env`` / ``preexec`` are per node."""
+    port = free_port()
+    procs = [start_node(*args, node=n, port=port, nnodes=nnodes,
+                        env_extra=(node_env or [{}] * nnodes)[n],
+                        preexec_fn=(preexec or [None] * nnodes)[n]) for n in range(nnodes)]
+    return finish(procs, timeout)
 
 
 @pytest.fixture

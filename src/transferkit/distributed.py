@@ -3,11 +3,20 @@
 Training code calls these helpers and runs unchanged with one process or under ``torchrun``
 (DDP; gloo on CPU, NCCL on GPU, one machine or several). The launcher sets RANK, WORLD_SIZE,
 LOCAL_RANK and the rendezvous address; we only read them.
+
+Waiting for the others. torchrun's agents meet first (``--rdzv-conf join_timeout=S``, 600 s by
+default; a peer that never comes or an unreachable endpoint fails *there*, before our process
+exists). Our processes then form the process group, and a process whose peer never gets that
+far (it failed at start-up on its node) waits ``TRANSFERKIT_DIST_TIMEOUT`` seconds (default
+600) before a :class:`~transferkit.errors.UserError` says so; collectives after that keep the
+usual 30-minute timeout (a rank may wait at a barrier while rank 0 writes a checkpoint).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +24,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from transferkit.errors import UserError
+
+TIMEOUT_ENV = "TRANSFERKIT_DIST_TIMEOUT"
+DEFAULT_JOIN_TIMEOUT_S = 600.0  # as torchrun's own join_timeout
+COLLECTIVE_TIMEOUT = timedelta(minutes=30)
+
 
 def launched() -> bool:
-    """True when started by torchrun (or another launcher that sets WORLD_SIZE > 1)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True when started by torchrun (also with one process: `--nproc-per-node 1` then runs the
+    same process-group path, NCCL included, as several) or by another launcher that sets
+    WORLD_SIZE > 1."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
 
 
 def is_initialized() -> bool:
@@ -41,15 +58,59 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def join_timeout() -> float:
+    """Seconds a process waits for the others to join (``TRANSFERKIT_DIST_TIMEOUT``)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_JOIN_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UserError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds. Set it to how long "
+                        f"a process may wait for the others to join, e.g. `export "
+                        f"{TIMEOUT_ENV}=600`, or unset it for the default of "
+                        f"{DEFAULT_JOIN_TIMEOUT_S:g} s.")
+    return value
+
+
 def init(device_type: str = "cpu") -> bool:
-    """Create the process group when launched by torchrun; returns whether it is distributed."""
+    """Create the process group when launched by torchrun; returns whether it is distributed.
+    Waiting longer than :func:`join_timeout` for the other processes is a UserError."""
     if not launched() or is_initialized():
         return is_initialized()
+    wait = join_timeout()
     backend = "nccl" if device_type == "cuda" and dist.is_nccl_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
+    try:
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=wait))
+    except dist.DistError as e:  # DistStoreError (peers missing), DistNetworkError (unreachable)
+        raise _join_error(e, wait) from None
+    dist.set_timeout(max(COLLECTIVE_TIMEOUT, timedelta(seconds=wait)))
     return True
+
+
+def _join_error(e: Exception, wait: float) -> UserError:
+    """The one-paragraph error for a process group that could not be formed in time."""
+    env = os.environ
+    me = (f"Process {env.get('RANK', '?')} of {env.get('WORLD_SIZE', '?')} "
+          f"(host {socket.gethostname()})")
+    where = f"{env.get('MASTER_ADDR', '?')}:{env.get('MASTER_PORT', '?')}"
+    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    longer = f"set {TIMEOUT_ENV} to more seconds (now {wait:g}) if the other nodes start later"
+    if isinstance(e, dist.DistNetworkError):
+        return UserError(
+            f"{me} could not reach the rendezvous at {where} within {wait:g} s ({why}). Check "
+            "that the first node is running and that this address and port are reachable from "
+            "here (firewall, --rdzv-endpoint / MASTER_ADDR), start the same command on every "
+            f"node, or {longer}.")
+    return UserError(
+        f"{me} waited {wait:g} s at {where} for the other processes of this job to join the "
+        f"process group, and not all came ({why}). A process on another node stopped before "
+        "it got there (its own output says why) or was never started. Start the same command "
+        f"on every node (same --nnodes, --rdzv-id and --rdzv-endpoint), or {longer}.")
 
 
 def shutdown() -> None:

@@ -4,40 +4,18 @@ run of the others is lost, the killed one's runs are done or interrupted, never 
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from faultcheck import integrity, verify
 from faultfixtures import seeded_rng
 from faultkit import child_env, run
+from readonly import as_ordinary_user, can_write
 
 from transferkit.store import RunStore
-
-PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
-
-
-def _as_ordinary_user() -> None:
-    """preexec: a root child loses the power to write where permissions forbid it (dropped from
-    the bounding set, so the program it executes does not get it back); others are unchanged."""
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-def _can_write(folder: Path) -> bool:
-    probe = [sys.executable, "-c", "import os, sys; sys.exit(0 if os.access(sys.argv[1], "
-             "os.W_OK) else 1)", str(folder)]
-    return subprocess.run(probe, preexec_fn=_as_ordinary_user).returncode == 0
-
 
 CASES = {  # what is read-only -> the command tried on it
     "store folder": (("", "runs"), ["fit", "--data", "builtin:digits", "--model", "tiny-cnn",
@@ -58,12 +36,12 @@ def test_read_only_store_is_a_clear_error(case, tmp_path):
     for p in paths:
         p.chmod(0o555 if p.is_dir() else 0o444)
     try:
-        if _can_write(paths[0]):
+        if can_write(paths[0]):
             pytest.skip("this process cannot give up its power to write to read-only files")
         proc = subprocess.run([sys.executable, "-m", "transferkit",
                                *[a.format(run=kept) for a in args]],
                               env=child_env(home), capture_output=True, text=True, timeout=300,
-                              preexec_fn=_as_ordinary_user)
+                              preexec_fn=as_ordinary_user)
     finally:
         for p in paths:
             p.chmod(0o755 if p.is_dir() else 0o644)

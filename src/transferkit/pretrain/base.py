@@ -114,7 +114,10 @@ class PretrainTask:
                 extra[k] = extra.get(k, 0.0) + v * len(batch[0])
         net.train(was)
         val = total / max(n, 1)
-        return {"val_loss": val, "val_score": -val, **{k: v / max(n, 1) for k, v in extra.items()}}
+        # rank 0's numbers on every rank: BatchNorm running statistics differ a little between
+        # processes, and the ranks must agree on the best epoch and on early stopping
+        return distributed.broadcast_object(
+            {"val_loss": val, "val_score": -val, **{k: v / max(n, 1) for k, v in extra.items()}})
 
     def validation_loss(self, model: nn.Module, batch, device) -> tuple[torch.Tensor, dict]:
         return self.compute_loss(model, batch, device), {}

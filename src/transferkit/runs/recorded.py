@@ -14,19 +14,78 @@ Entering creates the record (status ``running``, this process as its owner) or, 
 block runs. Leaving with an exception marks the run ``interrupted`` (Ctrl-C, SIGTERM:
 :class:`~transferkit.errors.RunInterrupted`, which then carries the run id for the resume hint)
 or ``failed`` with the error, and re-raises. Under ``torchrun`` every process enters the block,
-rank 0 alone writes, and the run id is broadcast so all agree on the artifact folder.
+rank 0 alone writes, and the run id is broadcast so all agree on the artifact folder. So the
+processes of one job share one store (on several machines: one folder on a shared file system);
+before the first record, :func:`check_shared_store` makes sure they do.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from transferkit import distributed
 from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.store import RunStore
-from transferkit.store.artifacts import atomic_write_bytes, atomic_write_csv, atomic_write_json
+from transferkit.store.artifacts import (
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_json,
+    write_probe,
+)
 from transferkit.store.owner import Heartbeat
+
+_checked: set[str] = set()  # stores every process of this job has been checked against
+SEE_WAIT_MAX_S = 30.0  # a network file system may show another machine's new file late
+
+
+def check_shared_store(store: RunStore) -> None:
+    """Under torchrun, before anything is recorded: every process can write ``store`` and sees
+    rank 0's folder there (one store for the whole job), or every process raises the same
+    :class:`UserError` naming each process that cannot, its path and the fix."""
+    if distributed.world_size() == 1 or str(store.root) in _checked:
+        return
+    main, why, mark = distributed.is_main(), None, None
+    if store.unusable is not None:
+        why = f"cannot use it ({store.unusable.__cause__ or store.unusable})"
+    else:
+        try:
+            probe = write_probe(store.root)
+        except OSError as e:
+            why = f"cannot write there ({e.strerror or e})"
+        else:
+            if main:
+                mark = probe.name  # the others look for it: the same folder?
+            else:
+                probe.unlink(missing_ok=True)
+    name = distributed.broadcast_object(mark)
+    if not main and why is None and name and not _appears(store.root / name):
+        why = "does not see rank 0's store there (a different folder: each node has its own)"
+    me = f"rank {distributed.rank()} (host {socket.gethostname()}, {store.root}): {why}"
+    bad = [s for s in distributed.all_gather_object(me if why else None) if s]
+    if mark:
+        (store.root / mark).unlink(missing_ok=True)
+    if bad:
+        raise UserError(
+            f"The run store cannot be used by every process of this torchrun job: "
+            f"{'; '.join(bad)}. The processes of a job share one store: rank 0 writes the "
+            "run's record, checkpoints, model and feature cache, and the others read the "
+            "checkpoints and cached features back. Set TRANSFERKIT_HOME on every node to the "
+            "same folder on a shared file system (e.g. NFS) that every node can write, e.g. "
+            "`export TRANSFERKIT_HOME=/shared/transferkit`, and start again; nothing was "
+            "recorded.")
+    _checked.add(str(store.root))
+
+
+def _appears(path: Path) -> bool:
+    deadline = time.monotonic() + min(distributed.join_timeout(), SEE_WAIT_MAX_S)
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 class RecordedRun:
@@ -47,6 +106,7 @@ class RecordedRun:
         self._heartbeat: Heartbeat | None = None
 
     def __enter__(self) -> RecordedRun:
+        check_shared_store(self.store)
         run_id = None
         if self.main:
             if self.resume:

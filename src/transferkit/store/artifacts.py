@@ -103,6 +103,15 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     _fsync_dir(path.parent)
 
 
+def write_probe(folder: Path) -> Path:
+    """Create an empty hidden ``.write-probe.*.tmp`` file in ``folder`` and return it (the caller
+    removes it; ``runs check`` would too): a real write, since permissions alone do not tell on
+    network file systems or for a process without root's powers. OSError when it cannot."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 

@@ -45,6 +45,17 @@ class RunStore(Lifecycle):
         self.root = Path(root).expanduser() if root is not None else home()
         self.db_path = self.root / self.DB_NAME
         self.runs_dir = self.root / self.RUNS_DIR
+        #: Why this process cannot use the store, kept instead of raised under a launcher
+        #: (torchrun): every process first joins the others, then all refuse together.
+        self.unusable: UserError | None = None
+        try:
+            self._open()
+        except UserError as e:
+            if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+                raise
+            self.unusable = e
+
+    def _open(self) -> None:
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             for place in (self.root, self.runs_dir, self.db_path):  # a read-only store
@@ -74,6 +85,8 @@ class RunStore(Lifecycle):
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A fresh connection; SQLite failures the user can fix (full disk, read-only store,
         a lock held too long) become a :class:`UserError` naming the problem and the fix."""
+        if self.unusable is not None:
+            raise self.unusable
         try:
             with closing(db.connect(self.db_path)) as conn:
                 yield conn
