@@ -74,15 +74,22 @@ def forward_batches(
     image = data_config.modality == "image"
     if cuda and image:
         module.to(memory_format=torch.channels_last)
-    out = []
+    # one array for all rows, filled batch by batch: a list of per-batch arrays joined at the
+    # end fragments the heap (peak RSS 1.7 GiB instead of 0.8 over 200k images,
+    # benchmarks/memory.py)
+    result, done = None, 0
     with progress.bar(description, len(indices)) as update:
         for x, _ in loader:
             x = to_device(x, device, channels_last=cuda and image)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                out.append(fn(x).float().cpu().numpy())
+                rows = fn(x).float().cpu().numpy()
+            if result is None:
+                result = np.empty((len(indices), *rows.shape[1:]), dtype=np.float32)
+            result[done:done + len(rows)] = rows
+            done += len(rows)
             update(batch_len(x))
     module.train(was_training)
-    result = np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    result = result[:done] if result is not None else np.zeros((0, 0), dtype=np.float32)
     if order is not None:
         result[order] = result.copy()
     return result
