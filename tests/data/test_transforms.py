@@ -115,6 +115,8 @@ def test_batched_eval_transform_gives_the_per_image_pixels():
                 assert diff.max() <= _two_levels(cfg), (interp, size, shape)
                 # rounding only (PIL computes in fixed point): well under a level on average
                 assert diff.mean() < 0.25 * _two_levels(cfg) / 2
+                if interp == "bilinear" and size >= max(shape[:2]):  # enlarging: PIL's pixels
+                    assert diff.max() < 1e-6, (size, shape)
                 x, y = BatchTransform(tf)([(a, i) for i, a in enumerate(images)])
                 assert torch.equal(x, batched) and y.tolist() == [0, 1, 2, 3, 4]
 
