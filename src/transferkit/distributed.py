@@ -113,6 +113,16 @@ def _join_error(e: Exception, wait: float) -> UserError:
         f"on every node (same --nnodes, --rdzv-id and --rdzv-endpoint), or {longer}.")
 
 
+def abandon() -> None:
+    """Leave the process group without waiting for the others (a process stopping on an
+    error): a group left alive at exit can abort the interpreter in the backend's threads."""
+    if is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # pragma: no cover - the group is already broken
+            pass
+
+
 def shutdown() -> None:
     if is_initialized():
         dist.barrier()

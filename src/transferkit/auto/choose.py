@@ -46,7 +46,7 @@ def choose(board: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
         from transferkit.errors import UserError
 
         failed = "; ".join(f"{r.get('model')} {r.get('strategy')}: {r.get('reason')}"
-                           for r in board[:8])
+                           for r in board[:8] if r.get("model"))
         raise UserError(f"Every configuration of the search failed ({failed}). Fix the cause "
                         "named above, or give a larger --budget.")
     cheap = [r for r in done if r["kind"] == "cheap"]

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args) or 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        _leave_process_group()
         return e.exit_code
     except RunInterrupted as e:
         print(f"interrupted: {e}. The run is marked interrupted; continue it with "
@@ -48,3 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, leave the process group before exiting on an error (only when it was
+    imported: ``--help`` and listing never load torch for this)."""
+    if "transferkit.distributed" in sys.modules:
+        sys.modules["transferkit.distributed"].abandon()
+

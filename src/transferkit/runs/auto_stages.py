@@ -147,7 +147,10 @@ class Search:
                 size = self._sizes(info)[0] if info.modality == "image" else None
                 for s in wanted:
                     if s == "linear" or _embeds_text(info, self.dataset):
-                        rows.append(self._cheap_row(info, s, size))
+                        # the first one always runs: a search that ran out of time still
+                        # returns the cheapest result rather than none
+                        first = not any(r.get("state") == "complete" for r in rows)
+                        rows.append(self._cheap_row(info, s, size, force=first))
             best = max((r for r in rows if r.get("strategy") == "linear" and r.get("val")
                         is not None), key=lambda r: r.get("cv", r["val"]), default=None)
             if best is not None:  # the probe of the best model at the other input sizes
@@ -165,8 +168,9 @@ class Search:
         test = per_batch * len(self.splits.test) / max(1, 2 * self.cfg.batch_size)
         return max(self.cfg.final_share * self.clock.budget_s, 1.5 * test + 2.0)
 
-    def _cheap_row(self, info, strategy: str, size: int | None) -> dict[str, Any]:
-        if self.clock.left() < self.reserve() + CHEAP_SHARE * self.clock.budget_s:
+    def _cheap_row(self, info, strategy: str, size: int | None,
+                   force: bool = False) -> dict[str, Any]:
+        if not force and self.clock.left() < self.reserve() + CHEAP_SHARE * self.clock.budget_s:
             return {"kind": "cheap", "model": info.name, "strategy": strategy,
                     "image_size": size, "state": "skipped",
                     "reason": "not run: the budget left is kept for the trials and the end"}
