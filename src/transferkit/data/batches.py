@@ -81,17 +81,12 @@ def examples(
     if dataset.modality == "text":
         return TextExamples(dataset, indices), TextCollate(data_config.tokenizer,
                                                            data_config.max_length)
-    from transferkit.data.transforms import (
-        BatchTransform,
-        ImageTorchDataset,
-        RawImages,
-        build_transform,
-    )
+    from transferkit.data.transforms import BatchTransform, ImageTorchDataset, build_transform
 
     transform = build_transform(data_config, train=train, augment=augment,
                                 hflip=dataset.hflip_safe)
     if not transform.augmenting:  # evaluation: small images are transformed a batch at a time
-        return RawImages(dataset, indices), BatchTransform(transform)
+        return ImageTorchDataset(dataset, indices, None), BatchTransform(transform)
     return ImageTorchDataset(dataset, indices, transform), None
 
 

@@ -169,25 +169,9 @@ def build_transform(
     return ImageTransform(data_config, train=train, augment=augment, hflip=hflip)
 
 
-class RawImages(torch.utils.data.Dataset):
-    """``(uint8 image, label)`` pairs for ``indices``: decoded, not yet transformed (the
-    collate of :class:`BatchTransform` transforms the whole batch at once)."""
-
-    def __init__(self, dataset: Dataset, indices: np.ndarray | list[int] | None) -> None:
-        self.dataset = dataset
-        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, j: int) -> tuple[np.ndarray, int]:
-        i = int(self.indices[j])
-        labels = self.dataset.labels
-        return np.asarray(self.dataset.load(i)), -1 if labels is None else int(labels[i])
-
-
 class BatchTransform:
-    """Collate for :class:`RawImages`: :meth:`ImageTransform.batch` on the batch, or the
+    """Collate for an :class:`ImageTorchDataset` without a transform (decoded uint8 images):
+    :meth:`ImageTransform.batch` on the batch, or the
     transform image by image where batching does not apply. Picklable for DataLoader workers."""
 
     def __init__(self, transform: ImageTransform) -> None:
@@ -211,7 +195,7 @@ class ImageTorchDataset(torch.utils.data.Dataset):
         self,
         dataset: Dataset,
         indices: np.ndarray | list[int] | None,
-        transform: Callable[[np.ndarray], torch.Tensor],
+        transform: Callable[[np.ndarray], torch.Tensor] | None,
     ) -> None:
         self.dataset = dataset
         self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, np.int64)
@@ -223,4 +207,9 @@ class ImageTorchDataset(torch.utils.data.Dataset):
     def __getitem__(self, j: int) -> tuple[torch.Tensor, int]:
         i = int(self.indices[j])
         labels = self.dataset.labels
-        return self.transform(self.dataset.load(i)), -1 if labels is None else int(labels[i])
+        image = self.dataset.load(i)
+        if self.transform is None:  # decoded only: a BatchTransform collate transforms them
+            image = np.asarray(image)
+        else:
+            image = self.transform(image)
+        return image, -1 if labels is None else int(labels[i])
