@@ -8,7 +8,7 @@ from typing import Any
 
 import _common as C
 
-ORDER = ("auto", "random", "linear", "finetune", "oracle")
+ORDER = ("auto", "random", "linear", "finetune", "topk", "oracle")
 
 
 def _by(cells: list[dict]) -> dict[tuple[str, str], dict[int, dict]]:
@@ -35,6 +35,10 @@ def _target_rows(target: str, by: dict, seeds: list[int]) -> list[list[Any]]:
             extra = "; ".join(f"s{s}: {c['chosen']['strategy']} {c['chosen']['model']}"
                               f"{' @' + str(c['chosen']['image_size']) if c['chosen'].get('image_size') else ''}"
                               f" ({c['complete']}/{c['trials']} trials complete)"
+                              for s, c in sorted(cells.items()))
+        if m == "topk":
+            extra = "; ".join(f"s{s}: {c['best']['strategy']} {c['best']['model']} "
+                              f"({len(c['first'])} one-epoch runs + {len(c['full']) - sum(not f['trained'] for f in c['first'])} full)"
                               for s, c in sorted(cells.items()))
         if m == "oracle":
             extra = "; ".join(f"s{s}: {c['best']['strategy']} {c['best']['model']} "

@@ -22,7 +22,7 @@ LAYERS = [
     {"features"},
     {"data"},
     {"zoo"},
-    {"progress", "timing"},
+    {"progress", "timing", "threads"},
     {"distributed"},
     {"store", "registry", "public"},
     {"config"},

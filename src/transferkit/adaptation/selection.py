@@ -55,6 +55,7 @@ import numpy as np
 from transferkit.errors import UserError
 from transferkit.evaluation.metrics import softmax
 from transferkit.registry import Registry
+from transferkit.threads import native_threads
 
 SND_TEMPERATURE = 0.05  # the paper's
 PROB_CLIP = 1e-3  # domain probabilities kept in [1e-3, 1 - 1e-3]: weights at most ~1000
@@ -147,7 +148,7 @@ def density_ratio(f_source: np.ndarray, f_target: np.ndarray, f_query: np.ndarra
     d = np.r_[np.zeros(len(fs)), np.ones(len(ft))]
     scaler = StandardScaler().fit(x)
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_threads(x.size):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(scaler.transform(x), d)
     p = clf.predict_proba(scaler.transform(np.asarray(f_query, np.float64)))[:, 1]

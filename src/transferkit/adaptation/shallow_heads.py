@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from transferkit.adaptation.base import ShallowMethod
+from transferkit.threads import native_threads
 from transferkit.zoo.heads import fold_head
 
 
@@ -26,7 +27,7 @@ def fit_head(method: ShallowMethod, fs: np.ndarray, ys: np.ndarray, ft: np.ndarr
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=method.c, max_iter=2000, random_state=method.seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_threads(xs.size):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit((xs - mean) / scale, ys, sample_weight=weights)
     w, b = fold_head(clf, mean, scale, k)  # head on the mapped space

@@ -22,6 +22,7 @@ from transferkit.auto.space import ModelInfo
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits
 from transferkit.errors import RunInterrupted, UserError
+from transferkit.threads import native_threads
 
 TINY_VAL = 10
 CV_FOLDS = 5
@@ -78,5 +79,7 @@ def probe_cv(backbone: Any, dataset: Dataset, pool: np.ndarray, cache, device,
     accs = []
     for train, test in probe_folds(y, CV_FOLDS, seed):
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        accs.append(float(np.mean(clf.fit(f[train], y[train]).predict(f[test]) == y[test])))
+        with native_threads(f[train].size):
+            clf.fit(f[train], y[train])
+        accs.append(float(np.mean(clf.predict(f[test]) == y[test])))
     return {"cv": float(np.mean(accs)), "cv_std": float(np.std(accs)), "cv_folds": len(accs)}

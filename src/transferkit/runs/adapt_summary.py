@@ -69,11 +69,11 @@ def _tsne(fs: np.ndarray, ft: np.ndarray, seed: int) -> np.ndarray:
     """Joint 2-D t-SNE of both samples. One OpenMP thread: for the few hundred points plotted,
     Barnes-Hut's threads mostly spin-wait on a busy machine (30x slower measured on 2 cores)."""
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+    from transferkit.threads import native_threads
 
     z = np.concatenate([fs, ft]).astype(np.float64)
     perplexity = float(min(30.0, max(2.0, (len(z) - 1) / 3.0)))
-    with threadpool_limits(1):
+    with native_threads():
         return TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(z)
 
 

@@ -20,6 +20,7 @@ import torch
 
 from transferkit.features.extract import extract_features
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.threads import native_threads
 from transferkit.timing import stage
 from transferkit.zoo.checkpoint import TransferModel
 from transferkit.zoo.heads import fold_head
@@ -35,7 +36,7 @@ def _logreg(c: float, x: np.ndarray, y: np.ndarray, seed: int):
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=c, max_iter=2000, tol=1e-4, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_threads(x.size):
         warnings.simplefilter("ignore", ConvergenceWarning)
         return clf.fit(x, y)
 

@@ -31,14 +31,14 @@ def eigh_project(g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import scipy.linalg
     from scipy.linalg import lapack
-    from threadpoolctl import threadpool_limits
+    from transferkit.threads import native_threads
 
     n = len(g)
     if n == 1:
         return g[0].copy(), b.copy()
     # One BLAS thread: sytrd is memory-bound level-2 work, and threaded OpenBLAS slows it down
     # 10-20x when the cores are shared with other processes (0.4 s vs 8 s measured, n=1,280).
-    with threadpool_limits(1):
+    with native_threads():
         single = g.dtype == np.float32
         sytrd, sytrd_lwork = ((lapack.ssytrd, lapack.ssytrd_lwork) if single
                               else (lapack.dsytrd, lapack.dsytrd_lwork))

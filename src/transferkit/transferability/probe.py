@@ -8,6 +8,7 @@ import numpy as np
 
 from transferkit.config import opt
 from transferkit.errors import UserError
+from transferkit.threads import native_threads
 from transferkit.transferability.base import SCORES, Inputs, Score
 
 
@@ -63,6 +64,7 @@ class LinearProbe(Score):
         for train, test in probe_folds(y, self.folds, self.seed):
             model = make_pipeline(StandardScaler(),
                                   LogisticRegression(C=self.c, max_iter=self.max_iter))
-            model.fit(f[train], y[train])
+            with native_threads(f[train].size):
+                model.fit(f[train], y[train])
             pred[test] = model.predict(f[test])
         return float(np.mean(pred == y))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transferkit.errors import UserError
+from transferkit.threads import native_threads
 
 
 def _check(x: np.ndarray, what: str, min_rows: int = 2) -> np.ndarray:
@@ -139,7 +140,8 @@ def domain_classifier_error(x: np.ndarray, y: np.ndarray, *, folds: int = 5, see
     pred = np.empty_like(d)
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(z, d):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
-        pred[te] = model.fit(z[tr], d[tr]).predict(z[te])
+        with native_threads(z[tr].size):
+            pred[te] = model.fit(z[tr], d[tr]).predict(z[te])
     return float(np.mean(pred != d))
 
 
