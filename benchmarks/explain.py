@@ -66,12 +66,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-transfer", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke test: small everything")
+    p.add_argument("--ig-check-images", type=int, default=20,
+                   help="images of the integrated-gradients completeness check (0: skip it)")
+    p.add_argument("--only-ig-check", action="store_true",
+                   help="run the completeness check alone and add it to an existing JSON")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite the Markdown from the JSON (with --home: fit seconds "
+                        "re-read from that home's run records)")
     a = p.parse_args(argv)
     a.sizes = [int(v) for v in a.sizes.split(",") if v.strip()]
     a.methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     a.seeds = [int(v) for v in a.seeds.split(",") if v.strip()]
     if a.quick:
-        a.sizes, a.images, a.ig_steps, a.seeds = [32], 8, 8, [0]
+        a.sizes, a.images, a.ig_steps, a.seeds, a.ig_check_images = [32], 8, 8, [0], 4
         a.labels_per_class, a.max_test, a.epochs = 10, 200, a.epochs or 2
     return a
 
@@ -137,7 +144,12 @@ def _fit(seed: int, a: argparse.Namespace, **extra: Any) -> dict[str, Any]:
                         max_test=a.max_test, **kw, **extra)
     return {"seed": seed, "run_id": r.run_id, "test_accuracy": r.accuracy,
             "wall_s": time.perf_counter() - t0,
-            "fit_s": RunStore().get(r.run_id).timings.get("fit"), **extra}
+            "fit_s": fit_seconds(RunStore().get(r.run_id).timings), **extra}
+
+
+def fit_seconds(timings: dict[str, float]) -> float | None:
+    """The cost of fitting: the run's recorded total without the test split's evaluation."""
+    return None if "total" not in timings else timings["total"] - timings.get("test", 0.0)
 
 
 def transfer(a: argparse.Namespace, clock: C.Clock) -> dict[str, Any]:
@@ -161,8 +173,14 @@ def transfer(a: argparse.Namespace, clock: C.Clock) -> dict[str, Any]:
         out["partial"].append(_fit(seed, a, unfreeze=k))
         clock.say(f"seed {seed}: --unfreeze {k} "
                   f"{100 * out['partial'][-1]['test_accuracy']:.1f}%")
+    return judge(out)
+
+
+def judge(out: dict[str, Any]) -> dict[str, Any]:
+    """The paired differences, the costs and the verdict of the --unfreeze K comparison."""
+    full, k = out["full"], out["k"]
     diffs = [p["test_accuracy"] - f["test_accuracy"] for p, f in zip(out["partial"], full)]
-    blocks = profiles[0].get("blocks") or []
+    blocks = out["profiles"][0].get("blocks") or []
     params = [b.get("params") or 0 for b in blocks]
     out.update(diffs=diffs, mean_diff=C.mean(diffs), std_diff=C.std(diffs),
                trainable_share=sum(params[-k:]) / max(1, sum(params)),
@@ -172,15 +190,55 @@ def transfer(a: argparse.Namespace, clock: C.Clock) -> dict[str, Any]:
     cheaper = out["fit_s_partial"] < out["fit_s_full"]
     out["verdict"] = (
         f"--unfreeze {k} {'keeps' if kept else 'does not keep'} test accuracy within 0.5 points "
-        f"of full fine-tuning (mean difference {100 * out['mean_diff']:+.2f} points over "
-        f"{len(diffs)} seeds) and is {'cheaper' if cheaper else 'not cheaper'}: "
-        f"{out['fit_s_partial']:.0f} s vs {out['fit_s_full']:.0f} s of fitting, "
-        f"{100 * out['trainable_share']:.0f}% of the backbone's parameters trained.")
+        f"of full fine-tuning (mean difference {100 * out['mean_diff']:+.2f} ± "
+        f"{100 * out['std_diff']:.2f} points over {len(diffs)} seeds) and is "
+        f"{'cheaper' if cheaper else 'not cheaper'}: {out['fit_s_partial']:.0f} s vs "
+        f"{out['fit_s_full']:.0f} s of fitting, {100 * out['trainable_share']:.2f}% of the "
+        f"backbone's parameters trained.")
     return out
 
 
+# -- 3. how exact integrated gradients are ------------------------------------------------------
+def ig_check(size: int, a: argparse.Namespace, clock: C.Clock) -> list[dict[str, Any]]:
+    """Completeness of integrated gradients on the speed test's model: Captum's convergence
+    delta relative to F(x) - F(baseline) (the explained class's logit at the image and at the
+    all-zeros baseline), at ``--ig-steps`` and at 4x as many steps, on ``--ig-check-images``."""
+    import numpy as np
+    import torch
+
+    import transferkit
+    from transferkit.data import load_dataset
+    from transferkit.evaluation.predict import predict_logits
+    from transferkit.runs.predict import load_run_model
+
+    fit = transferkit.fit(DATA, model=MODEL, strategy="linear", labels_per_class=10,
+                          image_size=size, max_test=100, seed=0)
+    model, _, _ = load_run_model(fit.run_id)
+    model.eval()
+    rows = []
+    for steps in (a.ig_steps, 4 * a.ig_steps):
+        res = transferkit.explain(fit.run_id, DATA, method="ig", max_inputs=a.ig_check_images,
+                                  transfer=False, ig_steps=steps, batch_size=a.batch_size, seed=0)
+        indices = np.array([int(r["file"]) for r in res.rows], dtype=np.int64)
+        logits = predict_logits(model, load_dataset(DATA), indices, device=torch.device("cpu"),
+                                batch_size=len(indices), shard=False)
+        target = logits.argmax(1)  # explain attributes the predicted class
+        with torch.no_grad():
+            base = model(torch.zeros(1, 3, size, size))[0].numpy()
+        gap = np.abs(logits[np.arange(len(target)), target] - base[target])
+        rel = np.abs(res.deltas) / np.maximum(gap, 1e-6)
+        rows.append({"size": size, "steps": steps, "images": len(indices),
+                     "median_gap": float(np.median(gap)),
+                     "median_abs_delta": float(np.median(np.abs(res.deltas))),
+                     "median_rel_delta": float(np.median(rel)), "max_rel_delta": float(rel.max())})
+        clock.say(f"{size} px ig {steps} steps: |delta| / |F(x) - F(0)| median "
+                  f"{rows[-1]['median_rel_delta']:.3f}, max {rows[-1]['max_rel_delta']:.3f}")
+    return rows
+
+
 # -- writing --------------------------------------------------------------------------------------
-def markdown(head: dict, speed_rows: list, tr: dict | None, wall: float) -> str:
+def markdown(head: dict, speed_rows: list, tr: dict | None, wall: float,
+             ig_rows: list | None = None) -> str:
     parts = ["# Explaining predictions, and what fine-tuning changed", "",
              C.md_header(head, wall), ""]
     if speed_rows:
@@ -192,6 +250,16 @@ def markdown(head: dict, speed_rows: list, tr: dict | None, wall: float) -> str:
               C.fmt(r["ratio_attribute"], 0), C.fmt(r["ms_per_image"], 0),
               "" if r["max_abs_delta"] is None else f"{r['max_abs_delta']:.2g}"]
              for r in speed_rows]), ""]
+    if ig_rows:
+        parts += ["## Completeness of integrated gradients", "",
+                  "Captum's convergence delta (sum of attributions minus F(x) - F(baseline)) "
+                  "relative to |F(x) - F(baseline)|, F the explained class's logit, baseline "
+                  "all zeros after normalisation.", "", C.md_table(
+                      ["px", "steps", "images", "median |F(x) - F(0)|", "median |delta|",
+                       "median relative |delta|", "max relative |delta|"],
+                      [[r["size"], r["steps"], r["images"], C.fmt(r["median_gap"], 2),
+                        C.fmt(r["median_abs_delta"], 2), C.fmt(r["median_rel_delta"], 3),
+                        C.fmt(r["max_rel_delta"], 3)] for r in ig_rows]), ""]
     if tr:
         p0 = tr["profiles"][0]
         parts += [f"## CKA profile of {MODEL} fine-tuned on Fashion-MNIST (seed "
@@ -215,26 +283,63 @@ def markdown(head: dict, speed_rows: list, tr: dict | None, wall: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    import json
+
     import torch
 
     torch.set_num_threads(a.threads)
+    out_dir = Path(a.out_dir) if a.out_dir else (None if a.quick else C.RESULTS_DIR)
+    if a.render:
+        return render(out_dir or C.RESULTS_DIR, a.home)
     home = C.fresh_home(a.home, "tk-bench-explain-")
+    out_dir = out_dir or home
+    clock = C.Clock()
+    path = out_dir / f"{NAME}.json"
+    if a.only_ig_check:
+        data = json.loads(path.read_text())
+        data["ig_check"] = [r for size in a.sizes for r in ig_check(size, a, clock)]
+        data["ig_check_command"] = C.command_line()
+        C.write_json(path, data)
+        return render(out_dir, None)
     head = C.header()
     head["machine"]["torch_threads"] = a.threads
-    clock = C.Clock()
-    out_dir = Path(a.out_dir) if a.out_dir else (home if a.quick else C.RESULTS_DIR)
-    data: dict[str, Any] = {"header": head, "args": vars(a), "speed": [], "transfer": None}
+    data: dict[str, Any] = {"header": head, "args": vars(a), "speed": [], "transfer": None,
+                            "ig_check": []}
     if not a.skip_speed:
         for size in a.sizes:
             data["speed"] += speed(size, a, clock)
-            C.write_json(out_dir / f"{NAME}.json", data)
+            C.write_json(path, data)
+        if a.ig_check_images > 0:
+            data["ig_check"] = [r for size in a.sizes for r in ig_check(size, a, clock)]
+            C.write_json(path, data)
     if not a.skip_transfer:
         data["transfer"] = transfer(a, clock)
     data["wall_seconds"] = clock.elapsed()
-    C.write_json(out_dir / f"{NAME}.json", data)
-    C.write_text(out_dir / f"{NAME}.md", markdown(head, data["speed"], data["transfer"],
-                                                  data["wall_seconds"]))
+    C.write_json(path, data)
+    render(out_dir, None)
     clock.say(f"wrote {out_dir / NAME}.json and .md")
+    return 0
+
+
+def render(out_dir: Path, home: str | None) -> int:
+    """The Markdown from the JSON; with ``home``, fit seconds re-read from its run records."""
+    import json
+
+    path = out_dir / f"{NAME}.json"
+    data = json.loads(path.read_text())
+    tr = data.get("transfer")
+    if home and tr:
+        os.environ["TRANSFERKIT_HOME"] = str(home)
+        from transferkit.store import RunStore
+
+        for f in tr["full"] + tr["partial"]:
+            f["fit_s"] = fit_seconds(RunStore().get(f["run_id"]).timings)
+    if tr and tr.get("partial"):
+        judge(tr)
+    C.write_json(path, data)
+    C.write_text(out_dir / f"{NAME}.md", markdown(data["header"], data["speed"], tr,
+                                                  data.get("wall_seconds", 0.0),
+                                                  data.get("ig_check") or []))
     return 0
 
 

@@ -44,6 +44,11 @@ def test_integrated_gradients_are_complete(tiny):
     assert fine.delta.shape == (4,)
     assert np.all(np.abs(fine.delta) < 1e-3 + 0.01 * np.abs(gap.numpy()))
     assert np.abs(fine.delta).mean() < np.abs(coarse.delta).mean() / 10
+    # the delta's scale: F(x) - F(baseline), as computed here, and the share it makes
+    np.testing.assert_allclose(fine.gap, gap.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fine.relative_delta(), np.abs(fine.delta) / np.abs(gap.numpy()),
+                               rtol=1e-5)
+    assert np.median(coarse.relative_delta()) > np.median(fine.relative_delta())
     assert all(m.shape == (24, 24) and 0 <= m.min() and m.max() <= 1 for m in fine.maps)
 
 

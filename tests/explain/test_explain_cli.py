@@ -77,6 +77,7 @@ def test_explain_and_report_from_the_command_line(setup):
     folder = Path(out["artifact_dir"])
     assert out["method"] == "ig" and out["explained"] == run and len(out["rows"]) == 3
     assert all((folder / r["overlay"]).is_file() and "delta" in r for r in out["rows"])
+    assert all(r["relative_delta"] >= 0 for r in out["rows"])
     assert (folder / "predictions.csv").is_file() and (folder / "attributions.npz").is_file()
     assert any("only the new head was trained" in n for n in out["transfer"]["notes"])
     rep = run_cli("report", out["run"], env_extra=env, check=0)

@@ -52,11 +52,23 @@ class IntegratedGradients(Method):
             return token_attributions(model, x, targets, settings)
         from captum.attr import IntegratedGradients as CaptumIG
 
+        baseline = torch.zeros_like(x)
         attr, delta = CaptumIG(model).attribute(
-            x, baselines=torch.zeros_like(x), target=targets, n_steps=settings.ig_steps,
+            x, baselines=baseline, target=targets, n_steps=settings.ig_steps,
             internal_batch_size=max(settings.batch_size, len(x)),
             return_convergence_delta=True)
-        return Attribution(heat(attr), delta.detach().float().cpu().numpy())
+        return Attribution(heat(attr), delta.detach().float().cpu().numpy(),
+                           output_gap(model, x, baseline, targets))
+
+
+def output_gap(forward, x: torch.Tensor, baseline: torch.Tensor, targets: torch.Tensor,
+               *extra: torch.Tensor) -> np.ndarray:
+    """F(x) - F(baseline) for each input's explained class (what completeness says the
+    attributions add up to)."""
+    with torch.no_grad():
+        fx, fb = forward(x, *extra).float(), forward(baseline, *extra).float()
+    t = targets[:, None].to(fx.device)
+    return (fx.gather(1, t) - fb.gather(1, t))[:, 0].cpu().numpy()
 
 
 def token_attributions(model: nn.Module, enc: dict[str, torch.Tensor], targets: torch.Tensor,
@@ -80,8 +92,10 @@ def token_attributions(model: nn.Module, enc: dict[str, torch.Tensor], targets: 
         internal_batch_size=max(settings.batch_size, len(ids)), return_convergence_delta=True)
     scores = attr.detach().float().sum(-1)
     mask = enc.get("attention_mask", torch.ones_like(ids)).bool()
+    extra = tuple(enc[k] for k in keys)
     return Attribution([s[m].cpu().numpy() for s, m in zip(scores, mask)],
-                       delta.detach().float().cpu().numpy())
+                       delta.detach().float().cpu().numpy(),
+                       output_gap(forward, ids, baseline, targets, *extra))
 
 
 @METHODS.register("occlusion")

@@ -35,10 +35,19 @@ class Attribution:
     """What a method gives for a batch: one map per input, in the input's own layout
     ((H, W) in [0, 1] for images; one signed score per token for text), and, for integrated
     gradients, Captum's convergence delta per input (sum of attributions minus the difference
-    of the model's outputs at the input and at the baseline)."""
+    of the model's outputs at the input and at the baseline) and that difference itself
+    (``gap``: F(x) - F(baseline) for the explained class), which gives the delta its scale."""
 
     maps: list[np.ndarray]
     delta: np.ndarray | None = None
+    gap: np.ndarray | None = None
+
+    def relative_delta(self) -> np.ndarray | None:
+        """|delta| / |F(x) - F(baseline)| per input: the integration's error as a share of
+        what the attributions add up to (None for methods without a delta)."""
+        if self.delta is None or self.gap is None:
+            return None
+        return np.abs(self.delta) / np.maximum(np.abs(self.gap), 1e-6)
 
 
 @dataclass
