@@ -72,7 +72,8 @@ def markdown(data: dict[str, Any]) -> str:
                                              f"seeds {', '.join(map(str, seeds))}",
                                              "wall s", "chosen"], _target_rows(t, by, seeds)), ""]
     parts += ["## Targets", "", C.md_table(["target", "auto - max(linear, finetune)",
-                                            "auto - random", "regret to oracle",
+                                            "auto - random", "auto - topk",
+                                            "regret to oracle",
                                             "oracle's model kept by ranking",
                                             "wall / budget (max)"],
                                            [_summary_row(t, by) for t in targets]), ""]
@@ -87,11 +88,13 @@ def markdown(data: dict[str, Any]) -> str:
 def _summary_row(t: str, by: dict) -> list[str]:
     gain = _paired(t, by, "auto", ("linear", "finetune"))
     vs_random = _paired(t, by, "auto", "random")
+    vs_topk = _paired(t, by, "auto", "topk")
     regret = [-d for d in _paired(t, by, "auto", "oracle")]
     autos, oracle = by.get((t, "auto"), {}), by.get((t, "oracle"), {})
     kept = [oracle[s]["best"]["model"] in c.get("kept", []) for s, c in autos.items()
             if s in oracle]
     ratio = max((c["wall_s"] / c["budget_s"] for c in autos.values()), default=float("nan"))
     return [t, f"{_pct(C.mean(gain), True)} ({len(gain)} seeds)",
-            f"{_pct(C.mean(vs_random), True)}", f"{_pct(C.mean(regret))}",
+            f"{_pct(C.mean(vs_random), True)}", f"{_pct(C.mean(vs_topk), True)}",
+            f"{_pct(C.mean(regret))}",
             f"{sum(kept)}/{len(kept)}" if kept else "-", f"{ratio:.2f}"]
