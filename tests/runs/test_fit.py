@@ -151,3 +151,20 @@ def test_api_names_stay_functions_after_their_modules_are_imported():
     assert callable(transferkit.pretrain)
     with pytest.raises(UserError, match="epochs"):
         transferkit.pretrain("builtin:digits", arch="tiny-cnn", epochs=0)
+
+
+def test_a_linear_fit_on_small_images_loads_no_augmentation_library(tmp_path):
+    """Small evaluation images are transformed a batch at a time, so timm and torchvision
+    (1.5 s of imports) are not loaded by a linear fit on them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, transferkit\n"
+            "transferkit.fit('builtin:digits', strategy='linear', labels_per_class=5, "
+            "model='tiny-cnn', max_test=50)\n"
+            "print(sorted({'timm', 'torchvision'} & set(sys.modules)))\n")
+    env = {**__import__("os").environ, "TRANSFERKIT_HOME": str(tmp_path / "h"),
+           "TRANSFERKIT_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

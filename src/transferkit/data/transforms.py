@@ -69,20 +69,35 @@ class ImageTransform:
         self.interpolation = interp
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        # timm and torchvision load only when a transform is built (3-4 s of imports that a
-        # command listing runs or showing help does not need)
+        self._scale, self._hflip, self._jitter = tuple(scale), hflip, color_jitter
+        self._crop_pct, self._stats = data_config.crop_pct, (mean, std)
+        self._pipelines: tuple | None = None
+
+    @property
+    def pipeline(self):
+        """The per-image pipeline (timm's transform factory)."""
+        return self._built()[0]
+
+    def _built(self) -> tuple:
+        """(the per-image pipeline, the per-image pipeline of small images), built on first
+        use: timm and torchvision load only when an image is transformed one at a time
+        (1.5 s of imports that the batched path of small evaluation images, listing runs or
+        showing help do not need)."""
+        if self._pipelines is not None:
+            return self._pipelines
         from timm.data import create_transform
         from timm.data.transforms import str_to_interp_mode
         from torchvision import transforms as T
 
+        (height, width), interp, (mean, std) = self.size, self.interpolation, self._stats
         if self.augmenting:
-            self.pipeline = create_transform(
+            pipeline = create_transform(
                 input_size=(self.channels, height, width),
                 is_training=True,
-                scale=tuple(scale),
-                hflip=0.5 if hflip else 0.0,
+                scale=self._scale,
+                hflip=0.5 if self._hflip else 0.0,
                 vflip=0.0,
-                color_jitter=color_jitter,
+                color_jitter=self._jitter,
                 auto_augment=None,
                 re_prob=0.0,
                 interpolation=interp,
@@ -90,28 +105,31 @@ class ImageTransform:
                 std=std,
             )
         else:
-            self.pipeline = create_transform(
+            pipeline = create_transform(
                 input_size=(self.channels, height, width),
                 is_training=False,
-                crop_pct=data_config.crop_pct,
+                crop_pct=self._crop_pct,
                 interpolation=interp,
                 mean=mean,
                 std=std,
             )
         # Tiny sources (digits): scale the whole image; a center crop would cut strokes off.
-        self.small = T.Compose(
+        small = T.Compose(
             [
                 T.Resize(self.size, interpolation=str_to_interp_mode(interp)),
                 T.ToTensor(),
                 T.Normalize(mean, std),
             ]
         )
+        self._pipelines = (pipeline, small)
+        return self._pipelines
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         img = to_pil(image, self.channels)
+        pipeline, small = self._built()
         if not self.augmenting and max(img.size) <= SMALL_IMAGE:
-            return self.small(img)
-        return self.pipeline(img)
+            return small(img)
+        return pipeline(img)
 
     def batch(self, images: list[np.ndarray]) -> torch.Tensor | None:
         """The transform of a whole batch of small images as tensor operations: the values of
