@@ -9,6 +9,7 @@ weights were trained with) for transferability scores such as LEEP and NCE.
 
 from __future__ import annotations
 
+import collections.abc
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -132,21 +133,44 @@ def ordered_blocks(
     return blocks
 
 
+class LazyClasses(collections.abc.Sequence):
+    """Class names read on first use (ImageNet's come from torchvision: 1.5 s of imports that
+    a fit, which never reads them, should not pay)."""
+
+    def __init__(self, load: Callable[[], list[str]]) -> None:
+        self._load, self._names = load, None
+
+    def _list(self) -> list[str]:
+        if self._names is None:
+            self._names = list(self._load())
+        return self._names
+
+    def __getitem__(self, i):
+        return self._list()[i]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+
 def attach_source_head(
-    backbone: Backbone, head: nn.Linear | None, classes: list[str] | None
+    backbone: Backbone, head: nn.Linear | None,
+    classes: list[str] | Callable[[], list[str]] | None,
 ) -> None:
     """Remember the classifier the weights were trained with (for LEEP / NCE).
 
     Stored as plain attributes, not submodules, so that the backbone's state dict, blocks and
     optimiser parameters are those of the feature extractor alone. ``backbone.to(device)`` does
-    not move it: move ``backbone.source_head`` yourself when you use it.
+    not move it: move ``backbone.source_head`` yourself when you use it. ``classes`` may be a
+    function returning the names, called on first use.
     """
     if head is not None:
         head = head.eval()
         for p in head.parameters():
             p.requires_grad_(False)
+    names = None if classes is None else (LazyClasses(classes) if callable(classes)
+                                          else list(classes))
     object.__setattr__(backbone, "source_head", head)
-    object.__setattr__(backbone, "source_classes", list(classes) if classes is not None else None)
+    object.__setattr__(backbone, "source_classes", names)
 
 
 def imagenet_classes() -> list[str]:

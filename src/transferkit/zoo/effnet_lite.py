@@ -103,7 +103,7 @@ def create_effnet_lite(variant: int, pretrained: bool = True) -> EffNetLite:
     fc = nn.Linear(state["_fc.weight"].shape[1], state["_fc.weight"].shape[0])
     fc.load_state_dict({"weight": state.pop("_fc.weight"), "bias": state.pop("_fc.bias")})
     backbone.model.load_state_dict(state, strict=True)
-    attach_source_head(backbone, fc, imagenet_classes())
+    attach_source_head(backbone, fc, imagenet_classes)
     backbone.invalidate_identity()
     return backbone
 
