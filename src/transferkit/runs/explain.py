@@ -196,7 +196,7 @@ def _attribute(job: _Job, model: TransferModel, classes: list[str], device: torc
                     res.rows[-1]["_image"] = render.display_image(
                         x[j], model.data_config.mean, model.data_config.std)
     res.deltas = np.asarray(deltas, dtype=np.float32) if deltas else None
-    rel = [r["relative_delta"] for r in res.rows if "relative_delta" in r]
+    rel = _relative_deltas(res)
     if rel and float(np.median(rel)) > ROUGH_IG:
         progress.info(f"warning: integrated gradients' completeness error is "
                       f"{100 * float(np.median(rel)):.0f}% (median) of the explained output's "
@@ -207,6 +207,10 @@ def _attribute(job: _Job, model: TransferModel, classes: list[str], device: torc
 
 #: Median |delta| / |F(x) - F(baseline)| above which integrated gradients are called rough.
 ROUGH_IG = 0.05
+
+
+def _relative_deltas(res: ExplainResult) -> list[float]:
+    return [r["relative_delta"] for r in res.rows if "relative_delta" in r]
 
 
 def _row(dataset: Dataset, i: int, classes: list[str], proba: torch.Tensor,
@@ -275,7 +279,7 @@ def _metrics(res: ExplainResult) -> dict[str, Any]:
     if res.deltas is not None and len(res.deltas):
         m["max_abs_delta"] = float(np.abs(res.deltas).max())
         m["mean_abs_delta"] = float(np.abs(res.deltas).mean())
-    rel = [r["relative_delta"] for r in res.rows if "relative_delta" in r]
+    rel = _relative_deltas(res)
     if rel:
         m["median_relative_delta"] = float(np.median(rel))
         m["max_relative_delta"] = float(np.max(rel))
