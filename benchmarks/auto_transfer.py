@@ -68,7 +68,8 @@ def run_auto(spec: str, lpc: int, seed: int, a, sampler: str, pruner: str) -> di
     trials = [r for r in res.leaderboard if r["kind"] == "trial"]
     return {"test": test_of(res.metrics), "wall_s": wall, "budget_s": seconds_of(budget),
             "chosen": {k: res.chosen.get(k) for k in ("kind", "model", "strategy",
-                                                      "image_size", "trial", "val", "params")},
+                                                      "image_size", "trial", "val", "val_nll",
+                                                      "params")},
             "why": res.why, "trials": len(trials),
             "complete": sum(r["state"] == "complete" for r in trials),
             "pruned": sum(r["state"] == "pruned" for r in trials),

@@ -75,7 +75,8 @@ def markdown(data: dict[str, Any]) -> str:
                                             "auto - random", "auto - topk",
                                             "regret to oracle",
                                             "oracle's model kept by ranking",
-                                            "wall / budget (max)"],
+                                            "wall / budget (max)",
+                                            "oracle grid wall / auto wall"],
                                            [_summary_row(t, by) for t in targets]), ""]
     gains = [C.mean(_paired(t, by, "auto", ("linear", "finetune"))) for t in targets]
     gains = [g for g in gains if g == g]
@@ -94,7 +95,9 @@ def _summary_row(t: str, by: dict) -> list[str]:
     kept = [oracle[s]["best"]["model"] in c.get("kept", []) for s, c in autos.items()
             if s in oracle]
     ratio = max((c["wall_s"] / c["budget_s"] for c in autos.values()), default=float("nan"))
+    cost = [oracle[s]["wall_s"] / c["wall_s"] for s, c in autos.items() if s in oracle]
     return [t, f"{_pct(C.mean(gain), True)} ({len(gain)} seeds)",
             f"{_pct(C.mean(vs_random), True)}", f"{_pct(C.mean(vs_topk), True)}",
             f"{_pct(C.mean(regret))}",
-            f"{sum(kept)}/{len(kept)}" if kept else "-", f"{ratio:.2f}"]
+            f"{sum(kept)}/{len(kept)}" if kept else "-", f"{ratio:.2f}",
+            f"{C.mean(cost):.1f}x" if cost else "-"]

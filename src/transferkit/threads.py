@@ -14,7 +14,7 @@ work to the libraries' own choice.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 #: Up to this many elements in the problem's main matrix (rows x columns), one native thread.
 SMALL_WORK = 8_000_000

@@ -58,7 +58,7 @@ def run_cheap(info: ModelInfo, strategy: str, size: int | None, fit_once, metric
         return row
     row.update(state="complete", run=r.run_id, val=r.metrics.get(f"val_{metric}"),
                val_accuracy=r.metrics.get("val_accuracy"), n_val=r.metrics.get("val_n"),
-               seconds=time.perf_counter() - t0)
+               val_nll=r.metrics.get("val_nll"), seconds=time.perf_counter() - t0)
     return row
 
 

@@ -5,7 +5,9 @@ the search maximises), its 95% interval and what it cost. The choice:
 
 1. among the cheap strategies, the best by cross-validation on the labelled pool when the
    validation split is tiny (the stage computed it), else by validation;
-2. among the trials, the best completed one by validation;
+2. among the trials, the best completed one by validation; a tie (common on a small validation
+   split, where many trials reach the same accuracy, often 1.0) goes to the lower validation
+   log-loss, a proper scoring rule that still separates them, then to the faster run;
 3. a trial is chosen over the best cheap strategy only when its validation score is higher by
    more than one standard error of that score (sqrt(p (1 - p) / n) on n validation examples):
    the best of many trials on a small validation split is optimistic by about that much, while
@@ -31,8 +33,14 @@ def leaderboard(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in done:
         r["score"] = r.get("cv", r["val"])
         r["val_low"], r["val_high"] = val_interval(r["val"], int(r.get("n_val") or 0))
-    done.sort(key=lambda r: (-r["score"], r.get("seconds", 0.0)))
+    done.sort(key=lambda r: (-r["score"], *_tie_break(r)))
     return done + [dict(r) for r in rows if not complete(r)]
+
+
+def _tie_break(row: dict[str, Any]) -> tuple[float, float]:
+    """Among rows of equal score: lower validation log-loss first, then the faster run."""
+    nll = row.get("val_nll")
+    return (math.inf if nll is None else float(nll), float(row.get("seconds") or 0.0))
 
 
 def standard_error(p: float, n: int) -> float:
@@ -51,8 +59,8 @@ def choose(board: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
                         "named above, or give a larger --budget.")
     cheap = [r for r in done if r["kind"] == "cheap"]
     trials = [r for r in done if r["kind"] == "trial"]
-    best_cheap = max(cheap, key=lambda r: r["score"]) if cheap else None
-    best_trial = max(trials, key=lambda r: r["val"]) if trials else None
+    best_cheap = min(cheap, key=lambda r: (-r["score"], *_tie_break(r))) if cheap else None
+    best_trial = min(trials, key=lambda r: (-r["val"], *_tie_break(r))) if trials else None
     if best_trial is None:
         return best_cheap, _why(best_cheap, "the best cheap strategy; no trial completed")
     if best_cheap is None:

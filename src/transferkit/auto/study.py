@@ -147,9 +147,12 @@ class Objective:
         value = float(r.metrics.get(f"val_{self.metric}", r.metrics.get("val_accuracy", 0.0)))
         row.update(state="complete", run=r.run_id, val=value,
                    val_accuracy=r.metrics.get("val_accuracy"), n_val=r.metrics.get("val_n"),
-                   epochs=len(r.history), seconds=time.perf_counter() - t0)
+                   val_nll=r.metrics.get("val_nll"), epochs=len(r.history),
+                   seconds=time.perf_counter() - t0)
         trial.set_user_attr("run", r.run_id)
         trial.set_user_attr("n_val", int(r.metrics.get("val_n") or 0))
+        if r.metrics.get("val_nll") is not None:  # the tie-break among equal scores
+            trial.set_user_attr("val_nll", float(r.metrics["val_nll"]))
         trial.set_user_attr("epochs", len(r.history))
         return value
 

@@ -69,6 +69,7 @@ def _tsne(fs: np.ndarray, ft: np.ndarray, seed: int) -> np.ndarray:
     """Joint 2-D t-SNE of both samples. One OpenMP thread: for the few hundred points plotted,
     Barnes-Hut's threads mostly spin-wait on a busy machine (30x slower measured on 2 cores)."""
     from sklearn.manifold import TSNE
+
     from transferkit.threads import native_threads
 
     z = np.concatenate([fs, ft]).astype(np.float64)

@@ -254,7 +254,8 @@ def trial_rows(study) -> list[dict[str, Any]]:
         rows.append({"kind": "trial", "trial": t.number, "state": state, "params": t.params,
                      "model": t.params.get("model"), "strategy": t.params.get("strategy"),
                      "image_size": t.params.get("image_size"), "run": t.user_attrs.get("run"),
-                     "val": t.value, "n_val": t.user_attrs.get("n_val"), "curve": curve,
+                     "val": t.value, "n_val": t.user_attrs.get("n_val"),
+                     "val_nll": t.user_attrs.get("val_nll"), "curve": curve,
                      "epochs": len(curve), "worker": t.user_attrs.get("host"),
                      "reason": t.user_attrs.get("failed") or t.user_attrs.get("reason"),
                      "seconds": t.duration.total_seconds() if t.duration else None})

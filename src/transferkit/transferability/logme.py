@@ -31,6 +31,7 @@ def eigh_project(g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     import scipy.linalg
     from scipy.linalg import lapack
+
     from transferkit.threads import native_threads
 
     n = len(g)
