@@ -75,6 +75,7 @@ def markdown(data: dict[str, Any]) -> str:
                                             "auto - random", "auto - topk",
                                             "regret to oracle",
                                             "oracle's model kept by ranking",
+                                            "oracle loss from ranking",
                                             "wall / budget (max)",
                                             "oracle grid wall / auto wall"],
                                            [_summary_row(t, by) for t in targets]), ""]
@@ -83,6 +84,13 @@ def markdown(data: dict[str, Any]) -> str:
     parts.append(f"Mean over targets of auto - max(default linear, default finetune): "
                  f"{_pct(C.mean(gains), True)} points (target +1.5); worst target "
                  f"{_pct(min(gains, default=float('nan')), True)} (target >= -1.0).")
+    regrets = [C.mean([-d for d in _paired(t, by, "auto", "oracle")]) for t in targets]
+    regrets = [r for r in regrets if r == r]
+    vs_random = [C.mean(_paired(t, by, "auto", "random")) for t in targets]
+    vs_random = [v for v in vs_random if v == v]
+    parts.append(f"Mean regret to the oracle over the {len(regrets)} targets that have it: "
+                 f"{_pct(C.mean(regrets))} points (target <= 1.0). Mean auto - random over "
+                 f"{len(vs_random)} targets: {_pct(C.mean(vs_random), True)} (target >= 0).")
     return "\n".join(parts) + "\n"
 
 
@@ -94,10 +102,15 @@ def _summary_row(t: str, by: dict) -> list[str]:
     autos, oracle = by.get((t, "auto"), {}), by.get((t, "oracle"), {})
     kept = [oracle[s]["best"]["model"] in c.get("kept", []) for s, c in autos.items()
             if s in oracle]
+    # what the ranking stage gave up: the oracle's best minus its best over the kept models
+    lost = [oracle[s]["test"] - max((x["test"] or 0.0) for x in oracle[s]["cells"]
+                                    if x["model"] in c.get("kept", []))
+            for s, c in autos.items() if s in oracle and c.get("kept")]
     ratio = max((c["wall_s"] / c["budget_s"] for c in autos.values()), default=float("nan"))
     cost = [oracle[s]["wall_s"] / c["wall_s"] for s, c in autos.items() if s in oracle]
     return [t, f"{_pct(C.mean(gain), True)} ({len(gain)} seeds)",
             f"{_pct(C.mean(vs_random), True)}", f"{_pct(C.mean(vs_topk), True)}",
             f"{_pct(C.mean(regret))}",
-            f"{sum(kept)}/{len(kept)}" if kept else "-", f"{ratio:.2f}",
+            f"{sum(kept)}/{len(kept)}" if kept else "-",
+            f"{_pct(C.mean(lost))}" if lost else "-", f"{ratio:.2f}",
             f"{C.mean(cost):.1f}x" if cost else "-"]
