@@ -260,6 +260,7 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
     from transferkit.data import load_dataset
     from transferkit.data.transforms import build_transform
     from transferkit.features import extract_features
+    from transferkit.features.extract import inference_batch
     from transferkit.zoo import create_backbone
 
     dataset = load_dataset(DATA)
@@ -272,13 +273,17 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
     t_pre = time.perf_counter()
     x = torch.stack([transform(dataset.load(int(i))) for i in indices])
     preprocess_s = time.perf_counter() - t_pre
-    batches = list(x.split(bs))
+    # the bare loop runs at the batch the library runs (on a CPU it lowers the asked batch to
+    # stay in cache, features.extract.inference_batch); the asked batch is timed too, to show
+    # what that rule is worth
+    run_bs = inference_batch(bs, backbone.data_config, device)
+    batches, asked_batches = list(x.split(run_bs)), list(x.split(bs))
 
-    def bare() -> tuple[float, torch.Tensor]:
+    def bare(parts: list | None = None) -> tuple[float, torch.Tensor]:
         out = []
         t0 = time.perf_counter()
         with torch.no_grad():
-            for xb in batches:
+            for xb in parts or batches:
                 out.append(backbone.forward_features(xb))
         return time.perf_counter() - t0, torch.cat(out)
 
@@ -303,6 +308,8 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
                 rep["bare_seconds"], fa = bare()
             else:
                 rep["library_seconds"], fb = library()
+        if run_bs != bs:
+            rep["bare_at_asked_batch_seconds"] = bare(asked_batches)[0]
         rep["bare_images_per_s"] = n / rep["bare_seconds"]
         rep["library_images_per_s"] = n / rep["library_seconds"]
         rep["ratio"] = rep["library_images_per_s"] / rep["bare_images_per_s"]
@@ -315,6 +322,10 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
         "image_size": size,
         "n": n,
         "batch_size": bs,
+        "run_batch_size": run_bs,
+        "bare_at_asked_batch_images_per_s": (
+            n * len(reps) / sum(r["bare_at_asked_batch_seconds"] for r in reps)
+            if run_bs != bs else None),
         "threads": torch.get_num_threads(),
         "repeats": reps,
         "bare_images_per_s": bare_ips,
