@@ -155,8 +155,8 @@ class ImageTransform:
         x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)[:, :3]
         if x.shape[1] == 3 and self.channels == 1:
             return None  # PIL's luma conversion: left to the per-image path
-        if x.shape[1] != self.channels:
-            x = x.expand(-1, self.channels, -1, -1)
+        # a grey image for a colour model is resized on its one channel (a third of the work)
+        # and becomes three by broadcasting against the per-channel mean and std at the end
         x = x.contiguous()
         (h, w), mode = x.shape[-2:], self.interpolation
         if (h, w) != self.size and mode == "bilinear":
