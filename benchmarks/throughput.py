@@ -305,7 +305,7 @@ def markdown(out: dict[str, Any]) -> str:
               f"{e['library_images_per_s']:.1f}", f"{e['ratio']:.3f}",
               ", ".join(f"{v:.3f}" for v in e["ratio_per_repeat"]), f">= {TARGET_EXTRACT}"]
              for e in ext]))
-        lines.append("\nThe bare loop runs at the batch extract_features runs: on a CPU the "
+        lines.append("\n\nThe bare loop runs at the batch extract_features runs: on a CPU the "
                      "library lowers the asked batch to about 160k input pixels per batch "
                      "(cache-sized); 'bare img/s at asked batch' shows the asked batch.\n")
     start = out.get("start")
