@@ -87,7 +87,7 @@ def measure(name: str, size: int, n: int, repeats: int) -> dict[str, Any]:
 
 def markdown(out: dict[str, Any]) -> str:
     lines = ["# Eval forward on a CPU: milliseconds per image by batch size\n\n",
-             C.md_header(out["header"], out["wall_seconds"]), "\n"]
+             C.md_header(out["header"], out["wall_seconds"]), "\n\n"]
     rows = []
     for c in out["cases"]:
         cells = []
