@@ -119,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{res['batch64_vs_rule']:.2f}x the rule")
         results.append(res)
     out = {"header": head, "args": vars(args), "cases": results, "wall_seconds": clock.elapsed()}
-    out_dir = Path(args.out_dir)
-    C.write_json(out_dir / f"{NAME}.json", out)
-    C.write_text(out_dir / f"{NAME}.md", markdown(out))
-    clock.say(f"wrote {out_dir / NAME}.json/.md")
+    C.write_results(Path(args.out_dir), NAME, out, markdown(out), clock)
     return 0
 
 

@@ -209,10 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = sorted(set({**shared_at_start, **other_busy_processes()}.values()))
     result = {**head, "sizes": sizes, "batch_size": args.batch_size, "work": args.work,
               "rows": rows, "machine_shared_with": shared}
-    out = Path(args.out_dir)
-    C.write_json(out / f"{NAME}.json", result)
-    C.write_text(out / f"{NAME}.md", markdown(head, rows, clock.elapsed(), shared, args))
-    clock.say(f"wrote {out / NAME}.json/.md")
+    C.write_results(Path(args.out_dir), NAME, result,
+                    markdown(head, rows, clock.elapsed(), shared, args), clock)
     return 0
 
 

@@ -343,9 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         out["finetune_summary"] = summarise(out["finetune_runs"])
     out["wall_seconds"] = clock.elapsed()
     out["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    C.write_json(out_dir / f"{NAME}.json", out)
-    C.write_text(out_dir / f"{NAME}.md", markdown(out))
-    clock.say(f"wrote {out_dir / NAME}.json/.md")
+    C.write_results(out_dir, NAME, out, markdown(out), clock)
     return 0
 
 
