@@ -10,10 +10,11 @@ Per target and seed, in one run (so speeds compare on the same load):
             trained for --max-epochs, the best by validation (no budget; cost reported)
   oracle    every configuration of a discrete grid of the space, full fidelity, best on TEST
             (an upper bound no method may select by; run once per target and seed, cached in
-            the results file; its cost is reported)
+            the results file; its cost, the sum of its cells' times, is reported)
 Test accuracy is read once per method (the search reads it for its winner only). Results are
-written after every cell, so an interrupted run keeps what it measured; --render rewrites the
-Markdown from the JSON.
+written after every cell, so an interrupted run keeps what it measured (the grids of oracle and
+topk also after every configuration, in auto_transfer_partial.json, and resume there); --render
+rewrites the Markdown from the JSON.
 
     .venv/bin/python benchmarks/auto_transfer.py --targets fmnist10,digits28_10 --seeds 1
 """
@@ -116,15 +117,43 @@ def grid(modality: str) -> list[dict[str, Any]]:
 def run_oracle(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, Any]:
     import transferkit
 
-    cells, t0 = [], time.perf_counter()
-    for cfg in grid(modality):
+    def one(cfg: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
         r = transferkit.fit(spec, labels_per_class=lpc, seed=seed, max_test=a.max_test,
                             epochs=a.max_epochs, **{k: v for k, v in cfg.items() if v is not None})
-        cells.append({**cfg, "test": test_of(r.metrics), "val": r.metrics.get("val_accuracy"),
-                      "wall_s": time.perf_counter() - t1})
+        return {**cfg, "test": test_of(r.metrics), "val": r.metrics.get("val_accuracy"),
+                "wall_s": time.perf_counter() - t1}
+
+    cells = grid_cells(a, seed, "oracle", grid(modality), one)
     best = max(cells, key=lambda c: c["test"] or 0.0)
-    return {"test": best["test"], "best": best, "cells": cells, "wall_s": time.perf_counter() - t0}
+    # the sum of the cells' times, so that a grid resumed across processes reports its cost
+    return {"test": best["test"], "best": best, "cells": cells,
+            "wall_s": sum(c["wall_s"] for c in cells)}
+
+
+def grid_cells(a, seed: int, method: str, configs: list[dict[str, Any]], one) -> list[dict]:
+    """Run ``one`` over ``configs``, keeping each finished cell in a side file
+    (``auto_transfer_partial.json``, written after every cell), so that a grid of hours that is
+    interrupted resumes at the configuration it had reached instead of starting again."""
+    side = C.RESULTS_DIR / f"auto_transfer{a.tag}_partial.json"
+    store = json.loads(side.read_text()) if side.is_file() else {}
+    key = f"{a.current}|{seed}|{method}|{a.max_epochs}|{a.max_test}"
+    cells = store.get(key, [])
+    for cfg in configs[len(cells):]:
+        cells.append(one(cfg))
+        store[key] = cells
+        C.write_json(side, store)
+    return cells
+
+
+def drop_partial(a, seed: int, method: str) -> None:
+    side = C.RESULTS_DIR / f"auto_transfer{a.tag}_partial.json"
+    store = json.loads(side.read_text()) if side.is_file() else {}
+    store.pop(f"{a.current}|{seed}|{method}|{a.max_epochs}|{a.max_test}", None)
+    if store:
+        C.write_json(side, store)
+    else:
+        side.unlink(missing_ok=True)
 
 
 TOP_K = 3
@@ -137,15 +166,18 @@ def run_topk(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, Any]
     and of the frozen runs by validation (never by test). No budget: its cost is reported."""
     import transferkit
 
-    t0, first = time.perf_counter(), []
-    for cfg in grid(modality):
+    def one(cfg: dict[str, Any]) -> dict[str, Any]:
         trained = cfg["strategy"] not in ("linear", "zeroshot", "prototypes")
         t1 = time.perf_counter()
         r = transferkit.fit(spec, labels_per_class=lpc, seed=seed, max_test=a.max_test,
                             **({"epochs": 1} if trained else {}),
                             **{k: v for k, v in cfg.items() if v is not None})
-        first.append({**cfg, "trained": trained, "val": r.metrics.get("val_accuracy"),
-                      "test": test_of(r.metrics), "wall_s": time.perf_counter() - t1})
+        return {**cfg, "trained": trained, "val": r.metrics.get("val_accuracy"),
+                "test": test_of(r.metrics), "wall_s": time.perf_counter() - t1}
+
+    first = grid_cells(a, seed, "topk", grid(modality), one)
+    # the first stage's cost is the sum of its cells' times, whether resumed or not
+    t0 = time.perf_counter() - sum(c["wall_s"] for c in first)
     full = [c for c in first if not c["trained"]]
     top = sorted((c for c in first if c["trained"]), key=lambda c: -(c["val"] or 0.0))[:TOP_K]
     for cfg in top:
@@ -217,6 +249,7 @@ def main() -> int:
                 data["cells"].append(cell)
                 data["header"]["wall_s"] = data["header"].get("wall_s", 0) + cell["wall_s"]
                 C.write_json(out, data)
+                drop_partial(a, seed, method)
     return render(out)
 
 
