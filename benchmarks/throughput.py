@@ -27,6 +27,8 @@ Writes ``benchmarks/results/throughput.json`` and ``.md``.
 
     .venv/bin/python benchmarks/throughput.py                       # 64 and 96 px, 3 repeats
     .venv/bin/python benchmarks/throughput.py --quick               # smoke test, ~3 min
+    # on a GPU machine (both arms use CUDA, AMP and channels_last when it is there):
+    .venv/bin/python benchmarks/throughput.py --sizes 224 --extract-sizes 224 --num-workers 8
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="labelled images per class; fit keeps 80%% for training")
     p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="DataLoader workers, the same in every arm (e.g. 8 on a GPU machine)")
     p.add_argument("--extract-n", type=int, default=1024)
     p.add_argument("--extract-batch-size", type=int, default=64)
     p.add_argument("--extract-repeats", type=int, default=3)
@@ -109,29 +113,48 @@ def plain_loop(spec: dict[str, Any]) -> dict[str, Any]:
             i = int(self.idx[j])
             return tf(Image.fromarray(dataset.load(i)).convert("RGB")), int(dataset.labels[i])
 
-    model = nn.Sequential(backbone, nn.Linear(backbone.num_features, dataset.num_classes))
+    # on a GPU, what a careful hand-written loop does: channels_last, bf16 autocast (fp16 with
+    # a gradient scaler where bf16 is missing), pinned memory and non-blocking copies
+    cuda = torch.cuda.is_available()
+    dev = torch.device("cuda" if cuda else "cpu")
+    model = nn.Sequential(backbone, nn.Linear(backbone.num_features, dataset.num_classes)).to(dev)
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model.to(memory_format=fmt)
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    amp = torch.bfloat16 if bf16 else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and not bf16)
+    loader = {"num_workers": spec["num_workers"], "pin_memory": cuda}
     train = torch.utils.data.DataLoader(Items(spec["train"]), batch_size=spec["batch_size"],
-                                        shuffle=True)
+                                        shuffle=True, **loader)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     loss_fn = nn.CrossEntropyLoss()
     t_load = time.perf_counter()
     model.train()
     for _ in range(spec["epochs"]):
         for x, y in train:
+            x = x.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+            y = y.to(dev, non_blocking=True)
             opt.zero_grad()
-            loss_fn(model(x), y).backward()
-            opt.step()
+            with torch.autocast(dev.type, dtype=amp, enabled=cuda):
+                loss = loss_fn(model(x).float(), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+    if cuda:
+        torch.cuda.synchronize()
     t_train = time.perf_counter()
     model.eval()
     correct = 0
-    with torch.no_grad():
-        for x, y in torch.utils.data.DataLoader(Items(spec["test"]), batch_size=64):
-            correct += int((model(x).argmax(1) == y).sum())
+    with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=cuda):
+        for x, y in torch.utils.data.DataLoader(Items(spec["test"]), batch_size=64, **loader):
+            x = x.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+            correct += int((model(x).argmax(1).cpu() == y).sum())
     t_test = time.perf_counter()
     return {"accuracy": correct / len(spec["test"]),
             "stages": {"load": t_load - t0, "train": t_train - t_load, "test": t_test - t_train},
             "inside_seconds": t_test - t0, "train_images": int(len(spec["train"])),
             "test_images": int(len(spec["test"])), "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(0) if cuda else "cpu",
             "np": np.__version__}
 
 
@@ -154,6 +177,7 @@ def run_arm(arm: str, size: int, seed: int, args: argparse.Namespace,
             spec = Path(home) / "spec.json"
             spec.write_text(json.dumps({"seed": seed, "size": size, "epochs": args.epochs,
                                         "batch_size": args.batch_size, "train": split[0],
+                                        "num_workers": args.num_workers,
                                         "test": split[1]}))
             cmd = [sys.executable, __file__, "--child", str(spec)]
         else:
@@ -161,7 +185,7 @@ def run_arm(arm: str, size: int, seed: int, args: argparse.Namespace,
                    "--strategy", "finetune", "--epochs", str(args.epochs), "--labels-per-class",
                    str(args.labels_per_class), "--max-test", str(args.max_test), "--image-size",
                    str(size), "--batch-size", str(args.batch_size), "--seed", str(seed),
-                   "--json", *ARMS[arm]]
+                   "--num-workers", str(args.num_workers), "--json", *ARMS[arm]]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
@@ -173,7 +197,8 @@ def run_arm(arm: str, size: int, seed: int, args: argparse.Namespace,
             out.update(accuracy=res["accuracy"], stages=res["stages"],
                        train_seconds=res["stages"]["train"],
                        start_seconds=wall - res["inside_seconds"],
-                       train_images=res["train_images"], test_images=res["test_images"])
+                       train_images=res["train_images"], test_images=res["test_images"],
+                       device=res["device"])
         else:
             from transferkit.store import RunStore
 
