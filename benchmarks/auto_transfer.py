@@ -131,13 +131,18 @@ def run_oracle(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, An
             "wall_s": sum(c["wall_s"] for c in cells)}
 
 
+def partial(a, seed: int, method: str) -> tuple[Path, str, dict[str, list[dict]]]:
+    """The side file of unfinished grids, this grid's key in it, and its contents."""
+    side = C.RESULTS_DIR / f"auto_transfer{a.tag}_partial.json"
+    store = json.loads(side.read_text()) if side.is_file() else {}
+    return side, f"{a.current}|{seed}|{method}|{a.max_epochs}|{a.max_test}", store
+
+
 def grid_cells(a, seed: int, method: str, configs: list[dict[str, Any]], one) -> list[dict]:
     """Run ``one`` over ``configs``, keeping each finished cell in a side file
     (``auto_transfer_partial.json``, written after every cell), so that a grid of hours that is
     interrupted resumes at the configuration it had reached instead of starting again."""
-    side = C.RESULTS_DIR / f"auto_transfer{a.tag}_partial.json"
-    store = json.loads(side.read_text()) if side.is_file() else {}
-    key = f"{a.current}|{seed}|{method}|{a.max_epochs}|{a.max_test}"
+    side, key, store = partial(a, seed, method)
     cells = store.get(key, [])
     for cfg in configs[len(cells):]:
         cells.append(one(cfg))
@@ -147,9 +152,8 @@ def grid_cells(a, seed: int, method: str, configs: list[dict[str, Any]], one) ->
 
 
 def drop_partial(a, seed: int, method: str) -> None:
-    side = C.RESULTS_DIR / f"auto_transfer{a.tag}_partial.json"
-    store = json.loads(side.read_text()) if side.is_file() else {}
-    store.pop(f"{a.current}|{seed}|{method}|{a.max_epochs}|{a.max_test}", None)
+    side, key, store = partial(a, seed, method)
+    store.pop(key, None)
     if store:
         C.write_json(side, store)
     else:
