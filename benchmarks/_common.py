@@ -172,8 +172,7 @@ def write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_results(out_dir: Path, name: str, data: dict[str, Any], text: str,
-                  clock: Clock) -> None:
+def write_results(out_dir: Path, name: str, data: dict[str, Any], text: str, clock: Clock) -> None:
     """``name``.json and ``name``.md in ``out_dir``, and a line saying so."""
     write_json(out_dir / f"{name}.json", data)
     write_text(out_dir / f"{name}.md", text)

@@ -62,24 +62,47 @@ def run_auto(spec: str, lpc: int, seed: int, a, sampler: str, pruner: str) -> di
 
     budget = a.budget if TARGETS[a.current][2] == "image" else a.text_budget
     t0 = time.perf_counter()
-    res = transferkit.auto(spec, budget=budget, labels_per_class=lpc, seed=seed,
-                           max_test=a.max_test, sampler=sampler, pruner=pruner,
-                           max_epochs=a.max_epochs)
+    res = transferkit.auto(
+        spec,
+        budget=budget,
+        labels_per_class=lpc,
+        seed=seed,
+        max_test=a.max_test,
+        sampler=sampler,
+        pruner=pruner,
+        max_epochs=a.max_epochs,
+    )
     wall = time.perf_counter() - t0
     trials = [r for r in res.leaderboard if r["kind"] == "trial"]
-    return {"test": test_of(res.metrics), "wall_s": wall, "budget_s": seconds_of(budget),
-            "chosen": {k: res.chosen.get(k) for k in ("kind", "model", "strategy",
-                                                      "image_size", "trial", "val", "val_nll",
-                                                      "params")},
-            "why": res.why, "trials": len(trials),
-            "complete": sum(r["state"] == "complete" for r in trials),
-            "pruned": sum(r["state"] == "pruned" for r in trials),
-            "failed": sum(r["state"] == "failed" for r in trials),
-            "kept": [r["model"] for r in res.ranking if r.get("kept")], "run": res.run_id}
+    return {
+        "test": test_of(res.metrics),
+        "wall_s": wall,
+        "budget_s": seconds_of(budget),
+        "chosen": {
+            k: res.chosen.get(k)
+            for k in (
+                "kind",
+                "model",
+                "strategy",
+                "image_size",
+                "trial",
+                "val",
+                "val_nll",
+                "params",
+            )
+        },
+        "why": res.why,
+        "trials": len(trials),
+        "complete": sum(r["state"] == "complete" for r in trials),
+        "pruned": sum(r["state"] == "pruned" for r in trials),
+        "failed": sum(r["state"] == "failed" for r in trials),
+        "kept": [r["model"] for r in res.ranking if r.get("kept")],
+        "run": res.run_id,
+    }
 
 
 def seconds_of(text: str) -> float:
-    from transferkit.auto.budget import parse_budget
+    from transferkit.search.budget import parse_budget
 
     return parse_budget(text)
 
@@ -89,10 +112,15 @@ def run_default(spec: str, lpc: int, seed: int, strategy: str, modality: str, a)
 
     extra = {"image_size": 64} if modality == "image" else {"model": "minilm-l6"}
     t0 = time.perf_counter()
-    r = transferkit.fit(spec, strategy=strategy, labels_per_class=lpc, seed=seed,
-                        max_test=a.max_test, **extra)
-    return {"test": test_of(r.metrics), "val": r.metrics.get("val_accuracy"),
-            "wall_s": time.perf_counter() - t0, "run": r.run_id}
+    r = transferkit.fit(
+        spec, strategy=strategy, labels_per_class=lpc, seed=seed, max_test=a.max_test, **extra
+    )
+    return {
+        "test": test_of(r.metrics),
+        "val": r.metrics.get("val_accuracy"),
+        "wall_s": time.perf_counter() - t0,
+        "run": r.run_id,
+    }
 
 
 def grid(modality: str) -> list[dict[str, Any]]:
@@ -100,16 +128,23 @@ def grid(modality: str) -> list[dict[str, Any]]:
     finetune of all / top 2 blocks x 3 learning rates x 2 sizes, scratch at 64 px)."""
     if modality != "image":
         out = [{"model": "minilm-l6", "strategy": s} for s in ("linear", "zeroshot", "prototypes")]
-        out += [{"model": "minilm-l6", "strategy": "finetune", "lr": lr}
-                for lr in (3e-5, 1e-4, 3e-4)]
-        out += [{"model": "minilm-l6", "strategy": "lora", "lr": lr, "lora_rank": 8}
-                for lr in (3e-4, 1e-3)]
+        out += [
+            {"model": "minilm-l6", "strategy": "finetune", "lr": lr} for lr in (3e-5, 1e-4, 3e-4)
+        ]
+        out += [
+            {"model": "minilm-l6", "strategy": "lora", "lr": lr, "lora_rank": 8}
+            for lr in (3e-4, 1e-3)
+        ]
         return out
     out = []
     for m in IMAGE_MODELS:
         out += [{"model": m, "strategy": "linear", "image_size": s} for s in (64, 96, 128)]
-        out += [{"model": m, "strategy": "finetune", "lr": lr, "unfreeze": u, "image_size": s}
-                for lr in GRID_LR for u in (None, 2) for s in (64, 96)]
+        out += [
+            {"model": m, "strategy": "finetune", "lr": lr, "unfreeze": u, "image_size": s}
+            for lr in GRID_LR
+            for u in (None, 2)
+            for s in (64, 96)
+        ]
         out.append({"model": m, "strategy": "scratch", "lr": 1e-3, "image_size": 64})
     return out
 
@@ -119,16 +154,30 @@ def run_oracle(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, An
 
     def one(cfg: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
-        r = transferkit.fit(spec, labels_per_class=lpc, seed=seed, max_test=a.max_test,
-                            epochs=a.max_epochs, **{k: v for k, v in cfg.items() if v is not None})
-        return {**cfg, "test": test_of(r.metrics), "val": r.metrics.get("val_accuracy"),
-                "wall_s": time.perf_counter() - t1}
+        r = transferkit.fit(
+            spec,
+            labels_per_class=lpc,
+            seed=seed,
+            max_test=a.max_test,
+            epochs=a.max_epochs,
+            **{k: v for k, v in cfg.items() if v is not None},
+        )
+        return {
+            **cfg,
+            "test": test_of(r.metrics),
+            "val": r.metrics.get("val_accuracy"),
+            "wall_s": time.perf_counter() - t1,
+        }
 
     cells = grid_cells(a, seed, "oracle", grid(modality), one)
     best = max(cells, key=lambda c: c["test"] or 0.0)
     # the sum of the cells' times, so that a grid resumed across processes reports its cost
-    return {"test": best["test"], "best": best, "cells": cells,
-            "wall_s": sum(c["wall_s"] for c in cells)}
+    return {
+        "test": best["test"],
+        "best": best,
+        "cells": cells,
+        "wall_s": sum(c["wall_s"] for c in cells),
+    }
 
 
 def partial(a, seed: int, method: str) -> tuple[Path, str, dict[str, list[dict]]]:
@@ -144,7 +193,7 @@ def grid_cells(a, seed: int, method: str, configs: list[dict[str, Any]], one) ->
     interrupted resumes at the configuration it had reached instead of starting again."""
     side, key, store = partial(a, seed, method)
     cells = store.get(key, [])
-    for cfg in configs[len(cells):]:
+    for cfg in configs[len(cells) :]:
         cells.append(one(cfg))
         store[key] = cells
         C.write_json(side, store)
@@ -173,11 +222,21 @@ def run_topk(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, Any]
     def one(cfg: dict[str, Any]) -> dict[str, Any]:
         trained = cfg["strategy"] not in ("linear", "zeroshot", "prototypes")
         t1 = time.perf_counter()
-        r = transferkit.fit(spec, labels_per_class=lpc, seed=seed, max_test=a.max_test,
-                            **({"epochs": 1} if trained else {}),
-                            **{k: v for k, v in cfg.items() if v is not None})
-        return {**cfg, "trained": trained, "val": r.metrics.get("val_accuracy"),
-                "test": test_of(r.metrics), "wall_s": time.perf_counter() - t1}
+        r = transferkit.fit(
+            spec,
+            labels_per_class=lpc,
+            seed=seed,
+            max_test=a.max_test,
+            **({"epochs": 1} if trained else {}),
+            **{k: v for k, v in cfg.items() if v is not None},
+        )
+        return {
+            **cfg,
+            "trained": trained,
+            "val": r.metrics.get("val_accuracy"),
+            "test": test_of(r.metrics),
+            "wall_s": time.perf_counter() - t1,
+        }
 
     first = grid_cells(a, seed, "topk", grid(modality), one)
     # the first stage's cost is the sum of its cells' times, whether resumed or not
@@ -187,13 +246,31 @@ def run_topk(spec: str, lpc: int, seed: int, modality: str, a) -> dict[str, Any]
     for cfg in top:
         t1 = time.perf_counter()
         spec_cfg = {k: v for k, v in cfg.items() if k in grid_keys() and v is not None}
-        r = transferkit.fit(spec, labels_per_class=lpc, seed=seed, max_test=a.max_test,
-                            epochs=a.max_epochs, **spec_cfg)
-        full.append({**spec_cfg, "trained": True, "val": r.metrics.get("val_accuracy"),
-                     "test": test_of(r.metrics), "wall_s": time.perf_counter() - t1})
+        r = transferkit.fit(
+            spec,
+            labels_per_class=lpc,
+            seed=seed,
+            max_test=a.max_test,
+            epochs=a.max_epochs,
+            **spec_cfg,
+        )
+        full.append(
+            {
+                **spec_cfg,
+                "trained": True,
+                "val": r.metrics.get("val_accuracy"),
+                "test": test_of(r.metrics),
+                "wall_s": time.perf_counter() - t1,
+            }
+        )
     best = max(full, key=lambda c: c["val"] or 0.0)
-    return {"test": best["test"], "best": best, "first": first, "full": full,
-            "wall_s": time.perf_counter() - t0}
+    return {
+        "test": best["test"],
+        "best": best,
+        "first": first,
+        "full": full,
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
 def grid_keys() -> set[str]:
@@ -243,12 +320,17 @@ def main() -> int:
         a.current = target
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             for method in a.methods.split(","):
-                if (target, seed, method) in done or (method == "oracle" and
-                                                      seed >= a.first_seed + a.oracle_seeds):
+                if (target, seed, method) in done or (
+                    method == "oracle" and seed >= a.first_seed + a.oracle_seeds
+                ):
                     continue
                 clock.say(f"{target} seed {seed}: {method}")
-                cell = {"target": target, "seed": seed, "method": method,
-                        **METHODS[method](spec, lpc, seed, modality, a)}
+                cell = {
+                    "target": target,
+                    "seed": seed,
+                    "method": method,
+                    **METHODS[method](spec, lpc, seed, modality, a),
+                }
                 clock.say(f"  test {cell['test']}, {cell['wall_s']:.0f} s")
                 data["cells"].append(cell)
                 data["header"]["wall_s"] = data["header"].get("wall_s", 0) + cell["wall_s"]

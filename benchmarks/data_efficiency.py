@@ -36,17 +36,29 @@ def main() -> int:
     p.add_argument("--strategies", default="scratch,linear,finetune")
     p.add_argument("--labels-per-class", default="10,50,100,500")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--largest-seeds", default=None,
-                   help="seeds for the largest budget: a count N (seeds 0..N-1) or a list "
-                        "such as 1,2 (default: --seeds)")
-    p.add_argument("--only-largest", action="store_true",
-                   help="run only the largest budget (with --previous: add seeds to it)")
-    p.add_argument("--train", default=None,
-                   help="with --previous: train only these strategies (a subset of "
-                        "--strategies); the others' cells come from the earlier run")
-    p.add_argument("--previous", default=None,
-                   help="an earlier results JSON of this script: its member runs are kept and "
-                        "only the missing (strategy, budget, seed) cells are trained")
+    p.add_argument(
+        "--largest-seeds",
+        default=None,
+        help="seeds for the largest budget: a count N (seeds 0..N-1) or a list "
+        "such as 1,2 (default: --seeds)",
+    )
+    p.add_argument(
+        "--only-largest",
+        action="store_true",
+        help="run only the largest budget (with --previous: add seeds to it)",
+    )
+    p.add_argument(
+        "--train",
+        default=None,
+        help="with --previous: train only these strategies (a subset of "
+        "--strategies); the others' cells come from the earlier run",
+    )
+    p.add_argument(
+        "--previous",
+        default=None,
+        help="an earlier results JSON of this script: its member runs are kept and "
+        "only the missing (strategy, budget, seed) cells are trained",
+    )
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
@@ -72,9 +84,15 @@ def main() -> int:
     extra = {"epochs": 1} if a.quick else {}
     strategies = a.strategies.split(",")
     budgets = a.labels_per_class.split(",")
-    largest = a.seeds if a.largest_seeds is None else (
-        [int(s) for s in a.largest_seeds.split(",")] if "," in a.largest_seeds
-        else int(a.largest_seeds))
+    largest = (
+        a.seeds
+        if a.largest_seeds is None
+        else (
+            [int(s) for s in a.largest_seeds.split(",")]
+            if "," in a.largest_seeds
+            else int(a.largest_seeds)
+        )
+    )
     groups = [(budgets, a.seeds)]
     if largest != a.seeds and len(budgets) > 1:
         groups = [(budgets[:-1], a.seeds), (budgets[-1:], largest)]
@@ -84,53 +102,108 @@ def main() -> int:
     to_train = a.train.split(",") if a.train else strategies
     if a.train and (previous is None or not set(to_train) <= set(strategies)):
         p.error("--train needs --previous and names a subset of --strategies")
-    results = [compare(a.data, model=a.model, strategies=to_train, labels_per_class=b,
-                       seeds=n, image_size=a.image_size, max_test=a.max_test, **extra)
-               for b, n in groups]
+    results = [
+        compare(
+            a.data,
+            model=a.model,
+            strategies=to_train,
+            labels_per_class=b,
+            seeds=n,
+            image_size=a.image_size,
+            max_test=a.max_test,
+            **extra,
+        )
+        for b, n in groups
+    ]
     members = [m for r in results for m in r.members]
     if previous is not None:
         # Seed k's splits and test set depend only on k, so earlier cells pair with new ones.
         new = {(m["strategy"], m["labels_per_class"], m["seed"]) for m in members}
-        members = [m for m in previous["members"]
-                   if (m["strategy"], m["labels_per_class"], m["seed"]) not in new] + members
+        members = [
+            m
+            for m in previous["members"]
+            if (m["strategy"], m["labels_per_class"], m["seed"]) not in new
+        ] + members
     # the table covers every budget trained now or merged from --previous
     merged = [str(m["labels_per_class"]) for m in members]
-    budgets_all = budgets + sorted(set(merged) - set(budgets), key=lambda b: (not b.isdigit(),
-                                                                            int(b) if b.isdigit() else 0))
+    budgets_all = budgets + sorted(
+        set(merged) - set(budgets), key=lambda b: (not b.isdigit(), int(b) if b.isdigit() else 0)
+    )
     table, paired, verdicts = summarise(members, strategies, parse_budgets(budgets_all))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{NAME}.png").write_bytes(plots.data_efficiency(
-        table, title=f"{a.model} -> {a.data} ({a.image_size} px)"))
+    (out / f"{NAME}.png").write_bytes(
+        plots.data_efficiency(table, title=f"{a.model} -> {a.data} ({a.image_size} px)")
+    )
     store = RunStore()
-    html, md = build_report([store.get(r.compare_id) for r in results], out / f"{NAME}_report",
-                            title="Data efficiency: " + f"{a.model} -> {a.data}")
+    html, md = build_report(
+        [store.get(r.compare_id) for r in results],
+        out / f"{NAME}_report",
+        title="Data efficiency: " + f"{a.model} -> {a.data}",
+    )
     wall = clock.elapsed()
-    C.write_json(out / f"{NAME}.json", {"header": head, "home": str(home),
-                                        "compares": [r.compare_id for r in results],
-                                        "previous": None if previous is None else {
-                                            "file": a.previous, "header": previous["header"],
-                                            "compares": previous["compares"]},
-                                        "table": table, "paired": paired, "verdicts": verdicts,
-                                        "members": members, "wall_seconds": wall})
-    trained = ", ".join(sorted({f"{m['strategy']} @ {m['labels_per_class']} seed {m['seed']}"
-                                for r in results for m in r.members}))
-    rows = [(r["labels_per_class"], r["strategy"], C.fmt(r["mean"], 1, 100),
-             C.fmt(r["std"], 1, 100),
-             "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}",
-             ", ".join(f"{100 * v:.1f}" for v in r["values"])) for r in table]
-    text = "\n\n".join([
-        f"## Data efficiency: {a.model} -> {a.data}", C.md_header(head, wall),
-        *([f"Merged with the member runs of an earlier run of this script "
-           f"({previous['header']['date']}, command `{previous['header']['command']}`): "
-           f"this run trained only {trained}; the other cells are the earlier run's. The "
-           "report linked below covers this run's comparisons only."]
-          if previous is not None else []),
-        C.md_table(["labels/class", "strategy", "test acc mean", "std", "95% CI", "per seed"], rows),
-        "\n".join(f"- {v}" for v in verdicts),
-        f"![data-efficiency curve]({NAME}.png)",
-        f"Report: `{html.relative_to(out.parent) if out.parent in html.parents else html}`",
-    ])
+    C.write_json(
+        out / f"{NAME}.json",
+        {
+            "header": head,
+            "home": str(home),
+            "compares": [r.compare_id for r in results],
+            "previous": None
+            if previous is None
+            else {
+                "file": a.previous,
+                "header": previous["header"],
+                "compares": previous["compares"],
+            },
+            "table": table,
+            "paired": paired,
+            "verdicts": verdicts,
+            "members": members,
+            "wall_seconds": wall,
+        },
+    )
+    trained = ", ".join(
+        sorted(
+            {
+                f"{m['strategy']} @ {m['labels_per_class']} seed {m['seed']}"
+                for r in results
+                for m in r.members
+            }
+        )
+    )
+    rows = [
+        (
+            r["labels_per_class"],
+            r["strategy"],
+            C.fmt(r["mean"], 1, 100),
+            C.fmt(r["std"], 1, 100),
+            "-" if r["ci_low"] is None else f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}",
+            ", ".join(f"{100 * v:.1f}" for v in r["values"]),
+        )
+        for r in table
+    ]
+    text = "\n\n".join(
+        [
+            f"## Data efficiency: {a.model} -> {a.data}",
+            C.md_header(head, wall),
+            *(
+                [
+                    f"Merged with the member runs of an earlier run of this script "
+                    f"({previous['header']['date']}, command `{previous['header']['command']}`): "
+                    f"this run trained only {trained}; the other cells are the earlier run's. The "
+                    "report linked below covers this run's comparisons only."
+                ]
+                if previous is not None
+                else []
+            ),
+            C.md_table(
+                ["labels/class", "strategy", "test acc mean", "std", "95% CI", "per seed"], rows
+            ),
+            "\n".join(f"- {v}" for v in verdicts),
+            f"![data-efficiency curve]({NAME}.png)",
+            f"Report: `{html.relative_to(out.parent) if out.parent in html.parents else html}`",
+        ]
+    )
     C.write_text(out / f"{NAME}.md", text + "\n")
     clock.say(f"done; {out / (NAME + '.md')}")
     return 0

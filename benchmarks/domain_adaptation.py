@@ -40,10 +40,19 @@ import _common as C  # noqa: E402
 NAME = "domain_adaptation"
 DEEP = ["source-only", "adabn", "dann", "cdan", "dan", "coral", "mcc"]
 SHALLOW = ["shallow-source-only", "shallow-coral", "subspace-alignment", "importance-weighting"]
-SKADA_DEEP = {"source-only": "SourceOnly", "dann": "DANN", "cdan": "CDAN", "dan": "DAN",
-              "coral": "DeepCoral", "mcc": "MCC"}
-SKADA_SHALLOW = {"shallow-coral": "CORAL", "subspace-alignment": "SubspaceAlignment",
-                 "importance-weighting": "DensityReweight"}
+SKADA_DEEP = {
+    "source-only": "SourceOnly",
+    "dann": "DANN",
+    "cdan": "CDAN",
+    "dan": "DAN",
+    "coral": "DeepCoral",
+    "mcc": "MCC",
+}
+SKADA_SHALLOW = {
+    "shallow-coral": "CORAL",
+    "subspace-alignment": "SubspaceAlignment",
+    "importance-weighting": "DensityReweight",
+}
 
 
 def per_method(table: list[dict]) -> dict[str, dict]:
@@ -72,8 +81,12 @@ def rule_choices(table: list[dict]) -> dict[str, dict]:
         r = best(rows, key=lambda r: r[key])
         return {"candidate": r["candidate"], "target_accuracy": r["target_accuracy"]}
 
-    out = {"source-val": pick("loss", min), "snd": pick("snd", max), "im": pick("im", max),
-           "oracle": pick("target_accuracy", max)}
+    out = {
+        "source-val": pick("loss", min),
+        "snd": pick("snd", max),
+        "im": pick("im", max),
+        "oracle": pick("target_accuracy", max),
+    }
     out["dev"] = None if any((r.get("unreliable") or 0) > 0 for r in table) else pick("dev", min)
     return out
 
@@ -116,8 +129,14 @@ def skada_deep(method, backbone, k, xs, ys, xt, seed, a):
         disc = DomainClassifier(num_features=min(width, 4096))
         disc.classifier[-1] = nn.Sigmoid()
         extra = {"domain_classifier": disc, **({"n_classes": k} if method == "cdan" else {})}
-    kwargs = dict(batch_size=a.batch_size, max_epochs=a.epochs, lr=a.lr,
-                  optimizer=torch.optim.AdamW, train_split=None, verbose=0)
+    kwargs = dict(
+        batch_size=a.batch_size,
+        max_epochs=a.epochs,
+        lr=a.lr,
+        optimizer=torch.optim.AdamW,
+        train_split=None,
+        verbose=0,
+    )
     if method != "source-only":
         kwargs["reg"] = 1.0
     net = getattr(sd, SKADA_DEEP[method])(Net(), layer_name="features", **extra, **kwargs)
@@ -151,8 +170,15 @@ def skada_shallow(method, fs, ys, ft):
 def run_setting(direction, model, scratch, size, methods, a, clock):
     src, tgt = direction
     methods = [m for m in methods if not a.methods or m in a.methods]
-    setting = {"source": src, "target": tgt, "model": model, "scratch": scratch,
-               "image_size": size, "methods": {}, "table": []}
+    setting = {
+        "source": src,
+        "target": tgt,
+        "model": model,
+        "scratch": scratch,
+        "image_size": size,
+        "methods": {},
+        "table": [],
+    }
     if not a.skada_only:
         ours(setting, methods, a, clock)
     if not a.no_skada:
@@ -166,16 +192,34 @@ def ours(setting, methods, a, clock):
     src, tgt, model, scratch = (setting[k] for k in ("source", "target", "model", "scratch"))
     clock.say(f"transferkit: {src} -> {tgt}, {model} ({'scratch' if scratch else 'pretrained'})")
     t0 = time.perf_counter()
-    res = transferkit.adapt(src, tgt, model=model, scratch=scratch,
-                            image_size=setting["image_size"],
-                            method=methods, trade_off=a.trade_offs, seeds=a.seeds,
-                            epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                            target_labels_for_eval=True, max_source=a.max_source,
-                            max_target=a.max_target, embed_points=0)
+    res = transferkit.adapt(
+        src,
+        tgt,
+        model=model,
+        scratch=scratch,
+        image_size=setting["image_size"],
+        method=methods,
+        trade_off=a.trade_offs,
+        seeds=a.seeds,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        target_labels_for_eval=True,
+        max_source=a.max_source,
+        max_target=a.max_target,
+        embed_points=0,
+    )
     ours_seconds = time.perf_counter() - t0
-    setting.update(run=res.run_id, chosen=res.chosen, oracle=res.oracle, rule=res.rule,
-                   fallback=res.metrics.get("selection_rule") != "dev", metrics=res.metrics,
-                   table=res.table, seconds=ours_seconds)
+    setting.update(
+        run=res.run_id,
+        chosen=res.chosen,
+        oracle=res.oracle,
+        rule=res.rule,
+        fallback=res.metrics.get("selection_rule") != "dev",
+        metrics=res.metrics,
+        table=res.table,
+        seconds=ours_seconds,
+    )
     setting["rule_choices"] = rule_choices(res.table)
     seconds = {}
     for m in res.members:
@@ -185,7 +229,9 @@ def ours(setting, methods, a, clock):
             "ours_label_free": pick["free"]["target_accuracy"],
             "ours_label_free_std": pick["free"].get("target_accuracy_std"),
             "ours_trade_off": pick["free"]["trade_off"],
-            "ours_oracle": pick["oracle"]["target_accuracy"], "ours_seconds": seconds[method]}
+            "ours_oracle": pick["oracle"]["target_accuracy"],
+            "ours_seconds": seconds[method],
+        }
 
 
 def skada_side(setting, methods, a, clock):
@@ -199,8 +245,9 @@ def skada_side(setting, methods, a, clock):
     from transferkit.store import RunStore
     from transferkit.zoo import create_backbone
 
-    src, tgt, model, scratch, size = (setting[k] for k in ("source", "target", "model",
-                                                          "scratch", "image_size"))
+    src, tgt, model, scratch, size = (
+        setting[k] for k in ("source", "target", "model", "scratch", "image_size")
+    )
     s_ds, t_ds = load_dataset(src), load_dataset(tgt)
     rng = np.random.default_rng(0)
     si = np.sort(rng.permutation(len(s_ds))[: a.max_source or len(s_ds)])
@@ -215,61 +262,108 @@ def skada_side(setting, methods, a, clock):
                 yt = t_ds.labels[ti]
                 if method in SKADA_DEEP:
                     xs, xt = (images(d, bb.data_config)[i] for d, i in ((s_ds, si), (t_ds, ti)))
-                    pred = skada_deep(method, bb, s_ds.num_classes, xs, s_ds.labels[si], xt,
-                                      seed, a)
+                    pred = skada_deep(
+                        method, bb, s_ds.num_classes, xs, s_ds.labels[si], xt, seed, a
+                    )
                 else:
                     fs = extract_features(bb, s_ds, si, cache=cache)
                     ft = extract_features(bb, t_ds, ti, cache=cache)
                     pred = skada_shallow(method, fs, s_ds.labels[si], ft)
                 accs.append(float(np.mean(pred == yt)))
             row = setting["methods"].setdefault(method, {})
-            row.update(skada=C.mean(accs), skada_std=C.std(accs),
-                       skada_seconds=time.perf_counter() - t1,
-                       skada_discriminator=a.skada_discriminator
-                       if method in ("dann", "cdan") else None)
-        clock.say(f"  {method}: ours {setting['methods'].get(method, {}).get('ours_label_free')}"
-                  f", skada {setting['methods'].get(method, {}).get('skada')}")
+            row.update(
+                skada=C.mean(accs),
+                skada_std=C.std(accs),
+                skada_seconds=time.perf_counter() - t1,
+                skada_discriminator=a.skada_discriminator if method in ("dann", "cdan") else None,
+            )
+        clock.say(
+            f"  {method}: ours {setting['methods'].get(method, {}).get('ours_label_free')}"
+            f", skada {setting['methods'].get(method, {}).get('skada')}"
+        )
 
 
 def markdown(head, settings, wall) -> str:
     lines = [f"# {NAME}", "", C.md_header(head, wall), ""]
     for s in settings:
-        lines += [f"## {s['source']} -> {s['target']}, {s['model']} "
-                  f"({'fresh weights' if s['scratch'] else 'pretrained'}, {s['image_size']} px)",
-                  ""]
+        lines += [
+            f"## {s['source']} -> {s['target']}, {s['model']} "
+            f"({'fresh weights' if s['scratch'] else 'pretrained'}, {s['image_size']} px)",
+            "",
+        ]
         disc = {r.get("skada_discriminator") for r in s["methods"].values()} - {None}
         if "sigmoid" in disc:
-            lines += ["skada's DANN / CDAN ran with its DomainClassifier ending in a Sigmoid "
-                      "(its default ends in a Softmax over one output: a constant 1, so no "
-                      "adversarial gradient).", ""]
+            lines += [
+                "skada's DANN / CDAN ran with its DomainClassifier ending in a Sigmoid "
+                "(its default ends in a Softmax over one output: a constant 1, so no "
+                "adversarial gradient).",
+                "",
+            ]
         if s.get("run"):
             m = s["metrics"]
-            lines += [f"Label-free choice ({s.get('rule', 'dev')}"
-                      f"{', DEV unreliable: fell back' if s.get('fallback') else ''}): "
-                      f"**{s['chosen']}** ({C.fmt(m.get('target_accuracy'), scale=100)}%); "
-                      f"oracle: {s['oracle']} "
-                      f"({C.fmt(m.get('oracle_target_accuracy'), scale=100)}%). Run {s['run']}.",
-                      ""]
-        rows = [[method, C.fmt(r.get("ours_label_free"), scale=100),
-                 C.fmt(r.get("ours_label_free_std"), scale=100), r.get("ours_trade_off"),
-                 C.fmt(r.get("ours_oracle"), scale=100), C.fmt(r.get("skada"), scale=100),
-                 C.fmt(r.get("skada_std"), scale=100), C.fmt(r.get("ours_seconds"), 0),
-                 C.fmt(r.get("skada_seconds"), 0)] for method, r in s["methods"].items()]
-        lines += [C.md_table(["method", "ours, label-free (%)", "std", "trade-off",
-                              "ours, oracle (%)", "skada (%)", "skada std", "ours (s)",
-                              "skada (s)"], rows), ""]
+            lines += [
+                f"Label-free choice ({s.get('rule', 'dev')}"
+                f"{', DEV unreliable: fell back' if s.get('fallback') else ''}): "
+                f"**{s['chosen']}** ({C.fmt(m.get('target_accuracy'), scale=100)}%); "
+                f"oracle: {s['oracle']} "
+                f"({C.fmt(m.get('oracle_target_accuracy'), scale=100)}%). Run {s['run']}.",
+                "",
+            ]
+        rows = [
+            [
+                method,
+                C.fmt(r.get("ours_label_free"), scale=100),
+                C.fmt(r.get("ours_label_free_std"), scale=100),
+                r.get("ours_trade_off"),
+                C.fmt(r.get("ours_oracle"), scale=100),
+                C.fmt(r.get("skada"), scale=100),
+                C.fmt(r.get("skada_std"), scale=100),
+                C.fmt(r.get("ours_seconds"), 0),
+                C.fmt(r.get("skada_seconds"), 0),
+            ]
+            for method, r in s["methods"].items()
+        ]
+        lines += [
+            C.md_table(
+                [
+                    "method",
+                    "ours, label-free (%)",
+                    "std",
+                    "trade-off",
+                    "ours, oracle (%)",
+                    "skada (%)",
+                    "skada std",
+                    "ours (s)",
+                    "skada (s)",
+                ],
+                rows,
+            ),
+            "",
+        ]
         if s["table"]:
             choices = s.get("rule_choices") or rule_choices(s["table"])
-            said = [f"{rule}: " + (f"{c['candidate']} ({C.fmt(c['target_accuracy'], scale=100)}%)"
-                                   if c else "n/a (an estimate was unreliable)")
-                    for rule, c in choices.items()]
-            lines += ["Each label-free rule's choice (all recorded for every candidate): "
-                      + "; ".join(said) + ".", ""]
+            said = [
+                f"{rule}: "
+                + (
+                    f"{c['candidate']} ({C.fmt(c['target_accuracy'], scale=100)}%)"
+                    if c
+                    else "n/a (an estimate was unreliable)"
+                )
+                for rule, c in choices.items()
+            ]
+            lines += [
+                "Each label-free rule's choice (all recorded for every candidate): "
+                + "; ".join(said)
+                + ".",
+                "",
+            ]
         base = s["methods"].get("source-only", {}).get("ours_label_free")
         if base is not None:
             best = max((r.get("ours_label_free") or 0) for r in s["methods"].values())
-            lines.append(f"Best method vs source-only: {C.fmt(best - base, scale=100, signed=True)}"
-                         " points (target: +10 on MNIST -> digits).")
+            lines.append(
+                f"Best method vs source-only: {C.fmt(best - base, scale=100, signed=True)}"
+                " points (target: +10 on MNIST -> digits)."
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -286,19 +380,30 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--home", default=None, help="TRANSFERKIT_HOME (default: a fresh temp dir)")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
-    p.add_argument("--directions", default="mnist-to-digits,digits-to-mnist",
-                   help="a subset of mnist-to-digits,digits-to-mnist")
-    p.add_argument("--backbones", default="cnn-small,effnet-lite0",
-                   help="a subset of cnn-small,effnet-lite0")
+    p.add_argument(
+        "--directions",
+        default="mnist-to-digits,digits-to-mnist",
+        help="a subset of mnist-to-digits,digits-to-mnist",
+    )
+    p.add_argument(
+        "--backbones", default="cnn-small,effnet-lite0", help="a subset of cnn-small,effnet-lite0"
+    )
     p.add_argument("--methods", default="", help="a subset of the methods (default: all)")
     p.add_argument("--skada-only", action="store_true", help="skip transferkit's side")
     p.add_argument("--no-skada", action="store_true", help="skip skada's side")
-    p.add_argument("--skada-discriminator", choices=["default", "sigmoid"], default="default",
-                   help="skada's DANN / CDAN domain classifier: its default (ends in a Softmax "
-                   "over one output, a constant) or the same one ending in a Sigmoid")
+    p.add_argument(
+        "--skada-discriminator",
+        choices=["default", "sigmoid"],
+        default="default",
+        help="skada's DANN / CDAN domain classifier: its default (ends in a Softmax "
+        "over one output, a constant) or the same one ending in a Sigmoid",
+    )
     p.add_argument("--tag", default="", help="suffix of the output files (keeps earlier runs)")
-    p.add_argument("--quick", action="store_true",
-                   help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="cnn-small, MNIST -> digits only, 600/300 examples, 1 seed, 1 epoch",
+    )
     a = p.parse_args()
     a.trade_offs = [float(t) for t in a.trade_offs.split(",")]
     a.methods = [m for m in a.methods.split(",") if m]
@@ -307,8 +412,11 @@ def main() -> int:
     names = {"mnist-to-digits": directions[0], "digits-to-mnist": directions[1]}
     try:
         directions = [names[d] for d in a.directions.split(",")]
-        backbones = [b for want in a.backbones.split(",")
-                     for b in backbones if b[0] == want] if a.backbones else backbones
+        backbones = (
+            [b for want in a.backbones.split(",") for b in backbones if b[0] == want]
+            if a.backbones
+            else backbones
+        )
     except KeyError as e:
         p.error(f"--directions: unknown {e}; choose from {', '.join(names)}")
     if not backbones:
@@ -317,8 +425,7 @@ def main() -> int:
         p.error("--skada-only and --no-skada leave nothing to run; pass one of them")
     unknown = sorted(set(a.methods) - set(DEEP + SHALLOW))
     if unknown:
-        p.error(f"--methods: unknown {', '.join(unknown)}; choose from "
-                f"{', '.join(DEEP + SHALLOW)}")
+        p.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(DEEP + SHALLOW)}")
     if a.quick:
         directions, backbones = directions[:1], [("cnn-small", True, 28, ["source-only", "dann"])]
         a.seeds, a.epochs, a.max_source, a.max_target, a.trade_offs = 1, 1, 600, 300, [1.0]
@@ -329,13 +436,17 @@ def main() -> int:
     clock, head = C.Clock(), C.header()
     head["machine"]["torch_threads"] = a.threads
     head["versions"].update(C.versions(["skada", "skorch", "POT"]))
-    settings = [run_setting(d, m, scratch, size, methods, a, clock)
-                for d in directions for m, scratch, size, methods in backbones]
+    settings = [
+        run_setting(d, m, scratch, size, methods, a, clock)
+        for d in directions
+        for m, scratch, size, methods in backbones
+    ]
     wall = clock.elapsed()
     out = Path(a.out_dir)
     name = NAME + ("_quick" if a.quick else "") + (f"_{a.tag}" if a.tag else "")
-    C.write_json(out / f"{name}.json", {**head, "settings": settings, "wall_seconds": wall,
-                                        "args": vars(a)})
+    C.write_json(
+        out / f"{name}.json", {**head, "settings": settings, "wall_seconds": wall, "args": vars(a)}
+    )
     C.write_text(out / f"{name}.md", markdown(head, settings, wall))
     clock.say(f"wrote {out / name}.md")
     return 0

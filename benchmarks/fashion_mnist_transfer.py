@@ -325,7 +325,9 @@ def throughput(size: int, n: int, args: argparse.Namespace, clock: C.Clock) -> d
         "run_batch_size": run_bs,
         "bare_at_asked_batch_images_per_s": (
             n * len(reps) / sum(r["bare_at_asked_batch_seconds"] for r in reps)
-            if run_bs != bs else None),
+            if run_bs != bs
+            else None
+        ),
         "threads": torch.get_num_threads(),
         "repeats": reps,
         "bare_images_per_s": bare_ips,
@@ -592,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"best {cell['info'].get('best_epoch', '-')} "
                         f"({cell['wall_seconds']:.0f} s)"
                     )
-    except BaseException:  # keep what was measured; the traceback goes to the report and stderr
+    except BaseException:  # noqa: BLE001 - keep what was measured; the traceback goes to the report and stderr
         out["error"] = traceback.format_exc()
         traceback.print_exc()
         status = 1

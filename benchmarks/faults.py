@@ -51,12 +51,20 @@ ORDER = ("fit", "pretrain", "adapt", "compare")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=50, help="SIGKILLs to deliver in total")
-    p.add_argument("--epochs", type=int, default=6,
-                   help="pretrain epochs (fit: one more); more epochs, more kills mid-training")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=6,
+        help="pretrain epochs (fit: one more); more epochs, more kills mid-training",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="chains run at the same time")
-    p.add_argument("--double", type=float, default=0.3,
-                   help="share of chains that also kill the first --resume")
+    p.add_argument(
+        "--double",
+        type=float,
+        default=0.3,
+        help="share of chains that also kill the first --resume",
+    )
     p.add_argument("--work-dir", help="keep the stores here (default: a temporary folder)")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
     return p.parse_args(argv)
@@ -69,8 +77,14 @@ def _chain(wf: fk.Workflow, ref: fk.Reference, home: Path, seed: list[int], kill
         result = fk.kill_chain(wf, ref, home, np.random.default_rng(seed), kills=kills)
         result.pop("outcome")
     except AssertionError as e:
-        result = {"workflow": wf.name, "attempts": [], "resumed": False, "identical": False,
-                  "final": fc.verify(home), "error": str(e)[-3000:]}
+        result = {
+            "workflow": wf.name,
+            "attempts": [],
+            "resumed": False,
+            "identical": False,
+            "final": fc.verify(home),
+            "error": str(e)[-3000:],
+        }
     shutil.rmtree(home, ignore_errors=True)
     return result
 
@@ -86,19 +100,29 @@ def run_chains(args, flows, refs, work: Path, clock: C.Clock) -> list[dict[str, 
             batch, planned = [], 0
             while delivered + planned < args.kills:
                 name = ORDER[index % len(ORDER)]
-                k = min(2 if plan_rng.random() < args.double else 1,
-                        args.kills - delivered - planned)
-                batch.append(pool.submit(_chain, flows[name], refs[name],
-                                         work / f"chain-{index:03d}-{name}",
-                                         [args.seed, 2, index], k))
+                k = min(
+                    2 if plan_rng.random() < args.double else 1, args.kills - delivered - planned
+                )
+                batch.append(
+                    pool.submit(
+                        _chain,
+                        flows[name],
+                        refs[name],
+                        work / f"chain-{index:03d}-{name}",
+                        [args.seed, 2, index],
+                        k,
+                    )
+                )
                 planned, index = planned + k, index + 1
             for f in batch:
                 c = f.result()
                 chains.append(c)
                 delivered += sum(a["killed"] for a in c["attempts"])
-                clock.say(f"{c['workflow']}: {[a['phase'] for a in c['attempts']]} -> "
-                          f"resumed {c['resumed']}, identical {c['identical']}, "
-                          f"store ok {c['final']['ok']} ({delivered} kills)")
+                clock.say(
+                    f"{c['workflow']}: {[a['phase'] for a in c['attempts']]} -> "
+                    f"resumed {c['resumed']}, identical {c['identical']}, "
+                    f"store ok {c['final']['ok']} ({delivered} kills)"
+                )
     return chains
 
 
@@ -146,23 +170,54 @@ def summarise(chains: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-PHASES = ("before its record", "before the first checkpoint", "with a checkpoint on disk",
-          "after it finished")
+PHASES = (
+    "before its record",
+    "before the first checkpoint",
+    "with a checkpoint on disk",
+    "after it finished",
+)
 
 
 def markdown(head, refs, commands, summary, chains, wall: float) -> str:
-    cols = ["workflow", "kills", "of a resume", "runs resumed", "resumed identical",
-            "corrupt stores", "half-written files visible", "status problems",
-            "kills mid-write", *PHASES]
+    cols = [
+        "workflow",
+        "kills",
+        "of a resume",
+        "runs resumed",
+        "resumed identical",
+        "corrupt stores",
+        "half-written files visible",
+        "status problems",
+        "kills mid-write",
+        *PHASES,
+    ]
     rows = []
     for name in (*ORDER, "total"):
         s = summary[name]
-        rows.append([name, s["kills"], s["kills_of_a_resume"], s["runs_resumed"],
-                     f"{s['resumed_identical']}/{s['runs_resumed']}", s["corrupt_stores"],
-                     s["half_written_files"], s["status_problems"], s["kills_mid_write"],
-                     *[s["phases"].get(p, 0) for p in PHASES]])
-    ref_rows = [[n, f"`{' '.join(commands[n])}`", f"{refs[n].startup_s:.1f}",
-                 f"{refs[n].window_s:.1f}", f"{refs[n].wall_s:.1f}"] for n in ORDER]
+        rows.append(
+            [
+                name,
+                s["kills"],
+                s["kills_of_a_resume"],
+                s["runs_resumed"],
+                f"{s['resumed_identical']}/{s['runs_resumed']}",
+                s["corrupt_stores"],
+                s["half_written_files"],
+                s["status_problems"],
+                s["kills_mid_write"],
+                *[s["phases"].get(p, 0) for p in PHASES],
+            ]
+        )
+    ref_rows = [
+        [
+            n,
+            f"`{' '.join(commands[n])}`",
+            f"{refs[n].startup_s:.1f}",
+            f"{refs[n].window_s:.1f}",
+            f"{refs[n].wall_s:.1f}",
+        ]
+        for n in ORDER
+    ]
     failed = [c for c in chains if c.get("error")]
     t = summary["total"]
     text = (
@@ -185,8 +240,11 @@ def markdown(head, refs, commands, summary, chains, wall: float) -> str:
         + "\n"
     )
     if failed:
-        text += f"\n{len(failed)} chain(s) failed:\n\n" + "\n".join(
-            f"- {c['workflow']}: {c['error'][:300]}" for c in failed) + "\n"
+        text += (
+            f"\n{len(failed)} chain(s) failed:\n\n"
+            + "\n".join(f"- {c['workflow']}: {c['error'][:300]}" for c in failed)
+            + "\n"
+        )
     return text
 
 
@@ -199,36 +257,56 @@ def main(argv: list[str] | None = None) -> int:
     flows = fk.workflows(work / "data", epochs=args.epochs)
     commands = {n: ["transferkit", *w.args] for n, w in flows.items()}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {n: pool.submit(fk.reference, flows[n], work / f"reference-{n}")
-                   for n in ORDER}
+        futures = {n: pool.submit(fk.reference, flows[n], work / f"reference-{n}") for n in ORDER}
         refs = {n: f.result() for n, f in futures.items()}
     for n in ORDER:
-        clock.say(f"reference {n}: start-up {refs[n].startup_s:.1f} s, kill window "
-                  f"{refs[n].window_s:.1f} s")
+        clock.say(
+            f"reference {n}: start-up {refs[n].startup_s:.1f} s, kill window "
+            f"{refs[n].window_s:.1f} s"
+        )
     chains = run_chains(args, flows, refs, work, clock)
     summary = summarise(chains)
-    result = {**head, "settings": vars(args), "commands": commands,
-              "references": {n: {"startup_s": r.startup_s, "window_s": r.window_s,
-                                 "wall_s": r.wall_s} for n, r in refs.items()},
-              "summary": summary, "chains": chains,
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-              "machine_shared_with": sorted({*busy_at_start.values(),
-                                             *other_busy_processes().values()})}
+    result = {
+        **head,
+        "settings": vars(args),
+        "commands": commands,
+        "references": {
+            n: {"startup_s": r.startup_s, "window_s": r.window_s, "wall_s": r.wall_s}
+            for n, r in refs.items()
+        },
+        "summary": summary,
+        "chains": chains,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "machine_shared_with": sorted({*busy_at_start.values(), *other_busy_processes().values()}),
+    }
     out_dir = Path(args.out_dir)
     C.write_json(out_dir / f"{NAME}.json", result)
     md = markdown(head, refs, commands, summary, chains, clock.elapsed())
     shared = result["machine_shared_with"]
-    md = md.replace("\n\n|", f"\n- Load average at end: {result['load_average_at_end']}\n"
-                    + (f"- Shared with other busy processes: {'; '.join(shared)}\n" if shared
-                       else "- No other busy process was seen at the start or the end.\n")
-                    + "\n|", 1)
+    md = md.replace(
+        "\n\n|",
+        f"\n- Load average at end: {result['load_average_at_end']}\n"
+        + (
+            f"- Shared with other busy processes: {'; '.join(shared)}\n"
+            if shared
+            else "- No other busy process was seen at the start or the end.\n"
+        )
+        + "\n|",
+        1,
+    )
     C.write_text(out_dir / f"{NAME}.md", md)
     t = summary["total"]
-    clock.say(f"{t['kills']} kills, {t['runs_resumed']} resumed, {t['resumed_identical']} "
-              f"identical, {t['corrupt_stores']} corrupt stores, {t['half_written_files']} "
-              f"half-written files; wrote {out_dir / NAME}.json/.md")
-    ok = (t["corrupt_stores"] == 0 and t["half_written_files"] == 0 and t["status_problems"] == 0
-          and t["identical"] == t["chains"])
+    clock.say(
+        f"{t['kills']} kills, {t['runs_resumed']} resumed, {t['resumed_identical']} "
+        f"identical, {t['corrupt_stores']} corrupt stores, {t['half_written_files']} "
+        f"half-written files; wrote {out_dir / NAME}.json/.md"
+    )
+    ok = (
+        t["corrupt_stores"] == 0
+        and t["half_written_files"] == 0
+        and t["status_problems"] == 0
+        and t["identical"] == t["chains"]
+    )
     return 0 if ok else 1
 
 

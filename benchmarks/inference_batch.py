@@ -32,10 +32,18 @@ NAME = "inference_batch"
 DATA = "builtin:fashion-mnist"
 # (model, input size, images); random weights where none are packaged (speed does not depend
 # on them)
-CASES = [("effnet-lite0", 32, 2048), ("effnet-lite0", 64, 1024), ("effnet-lite0", 96, 512),
-         ("effnet-lite0", 128, 256), ("effnet-lite0", 160, 256), ("effnet-lite0", 224, 256),
-         ("effnet-lite2", 128, 256), ("timm:resnet18", 96, 512), ("timm:resnet18", 224, 256),
-         ("timm:vit_tiny_patch16_224", 224, 256)]
+CASES = [
+    ("effnet-lite0", 32, 2048),
+    ("effnet-lite0", 64, 1024),
+    ("effnet-lite0", 96, 512),
+    ("effnet-lite0", 128, 256),
+    ("effnet-lite0", 160, 256),
+    ("effnet-lite0", 224, 256),
+    ("effnet-lite2", 128, 256),
+    ("timm:resnet18", 96, 512),
+    ("timm:resnet18", 224, 256),
+    ("timm:vit_tiny_patch16_224", 224, 256),
+]
 BATCHES = (2, 4, 8, 16, 32, 64, 128)
 
 
@@ -64,30 +72,48 @@ def measure(name: str, size: int, n: int, repeats: int) -> dict[str, Any]:
     saved = extract.CPU_PIXELS_PER_BATCH
     extract.CPU_PIXELS_PER_BATCH = 10**12  # the asked batch is the batch run
     try:
+
         def ms(bs: int) -> float:
             t0 = time.perf_counter()
-            extract.forward_batches(backbone.forward_features, backbone, backbone.data_config,
-                                    dataset, indices, device=cpu, batch_size=bs)
+            extract.forward_batches(
+                backbone.forward_features,
+                backbone,
+                backbone.data_config,
+                dataset,
+                indices,
+                device=cpu,
+                batch_size=bs,
+            )
             return 1000 * (time.perf_counter() - t0) / n
 
         ms(8)  # warm-up
         times: dict[int, list[float]] = {b: [] for b in BATCHES}
         for r in range(repeats):
-            for b in (BATCHES if r % 2 == 0 else BATCHES[::-1]):
+            for b in BATCHES if r % 2 == 0 else BATCHES[::-1]:
                 times[b].append(ms(b))
     finally:
         extract.CPU_PIXELS_PER_BATCH = saved
     best_ms = {b: min(v) for b, v in times.items()}
     fastest = min(best_ms, key=best_ms.get)
-    return {"model": name, "size": size, "images": n, "ms_per_image": best_ms,
-            "all_ms": times, "fastest_batch": fastest, "rule_batch": rule,
-            "rule_vs_fastest": best_ms[rule] / best_ms[fastest],
-            "batch64_vs_rule": best_ms[64] / best_ms[rule]}
+    return {
+        "model": name,
+        "size": size,
+        "images": n,
+        "ms_per_image": best_ms,
+        "all_ms": times,
+        "fastest_batch": fastest,
+        "rule_batch": rule,
+        "rule_vs_fastest": best_ms[rule] / best_ms[fastest],
+        "batch64_vs_rule": best_ms[64] / best_ms[rule],
+    }
 
 
 def markdown(out: dict[str, Any]) -> str:
-    lines = ["# Eval forward on a CPU: milliseconds per image by batch size\n\n",
-             C.md_header(out["header"], out["wall_seconds"]), "\n\n"]
+    lines = [
+        "# Eval forward on a CPU: milliseconds per image by batch size\n\n",
+        C.md_header(out["header"], out["wall_seconds"]),
+        "\n\n",
+    ]
     rows = []
     for c in out["cases"]:
         cells = []
@@ -98,12 +124,25 @@ def markdown(out: dict[str, Any]) -> str:
             elif b == c["fastest_batch"]:
                 v = f"{v} (fastest)"
             cells.append(v)
-        rows.append([c["model"], c["size"], *cells, f"{c['rule_vs_fastest']:.2f}",
-                     f"{c['batch64_vs_rule']:.2f}"])
-    lines.append(C.md_table(["model", "px", *[f"batch {b}" for b in BATCHES],
-                             "rule / fastest", "batch 64 / rule"], rows))
-    lines.append("\n\nThe rule: the power of two nearest 160k input pixels per batch "
-                 "(`features.extract.inference_batch`). Fastest of the repeats per cell.\n")
+        rows.append(
+            [
+                c["model"],
+                c["size"],
+                *cells,
+                f"{c['rule_vs_fastest']:.2f}",
+                f"{c['batch64_vs_rule']:.2f}",
+            ]
+        )
+    lines.append(
+        C.md_table(
+            ["model", "px", *[f"batch {b}" for b in BATCHES], "rule / fastest", "batch 64 / rule"],
+            rows,
+        )
+    )
+    lines.append(
+        "\n\nThe rule: the power of two nearest 160k input pixels per batch "
+        "(`features.extract.inference_batch`). Fastest of the repeats per cell.\n"
+    )
     return "".join(lines)
 
 
@@ -114,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name, size, n in cases:
         res = measure(name, size, n, args.repeats)
-        clock.say(f"{name} {size}px: fastest batch {res['fastest_batch']}, rule "
-                  f"{res['rule_batch']} ({res['rule_vs_fastest']:.2f}x the fastest), batch 64 "
-                  f"{res['batch64_vs_rule']:.2f}x the rule")
+        clock.say(
+            f"{name} {size}px: fastest batch {res['fastest_batch']}, rule "
+            f"{res['rule_batch']} ({res['rule_vs_fastest']:.2f}x the fastest), batch 64 "
+            f"{res['batch64_vs_rule']:.2f}x the rule"
+        )
         results.append(res)
     out = {"header": head, "args": vars(args), "cases": results, "wall_seconds": clock.elapsed()}
     C.write_results(Path(args.out_dir), NAME, out, markdown(out), clock)

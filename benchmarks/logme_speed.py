@@ -62,8 +62,9 @@ def other_busy_processes(min_cpu: float = 25.0) -> dict[int, str]:
     """Other processes using at least ``min_cpu`` % CPU (ps), i.e. a shared machine: pid ->
     command line."""
     try:
-        out = subprocess.run(["ps", "-eo", "pid=,ppid=,pcpu=,args="], capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            ["ps", "-eo", "pid=,ppid=,pcpu=,args="], capture_output=True, text=True
+        )
     except OSError:
         return {}
     busy = {}
@@ -115,9 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         "target_seconds": TARGET_SECONDS,
         "meets_target": median <= TARGET_SECONDS,
         "logme": values[0],
-        "breakdown_one_run": {"checks": t1 - t0, "svd_and_fixed_point": t2 - t1,
-                              "of_which_gram_matrix": t3 - t2, "of_which_eigen": t4 - t3,
-                              "of_which_fixed_point": max(t2 - t1 - (t4 - t2), 0.0)},
+        "breakdown_one_run": {
+            "checks": t1 - t0,
+            "svd_and_fixed_point": t2 - t1,
+            "of_which_gram_matrix": t3 - t2,
+            "of_which_eigen": t4 - t3,
+            "of_which_fixed_point": max(t2 - t1 - (t4 - t2), 0.0),
+        },
         "machine_shared_with": shared,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
     }

@@ -44,10 +44,14 @@ CLASSES, SIZE = 10, 32
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="50000,100000,200000",
-                   help="comma-separated numbers of images")
-    p.add_argument("--work", default=str(HERE / "out" / "memory"),
-                   help="where the image folders are built (and kept for the next run)")
+    p.add_argument(
+        "--sizes", default="50000,100000,200000", help="comma-separated numbers of images"
+    )
+    p.add_argument(
+        "--work",
+        default=str(HERE / "out" / "memory"),
+        help="where the image folders are built (and kept for the next run)",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="extraction batch (the default)")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)  # one measurement
@@ -77,8 +81,11 @@ def build_folder(work: Path, n: int, clock: C.Clock) -> Path:
     folder = work / f"images-{n}"
     if (folder / ".complete").is_file():
         return folder
-    donors = sorted((int(d.name.split("-")[1]), d) for d in work.glob("images-*")
-                    if (d / ".complete").is_file() and int(d.name.split("-")[1]) < n)
+    donors = sorted(
+        (int(d.name.split("-")[1]), d)
+        for d in work.glob("images-*")
+        if (d / ".complete").is_file() and int(d.name.split("-")[1]) < n
+    )
     donor = donors[-1] if donors else (0, None)
     for c in range(CLASSES):
         (folder / f"class{c}").mkdir(parents=True, exist_ok=True)
@@ -126,19 +133,38 @@ def measure(folder: Path, batch_size: int) -> dict[str, Any]:
     everything = np.arange(len(dataset))
     for name in ("extract_cold", "extract_warm"):
         t = time.perf_counter()
-        feats = extract_features(backbone, dataset, everything, device=torch.device("cpu"),
-                                 cache=cache, batch_size=batch_size)
+        feats = extract_features(
+            backbone,
+            dataset,
+            everything,
+            device=torch.device("cpu"),
+            cache=cache,
+            batch_size=batch_size,
+        )
         steps[name] = {"seconds": time.perf_counter() - t, "peak_mib": peak_mib()}
     shards = list(cache.root.glob("*/*.safetensors"))
-    return {"images": len(dataset), "features_shape": list(feats.shape),
-            "features_mib": feats.nbytes / 2**20, "cache_shards": len(shards),
-            "torch_threads": torch.get_num_threads(), "steps": steps}
+    return {
+        "images": len(dataset),
+        "features_shape": list(feats.shape),
+        "features_mib": feats.nbytes / 2**20,
+        "cache_shards": len(shards),
+        "torch_threads": torch.get_num_threads(),
+        "steps": steps,
+    }
 
 
 def run_child(folder: Path, n: int, batch_size: int, home: Path) -> dict[str, Any]:
     env = {**os.environ, "TRANSFERKIT_HOME": str(home), "TRANSFERKIT_QUIET": "1"}
-    cmd = [sys.executable, __file__, "--child", str(n), "--work", str(folder.parent),
-           "--batch-size", str(batch_size)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(n),
+        "--work",
+        str(folder.parent),
+        "--batch-size",
+        str(batch_size),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise SystemExit(f"measuring {n} images failed:\n{p.stderr[-3000:]}")
@@ -146,39 +172,72 @@ def run_child(folder: Path, n: int, batch_size: int, home: Path) -> dict[str, An
 
 
 # -- the report -------------------------------------------------------------------------------------
-def markdown(head: dict[str, Any], rows: list[dict[str, Any]], wall: float, shared: list[str],
-             args: argparse.Namespace) -> str:
+def markdown(
+    head: dict[str, Any],
+    rows: list[dict[str, Any]],
+    wall: float,
+    shared: list[str],
+    args: argparse.Namespace,
+) -> str:
     table = []
     for r in rows:
         s = r["steps"]
         base = s["imports"]["peak_mib"]
-        table.append([
-            f"{r['images']:,}", f"{s['imports']['peak_mib']:.0f}", f"{s['load']['peak_mib']:.0f}",
-            f"{s['extract_cold']['peak_mib']:.0f}", f"{s['extract_warm']['peak_mib']:.0f}",
-            f"{s['extract_warm']['peak_mib'] - base:.0f}", f"{r['features_mib']:.1f}",
-            f"{s['load']['seconds']:.1f}", f"{s['extract_cold']['seconds']:.1f}",
-            f"{s['extract_warm']['seconds']:.2f}", r["cache_shards"]])
+        table.append(
+            [
+                f"{r['images']:,}",
+                f"{s['imports']['peak_mib']:.0f}",
+                f"{s['load']['peak_mib']:.0f}",
+                f"{s['extract_cold']['peak_mib']:.0f}",
+                f"{s['extract_warm']['peak_mib']:.0f}",
+                f"{s['extract_warm']['peak_mib'] - base:.0f}",
+                f"{r['features_mib']:.1f}",
+                f"{s['load']['seconds']:.1f}",
+                f"{s['extract_cold']['seconds']:.1f}",
+                f"{s['extract_warm']['seconds']:.2f}",
+                r["cache_shards"],
+            ]
+        )
     slope = ""
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
-        grow = (b["steps"]["extract_warm"]["peak_mib"] - a["steps"]["extract_warm"]["peak_mib"])
+        grow = b["steps"]["extract_warm"]["peak_mib"] - a["steps"]["extract_warm"]["peak_mib"]
         per = grow * 2**20 / max(b["images"] - a["images"], 1)
-        slope = (f"\nPeak RSS grows by {per:,.0f} bytes per image from {a['images']:,} to "
-                 f"{b['images']:,} images; one decoded 32 px RGB image is 3,072 bytes, one "
-                 f"feature row 256 bytes.\n")
-    note = (f"- Shared machine: other busy processes seen ({'; '.join(shared)}); times are "
-            "pessimistic, memory is this process's own.\n" if shared else
-            "- No other busy process seen at the start or the end.\n")
+        slope = (
+            f"\nPeak RSS grows by {per:,.0f} bytes per image from {a['images']:,} to "
+            f"{b['images']:,} images; one decoded 32 px RGB image is 3,072 bytes, one "
+            f"feature row 256 bytes.\n"
+        )
+    note = (
+        f"- Shared machine: other busy processes seen ({'; '.join(shared)}); times are "
+        "pessimistic, memory is this process's own.\n"
+        if shared
+        else "- No other busy process seen at the start or the end.\n"
+    )
     return (
         f"# Memory of feature extraction\n\n{C.md_header(head, wall)}\n{note}"
         f"- Synthetic PNG folders ({SIZE} px RGB, {CLASSES} classes) under `{args.work}`; "
         f"tiny-cnn (64-d), CPU, batch {args.batch_size}; one fresh process per size. Peak "
         "RSS is VmHWM (MiB) after each step; `growth` = after the warm extraction minus after "
         "imports.\n\n"
-        + C.md_table(["images", "peak: imports", "load", "extract (cold)", "extract (warm)",
-                      "growth", "feature matrix", "load s", "extract s", "warm s", "shards"],
-                     table)
-        + "\n" + slope
+        + C.md_table(
+            [
+                "images",
+                "peak: imports",
+                "load",
+                "extract (cold)",
+                "extract (warm)",
+                "growth",
+                "feature matrix",
+                "load s",
+                "extract s",
+                "warm s",
+                "shards",
+            ],
+            table,
+        )
+        + "\n"
+        + slope
     )
 
 
@@ -203,14 +262,23 @@ def main(argv: list[str] | None = None) -> int:
         row = {**run_child(folder, n, args.batch_size, home), "build_seconds": built}
         rows.append(row)
         s = row["steps"]
-        clock.say(f"{n:,} images: peak {s['extract_warm']['peak_mib']:.0f} MiB (after imports "
-                  f"{s['imports']['peak_mib']:.0f}); load {s['load']['seconds']:.1f} s, "
-                  f"extract {s['extract_cold']['seconds']:.1f} s")
+        clock.say(
+            f"{n:,} images: peak {s['extract_warm']['peak_mib']:.0f} MiB (after imports "
+            f"{s['imports']['peak_mib']:.0f}); load {s['load']['seconds']:.1f} s, "
+            f"extract {s['extract_cold']['seconds']:.1f} s"
+        )
     shared = sorted(set({**shared_at_start, **other_busy_processes()}.values()))
-    result = {**head, "sizes": sizes, "batch_size": args.batch_size, "work": args.work,
-              "rows": rows, "machine_shared_with": shared}
-    C.write_results(Path(args.out_dir), NAME, result,
-                    markdown(head, rows, clock.elapsed(), shared, args), clock)
+    result = {
+        **head,
+        "sizes": sizes,
+        "batch_size": args.batch_size,
+        "work": args.work,
+        "rows": rows,
+        "machine_shared_with": shared,
+    }
+    C.write_results(
+        Path(args.out_dir), NAME, result, markdown(head, rows, clock.elapsed(), shared, args), clock
+    )
     return 0
 
 

@@ -48,12 +48,24 @@ def pretrain_sources(source: str, short: str, epochs: int, a, clock) -> dict[str
             clock.say(f"reusing {name} ({rec.id})")
         else:
             clock.say(f"pretraining {name} on {source} ({epochs} epochs)")
-            r = pretrain(source, method=method, arch="cnn-small", epochs=epochs, name=name,
-                         seed=0, max_examples=a.max_source)
+            r = pretrain(
+                source,
+                method=method,
+                arch="cnn-small",
+                epochs=epochs,
+                name=name,
+                seed=0,
+                max_examples=a.max_source,
+            )
             rec = store.get(r.run_id)
-        out[method] = {"name": name, "run": rec.id, "metrics": rec.metrics,
-                       "seconds": rec.timings.get("total"), "epochs": epochs,
-                       "train_examples": rec.extra.get("splits", {}).get("train")}
+        out[method] = {
+            "name": name,
+            "run": rec.id,
+            "metrics": rec.metrics,
+            "seconds": rec.timings.get("total"),
+            "epochs": epochs,
+            "train_examples": rec.extra.get("splits", {}).get("train"),
+        }
     return out
 
 
@@ -67,11 +79,24 @@ def transfer(target: str, sources: dict[str, dict], a, clock) -> list[dict]:
     runs += [(m, s["name"], ["linear", "finetune"]) for m, s in sources.items()]
     for source, model, strategies in runs:
         clock.say(f"transfer {model} -> {target}: {', '.join(strategies)}")
-        res = compare(target, model=model, strategies=strategies, labels_per_class=budgets,
-                      seeds=a.seeds, max_test=a.max_test, **extra)
+        res = compare(
+            target,
+            model=model,
+            strategies=strategies,
+            labels_per_class=budgets,
+            seeds=a.seeds,
+            max_test=a.max_test,
+            **extra,
+        )
         for m in res.members:
-            members.append({**m, "labels_per_class": str(m["labels_per_class"]), "source": source,
-                            "cell": "scratch" if source == "scratch" else f"{source} {m['strategy']}"})
+            members.append(
+                {
+                    **m,
+                    "labels_per_class": str(m["labels_per_class"]),
+                    "source": source,
+                    "cell": "scratch" if source == "scratch" else f"{source} {m['strategy']}",
+                }
+            )
     return members
 
 
@@ -88,24 +113,49 @@ def summarise(members: list[dict]) -> tuple[list[dict], list[dict]]:
             if not vals:
                 continue
             accs = [v for _, v in vals]
-            table.append({"labels_per_class": b, "cell": c, "mean": C.mean(accs),
-                          "std": C.std(accs), "values": accs})
+            table.append(
+                {
+                    "labels_per_class": b,
+                    "cell": c,
+                    "mean": C.mean(accs),
+                    "std": C.std(accs),
+                    "values": accs,
+                }
+            )
             if c != "scratch":
                 d = [v - by[(b, "scratch", s)] for s, v in vals if (b, "scratch", s) in by]
                 if d:
-                    diffs.append({"labels_per_class": b, "cell": c, "mean": C.mean(d),
-                                  "std": C.std(d), "values": d,
-                                  "positive": sum(x > 0 for x in d)})
+                    diffs.append(
+                        {
+                            "labels_per_class": b,
+                            "cell": c,
+                            "mean": C.mean(d),
+                            "std": C.std(d),
+                            "values": d,
+                            "positive": sum(x > 0 for x in d),
+                        }
+                    )
     return table, diffs
 
 
 def markdown(direction: str, source: str, target: str, sources: dict, table, diffs) -> str:
     lines = [f"### {direction}: pretrain on `{source}`, transfer to `{target}`", ""]
-    lines.append(C.md_table(
-        ["source model", "pretraining run", "epochs", "train images", "val metric", "wall s"],
-        [(s["name"], s["run"], s["epochs"], s["train_examples"],
-          ", ".join(f"{k} {v:.3f}" for k, v in s["metrics"].items() if k != "val_score"),
-          C.fmt(s["seconds"], 0)) for s in sources.values()]))
+    lines.append(
+        C.md_table(
+            ["source model", "pretraining run", "epochs", "train images", "val metric", "wall s"],
+            [
+                (
+                    s["name"],
+                    s["run"],
+                    s["epochs"],
+                    s["train_examples"],
+                    ", ".join(f"{k} {v:.3f}" for k, v in s["metrics"].items() if k != "val_score"),
+                    C.fmt(s["seconds"], 0),
+                )
+                for s in sources.values()
+            ],
+        )
+    )
     lines += ["", "Test accuracy (%), mean ± std over seeds (per seed in brackets):", ""]
     budgets = list(dict.fromkeys(r["labels_per_class"] for r in table))
     cells = list(dict.fromkeys(r["cell"] for r in table))
@@ -114,9 +164,12 @@ def markdown(direction: str, source: str, target: str, sources: dict, table, dif
         row = [c]
         for b in budgets:
             r = next((r for r in table if r["cell"] == c and r["labels_per_class"] == b), None)
-            row.append("-" if r is None else
-                       f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} "
-                       f"({', '.join(f'{100 * v:.1f}' for v in r['values'])})")
+            row.append(
+                "-"
+                if r is None
+                else f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} "
+                f"({', '.join(f'{100 * v:.1f}' for v in r['values'])})"
+            )
         rows.append(row)
     lines.append(C.md_table(["cell", *[f"{b} labels/class" for b in budgets]], rows))
     lines += ["", "Paired difference against scratch (points, same seeds and test set):", ""]
@@ -125,8 +178,12 @@ def markdown(direction: str, source: str, target: str, sources: dict, table, dif
         row = [c]
         for b in budgets:
             d = next((d for d in diffs if d["cell"] == c and d["labels_per_class"] == b), None)
-            row.append("-" if d is None else f"{100 * d['mean']:+.1f} ± {100 * d['std']:.1f} "
-                       f"({d['positive']}/{len(d['values'])} > 0)")
+            row.append(
+                "-"
+                if d is None
+                else f"{100 * d['mean']:+.1f} ± {100 * d['std']:.1f} "
+                f"({d['positive']}/{len(d['values'])} > 0)"
+            )
         rows.append(row)
     lines.append(C.md_table(["cell - scratch", *[f"{b} labels/class" for b in budgets]], rows))
     return "\n".join(lines)
@@ -160,30 +217,54 @@ def main() -> int:
         sources = pretrain_sources(source, short, 1 if a.quick else epochs, a, clock)
         members = transfer(target, sources, a, clock)
         table, diffs = summarise(members)
-        out["directions"][direction] = {"source": source, "target": target, "sources": sources,
-                                        "members": members, "table": table, "paired": diffs}
+        out["directions"][direction] = {
+            "source": source,
+            "target": target,
+            "sources": sources,
+            "members": members,
+            "table": table,
+            "paired": diffs,
+        }
         sections.append(markdown(direction, source, target, sources, table, diffs))
-        sup = next((d for d in diffs if d["labels_per_class"] == "10"
-                    and d["cell"].startswith("supervised")
-                    and d["mean"] == max(x["mean"] for x in diffs if x["labels_per_class"] == "10"
-                                         and x["cell"].startswith("supervised"))), None)
+        sup = next(
+            (
+                d
+                for d in diffs
+                if d["labels_per_class"] == "10"
+                and d["cell"].startswith("supervised")
+                and d["mean"]
+                == max(
+                    x["mean"]
+                    for x in diffs
+                    if x["labels_per_class"] == "10" and x["cell"].startswith("supervised")
+                )
+            ),
+            None,
+        )
         if sup:
-            target_10.append(f"- {direction}: best supervised cell at 10 labels/class "
-                             f"({sup['cell']}) - scratch = {100 * sup['mean']:+.1f} points "
-                             f"({sup['positive']}/{len(sup['values'])} seeds > 0): "
-                             f"**{'met' if sup['mean'] >= 0.10 else 'missed'}** (target +10)")
+            target_10.append(
+                f"- {direction}: best supervised cell at 10 labels/class "
+                f"({sup['cell']}) - scratch = {100 * sup['mean']:+.1f} points "
+                f"({sup['positive']}/{len(sup['values'])} seeds > 0): "
+                f"**{'met' if sup['mean'] >= 0.10 else 'missed'}** (target +10)"
+            )
         C.write_json(Path(a.out_dir) / f"{NAME}.json", {**out, "wall_seconds": clock.elapsed()})
     wall = clock.elapsed()
     out["wall_seconds"] = wall
     C.write_json(Path(a.out_dir) / f"{NAME}.json", out)
-    text = "\n\n".join([
-        "## Own pretraining (cnn-small): Fashion-MNIST <-> MNIST", C.md_header(head, wall),
-        "Recipe: library defaults for the transfer (epochs 15, batch 32, lr 1e-3, patience 5; "
-        "one label per class has no validation split, so the linear head uses C=1 and "
-        "fine-tuning keeps the last epoch). Pretraining: cnn-small, batch 128, lr 1e-3, 10% of "
-        "the source held out for validation, epochs per direction as listed.",
-        *sections, "### Target (from the issue)", "\n".join(target_10) or "- not measured",
-    ])
+    text = "\n\n".join(
+        [
+            "## Own pretraining (cnn-small): Fashion-MNIST <-> MNIST",
+            C.md_header(head, wall),
+            "Recipe: library defaults for the transfer (epochs 15, batch 32, lr 1e-3, patience 5; "
+            "one label per class has no validation split, so the linear head uses C=1 and "
+            "fine-tuning keeps the last epoch). Pretraining: cnn-small, batch 128, lr 1e-3, 10% of "
+            "the source held out for validation, epochs per direction as listed.",
+            *sections,
+            "### Target (from the issue)",
+            "\n".join(target_10) or "- not measured",
+        ]
+    )
     C.write_text(Path(a.out_dir) / f"{NAME}.md", text + "\n")
     clock.say(f"done; {Path(a.out_dir) / (NAME + '.md')}")
     return 0

@@ -35,9 +35,15 @@ def strokes(n_per_class: int, seed: int, target: bool = False, classes=(0, 1, 2)
     return np.stack(images), np.array(labels)
 
 
-def write_domains(folder: Path, *, n_source: int = 20, n_target: int = 15,
-                  target_labels: bool = True, shuffle_target_labels: int | None = None,
-                  target_classes=(0, 1, 2)) -> tuple[str, str]:
+def write_domains(
+    folder: Path,
+    *,
+    n_source: int = 20,
+    n_target: int = 15,
+    target_labels: bool = True,
+    shuffle_target_labels: int | None = None,
+    target_classes=(0, 1, 2),
+) -> tuple[str, str]:
     """``source.npz`` and ``target.npz`` in ``folder``; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     xs, ys = strokes(n_source, 0)
@@ -53,8 +59,15 @@ def write_domains(folder: Path, *, n_source: int = 20, n_target: int = 15,
     return str(folder / "source.npz"), str(folder / "target.npz")
 
 
-SMALL = dict(model="tiny-cnn", image_size=8, batch_size=8, epochs=1, hidden=16,
-             selection_examples=24, embed_points=0)
+SMALL = dict(
+    model="tiny-cnn",
+    image_size=8,
+    batch_size=8,
+    epochs=1,
+    hidden=16,
+    selection_examples=24,
+    embed_points=0,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -30,8 +30,13 @@ def tk_home(tmp_path, monkeypatch) -> Path:
 def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check=None):
     """Run `python -m transferkit ARGS` in a real subprocess; returns CompletedProcess."""
     env = {**os.environ, **(env_extra or {})}
-    proc = subprocess.run([sys.executable, "-m", "transferkit", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "transferkit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
     return proc
@@ -61,21 +66,45 @@ def free_port() -> int:
 def node_launch(node: int, port: int, nnodes: int = 2, join_timeout: int = 60) -> list[str]:
     """torchrun's options for node NODE of NNODES, one process each, meeting at a c10d
     rendezvous on 127.0.0.1:PORT (node 0 hosts it, as the first machine would)."""
-    return ["--nnodes", str(nnodes), "--nproc-per-node", "1", "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"tk-{port}", "--rdzv-conf",
-            f"is_host={int(node == 0)},join_timeout={join_timeout}"]
+    return [
+        "--nnodes",
+        str(nnodes),
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        f"tk-{port}",
+        "--rdzv-conf",
+        f"is_host={int(node == 0)},join_timeout={join_timeout}",
+    ]
 
 
-def start_node(*args: str, node: int, port: int, nnodes: int = 2, join_timeout: int = 60,
-               env_extra: dict | None = None, preexec_fn=None) -> subprocess.Popen:
+def start_node(
+    *args: str,
+    node: int,
+    port: int,
+    nnodes: int = 2,
+    join_timeout: int = 60,
+    env_extra: dict | None = None,
+    preexec_fn=None,
+) -> subprocess.Popen:
     """Start one torchrun "node" (see :func:`node_launch`) running `transferkit ARGS`; its
     output goes to temporary files (a full pipe must not stall one node while the test waits
     for the other), read back by :func:`finish`."""
     env = {**os.environ, **_TORCHRUN_ENV, **(env_extra or {})}
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(_torchrun(node_launch(node, port, nnodes, join_timeout), args),
-                            stdout=out, stderr=err, text=True, env=env, preexec_fn=preexec_fn,
-                            start_new_session=True)  # its own group: killed with its workers
+    proc = subprocess.Popen(
+        _torchrun(node_launch(node, port, nnodes, join_timeout), args),
+        stdout=out,
+        stderr=err,
+        text=True,
+        env=env,
+        preexec_fn=preexec_fn,
+        start_new_session=True,
+    )  # its own group: killed with its workers
     proc.outputs = (out, err)  # type: ignore[attr-defined]
     return proc
 
@@ -101,15 +130,27 @@ def finish(procs: list[subprocess.Popen], timeout: int = 600) -> list[subprocess
     return done
 
 
-def run_torchrun_nodes(*args: str, nnodes: int = 2, node_env: list[dict] | None = None,
-                       preexec: list | None = None, timeout: int = 600
-                       ) -> list[subprocess.CompletedProcess]:
+def run_torchrun_nodes(
+    *args: str,
+    nnodes: int = 2,
+    node_env: list[dict] | None = None,
+    preexec: list | None = None,
+    timeout: int = 600,
+) -> list[subprocess.CompletedProcess]:
     """`transferkit ARGS` on NNODES torchrun "nodes" on this host, one process each (gloo): the
     multi-machine launch, on loopback. ``node_env`` / ``preexec`` are per node."""
     port = free_port()
-    procs = [start_node(*args, node=n, port=port, nnodes=nnodes,
-                        env_extra=(node_env or [{}] * nnodes)[n],
-                        preexec_fn=(preexec or [None] * nnodes)[n]) for n in range(nnodes)]
+    procs = [
+        start_node(
+            *args,
+            node=n,
+            port=port,
+            nnodes=nnodes,
+            env_extra=(node_env or [{}] * nnodes)[n],
+            preexec_fn=(preexec or [None] * nnodes)[n],
+        )
+        for n in range(nnodes)
+    ]
     return finish(procs, timeout)
 
 

@@ -21,8 +21,10 @@ def binaries() -> Path | None:
 def why_not() -> str | None:
     """Why a server cannot be started here (None when it can)."""
     if binaries() is None:
-        return ("PostgreSQL is not installed; `bash scripts/setup.sh --dev` installs Debian's "
-                "postgresql where apt-get can run")
+        return (
+            "PostgreSQL is not installed; `bash scripts/setup.sh --dev` installs Debian's "
+            "postgresql where apt-get can run"
+        )
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser to start PostgreSQL as another user"
     return None
@@ -53,22 +55,63 @@ class Server:
         self.folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        subprocess.run(self._as_owner(str(self.bin / "initdb"), "-D", str(self.data), "-A",
-                                      "trust", "-U", "postgres", "--no-sync"),
-                       check=True, capture_output=True)
-        self.proc = subprocess.Popen(self._as_owner(
-            str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k",
-            str(self.folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            self._as_owner(
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.proc = subprocess.Popen(
+            self._as_owner(
+                str(self.bin / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.folder),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 30
         while time.time() < deadline:
-            ok = subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p",
-                                 str(self.port)], capture_output=True).returncode == 0
+            ok = (
+                subprocess.run(
+                    [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
             if ok:
                 break
             time.sleep(0.2)
-        subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                        "-U", "postgres", "studies"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(self.bin / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "studies",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return f"postgresql://postgres@127.0.0.1:{self.port}/studies"
 
     def stop(self) -> None:

@@ -26,6 +26,10 @@ def as_ordinary_user() -> None:
 
 def can_write(folder: Path) -> bool:
     """Whether a child started with :func:`as_ordinary_user` may still write in ``folder``."""
-    probe = [sys.executable, "-c", "import os, sys; sys.exit(0 if os.access(sys.argv[1], "
-             "os.W_OK) else 1)", str(folder)]
+    probe = [
+        sys.executable,
+        "-c",
+        "import os, sys; sys.exit(0 if os.access(sys.argv[1], os.W_OK) else 1)",
+        str(folder),
+    ]
     return subprocess.run(probe, preexec_fn=as_ordinary_user).returncode == 0

@@ -17,18 +17,70 @@ from readonly import as_ordinary_user, can_write
 
 from transferkit.store import RunStore
 
-COMMON = ["--data", "builtin:digits", "--model", "tiny-cnn", "--image-size", "16",
-          "--labels-per-class", "40", "--seed", "2", "--json"]
+COMMON = [
+    "--data",
+    "builtin:digits",
+    "--model",
+    "tiny-cnn",
+    "--image-size",
+    "16",
+    "--labels-per-class",
+    "40",
+    "--seed",
+    "2",
+    "--json",
+]
 FIT = {
     "linear": ("fit", *COMMON, "--strategy", "linear"),
-    "finetune": ("fit", *COMMON, "--strategy", "finetune", "--epochs", "3", "--batch-size", "32",
-                 "--no-augment", "--head-init", "random"),
+    "finetune": (
+        "fit",
+        *COMMON,
+        "--strategy",
+        "finetune",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--no-augment",
+        "--head-init",
+        "random",
+    ),
 }
-PRETRAIN = ("pretrain", "--data", "builtin:digits", "--method", "autoencoder", "--arch",
-            "tiny-cnn", "--image-size", "16", "--max-examples", "320", "--epochs", "2",
-            "--batch-size", "32", "--no-augment", "--seed", "0", "--json")
-QUICK = ("fit", "--data", "builtin:digits", "--model", "tiny-cnn", "--strategy", "linear",
-         "--image-size", "8", "--labels-per-class", "10", "--json")  # for the refusals
+PRETRAIN = (
+    "pretrain",
+    "--data",
+    "builtin:digits",
+    "--method",
+    "autoencoder",
+    "--arch",
+    "tiny-cnn",
+    "--image-size",
+    "16",
+    "--max-examples",
+    "320",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--no-augment",
+    "--seed",
+    "0",
+    "--json",
+)
+QUICK = (
+    "fit",
+    "--data",
+    "builtin:digits",
+    "--model",
+    "tiny-cnn",
+    "--strategy",
+    "linear",
+    "--image-size",
+    "8",
+    "--labels-per-class",
+    "10",
+    "--json",
+)  # for the refusals
 SHORT = "4"  # seconds: TRANSFERKIT_DIST_TIMEOUT in the refusals
 
 
@@ -111,11 +163,19 @@ def test_a_peer_that_never_joins_is_a_clear_error(tk_home):
     """The agents meet, but the process on the other node fails before it joins (here: a bad
     TRANSFERKIT_DIST_TIMEOUT there): ours waits TRANSFERKIT_DIST_TIMEOUT seconds, then stops."""
     t0 = time.monotonic()
-    waiting, broken = run_torchrun_nodes(*QUICK, timeout=180, node_env=[
-        {"TRANSFERKIT_DIST_TIMEOUT": SHORT}, {"TRANSFERKIT_DIST_TIMEOUT": "soon"}])
+    waiting, broken = run_torchrun_nodes(
+        *QUICK,
+        timeout=180,
+        node_env=[{"TRANSFERKIT_DIST_TIMEOUT": SHORT}, {"TRANSFERKIT_DIST_TIMEOUT": "soon"}],
+    )
     assert time.monotonic() - t0 < 90
-    line = _refused(waiting, f"waited {SHORT} s", "not all came", "same command on every node",
-                    "TRANSFERKIT_DIST_TIMEOUT")
+    line = _refused(
+        waiting,
+        f"waited {SHORT} s",
+        "not all came",
+        "same command on every node",
+        "TRANSFERKIT_DIST_TIMEOUT",
+    )
     assert re.search(r"Process \d of 2", line)
     _refused(broken, "TRANSFERKIT_DIST_TIMEOUT='soon' is not a number of seconds")
     assert RunStore(tk_home).list(limit=None) == []
@@ -125,8 +185,14 @@ def test_an_unreachable_rendezvous_is_a_clear_error(tk_home):
     """A launcher that leaves the rendezvous to our process (SLURM or mpirun setting RANK,
     WORLD_SIZE, MASTER_ADDR, MASTER_PORT): nobody listens at the address."""
     port = free_port()
-    env = {"RANK": "1", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(port), "TRANSFERKIT_DIST_TIMEOUT": SHORT}
+    env = {
+        "RANK": "1",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "TRANSFERKIT_DIST_TIMEOUT": SHORT,
+    }
     t0 = time.monotonic()
     p = run_cli(*QUICK, env_extra=env, timeout=120, check=2)
     assert time.monotonic() - t0 < 60
@@ -153,8 +219,14 @@ def test_a_store_one_node_cannot_write_is_refused_everywhere(tk_home):
         for place in places:
             place.chmod(0o755)
     for p in procs:
-        _refused(p, "run store cannot be used by every process", str(tk_home), "cannot",
-                 "TRANSFERKIT_HOME", "nothing was recorded")
+        _refused(
+            p,
+            "run store cannot be used by every process",
+            str(tk_home),
+            "cannot",
+            "TRANSFERKIT_HOME",
+            "nothing was recorded",
+        )
     assert [r.id for r in store.list(limit=None)] == [kept]
     assert sorted(x.name for x in (tk_home / "runs").iterdir()) == [kept]
 
@@ -162,8 +234,11 @@ def test_a_store_one_node_cannot_write_is_refused_everywhere(tk_home):
 def test_a_store_per_node_is_refused_everywhere(tmp_path):
     """Each node with a store of its own: the others could not read rank 0's checkpoints."""
     homes = [tmp_path / "node0", tmp_path / "node1"]
-    procs = run_torchrun_nodes(*QUICK, timeout=180, node_env=[
-        {"TRANSFERKIT_HOME": str(h), "TRANSFERKIT_DIST_TIMEOUT": SHORT} for h in homes])
+    procs = run_torchrun_nodes(
+        *QUICK,
+        timeout=180,
+        node_env=[{"TRANSFERKIT_HOME": str(h), "TRANSFERKIT_DIST_TIMEOUT": SHORT} for h in homes],
+    )
     for p in procs:
         _refused(p, "does not see rank 0's store", "shared file system", "TRANSFERKIT_HOME")
     assert all(RunStore(h).list(limit=None) == [] for h in homes)

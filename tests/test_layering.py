@@ -16,15 +16,15 @@ LAYERS = [
     {"cli"},
     {"api", "sklearn", "__init__"},
     {"runs"},
-    {"auto", "explain", "report"},
-    {"strategies", "adaptation", "pretrain", "transferability"},
+    {"search", "explanation", "report"},
+    {"strategies", "adaptation", "pretraining", "transferability"},
     {"training", "evaluation"},
     {"features"},
     {"data"},
     {"zoo"},
     {"progress", "timing", "threads"},
     {"distributed"},
-    {"store", "registry", "public"},
+    {"store", "registry"},
     {"config"},
     {"errors", "version"},
 ]
@@ -46,8 +46,11 @@ def _imports(path: Path, mods: dict[str, Path]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("transferkit.")}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
-                (node.module or "").startswith("transferkit"):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("transferkit")
+        ):
             for a in node.names:
                 full = f"{node.module}.{a.name}"
                 out.add(full if full in mods else node.module)
@@ -78,8 +81,12 @@ def test_imports_run_one_way_between_packages():
 
 def test_no_module_imports_the_cli():
     mods = _modules()
-    users = [n for n, p in mods.items() if _package(n) not in ("cli", "__main__")
-             and any(_package(t) == "cli" for t in _imports(p, mods))]
+    users = [
+        n
+        for n, p in mods.items()
+        if _package(n) not in ("cli", "__main__")
+        and any(_package(t) == "cli" for t in _imports(p, mods))
+    ]
     assert not users
 
 

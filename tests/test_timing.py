@@ -48,11 +48,26 @@ def test_ordered_puts_known_stages_first_and_other_last():
 
 
 def test_a_fit_run_records_where_its_time_went(tk_home):
-    r = transferkit.fit("builtin:digits", model="tiny-cnn", strategy="finetune", epochs=2,
-                        labels_per_class=10, image_size=8)
+    r = transferkit.fit(
+        "builtin:digits",
+        model="tiny-cnn",
+        strategy="finetune",
+        epochs=2,
+        labels_per_class=10,
+        image_size=8,
+    )
     t = RunStore().get(r.run_id).timings
-    for name in ("load", "extract", "probe", "batchnorm", "train", "validate", "checkpoint",
-                 "test", "store"):
+    for name in (
+        "load",
+        "extract",
+        "probe",
+        "batchnorm",
+        "train",
+        "validate",
+        "checkpoint",
+        "test",
+        "store",
+    ):
         assert t[name] >= 0, name
     assert t["train"] > 0 and t["total"] > 0
     parts = sum(v for k, v in t.items() if k != "total")

@@ -52,8 +52,9 @@ def save_tokenizer(folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab()) + "\n")
-    BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True,
-                  model_max_length=64).save_pretrained(str(folder))
+    BertTokenizer(
+        str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64
+    ).save_pretrained(str(folder))
 
 
 def make_tiny_bert(folder: Path) -> Path:
@@ -61,8 +62,14 @@ def make_tiny_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertModel
 
     save_tokenizer(folder)
-    config = BertConfig(vocab_size=len(vocab()), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(1234)  # not 0: fresh weights seeded with 0 must differ
     BertModel(config).save_pretrained(str(folder))
     return folder
@@ -75,19 +82,39 @@ def make_tiny_clip(folder: Path) -> Path:
     save_tokenizer(folder)
     sep = vocab().index("[SEP]")
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab()), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=32, eos_token_id=sep, pad_token_id=0,
-                         bos_token_id=vocab().index("[CLS]")),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, intermediate_size=64),
+        text_config=dict(
+            vocab_size=len(vocab()),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=32,
+            eos_token_id=sep,
+            pad_token_id=0,
+            bos_token_id=vocab().index("[CLS]"),
+        ),
+        vision_config=dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+        ),
         projection_dim=16,
     )
     torch.manual_seed(1234)
     CLIPModel(config).save_pretrained(str(folder))
-    (folder / "preprocessor_config.json").write_text(json.dumps({
-        "crop_size": {"height": 32, "width": 32}, "size": {"shortest_edge": 32},
-        "image_mean": [0.48145466, 0.4578275, 0.40821073],
-        "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3,
-        "image_processor_type": "CLIPImageProcessor"}))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "crop_size": {"height": 32, "width": 32},
+                "size": {"shortest_edge": 32},
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+                "resample": 3,
+                "image_processor_type": "CLIPImageProcessor",
+            }
+        )
+    )
     return folder

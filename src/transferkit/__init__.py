@@ -15,11 +15,30 @@ from typing import Any
 from transferkit.version import __version__
 
 _LAZY = {
-    **{name: ("transferkit.api", name) for name in (
-        "fit", "predict", "FitResult", "compare", "cross_validate", "rank", "similarity",
-        "RankResult", "SimilarityResult", "adapt", "AdaptResult", "zeroshot", "ZeroShotResult",
-        "PretrainResult", "CompareResult", "CVResult", "compare_runs", "AutoResult",
-        "ExplainResult")},
+    **{
+        name: ("transferkit.api", name)
+        for name in (
+            "fit",
+            "predict",
+            "FitResult",
+            "compare",
+            "cross_validate",
+            "rank",
+            "similarity",
+            "RankResult",
+            "SimilarityResult",
+            "adapt",
+            "AdaptResult",
+            "zeroshot",
+            "ZeroShotResult",
+            "PretrainResult",
+            "CompareResult",
+            "CVResult",
+            "compare_runs",
+            "AutoResult",
+            "ExplainResult",
+        )
+    },
     "auto": ("transferkit.api", "auto"),
     "explain": ("transferkit.api", "explain"),
     "pretrain": ("transferkit.api", "pretrain"),

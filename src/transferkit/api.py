@@ -6,13 +6,13 @@
 The CLI calls the same functions with the same settings objects. Nothing here holds logic.
 """
 
+from transferkit.runs._fitting import make_config
 from transferkit.runs.adapt import AdaptResult, adapt
 from transferkit.runs.auto import AutoResult, auto
 from transferkit.runs.compare import CompareResult, compare
 from transferkit.runs.cv import CVResult, cross_validate
 from transferkit.runs.explain import ExplainResult, explain
 from transferkit.runs.fit import FitResult, fit
-from transferkit.runs.fitting import make_config
 from transferkit.runs.paired import compare_runs
 from transferkit.runs.predict import load_run_model, predict
 from transferkit.runs.pretrain import PretrainResult, pretrain

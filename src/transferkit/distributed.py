@@ -68,10 +68,12 @@ def join_timeout() -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise UserError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds. Set it to how long "
-                        f"a process may wait for the others to join, e.g. `export "
-                        f"{TIMEOUT_ENV}=600`, or unset it for the default of "
-                        f"{DEFAULT_JOIN_TIMEOUT_S:g} s.")
+        raise UserError(
+            f"{TIMEOUT_ENV}={raw!r} is not a number of seconds. Set it to how long "
+            f"a process may wait for the others to join, e.g. `export "
+            f"{TIMEOUT_ENV}=600`, or unset it for the default of "
+            f"{DEFAULT_JOIN_TIMEOUT_S:g} s."
+        )
     return value
 
 
@@ -95,8 +97,10 @@ def init(device_type: str = "cpu") -> bool:
 def _join_error(e: Exception, wait: float) -> UserError:
     """The one-paragraph error for a process group that could not be formed in time."""
     env = os.environ
-    me = (f"Process {env.get('RANK', '?')} of {env.get('WORLD_SIZE', '?')} "
-          f"(host {socket.gethostname()})")
+    me = (
+        f"Process {env.get('RANK', '?')} of {env.get('WORLD_SIZE', '?')} "
+        f"(host {socket.gethostname()})"
+    )
     where = f"{env.get('MASTER_ADDR', '?')}:{env.get('MASTER_PORT', '?')}"
     why = (str(e).strip().splitlines() or [type(e).__name__])[0]
     longer = f"set {TIMEOUT_ENV} to more seconds (now {wait:g}) if the other nodes start later"
@@ -105,12 +109,14 @@ def _join_error(e: Exception, wait: float) -> UserError:
             f"{me} could not reach the rendezvous at {where} within {wait:g} s ({why}). Check "
             "that the first node is running and that this address and port are reachable from "
             "here (firewall, --rdzv-endpoint / MASTER_ADDR), start the same command on every "
-            f"node, or {longer}.")
+            f"node, or {longer}."
+        )
     return UserError(
         f"{me} waited {wait:g} s at {where} for the other processes of this job to join the "
         f"process group, and not all came ({why}). A process on another node stopped before "
         "it got there (its own output says why) or was never started. Start the same command "
-        f"on every node (same --nnodes, --rdzv-id and --rdzv-endpoint), or {longer}.")
+        f"on every node (same --nnodes, --rdzv-id and --rdzv-endpoint), or {longer}."
+    )
 
 
 def abandon() -> None:
@@ -119,7 +125,7 @@ def abandon() -> None:
     if is_initialized():
         try:
             dist.destroy_process_group()
-        except Exception:  # pragma: no cover - the group is already broken
+        except Exception:  # noqa: BLE001  # pragma: no cover - the group is already broken
             pass
 
 

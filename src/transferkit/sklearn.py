@@ -79,18 +79,36 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise UserError("y holds a single class; a classifier needs at least two.")
-        data = ArrayDataset(images, yi.astype(np.int64), [str(c) for c in self.classes_],
-                            name="array", fingerprint=_fingerprint(images, yi), hflip_safe=self.hflip)
+        data = ArrayDataset(
+            images,
+            yi.astype(np.int64),
+            [str(c) for c in self.classes_],
+            name="array",
+            fingerprint=_fingerprint(images, yi),
+            hflip_safe=self.hflip,
+        )
         idx = np.arange(len(yi))
         counts = np.bincount(yi)
         strat = yi if counts.min() >= 2 else None
-        tr, va = train_test_split(idx, test_size=self.val_fraction, random_state=self.seed,
-                                  stratify=strat)
+        tr, va = train_test_split(
+            idx, test_size=self.val_fraction, random_state=self.seed, stratify=strat
+        )
         splits = Splits(np.sort(tr), np.sort(va), np.zeros(0, dtype=np.int64))
-        result = fit(dataset=data, splits=splits, model=self.model, strategy=self.strategy,
-                     epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                     image_size=self.image_size, val_fraction=self.val_fraction,
-                     augment=self.augment, seed=self.seed, device=self.device, weights=self.weights)
+        result = fit(
+            dataset=data,
+            splits=splits,
+            model=self.model,
+            strategy=self.strategy,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            image_size=self.image_size,
+            val_fraction=self.val_fraction,
+            augment=self.augment,
+            seed=self.seed,
+            device=self.device,
+            weights=self.weights,
+        )
         self.model_ = result.model
         self.run_id_ = result.run_id
         self.strategy_ = result.strategy
@@ -105,9 +123,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         images = _as_images(X)
         data = ArrayDataset(images, None, [str(c) for c in self.classes_], name="array")
-        logits = predict_logits(self.model_, data, np.arange(len(images)),
-                                device=distributed.device_for(self.device),
-                                batch_size=self.batch_size * 2, shard=False)
+        logits = predict_logits(
+            self.model_,
+            data,
+            np.arange(len(images)),
+            device=distributed.device_for(self.device),
+            batch_size=self.batch_size * 2,
+            shard=False,
+        )
         return softmax(logits)
 
     def predict(self, X) -> np.ndarray:

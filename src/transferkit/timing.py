@@ -82,13 +82,24 @@ def untimed(history: list[dict]) -> list[dict]:
 
 
 # The stages a run reports, in the order a stacked bar shows them; unknown names follow.
-ORDER = ("load", "extract", "batchnorm", "probe", "train", "validate", "checkpoint", "test",
-         "store", "other")
+ORDER = (
+    "load",
+    "extract",
+    "batchnorm",
+    "probe",
+    "train",
+    "validate",
+    "checkpoint",
+    "test",
+    "store",
+    "other",
+)
 
 
 def ordered(timings: dict[str, float]) -> list[tuple[str, float]]:
     """The stage seconds of ``timings`` (``total`` left out) in :data:`ORDER`."""
-    parts = [(k, float(v)) for k, v in timings.items()
-             if k != "total" and isinstance(v, (int, float))]
+    parts = [
+        (k, float(v)) for k, v in timings.items() if k != "total" and isinstance(v, (int, float))
+    ]
     rank = {k: i for i, k in enumerate(ORDER)}
     return sorted(parts, key=lambda kv: (rank.get(kv[0], rank["other"] - 0.5), kv[0]))

@@ -48,7 +48,9 @@ def test_coral_loss_is_the_paper_formula():
     xs, xt = _rng(4).normal(size=(10, 4)), _rng(5).normal(size=(7, 4)) * 2.0
     d = 4
     expected = np.sum((_slow_cov(xs) - _slow_cov(xt)) ** 2) / (4 * d * d)
-    assert coral_loss(torch.tensor(xs), torch.tensor(xt)).item() == pytest.approx(expected, rel=1e-5)
+    assert coral_loss(torch.tensor(xs), torch.tensor(xt)).item() == pytest.approx(
+        expected, rel=1e-5
+    )
     assert coral_loss(torch.tensor(xs), torch.tensor(xs)).item() == pytest.approx(0.0, abs=1e-10)
 
 

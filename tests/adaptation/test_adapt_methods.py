@@ -12,8 +12,8 @@ from adapt_data import SMALL, one_thread, write_domains  # noqa: F401 (fixture)
 
 from transferkit.adaptation import DEEP_METHODS, SHALLOW_METHODS, AdaptationNet
 from transferkit.config import AdaptConfig
-from transferkit.runs.adapt_domains import load_domains, seed_indices
-from transferkit.runs.adapt_members import fit_shallow, raw_features, train_deep
+from transferkit.runs.adapt.domains import load_domains, seed_indices
+from transferkit.runs.adapt.members import fit_shallow, raw_features, train_deep
 from transferkit.zoo import create_backbone
 from transferkit.zoo.checkpoint import TransferModel, load_model, save_model
 
@@ -22,8 +22,12 @@ from transferkit.zoo.checkpoint import TransferModel, load_model, save_model
 def domains(tmp_path_factory):
     src, tgt = write_domains(tmp_path_factory.mktemp("domains"))
     fields = {f.name for f in dataclasses.fields(AdaptConfig)}
-    cfg = AdaptConfig(source=src, target=tgt, **{k: v for k, v in SMALL.items() if k in fields},
-                      options={"hidden": SMALL["hidden"]})
+    cfg = AdaptConfig(
+        source=src,
+        target=tgt,
+        **{k: v for k, v in SMALL.items() if k in fields},
+        options={"hidden": SMALL["hidden"]},
+    )
     data = load_domains(cfg)
     return cfg, data, seed_indices(data, cfg, 0)
 
@@ -46,7 +50,9 @@ DEEP = DEEP_METHODS.list()
 @pytest.mark.parametrize("name", DEEP)
 def test_deep_forward_and_backward(name):
     torch.manual_seed(0)
-    method = DEEP_METHODS.get(name)(trade_off=1.0, **({"hidden": 16} if DEEP_METHODS.get(name).options else {}))
+    method = DEEP_METHODS.get(name)(
+        trade_off=1.0, **({"hidden": 16} if DEEP_METHODS.get(name).options else {})
+    )
     net = AdaptationNet(TransferModel(_backbone(), 3), method)
     net.train()
     xs, xt = torch.randn(6, 3, 8, 8), torch.randn(6, 3, 8, 8)
@@ -93,8 +99,9 @@ def _first_bn_input_mean(model, dataset, indices, batch_size):
     return bn, torch.stack(seen).mean(0)
 
 
-def test_adabn_keeps_source_weights_and_takes_batchnorm_statistics_from_the_target(domains,
-                                                                                   tmp_path):
+def test_adabn_keeps_source_weights_and_takes_batchnorm_statistics_from_the_target(
+    domains, tmp_path
+):
     cfg, data, idx = domains
     ada = _fit("adabn", cfg, data, idx, tmp_path / "adabn")
     src = _fit("source-only", cfg, data, idx, tmp_path / "src")
@@ -108,5 +115,4 @@ def test_adabn_keeps_source_weights_and_takes_batchnorm_statistics_from_the_targ
     assert (source_mean - target_mean).norm() > 0.1 * target_mean.norm()  # a real shift
     assert torch.allclose(bn.running_mean, target_mean, atol=1e-4, rtol=1e-4)
     src_bn = next(m for m in src.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert (src_bn.running_mean - target_mean).norm() > 10 * (bn.running_mean
-                                                               - target_mean).norm()
+    assert (src_bn.running_mean - target_mean).norm() > 10 * (bn.running_mean - target_mean).norm()

@@ -62,8 +62,10 @@ def test_unreliable_names_each_failure():
 
 
 def test_one_unreliable_candidate_moves_every_candidate_to_im():
-    table = [{"candidate": "a", "risk": 0.9, "loss": 0.2, "im": 1.5, "unreliable": 0.0},
-             {"candidate": "b", "risk": 0.1, "loss": 0.5, "im": 2.0, "unreliable": 0.5}]
+    table = [
+        {"candidate": "a", "risk": 0.9, "loss": 0.2, "im": 1.5, "unreliable": 0.0},
+        {"candidate": "b", "risk": 0.1, "loss": 0.5, "im": 2.0, "unreliable": 0.5},
+    ]
     scores, rule, why = selection_scores("dev", table)
     assert rule == "im" and scores == {"a": -1.5, "b": -2.0} and "1 of 2" in why
     assert "information-maximisation" in why and choose(scores) == "b"
@@ -92,8 +94,14 @@ def test_target_side_scores_prefer_confident_diverse_clustered_predictions():
     scattered = rng.normal(0, 3, (200, 4))
     assert snd_score(sharp) > snd_score(scattered)
     assert snd_score(sharp[rng.permutation(200)]) == pytest.approx(snd_score(sharp))
-    out = selection_risk("im", val_losses=np.ones(5), f_val=np.zeros((5, 2)),
-                         f_source=np.zeros((5, 2)), f_target=np.zeros((5, 2)), t_logits=sharp)
+    out = selection_risk(
+        "im",
+        val_losses=np.ones(5),
+        f_val=np.zeros((5, 2)),
+        f_source=np.zeros((5, 2)),
+        f_target=np.zeros((5, 2)),
+        t_logits=sharp,
+    )
     assert out["risk"] == pytest.approx(-im_score(sharp)) and "dev" not in out
     assert selection_scores("im", [{"candidate": "a", "risk": -1.0, "unreliable": 0.0}])[1] == "im"
 

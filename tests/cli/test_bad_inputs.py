@@ -27,20 +27,31 @@ def files(tmp_path_factory):
         (root / "ok" / c).mkdir(parents=True)
         for i in range(6):
             Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
-                root / "ok" / c / f"{i}.png")
+                root / "ok" / c / f"{i}.png"
+            )
     (root / "one" / "only").mkdir(parents=True)
     (root / "flat").mkdir()
     for i in range(3):
         Image.new("L", (8, 8), 9).save(root / "one" / "only" / f"{i}.png")
         Image.new("L", (8, 8), 9).save(root / "flat" / f"{i}.png")
-    (root / "texts.csv").write_text("text,label\n" + "".join(
-        f"words {i},{'xy'[i % 2]}\n" for i in range(12)))
+    (root / "texts.csv").write_text(
+        "text,label\n" + "".join(f"words {i},{'xy'[i % 2]}\n" for i in range(12))
+    )
     (root / "empty").mkdir()
     np.savez(root / "wrongkeys.npz", pixels=np.zeros((4, 3, 3), np.uint8))
     home = root / "home"
     env = {"TRANSFERKIT_HOME": str(home)}
-    fit = run_cli("fit", "--data", str(root / "ok"), "--strategy", "linear", *FAST, "--json",
-                  env_extra=env, check=0)
+    fit = run_cli(
+        "fit",
+        "--data",
+        str(root / "ok"),
+        "--strategy",
+        "linear",
+        *FAST,
+        "--json",
+        env_extra=env,
+        check=0,
+    )
     return {"root": root, "env": env, "run": json.loads(fit.stdout)["run"]}
 
 
@@ -82,40 +93,122 @@ def cases(f):
         (["rank", "--data", one, "--models", "tiny-cnn"], "single class"),
         (["rank", "--data", ok, "--models", "tiny-cnn", "--knn-k", "0"], "--knn-k"),
         (["rank", "--data", ok, "--models", "tiny-cnn", "--max-examples", "0"], "max"),
-        (["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--max-examples", "5"],
-         "too few for 10 classes"),
-        (["rank", "--data", ok, "--models", "tiny-cnn", "--scores", "linear-probe",
-          "--probe-folds", "1"], "--probe-folds"),
+        (
+            ["rank", "--data", "builtin:digits", "--models", "tiny-cnn", "--max-examples", "5"],
+            "too few for 10 classes",
+        ),
+        (
+            [
+                "rank",
+                "--data",
+                ok,
+                "--models",
+                "tiny-cnn",
+                "--scores",
+                "linear-probe",
+                "--probe-folds",
+                "1",
+            ],
+            "--probe-folds",
+        ),
         # similarity
-        (["similarity", "--source", ok, "--target", flat, "--model", "tiny-cnn",
-          "--max-examples", "1"], "at least 2"),
-        (["similarity", "--source", ok, "--target", str(r / "nope"), "--model", "tiny-cnn"],
-         "does not exist"),
+        (
+            [
+                "similarity",
+                "--source",
+                ok,
+                "--target",
+                flat,
+                "--model",
+                "tiny-cnn",
+                "--max-examples",
+                "1",
+            ],
+            "at least 2",
+        ),
+        (
+            ["similarity", "--source", ok, "--target", str(r / "nope"), "--model", "tiny-cnn"],
+            "does not exist",
+        ),
         (["similarity", "--source", ok, "--target", flat, "--model", "nope-net"], "nope-net"),
         # adapt
         (["adapt", "--source", ok, "--model", "tiny-cnn"], "--target"),
-        (["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--method", "dnn"],
-         "dnn"),
-        (["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--batch-size", "1"],
-         "--batch-size"),
-        (["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--image-size", "0"],
-         "--image-size"),
-        (["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--select", "best"],
-         "best"),
-        (["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--trade-off", "x"],
-         "--trade-off"),
+        (
+            ["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--method", "dnn"],
+            "dnn",
+        ),
+        (
+            ["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--batch-size", "1"],
+            "--batch-size",
+        ),
+        (
+            ["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--image-size", "0"],
+            "--image-size",
+        ),
+        (
+            ["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--select", "best"],
+            "best",
+        ),
+        (
+            ["adapt", "--source", ok, "--target", flat, "--model", "tiny-cnn", "--trade-off", "x"],
+            "--trade-off",
+        ),
         (["adapt", "--resume", run], "adapt"),
         # auto
         (["auto", "--data", ok, "--budget", "10x"], "--budget"),
         (["auto", "--data", ok, "--budget", "1s"], "too small"),
         (["auto", "--data", ok, "--models", "zzz*"], "zoo"),
         (["auto", "--data", ok, "--models", "minilm-l6"], "text models"),
-        (["auto", "--data", ok, "--models", "tiny-cnn", "--image-sizes", "16",
-          "--strategies", "lora", "--budget", "15s", "--max-epochs", "1"], "lora needs"),
-        (["auto", "--data", ok, "--models", "tiny-cnn", "--image-sizes", "16",
-          "--strategies", "zeroshot", "--budget", "15s"], "every configuration"),
-        (["auto", "--data", ok, "--models", "tiny-cnn", "--image-sizes", "16", "--budget", "20s",
-          "--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot reach"),
+        (
+            [
+                "auto",
+                "--data",
+                ok,
+                "--models",
+                "tiny-cnn",
+                "--image-sizes",
+                "16",
+                "--strategies",
+                "lora",
+                "--budget",
+                "15s",
+                "--max-epochs",
+                "1",
+            ],
+            "lora needs",
+        ),
+        (
+            [
+                "auto",
+                "--data",
+                ok,
+                "--models",
+                "tiny-cnn",
+                "--image-sizes",
+                "16",
+                "--strategies",
+                "zeroshot",
+                "--budget",
+                "15s",
+            ],
+            "every configuration",
+        ),
+        (
+            [
+                "auto",
+                "--data",
+                ok,
+                "--models",
+                "tiny-cnn",
+                "--image-sizes",
+                "16",
+                "--budget",
+                "20s",
+                "--storage",
+                "postgresql://nobody@127.0.0.1:1/none",
+            ],
+            "cannot reach",
+        ),
         (["auto", "--worker", "--data", ok], "--study"),
         (["auto", "--data", ok, "--strategies", "finetuning"], "finetuning"),
         (["auto", "--resume", run], "auto search"),

@@ -15,11 +15,35 @@ from transferkit.store import RunStore
 def test_cli_adapt_then_predict(tmp_path):
     """The parent run serves the label-free choice's model."""
     src, tgt = write_domains(tmp_path)
-    proc = run_cli("adapt", "--source", src, "--target", tgt, "--model", "tiny-cnn",
-                   "--method", "source-only,mcc", "--trade-off", "0.5", "--image-size", "8",
-                   "--batch-size", "8", "--epochs", "1", "--hidden", "16", "--embed-points", "0",
-                   "--selection-examples", "24", "--target-labels-for-eval", "--json", check=0,
-                   env_extra={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(
+        "adapt",
+        "--source",
+        src,
+        "--target",
+        tgt,
+        "--model",
+        "tiny-cnn",
+        "--method",
+        "source-only,mcc",
+        "--trade-off",
+        "0.5",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--embed-points",
+        "0",
+        "--selection-examples",
+        "24",
+        "--target-labels-for-eval",
+        "--json",
+        check=0,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     out = json.loads(proc.stdout)
     assert out["chosen"] in ("source-only", "mcc@0.5")
     assert out["metrics"]["selection_rule_asked"] == "dev" and out["rule"] in ("dev", "im")
@@ -29,15 +53,35 @@ def test_cli_adapt_then_predict(tmp_path):
     assert len(rows) == 45 and set(rows[0]) >= {"item", "prediction", "p_d", "p_h", "p_v"}
 
 
-
 def test_cli_adapt_table_with_the_default_rule_says_when_it_fell_back(tmp_path):
     """The table output with the default --select (not given): the note about a fallback
     rule used to crash with AttributeError after the run was recorded."""
     src, tgt = write_domains(tmp_path)
-    proc = run_cli("adapt", "--source", src, "--target", tgt, "--model", "tiny-cnn",
-                   "--method", "source-only,mcc", "--image-size", "8", "--batch-size", "8",
-                   "--epochs", "1", "--hidden", "16", "--embed-points", "0",
-                   "--selection-examples", "24", check=0, env_extra={"OMP_NUM_THREADS": "1"})
+    proc = run_cli(
+        "adapt",
+        "--source",
+        src,
+        "--target",
+        tgt,
+        "--model",
+        "tiny-cnn",
+        "--method",
+        "source-only,mcc",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--embed-points",
+        "0",
+        "--selection-examples",
+        "24",
+        check=0,
+        env_extra={"OMP_NUM_THREADS": "1"},
+    )
     assert "Traceback" not in proc.stderr and "chosen without target labels" in proc.stdout
     run = proc.stdout.split("--run ")[1].split()[0]
     rec = RunStore().get(run)

@@ -100,12 +100,32 @@ def test_predict_on_deleted_run_exits_2(tmp_path):
 
 def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk_home):
     """A real kill mid-training, then --resume: same metrics as a run never interrupted."""
-    args = ["fit", "--data", "builtin:digits", "--strategy", "finetune", "--model", "tiny-cnn",
-            "--image-size", "32", "--epochs", "4", "--labels-per-class", "100", "--seed", "1",
-            "--json"]
+    args = [
+        "fit",
+        "--data",
+        "builtin:digits",
+        "--strategy",
+        "finetune",
+        "--model",
+        "tiny-cnn",
+        "--image-size",
+        "32",
+        "--epochs",
+        "4",
+        "--labels-per-class",
+        "100",
+        "--seed",
+        "1",
+        "--json",
+    ]
     env = {**os.environ}
-    proc = subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     runs = tk_home / "runs"
     deadline = time.time() + 300
     ckpt = None
@@ -154,8 +174,22 @@ def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
 
 def test_help_works_for_every_command():
     p = run_cli("--help", check=0)
-    commands = [c for c in ("zoo", "fit", "runs", "compare", "pretrain", "predict", "demo",
-                            "report", "rank", "similarity") if f"    {c}" in p.stdout]
+    commands = [
+        c
+        for c in (
+            "zoo",
+            "fit",
+            "runs",
+            "compare",
+            "pretrain",
+            "predict",
+            "demo",
+            "report",
+            "rank",
+            "similarity",
+        )
+        if f"    {c}" in p.stdout
+    ]
     assert len(commands) >= 7
     for c in commands:
         h = run_cli(c, "--help")

@@ -27,8 +27,18 @@ def _npz(path, invert=False, one_class=False):
 
 
 def test_rank_json_then_table(capsys):
-    p = run_cli("rank", "--data", "builtin:digits", "--models", "tiny-cnn,no-such-model",
-                "--scores", "hscore,logme,leep", *SMALL, "--json", check=0)
+    p = run_cli(
+        "rank",
+        "--data",
+        "builtin:digits",
+        "--models",
+        "tiny-cnn,no-such-model",
+        "--scores",
+        "hscore,logme,leep",
+        *SMALL,
+        "--json",
+        check=0,
+    )
     out = json.loads(p.stdout)
     rows = {r["model"]: r for r in out["rows"]}
     assert out["primary"] == "hscore" and out["order"] == ["tiny-cnn"]
@@ -37,8 +47,22 @@ def test_rank_json_then_table(capsys):
     assert "source head" in rows["tiny-cnn"]["empty"]["leep"]
     assert rows["no-such-model"]["status"] == "failed"
     # the table, in-process (same entry point; features now come from the shared cache)
-    code = main(["rank", "--data", "builtin:digits", "--models", "tiny-cnn,no-such-model",
-                 "--score", "knn", "--scores", "logme,leep", "--knn-k", "3", *SMALL])
+    code = main(
+        [
+            "rank",
+            "--data",
+            "builtin:digits",
+            "--models",
+            "tiny-cnn,no-such-model",
+            "--score",
+            "knn",
+            "--scores",
+            "logme,leep",
+            "--knn-k",
+            "3",
+            *SMALL,
+        ]
+    )
     table = capsys.readouterr().out
     assert code == 0 and "by knn" in table and "leep: tiny-cnn has no source head" in table
     assert "failed" in table and "Unknown backbone 'no-such-model'" in table
@@ -50,9 +74,23 @@ def test_rank_json_then_table(capsys):
 
 def test_similarity_json(tmp_path):
     target = _npz(tmp_path / "inverted.npz", invert=True)
-    p = run_cli("similarity", "--source", "builtin:digits", "--target", target, "--model",
-                "tiny-cnn", "--image-size", "16", "--max-examples", "80", "--permutations", "40",
-                "--json", check=0)
+    p = run_cli(
+        "similarity",
+        "--source",
+        "builtin:digits",
+        "--target",
+        target,
+        "--model",
+        "tiny-cnn",
+        "--image-size",
+        "16",
+        "--max-examples",
+        "80",
+        "--permutations",
+        "40",
+        "--json",
+        check=0,
+    )
     out = json.loads(p.stdout)
     assert out["n_source"] == out["n_target"] == 80 and out["mmd2"] > 0
     assert abs(out["p_value"] - 1 / 41) < 1e-9 and out["proxy_a_distance"] > 1

@@ -16,12 +16,25 @@ def test_quiet_after_the_command_and_split_folders_end_to_end(tmp_path):
     a root/train|val|test/<class> folder is the 3-class task with its own test split, not a
     task with classes 'train', 'val' and 'test'."""
     data = split_tree(tmp_path / "ds", {"train": 8, "val": 3, "test": 4})
-    p = run_cli("fit", "--data", str(data), "--model", "tiny-cnn", "--strategy", "linear",
-                "--image-size", "16", "--json", "-q", env_extra={"TRANSFERKIT_QUIET": "0"},
-                check=0)
+    p = run_cli(
+        "fit",
+        "--data",
+        str(data),
+        "--model",
+        "tiny-cnn",
+        "--strategy",
+        "linear",
+        "--image-size",
+        "16",
+        "--json",
+        "-q",
+        env_extra={"TRANSFERKIT_QUIET": "0"},
+        check=0,
+    )
     assert p.stderr.strip() == ""
-    rec = json.loads(run_cli("runs", "show", json.loads(p.stdout)["run"], "--json", "--quiet",
-                             check=0).stdout)
+    rec = json.loads(
+        run_cli("runs", "show", json.loads(p.stdout)["run"], "--json", "--quiet", check=0).stdout
+    )
     assert rec["extra"]["dataset"]["classes"] == ["cat", "dog", "fox"]
     assert rec["extra"]["splits"] == {"train": 24, "val": 9, "test": 12}
     loud = run_cli("runs", "list", env_extra={"TRANSFERKIT_QUIET": "0"}, check=0)

@@ -25,8 +25,14 @@ from transferkit.zoo import (  # noqa: E402
 )
 
 SIZE = 32
-CASES = [*BACKBONES, "timm:test_resnet", "torchvision:mobilenet_v3_small", "file:saved",
-         "hf:tiny-bert", "hf:tiny-clip"]
+CASES = [
+    *BACKBONES,
+    "timm:test_resnet",
+    "torchvision:mobilenet_v3_small",
+    "file:saved",
+    "hf:tiny-bert",
+    "hf:tiny-clip",
+]
 
 
 @pytest.fixture(scope="module")

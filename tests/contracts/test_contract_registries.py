@@ -23,8 +23,13 @@ def _all_registries():
     from transferkit.report.sections import SECTIONS
     from transferkit.zoo import BACKBONES, SOURCES
 
-    return [r for rs in FAMILIES.values() for r in rs] + [SELECTION_RULES, DATASETS, SECTIONS,
-                                                          BACKBONES, SOURCES]
+    return [r for rs in FAMILIES.values() for r in rs] + [
+        SELECTION_RULES,
+        DATASETS,
+        SECTIONS,
+        BACKBONES,
+        SOURCES,
+    ]
 
 
 @pytest.mark.parametrize("registry", _all_registries(), ids=lambda r: r.kind)
@@ -39,15 +44,20 @@ def test_names_are_lowercase_and_set_on_the_entries(registry):
 def _home(entry) -> str:
     """The module that defines a registered entry (a class, a function, or a ZooEntry /
     Source record, by its factory)."""
-    for obj in (entry, getattr(entry, "factory", None), getattr(entry, "create", None),
-                getattr(entry, "build", None)):
+    for obj in (
+        entry,
+        getattr(entry, "factory", None),
+        getattr(entry, "create", None),
+        getattr(entry, "build", None),
+    ):
         if getattr(obj, "__module__", "").startswith("transferkit."):
             return obj.__module__
     raise AssertionError(f"cannot tell where {entry!r} is defined")
 
 
-@pytest.mark.parametrize("registry", [r for r in _all_registries() if r.package],
-                         ids=lambda r: r.kind)
+@pytest.mark.parametrize(
+    "registry", [r for r in _all_registries() if r.package], ids=lambda r: r.kind
+)
 def test_entries_come_from_their_package_found_without_a_list(registry):
     """Every entry is defined in a module of the family's package, and the package's
     ``__init__`` imports none of the modules that register: they are found by discovery, so
@@ -57,18 +67,27 @@ def test_entries_come_from_their_package_found_without_a_list(registry):
     init = Path(importlib.import_module(registry.package).__file__)
     tree = ast.parse(init.read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    imported |= {f"{n.module}.{a.name}" for n in ast.walk(tree)
-                 if isinstance(n, ast.ImportFrom) and n.module for a in n.names}
+    imported |= {
+        f"{n.module}.{a.name}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module
+        for a in n.names
+    }
     listed = {h for h in homes if h in imported and not h.endswith((".base", ".common"))}
     assert not listed, f"{init} lists {sorted(listed)}"
 
 
-OPTION_CASES = [(key, r, d, f, cls) for key, rs in FAMILIES.items() for r in rs
-                for d, f, cls in r.option_fields()]
+OPTION_CASES = [
+    (key, r, d, f, cls)
+    for key, rs in FAMILIES.items()
+    for r in rs
+    for d, f, cls in r.option_fields()
+]
 
 
-@pytest.mark.parametrize("key, registry, dest, field, cls", OPTION_CASES,
-                         ids=[c[2] for c in OPTION_CASES])
+@pytest.mark.parametrize(
+    "key, registry, dest, field, cls", OPTION_CASES, ids=[c[2] for c in OPTION_CASES]
+)
 def test_every_option_has_help_a_valid_default_and_a_flag(key, registry, dest, field, cls):
     assert field.metadata.get("help"), f"{dest} has no help text"
     check_ranges(cls())
@@ -78,8 +97,7 @@ def test_every_option_has_help_a_valid_default_and_a_flag(key, registry, dest, f
         assert "--" + dest.replace("_", "-") in text, (cmd.name, dest)
 
 
-@pytest.mark.parametrize("cmd", [c for c in COMMANDS if c.settings],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize("cmd", [c for c in COMMANDS if c.settings], ids=lambda c: c.name)
 def test_command_options_do_not_collide(cmd):
     """Building a command's options refuses two options of one name (argparse raises)."""
     build_parser(cmd.name)

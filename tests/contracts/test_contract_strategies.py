@@ -29,7 +29,7 @@ def images(tmp_path_factory):
         (root / c).mkdir()
         for i in range(12):
             img = rng.integers(0, 60, (24, 24), dtype=np.uint8)
-            img[k * 8:k * 8 + 8, :] += 150  # a class-specific band
+            img[k * 8 : k * 8 + 8, :] += 150  # a class-specific band
             Image.fromarray(img).save(root / c / f"{i}.png")
     return str(root)
 
@@ -68,12 +68,15 @@ def test_strategy_trains_predicts_from_its_run_and_is_seeded(strategy, target):
         np.testing.assert_allclose(got, p, atol=1e-4)
     if not model.startswith("hf:"):  # the same seed again: the same predictions
         again = _fit(strategy, data, model, extra)
-        np.testing.assert_array_equal(load_predictions(again.artifact_dir)["proba"],
-                                      saved["proba"])
+        np.testing.assert_array_equal(load_predictions(again.artifact_dir)["proba"], saved["proba"])
 
 
-BOUNDED = [(s, d, f) for s in STRATEGIES.list() for d, f in dests(STRATEGIES, s).items()
-           if "min" in f.metadata or "gt" in f.metadata]
+BOUNDED = [
+    (s, d, f)
+    for s in STRATEGIES.list()
+    for d, f in dests(STRATEGIES, s).items()
+    if "min" in f.metadata or "gt" in f.metadata
+]
 
 
 @pytest.mark.parametrize("strategy, dest, field", BOUNDED, ids=[f"{s}-{d}" for s, d, _ in BOUNDED])

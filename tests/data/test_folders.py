@@ -38,8 +38,9 @@ def test_split_folders_are_splits_not_classes(tmp_path):
     assert set(ds.predefined[np.concatenate([few.train, few.val])]) <= {"train", "val"}
 
 
-@pytest.mark.parametrize("names", [("train", "test"), ("Train", "Validation"),
-                                   ("train", "valid", "test")])
+@pytest.mark.parametrize(
+    "names", [("train", "test"), ("Train", "Validation"), ("train", "valid", "test")]
+)
 def test_split_folder_names_any_case(tmp_path, names):
     ds = load_dataset(str(split_tree(tmp_path / "ds", dict.fromkeys(names, 3))))
     assert ds.classes == ["cat", "dog", "fox"]
@@ -77,8 +78,9 @@ def test_a_class_named_train_beside_other_classes_is_a_class(tmp_path):
 
 
 def test_text_split_column_val(tmp_path):
-    rows = ["text,label,split"] + [f"t{i},{'ab'[i % 2]},{['train', 'valid', 'test'][i % 3]}"
-                                   for i in range(30)]
+    rows = ["text,label,split"] + [
+        f"t{i},{'ab'[i % 2]},{['train', 'valid', 'test'][i % 3]}" for i in range(30)
+    ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     ds = load_dataset(str(tmp_path / "t.csv"))
     s = make_splits(ds, seed=0)

@@ -32,21 +32,32 @@ from transferkit.data.splits import split_name
 from transferkit.errors import UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # PIL and numpy warn about crafted files
-PROPERTY = settings(max_examples=400, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 OPTIONS = st.fixed_dictionaries({"strict": st.booleans(), "validate": st.booleans()})
 OFF = {"strict": False, "validate": False}  # @example: inputs the properties found, with
 NONE = ("none", 0, b"")  # what the old code did in a comment
 # (how, where, noise): the file as written, cut at `where`, a byte flipped there, or noise
-MANGLE = st.tuples(st.sampled_from(["none"] * 6 + ["cut", "flip", "noise"]),
-                   st.integers(0, 4000), st.binary(max_size=64))
+MANGLE = st.tuples(
+    st.sampled_from(["none"] * 6 + ["cut", "flip", "noise"]),
+    st.integers(0, 4000),
+    st.binary(max_size=64),
+)
 
 
 def mangle(raw: bytes, how: str = "none", where: int = 0, noise: bytes = b"") -> bytes:
     k = where % max(len(raw), 1)
     if how == "flip" and raw:
-        return raw[:k] + bytes([raw[k] ^ 0xFF]) + raw[k + 1:]
+        return raw[:k] + bytes([raw[k] ^ 0xFF]) + raw[k + 1 :]
     return {"cut": raw[:k], "noise": noise}.get(how, raw)
 
 
@@ -72,8 +83,10 @@ def check(spec: str, names: str, **options) -> bool:
         msg.encode("utf-8")  # printable: no lone surrogates from undecodable file names
         return False
     n, labels = len(ds), ds.labels
-    event(f"loaded {type(ds).__name__}, labels={labels is not None}, "
-         f"splits={ds.predefined is not None}")
+    event(
+        f"loaded {type(ds).__name__}, labels={labels is not None}, "
+        f"splits={ds.predefined is not None}"
+    )
     assert n > 0 and len(set(ds.classes)) == len(ds.classes)
     if labels is not None:
         assert labels.dtype == np.int64 and labels.shape == (n,)
@@ -94,13 +107,13 @@ def check(spec: str, names: str, **options) -> bool:
     assert all(s.item and s.reason for s in ds.skipped) and ds.summary()
     assert not ds.skipped or skipped_summary(ds)
     assert not options.get("strict") or not [
-        s for s in ds.skipped if s.reason.startswith(("unreadable", "missing", "empty"))]
+        s for s in ds.skipped if s.reason.startswith(("unreadable", "missing", "empty"))
+    ]
     return True
 
 
 # ---------------------------------------------------------------------------------- images
-MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I", "I;16", "F", "CMYK", "YCbCr", "LAB",
-         "HSV")
+MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I", "I;16", "F", "CMYK", "YCbCr", "LAB", "HSV")
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 
 
@@ -119,15 +132,44 @@ def encode(mode: str, fmt: str, w: int, h: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
-IMAGE = st.builds(lambda raw, how: mangle(raw, *how), st.builds(
-    encode, st.sampled_from(MODES), st.sampled_from(FORMATS), st.integers(1, 5),
-    st.integers(1, 5), st.integers(0, 3)), MANGLE)
+IMAGE = st.builds(
+    lambda raw, how: mangle(raw, *how),
+    st.builds(
+        encode,
+        st.sampled_from(MODES),
+        st.sampled_from(FORMATS),
+        st.integers(1, 5),
+        st.integers(1, 5),
+        st.integers(0, 3),
+    ),
+    MANGLE,
+)
 GOOD = encode("L", "PNG", 4, 3, 0)
 SPLITS = ["train", "val", "Valid", "TEST", "validation"]
-ODD = ["cat", "dog", "ﬁsh", "日本", "a b", "-1", "10", "2", ".hidden", "__MACOSX", "caf\udce9",
-       "e\u0301", "new\nline", "tab\t", "😀", " lead", "x.png"]
-NAME = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
-               min_size=1, max_size=8).filter(lambda s: s not in (".", ".."))
+ODD = [
+    "cat",
+    "dog",
+    "ﬁsh",
+    "日本",
+    "a b",
+    "-1",
+    "10",
+    "2",
+    ".hidden",
+    "__MACOSX",
+    "caf\udce9",
+    "e\u0301",
+    "new\nline",
+    "tab\t",
+    "😀",
+    " lead",
+    "x.png",
+]
+NAME = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    min_size=1,
+    max_size=8,
+).filter(lambda s: s not in (".", ".."))
 EXTS = [".png", ".jpg", ".JPEG", ".gif", ".tif", ".webp", ".bmp", ".txt", "", ".csv"]
 
 
@@ -135,28 +177,47 @@ EXTS = [".png", ".jpg", ".JPEG", ".gif", ".tif", ".webp", ".bmp", ".txt", "", ".
 def tree(draw) -> dict:
     """Files, empty folders and symlinks over a small pool of odd and split folder names;
     often on top of a valid layout (two classes, maybe under split folders, or flat)."""
-    pool = draw(st.lists(st.one_of(st.sampled_from(SPLITS + ODD), NAME), min_size=2,
-                         max_size=5, unique=True))
+    pool = draw(
+        st.lists(
+            st.one_of(st.sampled_from(SPLITS + ODD), NAME), min_size=2, max_size=5, unique=True
+        )
+    )
     part = st.lists(st.sampled_from(pool), max_size=3)
     base = draw(st.sampled_from(["none", "flat", "classes", "classes", "splits", "splits"]))
     names = [n for n in pool if not split_name(n)][:2]
     classes = {"none": [], "flat": [""]}.get(base, names if len(names) == 2 else ["cat", "dog"])
-    files = [(tuple(p for p in (s, c) if p), f"{s}{k}", ".png", GOOD)
-             for s in (["train", "val"] if base == "splits" else [""]) for c in classes
-             for k in range(2)]
+    files = [
+        (tuple(p for p in (s, c) if p), f"{s}{k}", ".png", GOOD)
+        for s in (["train", "val"] if base == "splits" else [""])
+        for c in classes
+        for k in range(2)
+    ]
     in_split = st.builds(lambda s, p: [s, *p], st.sampled_from(SPLITS), part)
     where = {"flat": st.just(()), "splits": st.one_of(in_split, in_split, part)}.get(base, part)
-    noise = st.tuples(where, st.sampled_from(["0", "1", "a", ".x", "日"]), st.sampled_from(EXTS),
-                      IMAGE)
-    return {"files": files + draw(st.lists(noise, max_size=6)),
-            "dirs": draw(st.lists(part, max_size=1)),
-            "links": draw(st.lists(st.tuples(part.filter(bool), st.sampled_from(
-                ["file", "dir", "root", "dangling", "outside"])), max_size=2))}
+    noise = st.tuples(
+        where, st.sampled_from(["0", "1", "a", ".x", "日"]), st.sampled_from(EXTS), IMAGE
+    )
+    return {
+        "files": files + draw(st.lists(noise, max_size=6)),
+        "dirs": draw(st.lists(part, max_size=1)),
+        "links": draw(
+            st.lists(
+                st.tuples(
+                    part.filter(bool),
+                    st.sampled_from(["file", "dir", "root", "dangling", "outside"]),
+                ),
+                max_size=2,
+            )
+        ),
+    }
 
 
 def two_classes(name: str, data: bytes) -> dict:
-    return {"files": [((name + c,), str(k), ".png", data) for c in ("", "2") for k in range(2)],
-            "dirs": [], "links": []}
+    return {
+        "files": [((name + c,), str(k), ".png", data) for c in ("", "2") for k in range(2)],
+        "dirs": [],
+        "links": [],
+    }
 
 
 @PROPERTY
@@ -175,8 +236,13 @@ def test_image_folders(layout, options):
             os.makedirs(root.joinpath(*parts), exist_ok=True)
         first = min((p for p in root.rglob("*") if p.is_file()), default=root / "nowhere")
         for parts, kind in layout["links"]:
-            target = {"file": first, "dir": first.parent, "root": root,
-                      "dangling": root / "nowhere.png", "outside": outside}[kind]
+            target = {
+                "file": first,
+                "dir": first.parent,
+                "root": root,
+                "dangling": root / "nowhere.png",
+                "outside": outside,
+            }[kind]
             try:
                 os.symlink(target, root.joinpath(*parts))
             except OSError:
@@ -185,14 +251,55 @@ def test_image_folders(layout, options):
 
 
 # ------------------------------------------------------------------- manifests and tables
-COLUMNS = ["path", "image", "file", "filename", "label", "class", "target", "text", "sentence",
-           "split", " Path ", "LABEL", ""]
-CELL = st.one_of(st.sampled_from([
-    "img/0.png", "img/1.jpg", "img/2.gif", "img/../img/0.png", "../outside.png", "/etc/hostname",
-    "missing.png", "~/x.png", "", " ", "0", "1", "-1", "nan", "1e309", "train", "test", "val",
-    "cat", "dog", "a,b", 'q"uote', "new\nline", "\ufeff"]), st.text(max_size=12))
-JSONL_LINES = st.lists(st.sampled_from(["[1, 2]", "null", "{bad", '{"path": null}',
-                                        '{"label": {}}', " "]), max_size=1)
+COLUMNS = [
+    "path",
+    "image",
+    "file",
+    "filename",
+    "label",
+    "class",
+    "target",
+    "text",
+    "sentence",
+    "split",
+    " Path ",
+    "LABEL",
+    "",
+]
+CELL = st.one_of(
+    st.sampled_from(
+        [
+            "img/0.png",
+            "img/1.jpg",
+            "img/2.gif",
+            "img/../img/0.png",
+            "../outside.png",
+            "/etc/hostname",
+            "missing.png",
+            "~/x.png",
+            "",
+            " ",
+            "0",
+            "1",
+            "-1",
+            "nan",
+            "1e309",
+            "train",
+            "test",
+            "val",
+            "cat",
+            "dog",
+            "a,b",
+            'q"uote',
+            "new\nline",
+            "\ufeff",
+        ]
+    ),
+    st.text(max_size=12),
+)
+JSONL_LINES = st.lists(
+    st.sampled_from(["[1, 2]", "null", "{bad", '{"path": null}', '{"label": {}}', " "]), max_size=1
+)
 
 
 @st.composite
@@ -200,16 +307,24 @@ def table(draw) -> tuple[list[str], list[list[str]]]:
     """A header and ragged rows of odd cells; often with usable path/text and label columns."""
     kind = draw(st.sampled_from(["noise", "manifest", "text"]))
     header = draw(st.lists(st.one_of(st.sampled_from(COLUMNS), NAME), max_size=4))
-    rows = draw(st.lists(st.lists(CELL, max_size=len(header) + 1),
-                         max_size=6 if kind == "noise" else 2))
+    rows = draw(
+        st.lists(st.lists(CELL, max_size=len(header) + 1), max_size=6 if kind == "noise" else 2)
+    )
     if kind != "noise":
-        key = draw(st.sampled_from(["path", "image", "file", " Path "] if kind == "manifest"
-                                   else ["text", "sentence", "review"]))
+        key = draw(
+            st.sampled_from(
+                ["path", "image", "file", " Path "]
+                if kind == "manifest"
+                else ["text", "sentence", "review"]
+            )
+        )
         label = draw(st.sampled_from(["label", "class"]))
         header = draw(st.permutations([key, label, *header[:1]]))
         for k in range(4):
-            cells = {key: f"img/{k % 2}.png" if kind == "manifest" else f"text {k} é",
-                     label: ["cat", "dog"][k % 2]}
+            cells = {
+                key: f"img/{k % 2}.png" if kind == "manifest" else f"text {k} é",
+                label: ["cat", "dog"][k % 2],
+            }
             rows.append([cells.get(c, "x") for c in header])
     return header, rows
 
@@ -232,8 +347,11 @@ def table_file(draw) -> tuple[str, bytes, dict]:
     encoding = draw(st.sampled_from(["utf-8"] * 6 + ["utf-8-sig", "latin-1", "utf-16", "cp1252"]))
     column = st.sampled_from([None] * 6 + ["nope", *header[:2]])
     kwargs = {f"{c}_column": draw(column) for c in ("path", "label", "text")}
-    return suffix, mangle(text.encode(encoding, "replace"), *draw(MANGLE)), {
-        **kwargs, "allow_outside_root": draw(st.booleans())}
+    return (
+        suffix,
+        mangle(text.encode(encoding, "replace"), *draw(MANGLE)),
+        {**kwargs, "allow_outside_root": draw(st.booleans())},
+    )
 
 
 @PROPERTY
@@ -251,9 +369,14 @@ def test_manifests_and_text_tables(table_file, image, options):
         check(str(root / f"table{suffix}"), str(root / f"table{suffix}"), **kwargs, **options)
 
 
-PARQUET = {"string": st.text(max_size=6), "int64": st.integers(-(2**63), 2**63 - 1),
-           "double": st.floats(), "bool": st.booleans(), "binary": st.binary(max_size=4),
-           "bytes-as-string": st.binary(max_size=4)}  # as some writers do: not always UTF-8
+PARQUET = {
+    "string": st.text(max_size=6),
+    "int64": st.integers(-(2**63), 2**63 - 1),
+    "double": st.floats(),
+    "bool": st.booleans(),
+    "binary": st.binary(max_size=4),
+    "bytes-as-string": st.binary(max_size=4),
+}  # as some writers do: not always UTF-8
 FIT = {"text": ["a b", "ünï", "x", " ", None], "label": ["x", "y", "x", "y", None, ""]}
 
 
@@ -261,23 +384,37 @@ FIT = {"text": ["a b", "ünï", "x", " ", None], "label": ["x", "y", "x", "y", N
 def parquet_columns(draw) -> list[tuple[str, str, list]]:
     """(name, type, values) columns; often a text and a label column of few values."""
     n = draw(st.integers(0, 6))
-    cols = draw(st.lists(st.tuples(st.sampled_from(COLUMNS), st.sampled_from(sorted(PARQUET))),
-                         max_size=3))
-    cols = [(c, t, draw(st.lists(st.none() | PARQUET[t], min_size=n, max_size=n)))
-            for c, t in cols]
-    return cols + [(c, "string", draw(st.lists(st.sampled_from(v), min_size=n, max_size=n)))
-                   for c, v in FIT.items() if draw(st.booleans())]
+    cols = draw(
+        st.lists(st.tuples(st.sampled_from(COLUMNS), st.sampled_from(sorted(PARQUET))), max_size=3)
+    )
+    cols = [(c, t, draw(st.lists(st.none() | PARQUET[t], min_size=n, max_size=n))) for c, t in cols]
+    return cols + [
+        (c, "string", draw(st.lists(st.sampled_from(v), min_size=n, max_size=n)))
+        for c, v in FIT.items()
+        if draw(st.booleans())
+    ]
 
 
 @PROPERTY
 @given(parquet_columns(), MANGLE, OPTIONS)
-@example([("text", "string", ["a b", "c"]), ("label", "string", ["x", "y"]),
-          ("label", "string", ["p", "q"])], NONE, OFF)  # pyarrow's error text: seven lines
+@example(
+    [
+        ("text", "string", ["a b", "c"]),
+        ("label", "string", ["x", "y"]),
+        ("label", "string", ["p", "q"]),
+    ],
+    NONE,
+    OFF,
+)  # pyarrow's error text: seven lines
 @example([("text", "bytes-as-string", [b"\xff"])], NONE, OFF)  # UnicodeDecodeError
 def test_parquet(columns, how, options):
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
-    arrays = [pa.array(v, pa.binary()).view(pa.string()) if t == "bytes-as-string"
-              else pa.array(v, pa.type_for_alias(t)) for _, t, v in columns]
+    arrays = [
+        pa.array(v, pa.binary()).view(pa.string())
+        if t == "bytes-as-string"
+        else pa.array(v, pa.type_for_alias(t))
+        for _, t, v in columns
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "texts.parquet")
         pq.write_table(pa.Table.from_arrays(arrays, names=[c for c, _, _ in columns]), path)
@@ -287,32 +424,73 @@ def test_parquet(columns, how, options):
 
 # -------------------------------------------------------------------------------- arrays
 N = 4
-ARRAY = st.one_of(hnp.arrays(st.one_of(hnp.scalar_dtypes(), hnp.unicode_string_dtypes(
-    max_len=3), hnp.byte_string_dtypes(max_len=3)), hnp.array_shapes(
-        min_dims=0, max_dims=5, min_side=0, max_side=3)),
-    st.just(np.array([1, "a", None], dtype=object)))
-IMAGES = st.one_of(*(hnp.arrays(dtype, st.sampled_from(
-    [(N, 3, 3), (N, 9), (N, 1, 2, 2), (N, 3, 2, 2), (N, 2, 2, 3), (N, 2, 2, 4), (N, 2, 2, 2),
-     (N, 2, 2, 5), (N, 0, 2), (N, 0)]), elements=elements) for dtype, elements in [
-    (np.uint8, None), (np.bool_, None), (np.int16, st.integers(-2, 300)),
-    (np.float32, st.floats(-0.5, 1.5, width=32)), (np.float64, st.floats(0, 255))]))
+ARRAY = st.one_of(
+    hnp.arrays(
+        st.one_of(
+            hnp.scalar_dtypes(),
+            hnp.unicode_string_dtypes(max_len=3),
+            hnp.byte_string_dtypes(max_len=3),
+        ),
+        hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=3),
+    ),
+    st.just(np.array([1, "a", None], dtype=object)),
+)
+IMAGES = st.one_of(
+    *(
+        hnp.arrays(
+            dtype,
+            st.sampled_from(
+                [
+                    (N, 3, 3),
+                    (N, 9),
+                    (N, 1, 2, 2),
+                    (N, 3, 2, 2),
+                    (N, 2, 2, 3),
+                    (N, 2, 2, 4),
+                    (N, 2, 2, 2),
+                    (N, 2, 2, 5),
+                    (N, 0, 2),
+                    (N, 0),
+                ]
+            ),
+            elements=elements,
+        )
+        for dtype, elements in [
+            (np.uint8, None),
+            (np.bool_, None),
+            (np.int16, st.integers(-2, 300)),
+            (np.float32, st.floats(-0.5, 1.5, width=32)),
+            (np.float64, st.floats(0, 255)),
+        ]
+    )
+)
 LABELS = st.one_of(
-    hnp.arrays(np.int64, st.sampled_from([(N,), (N, 1), (N, 2), (N + 1,)]),
-               elements=st.sampled_from([0, 0, 1, 1, 2, 2**40])),
+    hnp.arrays(
+        np.int64,
+        st.sampled_from([(N,), (N, 1), (N, 2), (N + 1,)]),
+        elements=st.sampled_from([0, 0, 1, 1, 2, 2**40]),
+    ),
     hnp.arrays(np.float64, (N,), elements=st.sampled_from([0.0, 1.0, 0.5, -1.0, np.nan, 1e300])),
     hnp.arrays(np.uint64, (N,), elements=st.sampled_from([0, 1, 2**64 - 1])),
     hnp.arrays("U3", (N,), elements=st.sampled_from(["cat", "dog", "", "é"])),
-    hnp.arrays("S3", (N,), elements=st.sampled_from([b"cat", b"dog", b"\xff"])))
-CLASSES = st.sampled_from([["a", "b"], ["a", "a", "b"], ["cat", "dog", "x"], [], [1, 2],
-                          ["\ud800"]])
+    hnp.arrays("S3", (N,), elements=st.sampled_from([b"cat", b"dog", b"\xff"])),
+)
+CLASSES = st.sampled_from(
+    [["a", "b"], ["a", "a", "b"], ["cat", "dog", "x"], [], [1, 2], ["\ud800"]]
+)
 
 
 @st.composite
 def npz_arrays(draw) -> dict:
     """Random arrays under known and other names; often images and labels that fit together."""
     fit = draw(st.booleans())
-    arrays = draw(st.dictionaries(st.sampled_from(["x", "X", "images", "y", "Y", "labels",
-                                                   "classes", "z"]), ARRAY, max_size=3 - 2 * fit))
+    arrays = draw(
+        st.dictionaries(
+            st.sampled_from(["x", "X", "images", "y", "Y", "labels", "classes", "z"]),
+            ARRAY,
+            max_size=3 - 2 * fit,
+        )
+    )
     if fit:
         arrays[draw(st.sampled_from(["x", "X", "images"]))] = draw(IMAGES)
         arrays[draw(st.sampled_from(["y", "Y", "labels"]))] = draw(LABELS)
@@ -336,8 +514,13 @@ X, Y = np.zeros((4, 2, 2), np.uint8), np.arange(4) % 2
 
 @PROPERTY
 @given(npz_arrays(), st.booleans(), st.sampled_from([False] * 9 + [True]), MANGLE, OPTIONS)
-@example({"x": np.arange(64, dtype=np.uint8).reshape(4, 4, 4), "y": Y}, True, False,
-         ("flip", 55, b""), OFF)  # zlib.error
+@example(
+    {"x": np.arange(64, dtype=np.uint8).reshape(4, 4, 4), "y": Y},
+    True,
+    False,
+    ("flip", 55, b""),
+    OFF,
+)  # zlib.error
 @example({"x": X}, False, True, NONE, OFF)  # TypeError: np.load gave the .npy
 @example({"x": np.zeros((4, 0, 2)), "y": Y}, False, False, NONE, OFF)  # ValueError (max)
 @example({"x": X[:, :0], "y": Y}, False, False, NONE, OFF)  # loaded 0-pixel images
@@ -352,9 +535,14 @@ def test_npz(arrays, compress, after_npy, how, options):
         check(str(path), str(path), **options)
 
 
-IDX = {0x08: ("u1", [0, 1, 2, 255]), 0x09: ("i1", [0, 1, -1]), 0x0B: (">i2", [0, 1, 300]),
-       0x0C: (">i4", [0, 1, 2**31 - 1]), 0x0D: (">f4", [0.0, 1.0, 0.5, np.nan]),
-       0x0E: (">f8", [0.0, 1.0, 2.0])}
+IDX = {
+    0x08: ("u1", [0, 1, 2, 255]),
+    0x09: ("i1", [0, 1, -1]),
+    0x0B: (">i2", [0, 1, 300]),
+    0x0C: (">i4", [0, 1, 2**31 - 1]),
+    0x0D: (">f4", [0.0, 1.0, 0.5, np.nan]),
+    0x0E: (">f8", [0.0, 1.0, 2.0]),
+}
 
 
 def idx_bytes(code: int, shape: list[int], body: bytes = b"", magic: bytes = b"\0\0") -> bytes:
@@ -368,38 +556,56 @@ def idx_file(draw, n: int, dims: tuple) -> bytes:
     broken = draw(st.sampled_from(["none"] * 6 + ["magic", "code", "dims", "size", "huge"]))
     code = draw(st.sampled_from([0x08, 0x08, *IDX] if broken != "code" else [0, 0x0A, 0xFF]))
     dtype, values = IDX.get(code, ("u1", [0]))
-    shape = {"dims": draw(st.lists(st.integers(0, 3), max_size=5)),
-             "huge": [n, 0, *[2**32 - 1] * draw(st.integers(1, 3))]}.get(broken, [n, *dims])
+    shape = {
+        "dims": draw(st.lists(st.integers(0, 3), max_size=5)),
+        "huge": [n, 0, *[2**32 - 1] * draw(st.integers(1, 3))],
+    }.get(broken, [n, *dims])
     count = math.prod(shape) if broken != "huge" else 0
-    body = np.asarray(draw(st.lists(st.sampled_from(values), min_size=count, max_size=count)),
-                      dtype=dtype).tobytes()
-    raw = idx_bytes(code, shape, body[:-1] if broken == "size" else body,
-                    b"\0\1" if broken == "magic" else b"\0\0")
+    body = np.asarray(
+        draw(st.lists(st.sampled_from(values), min_size=count, max_size=count)), dtype=dtype
+    ).tobytes()
+    raw = idx_bytes(
+        code,
+        shape,
+        body[:-1] if broken == "size" else body,
+        b"\0\1" if broken == "magic" else b"\0\0",
+    )
     wrap = draw(st.sampled_from(["plain"] * 3 + ["gzip"] * 2 + ["fake", "truncated-gzip"]))
     return {"plain": raw, "gzip": gzip.compress(raw), "fake": b"\x1f\x8b" + raw}.get(
-        wrap, gzip.compress(raw)[:-5])
+        wrap, gzip.compress(raw)[:-5]
+    )
 
 
 @st.composite
 def idx_pair(draw) -> tuple:
     n, dims = draw(st.integers(1, 6)), (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    return (draw(st.sampled_from(["train", "t10k", "test", "odd", ""])), draw(idx_file(n, dims)),
-            draw(idx_file(n, ())), draw(st.booleans()))
+    return (
+        draw(st.sampled_from(["train", "t10k", "test", "odd", ""])),
+        draw(idx_file(n, dims)),
+        draw(idx_file(n, ())),
+        draw(st.booleans()),
+    )
 
 
 @PROPERTY
-@given(st.lists(idx_pair(), min_size=1, max_size=3, unique_by=lambda p: p[0]), st.booleans(),
-       OPTIONS)
+@given(
+    st.lists(idx_pair(), min_size=1, max_size=3, unique_by=lambda p: p[0]), st.booleans(), OPTIONS
+)
 @example([("", idx_bytes(9, [1, 0, 2**32 - 1]), idx_bytes(8, [1], b"\0"), False)], True, OFF)
-@example([("", idx_bytes(8, [1, 0, 2**32 - 1, 2**32 - 1]), idx_bytes(8, [1], b"\0"), False)],
-         False, OFF)  # ValueError: zero-size max; array is too big
+@example(
+    [("", idx_bytes(8, [1, 0, 2**32 - 1, 2**32 - 1]), idx_bytes(8, [1], b"\0"), False)], False, OFF
+)  # ValueError: zero-size max; array is too big
 def test_idx(pairs, as_spec, options):
     with tempfile.TemporaryDirectory() as tmp:
         root, names = Path(tmp, "mnist"), []
         for prefix, images, labels, gz in pairs:
             stem = f"{prefix}-" if prefix else ""
-            names.append([root / f"{stem}{kind}-idx{d}-ubyte{'.gz' * gz}"
-                          for kind, d in (("images", 3), ("labels", 1))])
+            names.append(
+                [
+                    root / f"{stem}{kind}-idx{d}-ubyte{'.gz' * gz}"
+                    for kind, d in (("images", 3), ("labels", 1))
+                ]
+            )
             put(names[-1][0], images)
             put(names[-1][1], labels)
         check(f"idx:{names[0][0]}, {names[0][1]}" if as_spec else str(root), str(root), **options)

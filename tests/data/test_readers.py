@@ -253,8 +253,10 @@ def test_csv_rows_with_an_empty_label_are_counted_listed_or_strict(images, capsy
     csv = write(images / "m.csv", text)
     ds = load_dataset(csv)
     assert len(ds) == 4
-    assert [(s.item, s.reason) for s in ds.skipped] == [("m.csv:6", "empty label"),
-                                                        ("m.csv:7", "empty label")]
+    assert [(s.item, s.reason) for s in ds.skipped] == [
+        ("m.csv:6", "empty label"),
+        ("m.csv:7", "empty label"),
+    ]
     assert "skipped 2 inputs: 2 empty label (e.g. m.csv:6)" in capsys.readouterr().err
     with pytest.raises(UserError, match="Line 6 of .*empty label"):
         load_dataset(csv, strict=True)

@@ -22,8 +22,10 @@ def test_csv_tsv_jsonl_parquet_and_txt_read_the_same_texts(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"text": [r["text"] for r in rows],
-                             "label": [r["label"] for r in rows]}), tmp_path / "a.parquet")
+    pq.write_table(
+        pa.table({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]}),
+        tmp_path / "a.parquet",
+    )
     pq_ds = load_dataset(str(tmp_path / "a.parquet"))
     for ds in (csv_ds, tsv_ds, jsonl_ds, pq_ds):
         assert isinstance(ds, TextDataset) and ds.modality == "text"
@@ -38,21 +40,28 @@ def test_csv_tsv_jsonl_parquet_and_txt_read_the_same_texts(tmp_path):
 
 
 def test_named_columns_and_fingerprint_follows_content(tmp_path):
-    rows = [{"id": str(i), "body": r["text"], "topic": r["label"]} for i, r in enumerate(topic_rows(3))]
+    rows = [
+        {"id": str(i), "body": r["text"], "topic": r["label"]} for i, r in enumerate(topic_rows(3))
+    ]
     path = write_csv(tmp_path / "b.csv", rows)
     ds = load_dataset(str(path), text_column="body", label_column="topic")
     assert ds.texts[0] == rows[0]["body"] and ds.num_classes == 3
     rows[0]["body"] += " changed"
-    other = load_dataset(str(write_csv(tmp_path / "c.csv", rows)), text_column="body",
-                         label_column="topic")
+    other = load_dataset(
+        str(write_csv(tmp_path / "c.csv", rows)), text_column="body", label_column="topic"
+    )
     assert other.fingerprint != ds.fingerprint
 
 
 def test_missing_columns_list_the_columns_that_exist(tmp_path):
-    path = write_csv(tmp_path / "d.csv", [{"body": "x y", "topic": "a"}, {"body": "z", "topic": "b"}])
+    path = write_csv(
+        tmp_path / "d.csv", [{"body": "x y", "topic": "a"}, {"body": "z", "topic": "b"}]
+    )
     with pytest.raises(UserError, match="'body', 'topic'"):
         load_dataset(str(path), text_column="txt")
-    with pytest.raises(UserError, match="no label column 'category'; its columns are: 'body', 'topic'"):
+    with pytest.raises(
+        UserError, match="no label column 'category'; its columns are: 'body', 'topic'"
+    ):
         load_dataset(str(path), text_column="body", label_column="category")
 
 
@@ -84,7 +93,9 @@ def test_image_manifest_is_still_an_image_manifest(tmp_path):
 
     for i in range(2):
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / f"{i}.png")
-    write_csv(tmp_path / "m.csv", [{"path": "0.png", "label": "a"}, {"path": "1.png", "label": "b"}])
+    write_csv(
+        tmp_path / "m.csv", [{"path": "0.png", "label": "a"}, {"path": "1.png", "label": "b"}]
+    )
     ds = load_dataset(str(tmp_path / "m.csv"), validate=False)
     assert ds.modality == "image"
 
@@ -99,8 +110,11 @@ def test_collate_pads_dynamically_and_truncates(tiny_bert):
     from transferkit.zoo import create_backbone
 
     b = create_backbone(f"hf:{tiny_bert}", max_length=8)
-    ds = TextDataset(["game", "game team score goal player match win season coach league"],
-                     np.array([0, 1]), ["a", "b"])
+    ds = TextDataset(
+        ["game", "game team score goal player match win season coach league"],
+        np.array([0, 1]),
+        ["a", "b"],
+    )
     items, collate = examples(ds, None, b.data_config)
     assert isinstance(collate, TextCollate)
     x, y = collate([items[0]])

@@ -100,8 +100,13 @@ def test_batched_eval_transform_gives_the_per_image_pixels():
     rng = np.random.default_rng(3)
     for interp in ("bicubic", "bilinear"):
         for size, channels in ((32, 3), (20, 3), (40, 1)):
-            cfg = DataConfig(input_size=(channels, size, size), mean=CFG.mean[:channels],
-                             std=CFG.std[:channels], interpolation=interp, crop_pct=0.875)
+            cfg = DataConfig(
+                input_size=(channels, size, size),
+                mean=CFG.mean[:channels],
+                std=CFG.std[:channels],
+                interpolation=interp,
+                crop_pct=0.875,
+            )
             tf = build_transform(cfg, train=False)
             for shape in ((28, 28), (28, 24, 3), (16, 16, 1), (12, 12, 4)):
                 if channels == 1 and len(shape) == 3 and shape[2] != 1:
@@ -126,8 +131,10 @@ def test_batched_transform_declines_what_it_cannot_do_and_the_collate_falls_back
 
     rng = np.random.default_rng(4)
     tf = build_transform(CFG, train=False)
-    mixed = [rng.integers(0, 256, (28, 28), dtype=np.uint8),
-             rng.integers(0, 256, (20, 20), dtype=np.uint8)]
+    mixed = [
+        rng.integers(0, 256, (28, 28), dtype=np.uint8),
+        rng.integers(0, 256, (20, 20), dtype=np.uint8),
+    ]
     large = [rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)] * 2
     floats = [rng.random((28, 28)) * 255] * 2
     assert tf.batch(mixed) is None and tf.batch(large) is None and tf.batch(floats) is None

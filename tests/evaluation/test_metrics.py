@@ -30,8 +30,7 @@ def test_metrics_match_scikit_learn(case):
     y, pred, proba, k = case
     m = classification_metrics(y, proba, [f"c{i}" for i in range(k)])
     labels = list(range(k))
-    p, r, f, support = skm.precision_recall_fscore_support(y, pred, labels=labels,
-                                                           zero_division=0)
+    p, r, f, support = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     present = support > 0
     assert m["confusion"] == skm.confusion_matrix(y, pred, labels=labels).tolist()
     assert np.isclose(m["macro_f1"], f[present].mean())

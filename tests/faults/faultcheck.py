@@ -81,8 +81,11 @@ def status_problems(home: Path) -> list[str]:
         if not folder.is_dir():
             bad.append(f"{r.id} ({r.kind}, {r.status}) has no artifact folder")
         if r.status == "done" and r.kind in MODEL_KINDS:
-            missing = [n for n in ("model.json", "model.safetensors")
-                       if not (folder / "model" / n).is_file()]
+            missing = [
+                n
+                for n in ("model.json", "model.safetensors")
+                if not (folder / "model" / n).is_file()
+            ]
             if missing:
                 bad.append(f"{r.id} ({r.kind}) is done but lacks model/{', '.join(missing)}")
         if r.status == "done" and r.kind == "compare":
@@ -97,5 +100,9 @@ def verify(home: Path) -> dict[str, Any]:
     check = integrity(home)
     half = half_written(home)
     status = status_problems(home) if check == "ok" and (home / "store.db").exists() else []
-    return {"integrity": check, "half_written": half, "status": status,
-            "ok": check == "ok" and not half and not status}
+    return {
+        "integrity": check,
+        "half_written": half,
+        "status": status,
+        "ok": check == "ok" and not half and not status,
+    }

@@ -30,7 +30,14 @@ import numpy as np
 from faultcheck import records, temp_files, verify
 
 RUN_ID = re.compile(r"r\d{8}-\d{6}-[0-9a-f]{4}")
-VOLATILE = {"run", "seconds", "total", "reused", "time_train", "time_validate"}  # differ between two runs with equal results
+VOLATILE = {
+    "run",
+    "seconds",
+    "total",
+    "reused",
+    "time_train",
+    "time_validate",
+}  # differ between two runs with equal results
 TINY = ["--model", "tiny-cnn", "--image-size", "8"]
 
 
@@ -51,34 +58,124 @@ def workflows(data_dir: Path, epochs: int = 3) -> dict[str, Workflow]:
 
     src, tgt = write_domains(Path(data_dir))
     e = ["--epochs", str(epochs)]
-    return {w.name: w for w in (
-        Workflow("fit", ["fit", "--data", "builtin:digits", "--strategy", "finetune",
-                         "--model", "tiny-cnn", "--image-size", "8", "--epochs", str(epochs + 1),
-                         "--labels-per-class", "20", "--seed", "1", "--json"], "fit",
-                 compare_extra=("history",)),
-        Workflow("pretrain", ["pretrain", "--data", "builtin:digits", "--method", "autoencoder",
-                              "--arch", "tiny-cnn", "--image-size", "8", *e, "--max-examples",
-                              "600", "--seed", "0", "--json"], "pretrain",
-                 compare_extra=("history", "best_epoch")),
-        Workflow("adapt", ["adapt", "--source", src, "--target", tgt, *TINY, "--method",
-                           "source-only,dann", "--batch-size", "8", "--epochs", "2",
-                           "--hidden", "16", "--embed-points", "0", "--selection-examples", "24",
-                           "--json"], "adapt", compare_extra=("table", "members", "selection")),
-        Workflow("compare", ["compare", "--data", "builtin:digits", *TINY, "--strategies",
-                             "linear,finetune", "--labels-per-class", "10", "--seeds", "2",
-                             "--epochs", "2", "--json"], "compare", resumable=False,
-                 compare_extra=("table", "members", "paired", "verdicts")),
-    )}
+    return {
+        w.name: w
+        for w in (
+            Workflow(
+                "fit",
+                [
+                    "fit",
+                    "--data",
+                    "builtin:digits",
+                    "--strategy",
+                    "finetune",
+                    "--model",
+                    "tiny-cnn",
+                    "--image-size",
+                    "8",
+                    "--epochs",
+                    str(epochs + 1),
+                    "--labels-per-class",
+                    "20",
+                    "--seed",
+                    "1",
+                    "--json",
+                ],
+                "fit",
+                compare_extra=("history",),
+            ),
+            Workflow(
+                "pretrain",
+                [
+                    "pretrain",
+                    "--data",
+                    "builtin:digits",
+                    "--method",
+                    "autoencoder",
+                    "--arch",
+                    "tiny-cnn",
+                    "--image-size",
+                    "8",
+                    *e,
+                    "--max-examples",
+                    "600",
+                    "--seed",
+                    "0",
+                    "--json",
+                ],
+                "pretrain",
+                compare_extra=("history", "best_epoch"),
+            ),
+            Workflow(
+                "adapt",
+                [
+                    "adapt",
+                    "--source",
+                    src,
+                    "--target",
+                    tgt,
+                    *TINY,
+                    "--method",
+                    "source-only,dann",
+                    "--batch-size",
+                    "8",
+                    "--epochs",
+                    "2",
+                    "--hidden",
+                    "16",
+                    "--embed-points",
+                    "0",
+                    "--selection-examples",
+                    "24",
+                    "--json",
+                ],
+                "adapt",
+                compare_extra=("table", "members", "selection"),
+            ),
+            Workflow(
+                "compare",
+                [
+                    "compare",
+                    "--data",
+                    "builtin:digits",
+                    *TINY,
+                    "--strategies",
+                    "linear,finetune",
+                    "--labels-per-class",
+                    "10",
+                    "--seeds",
+                    "2",
+                    "--epochs",
+                    "2",
+                    "--json",
+                ],
+                "compare",
+                resumable=False,
+                compare_extra=("table", "members", "paired", "verdicts"),
+            ),
+        )
+    }
 
 
 def child_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "TRANSFERKIT_HOME": str(home), "TRANSFERKIT_QUIET": "1",
-            "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "TRANSFERKIT_HOME": str(home),
+        "TRANSFERKIT_QUIET": "1",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 def start(args: list[str], home: Path, **popen: Any) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=child_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args],
+        env=child_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def run(args: list[str], home: Path, timeout: float = 300, **popen: Any):
@@ -93,8 +190,9 @@ def _run_folders(home: Path) -> set[str]:
     return {p.name for p in runs.iterdir()} if runs.is_dir() else set()
 
 
-def _wait_for_new_folder(proc: subprocess.Popen, home: Path, before: set[str],
-                         timeout: float) -> float | None:
+def _wait_for_new_folder(
+    proc: subprocess.Popen, home: Path, before: set[str], timeout: float
+) -> float | None:
     """The moment a new run folder appears (None if the process ended first)."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
@@ -111,8 +209,13 @@ def _top_done(home: Path, kind: str) -> bool:
         return False
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
-            return conn.execute("SELECT 1 FROM runs WHERE kind = ? AND parent IS NULL AND "
-                                "status = 'done'", (kind,)).fetchone() is not None
+            return (
+                conn.execute(
+                    "SELECT 1 FROM runs WHERE kind = ? AND parent IS NULL AND status = 'done'",
+                    (kind,),
+                ).fetchone()
+                is not None
+            )
     except sqlite3.Error:
         return False
 
@@ -144,8 +247,9 @@ def reference(wf: Workflow, home: Path, timeout: float = 300) -> Reference:
     return Reference(outcome(home, wf), seen - t0, done - seen + TAIL_S, time.monotonic() - t0)
 
 
-def kill_at_random(args: list[str], home: Path, ref: Reference, rng: np.random.Generator,
-                   timeout: float = 300) -> dict[str, Any]:
+def kill_at_random(
+    args: list[str], home: Path, ref: Reference, rng: np.random.Generator, timeout: float = 300
+) -> dict[str, Any]:
     """Start ``args`` and SIGKILL it ``U(0, window)`` seconds after its run folder appears (a
     resumed run's folder exists already: then after the reference's start-up time), and reap
     it. A process that finished first must have succeeded."""
@@ -167,8 +271,13 @@ def kill_at_random(args: list[str], home: Path, ref: Reference, rng: np.random.G
     out, err = proc.communicate(timeout=timeout)
     if not killed:
         assert proc.returncode == 0, (args, proc.returncode, err[-3000:])
-    return {"args": args, "delay_s": round(delay, 3), "killed": killed,
-            "returncode": proc.returncode, "after_start_s": round(time.monotonic() - t_start, 3)}
+    return {
+        "args": args,
+        "delay_s": round(delay, 3),
+        "killed": killed,
+        "returncode": proc.returncode,
+        "after_start_s": round(time.monotonic() - t_start, 3),
+    }
 
 
 def next_args(wf: Workflow, home: Path) -> list[str] | None:
@@ -205,8 +314,9 @@ def phase(wf: Workflow, home: Path) -> str:
     return "before the first checkpoint"
 
 
-def kill_chain(wf: Workflow, ref: Reference, home: Path, rng: np.random.Generator,
-               kills: int = 1) -> dict[str, Any]:
+def kill_chain(
+    wf: Workflow, ref: Reference, home: Path, rng: np.random.Generator, kills: int = 1
+) -> dict[str, Any]:
     """Up to ``kills`` random SIGKILLs, each on what continues the run (the command, then its
     ``--resume``), the store judged after each; then the run continued to the end and its
     result compared with the reference."""
@@ -221,8 +331,14 @@ def kill_chain(wf: Workflow, ref: Reference, home: Path, rng: np.random.Generato
     resumed = continue_run(wf, home)
     final = verify(home)
     got = outcome(home, wf)
-    return {"workflow": wf.name, "attempts": attempts, "resumed": resumed, "final": final,
-            "identical": got == ref.outcome, "outcome": got}
+    return {
+        "workflow": wf.name,
+        "attempts": attempts,
+        "resumed": resumed,
+        "final": final,
+        "identical": got == ref.outcome,
+        "outcome": got,
+    }
 
 
 def _normalised(obj: Any) -> Any:
@@ -238,10 +354,9 @@ def _normalised(obj: Any) -> Any:
 def outcome(home: Path, wf: Workflow) -> dict[str, Any]:
     """The newest finished top-level run of ``wf``: metrics and the extras that must not depend
     on whether the run was interrupted, with run ids and timings left out."""
-    done = [r for r in records(home) if r.kind == wf.kind and r.parent is None
-            and r.status == "done"]
+    done = [
+        r for r in records(home) if r.kind == wf.kind and r.parent is None and r.status == "done"
+    ]
     assert done, f"no finished {wf.kind} run in {home}"
     rec = done[0]
-    return _normalised({"metrics": rec.metrics,
-                        **{k: rec.extra.get(k) for k in wf.compare_extra}})
-
+    return _normalised({"metrics": rec.metrics, **{k: rec.extra.get(k) for k in wf.compare_extra}})

@@ -37,8 +37,9 @@ def test_resume_after_a_kill_between_the_checkpoint_files(tmp_path):
     save_checkpoint(tmp_path, model, opt, sched, {"epoch": 0, "history": [{"epoch": 1}]})
     stale_json = (tmp_path / "last.json").read_bytes()
     _epoch(model, opt, sched, seed=1)
-    save_checkpoint(tmp_path, model, opt, sched,
-                    {"epoch": 1, "history": [{"epoch": 1}, {"epoch": 2}]})
+    save_checkpoint(
+        tmp_path, model, opt, sched, {"epoch": 1, "history": [{"epoch": 1}, {"epoch": 2}]}
+    )
     (tmp_path / "last.json").write_bytes(stale_json)  # the kill came before this write
     assert json.loads(stale_json)["epoch"] == 0
 

@@ -59,8 +59,9 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
     # The next last.safetensors is larger (its history grows): it cannot be written; smaller
     # files (best.safetensors, the store) still can.
     limit = len(before["last.safetensors"]) - 1
-    code, _, err = run(["fit", "--resume", run_id, "--json"], home,
-                       preexec_fn=_file_size_limit(limit))
+    code, _, err = run(
+        ["fit", "--resume", run_id, "--json"], home, preexec_fn=_file_size_limit(limit)
+    )
     assert code == 2, err
     _one_paragraph_error(err, "last.safetensors", "File too large", "free space", "--resume")
     assert {n: (ckpt / n).read_bytes() for n in before} == before
@@ -96,4 +97,3 @@ def test_full_disk_while_writing_the_store_changes_nothing(tmp_path):
     code, out, err = run(["runs", "delete", kept], home)  # room again
     assert code == 0, err
     assert store.list(limit=None) == []
-

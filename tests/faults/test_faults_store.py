@@ -18,8 +18,20 @@ from readonly import as_ordinary_user, can_write
 from transferkit.store import RunStore
 
 CASES = {  # what is read-only -> the command tried on it
-    "store folder": (("", "runs"), ["fit", "--data", "builtin:digits", "--model", "tiny-cnn",
-                                    "--strategy", "linear", "--image-size", "8"]),
+    "store folder": (
+        ("", "runs"),
+        [
+            "fit",
+            "--data",
+            "builtin:digits",
+            "--model",
+            "tiny-cnn",
+            "--strategy",
+            "linear",
+            "--image-size",
+            "8",
+        ],
+    ),
     "database file": (("store.db",), ["runs", "delete", "{run}"]),
     "runs folder": (("runs",), ["runs", "delete", "{run}"]),
 }
@@ -38,10 +50,14 @@ def test_read_only_store_is_a_clear_error(case, tmp_path):
     try:
         if can_write(paths[0]):
             pytest.skip("this process cannot give up its power to write to read-only files")
-        proc = subprocess.run([sys.executable, "-m", "transferkit",
-                               *[a.format(run=kept) for a in args]],
-                              env=child_env(home), capture_output=True, text=True, timeout=300,
-                              preexec_fn=as_ordinary_user)
+        proc = subprocess.run(
+            [sys.executable, "-m", "transferkit", *[a.format(run=kept) for a in args]],
+            env=child_env(home),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=as_ordinary_user,
+        )
     finally:
         for p in paths:
             p.chmod(0o755 if p.is_dir() else 0o644)
@@ -75,9 +91,13 @@ def test_concurrent_writers_lose_no_run_while_one_is_killed(tmp_path, request):
     RunStore(home)
 
     def writer(w: int, n: int) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(w), str(n)],
-                                env=child_env(home), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(home), str(w), str(n)],
+            env=child_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     victim = writer(WRITERS, 10_000)
     procs = [writer(w, RUNS_EACH) for w in range(WRITERS)]
@@ -94,9 +114,12 @@ def test_concurrent_writers_lose_no_run_while_one_is_killed(tmp_path, request):
     recs = RunStore(home).list(limit=None)
     mine = [r for r in recs if r.config["writer"] < WRITERS]
     assert sorted((r.config["writer"], r.config["j"]) for r in mine) == [
-        (w, j) for w in range(WRITERS) for j in range(RUNS_EACH)]
-    assert all(r.status == "done" and r.metrics == {"j": r.seed, "writer": r.config["writer"]}
-               for r in mine)
+        (w, j) for w in range(WRITERS) for j in range(RUNS_EACH)
+    ]
+    assert all(
+        r.status == "done" and r.metrics == {"j": r.seed, "writer": r.config["writer"]}
+        for r in mine
+    )
     killed = [r for r in recs if r.config["writer"] == WRITERS]
     assert killed, "the killed writer had not recorded anything yet"
     assert {r.status for r in killed} <= {"done", "interrupted"}

@@ -78,8 +78,10 @@ def test_damaged_or_missing_shards_are_recomputed_not_trusted(tmp_path):
 def test_old_single_file_entries_are_read_and_rewritten_as_shards(tmp_path):
     cache = FeatureCache(tmp_path, shard_rows=16)
     old = np.arange(40)[::-1].copy()
-    atomic_save_tensors(cache.path("k"), {"indices": torch.from_numpy(old),
-                                          "features": torch.from_numpy(feats(old))})
+    atomic_save_tensors(
+        cache.path("k"),
+        {"indices": torch.from_numpy(old), "features": torch.from_numpy(feats(old))},
+    )
     out, missing = cache.get("k", np.array([3, 99, 39]))
     assert list(missing) == [False, True, False] and np.array_equal(out[[0, 2]], feats([3, 39]))
     cache.put("k", np.arange(40, 50), feats(np.arange(40, 50)))
@@ -105,8 +107,9 @@ for j in range(10_000):
 def test_a_writer_killed_at_any_moment_leaves_only_true_rows(tmp_path):
     rng = np.random.default_rng(int(os.environ.get("TRANSFERKIT_FAULT_SEED", "0")))
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout.readline().strip() == "writing"
         time.sleep(float(rng.uniform(0.0, 0.5)))
         proc.send_signal(signal.SIGKILL)

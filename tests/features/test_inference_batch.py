@@ -32,8 +32,9 @@ def test_the_lowered_batch_gives_the_same_outputs(monkeypatch):
     idx = np.arange(37)
 
     def run() -> np.ndarray:
-        return forward_batches(bb.forward_features, bb, bb.data_config, ds, idx, device=CPU,
-                               batch_size=64)
+        return forward_batches(
+            bb.forward_features, bb, bb.data_config, ds, idx, device=CPU, batch_size=64
+        )
 
     monkeypatch.setattr(extract, "CPU_PIXELS_PER_BATCH", 10**9)
     whole = run()  # one batch of 37

@@ -22,10 +22,22 @@ from pathlib import Path
 from typing import Any
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-quic", "--no-first-run", "--no-default-browser-check",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--remote-debugging-pipe",
+]
 
 IMAGES_JS = """
 Promise.all(Array.from(document.images).map(i => i.decode().then(() => null, e => String(e))))
@@ -75,8 +87,12 @@ class Chromium:
 
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=child_fds, close_fds=False)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=child_fds,
+            close_fds=False,
+        )
         os.close(cmd_r)
         os.close(out_w)
         self._next_id = 0
@@ -126,7 +142,9 @@ class Chromium:
             while self._next_id not in self._replies:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
-                    raise RuntimeError(f"no reply to {method} from Chromium; stderr:\n{self.stderr()}")
+                    raise RuntimeError(
+                        f"no reply to {method} from Chromium; stderr:\n{self.stderr()}"
+                    )
                 self._cond.wait(min(left, 0.5))
             reply = self._replies.pop(self._next_id)
         if "error" in reply:
@@ -141,7 +159,7 @@ class Chromium:
             if self.proc.poll() is None:
                 self.send("Browser.close")
                 self.proc.wait(timeout=10)
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort: any failure means "not available"
             pass
         if self.proc.poll() is None:
             self.proc.kill()
@@ -163,16 +181,24 @@ class Chromium:
     def check_page(self, path: Path, width: int = 1200, height: int = 2000) -> PageCheck:
         """Load ``path``, wait for load and image decoding, collect errors, take a screenshot."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Runtime", "Log", "Page"):
             self.send(f"{domain}.enable", session=session)
-        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
-                  "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         self.send("Page.navigate", {"url": Path(path).resolve().as_uri()}, session=session)
         result = PageCheck()
         self._wait_for(session, "Page.loadEventFired", result)
-        evaluated = self.send("Runtime.evaluate", {"expression": IMAGES_JS, "awaitPromise": True,
-                                                   "returnByValue": True}, session=session)
+        evaluated = self.send(
+            "Runtime.evaluate",
+            {"expression": IMAGES_JS, "awaitPromise": True, "returnByValue": True},
+            session=session,
+        )
         if "exceptionDetails" in evaluated:
             result.errors.append(f"evaluate: {evaluated['exceptionDetails']}")
         else:

@@ -25,8 +25,16 @@ def _image(png: bytes) -> np.ndarray:
 
 
 def _history(epochs: int) -> list[dict]:
-    return [{"epoch": e + 1, "train_loss": 2.0 / (e + 1), "val_loss": 2.2 / (e + 1),
-             "val_accuracy": 0.5 + 0.04 * e, "lr": 1e-3} for e in range(epochs)]
+    return [
+        {
+            "epoch": e + 1,
+            "train_loss": 2.0 / (e + 1),
+            "val_loss": 2.2 / (e + 1),
+            "val_accuracy": 0.5 + 0.04 * e,
+            "lr": 1e-3,
+        }
+        for e in range(epochs)
+    ]
 
 
 def test_learning_curves_many_and_single_epoch():
@@ -41,14 +49,31 @@ def test_learning_curves_many_and_single_epoch():
 
 
 def test_data_efficiency_places_all_right_and_renders_a_single_point():
-    rows = [{"strategy": s, "labels_per_class": b, "n": 3, "mean": m, "ci_low": m - 0.02,
-             "ci_high": m + 0.02} for s, base in (("linear", 0.6), ("finetune", 0.5))
-            for b, m in ((10, base), (100, base + 0.2), ("all", base + 0.3))]
+    rows = [
+        {
+            "strategy": s,
+            "labels_per_class": b,
+            "n": 3,
+            "mean": m,
+            "ci_low": m - 0.02,
+            "ci_high": m + 0.02,
+        }
+        for s, base in (("linear", 0.6), ("finetune", 0.5))
+        for b, m in ((10, base), (100, base + 0.2), ("all", base + 0.3))
+    ]
     _image(plots.data_efficiency(rows))
     pos = plots._budget_positions([10, 100, "all"])
     assert pos["all"] > pos[100] > pos[10]
-    one = [{"strategy": "linear", "labels_per_class": "all", "n": 1, "mean": 0.9,
-            "ci_low": None, "ci_high": None}]
+    one = [
+        {
+            "strategy": "linear",
+            "labels_per_class": "all",
+            "n": 1,
+            "mean": 0.9,
+            "ci_low": None,
+            "ci_high": None,
+        }
+    ]
     _image(plots.data_efficiency(one))
     _image(plots.data_efficiency([{**one[0], "labels_per_class": 10, "strategy": NASTY[2]}]))
     with pytest.raises(ValueError):
@@ -66,18 +91,29 @@ def test_confusion_matrix_sizes_and_hostile_names(k):
 
 
 def test_reliability_diagram_with_empty_bins_and_no_data():
-    calib = {"bins": 15, "count": [0] * 10 + [3, 5, 8, 20, 64],
-             "confidence": [None] * 10 + [0.7, 0.76, 0.83, 0.9, 0.98],
-             "accuracy": [None] * 10 + [0.33, 0.6, 0.75, 0.95, 0.97]}
+    calib = {
+        "bins": 15,
+        "count": [0] * 10 + [3, 5, 8, 20, 64],
+        "confidence": [None] * 10 + [0.7, 0.76, 0.83, 0.9, 0.98],
+        "accuracy": [None] * 10 + [0.33, 0.6, 0.75, 0.95, 0.97],
+    }
     _image(plots.reliability_diagram(calib))
     with pytest.raises(ValueError):
-        plots.reliability_diagram({"bins": 15, "count": [0] * 15, "confidence": [None] * 15,
-                                   "accuracy": [None] * 15})
+        plots.reliability_diagram(
+            {"bins": 15, "count": [0] * 15, "confidence": [None] * 15, "accuracy": [None] * 15}
+        )
 
 
 def test_bar_chart():
-    _image(plots.bar_chart(NASTY, [0.9, 0.5, 0.1, 0.0, 0.7], xlabel="score", highlight=0,
-                           errors=[(0.8, 1.0), None, (0.0, 0.2), None, (0.6, 0.8)]))
+    _image(
+        plots.bar_chart(
+            NASTY,
+            [0.9, 0.5, 0.1, 0.0, 0.7],
+            xlabel="score",
+            highlight=0,
+            errors=[(0.8, 1.0), None, (0.0, 0.2), None, (0.6, 0.8)],
+        )
+    )
     _image(plots.bar_chart(["only"], [1.0]))
     with pytest.raises(ValueError):
         plots.bar_chart([], [])
@@ -85,8 +121,10 @@ def test_bar_chart():
 
 def test_no_pyplot_state():
     """Plots never load pyplot (no global figure registry, no GUI backend)."""
-    code = ("import sys; from transferkit.report import plots; plots.bar_chart(['a'], [1.0]); "
-            "plots.confusion_matrix([[1, 0], [0, 1]], ['a', 'b']); "
-            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'")
+    code = (
+        "import sys; from transferkit.report import plots; plots.bar_chart(['a'], [1.0]); "
+        "plots.confusion_matrix([[1, 0], [0, 1]], ['a', 'b']); "
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -24,17 +24,52 @@ TINY = dict(model="tiny-cnn", image_size=32, epochs=2, labels_per_class=10, seed
 def runs(tmp_path_factory):
     """A store with a linear and a finetune fit on digits, and a comparison record over them."""
     store = RunStore(tmp_path_factory.mktemp("report") / "tk_home")
-    fits = [transferkit.fit("builtin:digits", strategy=s, store=store, **TINY)
-            for s in ("linear", "finetune")]
-    cfg = {"data": "builtin:digits", "model": "tiny-cnn", "strategies": ["linear", "finetune"],
-           "labels_per_class": [10], "seeds": [0]}
-    cid = store.create("compare", cfg, seed=0, data_fingerprint=store.get(fits[0].run_id).data_fingerprint)
-    table = [{"strategy": f.strategy, "labels_per_class": 10, "n": 1, "mean": f.accuracy, "std": 0.0,
-              "ci_low": None, "ci_high": None, "values": [f.accuracy]} for f in fits]
-    members = [{"run": f.run_id, "strategy": f.strategy, "labels_per_class": 10, "seed": 0,
-                "test_accuracy": f.accuracy} for f in fits]
-    store.update(cid, extra={"table": table, "members": members, "paired": [],
-                             "verdicts": ["finetune vs linear at 10 labels per class: a single seed."]})
+    fits = [
+        transferkit.fit("builtin:digits", strategy=s, store=store, **TINY)
+        for s in ("linear", "finetune")
+    ]
+    cfg = {
+        "data": "builtin:digits",
+        "model": "tiny-cnn",
+        "strategies": ["linear", "finetune"],
+        "labels_per_class": [10],
+        "seeds": [0],
+    }
+    cid = store.create(
+        "compare", cfg, seed=0, data_fingerprint=store.get(fits[0].run_id).data_fingerprint
+    )
+    table = [
+        {
+            "strategy": f.strategy,
+            "labels_per_class": 10,
+            "n": 1,
+            "mean": f.accuracy,
+            "std": 0.0,
+            "ci_low": None,
+            "ci_high": None,
+            "values": [f.accuracy],
+        }
+        for f in fits
+    ]
+    members = [
+        {
+            "run": f.run_id,
+            "strategy": f.strategy,
+            "labels_per_class": 10,
+            "seed": 0,
+            "test_accuracy": f.accuracy,
+        }
+        for f in fits
+    ]
+    store.update(
+        cid,
+        extra={
+            "table": table,
+            "members": members,
+            "paired": [],
+            "verdicts": ["finetune vs linear at 10 labels per class: a single seed."],
+        },
+    )
     store.finish(cid, metrics={})
     return store, [f.run_id for f in fits], cid
 
@@ -70,7 +105,9 @@ def test_cli_report_paths(runs, tmp_path, monkeypatch, capsys):
 
     store, ids, cid = runs
     env = {"TRANSFERKIT_HOME": str(store.root)}
-    last = run_cli("report", "--last", "2", cid, "--out", str(tmp_path / "r"), env_extra=env, check=0)
+    last = run_cli(
+        "report", "--last", "2", cid, "--out", str(tmp_path / "r"), env_extra=env, check=0
+    )
     path = Path(last.stdout.strip())  # stdout holds the path and nothing else
     assert path == tmp_path / "r" / "report.html"
     assert all(i in path.read_text() for i in (*ids, cid))
@@ -84,8 +121,10 @@ def test_cli_report_paths(runs, tmp_path, monkeypatch, capsys):
     assert "<title>two runs</title>" in path.read_text()
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed "
-                    "(bash scripts/setup.sh --dev installs it)")
+@pytest.mark.skipif(
+    find_chromium() is None,
+    reason="chromium is not installed (bash scripts/setup.sh --dev installs it)",
+)
 def test_report_renders_in_headless_chromium(runs, tmp_path):
     store, ids, cid = runs
     html_path, _ = build_report(load_records([*ids, cid], store), tmp_path / "out")

@@ -10,7 +10,7 @@ import transferkit
 from transferkit.data.base import ArrayDataset
 from transferkit.errors import UserError
 from transferkit.report import build_report
-from transferkit.runs.adapt_domains import check_modalities
+from transferkit.runs.adapt.domains import check_modalities
 from transferkit.store import RunStore
 
 METHODS = ["coral", "shallow-coral"]
@@ -22,8 +22,11 @@ def test_selection_never_reads_target_labels(tmp_path):
     runs = []
     for shuffle in (None, 7):
         src, tgt = write_domains(tmp_path / str(shuffle), shuffle_target_labels=shuffle)
-        runs.append(transferkit.adapt(src, tgt, method=METHODS, trade_off=[0.5, 2.0],
-                                      target_labels_for_eval=True, **SMALL))
+        runs.append(
+            transferkit.adapt(
+                src, tgt, method=METHODS, trade_off=[0.5, 2.0], target_labels_for_eval=True, **SMALL
+            )
+        )
     a, b = runs
     assert a.chosen == b.chosen
     assert [r["candidate"] for r in a.table] == ["coral@0.5", "coral@2", "shallow-coral"]
@@ -36,8 +39,14 @@ def test_selection_never_reads_target_labels(tmp_path):
 
 def test_adapt_records_members_saves_model_and_reports(tmp_path):
     src, tgt = write_domains(tmp_path)
-    res = transferkit.adapt(src, tgt, method="dann,shallow-coral", seeds=2,
-                            target_labels_for_eval=True, **{**SMALL, "embed_points": 12})
+    res = transferkit.adapt(
+        src,
+        tgt,
+        method="dann,shallow-coral",
+        seeds=2,
+        target_labels_for_eval=True,
+        **{**SMALL, "embed_points": 12},
+    )
     store = RunStore()
     rec = store.get(res.run_id)
     assert rec.kind == "adapt" and rec.status == "done"
@@ -55,8 +64,13 @@ def test_adapt_records_members_saves_model_and_reports(tmp_path):
     assert len(rows) == 45 and rows[0]["prediction"] in {"h", "v", "d"}
     html, md = build_report([rec], tmp_path / "report")
     text = md.read_text()
-    for needle in ("label-free choice", "oracle", "Per-class target accuracy", "proxy A-distance",
-                   "t-SNE"):
+    for needle in (
+        "label-free choice",
+        "oracle",
+        "Per-class target accuracy",
+        "proxy A-distance",
+        "t-SNE",
+    ):
         assert needle in text, needle
     if sel["fallback"]:
         assert "Asked for dev, but" in text
@@ -77,15 +91,18 @@ def test_same_data_as_source_and_target_warns(tmp_path):
     assert any("same data" in n for n in RunStore().get(res.run_id).extra["notes"])
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"method": "dannn"}, "Unknown adaptation method 'dannn'"),
-    ({"method": "dann,dann"}, "listed twice"),
-    ({"method": "shallow-coral", "scratch": True}, "fresh (random) weights"),
-    ({"trade_off": "a,b"}, "--trade-off takes"),
-    ({"select": "oracle"}, "Unknown selection rule"),
-    ({"batch_size": 64}, "fewer than one batch"),
-    ({"colour": 1}, "Unknown option 'colour'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"method": "dannn"}, "Unknown adaptation method 'dannn'"),
+        ({"method": "dann,dann"}, "listed twice"),
+        ({"method": "shallow-coral", "scratch": True}, "fresh (random) weights"),
+        ({"trade_off": "a,b"}, "--trade-off takes"),
+        ({"select": "oracle"}, "Unknown selection rule"),
+        ({"batch_size": 64}, "fewer than one batch"),
+        ({"colour": 1}, "Unknown option 'colour'"),
+    ],
+)
 def test_bad_settings_are_refused(tmp_path, overrides, message):
     src, tgt = write_domains(tmp_path)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -97,11 +114,20 @@ def test_different_class_sets_refused_unless_partial(tmp_path):
     src, tgt = write_domains(tmp_path, target_classes=(0, 1))
     names = np.load(tgt)["y"]
     np.savez(tgt, x=np.load(tgt)["x"], y=np.where(names == "h", "x", names))  # class 'x'
-    with pytest.raises(UserError, match="different class sets.*only in the source: 'd', 'h'"
-                                        ".*only in the target: 'x'.*--allow-partial"):
+    with pytest.raises(
+        UserError,
+        match="different class sets.*only in the source: 'd', 'h'"
+        ".*only in the target: 'x'.*--allow-partial",
+    ):
         transferkit.adapt(src, tgt, method="shallow-source-only", **SMALL)
-    res = transferkit.adapt(src, tgt, method="shallow-source-only", allow_partial=True,
-                            target_labels_for_eval=True, **SMALL)
+    res = transferkit.adapt(
+        src,
+        tgt,
+        method="shallow-source-only",
+        allow_partial=True,
+        target_labels_for_eval=True,
+        **SMALL,
+    )
     rec = RunStore().get(res.run_id)
     assert rec.extra["missing_classes"] == {"source_only": ["d", "h"], "target_only": ["x"]}
     assert res.members[0]["target_n"] == 15  # the 'x' examples cannot be scored
@@ -110,13 +136,15 @@ def test_different_class_sets_refused_unless_partial(tmp_path):
 def test_labels_for_eval_needs_a_labelled_target(tmp_path):
     src, tgt = write_domains(tmp_path, target_labels=False)
     with pytest.raises(UserError, match="has no labels"):
-        transferkit.adapt(src, tgt, method="shallow-source-only", target_labels_for_eval=True,
-                          **SMALL)
+        transferkit.adapt(
+            src, tgt, method="shallow-source-only", target_labels_for_eval=True, **SMALL
+        )
 
 
 def test_incompatible_modalities_are_refused():
-    images = ArrayDataset(np.zeros((4, 8, 8), np.uint8), np.array([0, 1, 0, 1]), ["a", "b"],
-                          name="pics")
+    images = ArrayDataset(
+        np.zeros((4, 8, 8), np.uint8), np.array([0, 1, 0, 1]), ["a", "b"], name="pics"
+    )
     texts = ArrayDataset(np.zeros((4, 8, 8), np.uint8), None, [], name="notes", modality="text")
     with pytest.raises(UserError, match="one modality on both sides"):
         check_modalities(images, texts)

@@ -15,15 +15,41 @@ from conftest import run_cli, run_torchrun
 
 from transferkit.store import RunStore
 
-TINY = ["--model", "tiny-cnn", "--image-size", "8", "--batch-size", "8", "--hidden", "16",
-        "--embed-points", "0", "--selection-examples", "24", "--target-labels-for-eval",
-        "--json"]
+TINY = [
+    "--model",
+    "tiny-cnn",
+    "--image-size",
+    "8",
+    "--batch-size",
+    "8",
+    "--hidden",
+    "16",
+    "--embed-points",
+    "0",
+    "--selection-examples",
+    "24",
+    "--target-labels-for-eval",
+    "--json",
+]
 
 
 def test_adapt_under_torchrun_records_once_and_agrees_with_one_process(tmp_path, tk_home):
     src, tgt = write_domains(tmp_path, n_source=40, n_target=30)
-    args = ["adapt", "--source", src, "--target", tgt, "--method", "source-only,coral",
-            "--trade-off", "1", "--epochs", "2", "--no-augment", *TINY]
+    args = [
+        "adapt",
+        "--source",
+        src,
+        "--target",
+        tgt,
+        "--method",
+        "source-only,coral",
+        "--trade-off",
+        "1",
+        "--epochs",
+        "2",
+        "--no-augment",
+        *TINY,
+    ]
     one = json.loads(run_cli(*args, check=0, env_extra={"OMP_NUM_THREADS": "1"}).stdout)
     p = run_torchrun(*args)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -43,12 +69,31 @@ def test_adapt_under_torchrun_records_once_and_agrees_with_one_process(tmp_path,
 
 def test_adapt_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, tk_home):
     src, tgt = write_domains(tmp_path, n_source=60, n_target=40)
-    args = ["adapt", "--source", src, "--target", tgt, "--method", "source-only,mcc",
-            "--trade-off", "1", "--epochs", "12", "--patience", "100", *TINY]
+    args = [
+        "adapt",
+        "--source",
+        src,
+        "--target",
+        tgt,
+        "--method",
+        "source-only,mcc",
+        "--trade-off",
+        "1",
+        "--epochs",
+        "12",
+        "--patience",
+        "100",
+        *TINY,
+    ]
     one = {"OMP_NUM_THREADS": "1"}  # the same threads in every process: the same arithmetic
     env = {**os.environ, **one}
-    proc = subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     runs, deadline, hit = tk_home / "runs", time.time() + 300, False
     while time.time() < deadline and proc.poll() is None:
         # the second member (mcc) has written a checkpoint: the first is finished
@@ -67,8 +112,9 @@ def test_adapt_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, tk_h
     kids = {m.config["method"]: m for m in store.list(kind="adapt-member", limit=None)}
     assert kids["source-only"].status == "done" and kids["mcc"].status == "interrupted"
 
-    resumed = json.loads(run_cli("adapt", "--resume", parent.id, "--json", check=0,
-                                 env_extra=one).stdout)
+    resumed = json.loads(
+        run_cli("adapt", "--resume", parent.id, "--json", check=0, env_extra=one).stdout
+    )
     assert resumed["run"] == parent.id and store.get(parent.id).status == "done"
     # no member was trained twice: the finished one was loaded, the other continued
     assert len(store.list(kind="adapt-member", limit=None)) == 2

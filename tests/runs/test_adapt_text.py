@@ -10,22 +10,37 @@ from transferkit.store import RunStore
 
 
 def _domains(tmp_path):
-    source = write_csv(tmp_path / "source.csv", [{"body": r["text"], "topic": r["label"]}
-                                                 for r in topic_rows(10, seed=0)])
+    source = write_csv(
+        tmp_path / "source.csv",
+        [{"body": r["text"], "topic": r["label"]} for r in topic_rows(10, seed=0)],
+    )
     # the shift: every target text carries words the source never has
-    target = write_csv(tmp_path / "target.csv",
-                       [{"body": r["text"] + " this text is cat dog", "topic": r["label"]}
-                        for r in topic_rows(8, seed=1)])
+    target = write_csv(
+        tmp_path / "target.csv",
+        [
+            {"body": r["text"] + " this text is cat dog", "topic": r["label"]}
+            for r in topic_rows(8, seed=1)
+        ],
+    )
     return str(source), str(target)
 
 
 def test_adapt_trains_deep_and_shallow_methods_on_text(tiny_bert, tmp_path):
     source, target = _domains(tmp_path)
-    res = transferkit.adapt(source, target, model=f"hf:{tiny_bert}",
-                            method="dann,shallow-coral,source-only", text_column="body",
-                            label_column="topic", epochs=1, batch_size=8, hidden=16,
-                            selection_examples=24, embed_points=10,
-                            target_labels_for_eval=True)
+    res = transferkit.adapt(
+        source,
+        target,
+        model=f"hf:{tiny_bert}",
+        method="dann,shallow-coral,source-only",
+        text_column="body",
+        label_column="topic",
+        epochs=1,
+        batch_size=8,
+        hidden=16,
+        selection_examples=24,
+        embed_points=10,
+        target_labels_for_eval=True,
+    )
     rec = RunStore().get(res.run_id)
     assert rec.status == "done"
     assert {r["candidate"] for r in res.table} == {"dann@1", "shallow-coral", "source-only"}
@@ -44,6 +59,14 @@ def test_adabn_is_refused_for_an_encoder_without_batchnorm(tiny_bert, tmp_path):
     source, target = _domains(tmp_path)
     before = len(RunStore().list())
     with pytest.raises(UserError, match="no BatchNorm layers"):
-        transferkit.adapt(source, target, model=f"hf:{tiny_bert}", method="source-only,adabn",
-                          text_column="body", label_column="topic", epochs=1, batch_size=8)
+        transferkit.adapt(
+            source,
+            target,
+            model=f"hf:{tiny_bert}",
+            method="source-only,adabn",
+            text_column="body",
+            label_column="topic",
+            epochs=1,
+            batch_size=8,
+        )
     assert len(RunStore().list()) == before  # refused before any run is recorded

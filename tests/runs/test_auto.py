@@ -18,19 +18,41 @@ from conftest import run_cli
 import transferkit
 from transferkit.store import RunStore
 
-SMALL = ["--data", "builtin:digits", "--models", "tiny-cnn", "--labels-per-class", "20",
-         "--image-sizes", "16,24", "--max-epochs", "3", "--seed", "0"]
+SMALL = [
+    "--data",
+    "builtin:digits",
+    "--models",
+    "tiny-cnn",
+    "--labels-per-class",
+    "20",
+    "--image-sizes",
+    "16,24",
+    "--max-epochs",
+    "3",
+    "--seed",
+    "0",
+]
 
 
 def _trial_runs(store: RunStore, search: str) -> list:
-    return [r for r in store.list(kind="fit", limit=None) if r.parent == search
-            and r.extra.get("trial") is not None]
+    return [
+        r
+        for r in store.list(kind="fit", limit=None)
+        if r.parent == search and r.extra.get("trial") is not None
+    ]
 
 
 def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
     t0 = time.perf_counter()
-    res = transferkit.auto("builtin:digits", models="tiny-cnn", budget="25s",
-                           labels_per_class=20, image_sizes=[16, 24], max_epochs=3, seed=0)
+    res = transferkit.auto(
+        "builtin:digits",
+        models="tiny-cnn",
+        budget="25s",
+        labels_per_class=20,
+        image_sizes=[16, 24],
+        max_epochs=3,
+        seed=0,
+    )
     wall = time.perf_counter() - t0
     assert wall <= 1.1 * 25, wall
     board = {(r["kind"], r.get("trial"), r.get("strategy")): r for r in res.leaderboard}
@@ -51,8 +73,13 @@ def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
 
 
 def _start(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "transferkit", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
@@ -149,8 +176,20 @@ def test_resume_refuses_data_that_changed_since_the_search_started(tk_home, tmp_
     data = tmp_path / "d.npz"
     np.savez(data, x=rng.integers(0, 255, (80, 12, 12), dtype=np.uint8), y=np.arange(80) % 4)
     env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
-    proc = _start(["auto", "--data", str(data), "--models", "tiny-cnn", "--image-sizes", "16",
-                   "--budget", "60s"], env)
+    proc = _start(
+        [
+            "auto",
+            "--data",
+            str(data),
+            "--models",
+            "tiny-cnn",
+            "--image-sizes",
+            "16",
+            "--budget",
+            "60s",
+        ],
+        env,
+    )
     store, deadline = RunStore(tk_home), time.time() + 60
     while time.time() < deadline and not store.list(kind="auto"):
         time.sleep(0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -29,8 +31,14 @@ def test_linear_fit_is_recorded_and_predicts():
 def test_finetune_trains_and_keeps_best_checkpoint():
     # tiny-cnn's "pretrained" weights are a seeded random init whose BatchNorm statistics do
     # not match the data, so a linear-probe head would not be a sensible start here.
-    r = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=60, lr=3e-3,
-                        head_init="random", **{**FAST, "epochs": 4})
+    r = transferkit.fit(
+        "builtin:digits",
+        strategy="finetune",
+        labels_per_class=60,
+        lr=3e-3,
+        head_init="random",
+        **{**FAST, "epochs": 4},
+    )
     assert len(r.history) == 4
     best = max(h["val_accuracy"] for h in r.history)
     assert r.metrics["val_accuracy"] == pytest.approx(best, abs=1e-6)
@@ -45,8 +53,14 @@ def test_one_label_per_class_trains_without_validation():
     assert rec.extra["strategy_info"]["c_rule"].startswith("default")
     assert not any(k.startswith("val_") for k in lin.metrics)
     assert lin.metrics["test_accuracy"] > 0.2  # one image per class; chance is 0.1
-    ft = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=1,
-                         head_init="random", patience=1, **{**FAST, "epochs": 3})
+    ft = transferkit.fit(
+        "builtin:digits",
+        strategy="finetune",
+        labels_per_class=1,
+        head_init="random",
+        patience=1,
+        **{**FAST, "epochs": 3},
+    )
     # no early stopping (nothing to monitor) and the last epoch is the one kept
     assert [h["epoch"] for h in ft.history] == [1, 2, 3]
     assert RunStore().get(ft.run_id).extra["strategy_info"]["best_epoch"] == 3
@@ -63,8 +77,9 @@ def test_same_seed_same_metrics():
 
 def test_scratch_starts_from_fresh_weights():
     pre = transferkit.create_backbone("tiny-cnn", pretrained=True)
-    r = transferkit.fit("builtin:digits", strategy="scratch", labels_per_class=20,
-                        **{**FAST, "epochs": 1})
+    r = transferkit.fit(
+        "builtin:digits", strategy="scratch", labels_per_class=20, **{**FAST, "epochs": 1}
+    )
     first_pre = next(iter(pre.state_dict().values()))
     first_new = next(iter(r.model.backbone.state_dict().values()))
     assert not torch.equal(first_pre, first_new)
@@ -73,15 +88,20 @@ def test_scratch_starts_from_fresh_weights():
 
 def test_partial_unfreeze_keeps_frozen_blocks_and_their_batchnorm_stats():
     pre = transferkit.create_backbone("tiny-cnn", pretrained=True, image_size=32)
-    r = transferkit.fit("builtin:digits", strategy="finetune", labels_per_class=20, unfreeze=1,
-                        **FAST)
+    r = transferkit.fit(
+        "builtin:digits", strategy="finetune", labels_per_class=20, unfreeze=1, **FAST
+    )
     blocks_after = r.model.backbone.blocks()
     blocks_before = pre.blocks()
     for before, after in zip(blocks_before[:-1], blocks_after[:-1]):
         for (k, v0), (_, v1) in zip(before.state_dict().items(), after.state_dict().items()):
             assert torch.equal(v0, v1), f"frozen tensor {k} changed"
-    top_changed = any(not torch.equal(a, b) for a, b in
-                      zip(blocks_before[-1].state_dict().values(), blocks_after[-1].state_dict().values()))
+    top_changed = any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            blocks_before[-1].state_dict().values(), blocks_after[-1].state_dict().values()
+        )
+    )
     assert top_changed
 
 
@@ -140,15 +160,18 @@ def test_bad_settings_are_user_errors():
 
 
 def test_api_names_stay_functions_after_their_modules_are_imported():
-    # importing a sub-package rebinds the package attribute of that name to the module: the
-    # package `transferkit.pretrain` (the methods) is made callable and forwards to the workflow
-    import transferkit.pretrain.base
+    # importing a sub-package rebinds the package attribute of that name to the module, so no
+    # package of transferkit may share a workflow's name
+    import transferkit.explanation.methods
+    import transferkit.pretraining.base
     import transferkit.runs.rank
     import transferkit.runs.similarity
+    import transferkit.search.study  # noqa: F401
 
     assert transferkit.rank is transferkit.runs.rank.rank
     assert transferkit.similarity is transferkit.runs.similarity.similarity
-    assert callable(transferkit.pretrain)
+    for name in ("pretrain", "auto", "explain", "fit", "compare", "adapt", "zeroshot"):
+        assert inspect.isfunction(getattr(transferkit, name)), name
     with pytest.raises(UserError, match="epochs"):
         transferkit.pretrain("builtin:digits", arch="tiny-cnn", epochs=0)
 
@@ -159,12 +182,24 @@ def test_a_linear_fit_on_small_images_loads_no_augmentation_library(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, transferkit\n"
-            "transferkit.fit('builtin:digits', strategy='linear', labels_per_class=5, "
-            "model='tiny-cnn', max_test=50)\n"
-            "print(sorted({'timm', 'torchvision'} & set(sys.modules)))\n")
-    env = {**__import__("os").environ, "TRANSFERKIT_HOME": str(tmp_path / "h"),
-           "TRANSFERKIT_QUIET": "1", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300, check=True)
+    code = (
+        "import sys, transferkit\n"
+        "transferkit.fit('builtin:digits', strategy='linear', labels_per_class=5, "
+        "model='tiny-cnn', max_test=50)\n"
+        "print(sorted({'timm', 'torchvision'} & set(sys.modules)))\n"
+    )
+    env = {
+        **__import__("os").environ,
+        "TRANSFERKIT_HOME": str(tmp_path / "h"),
+        "TRANSFERKIT_QUIET": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

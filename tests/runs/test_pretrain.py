@@ -12,9 +12,9 @@ from PIL import Image
 
 import transferkit
 from transferkit.errors import UserError
-from transferkit.pretrain import METHODS
-from transferkit.pretrain.contrastive import nt_xent
-from transferkit.pretrain.vae import vae_loss
+from transferkit.pretraining import METHODS
+from transferkit.pretraining.contrastive import nt_xent
+from transferkit.pretraining.vae import vae_loss
 from transferkit.runs.pretrain import pretrain
 from transferkit.store import RunStore
 from transferkit.zoo import create_backbone, list_zoo
@@ -41,14 +41,22 @@ def test_each_method_pretrains_saves_and_transfers(method):
     assert (by_name.source_head is not None) == (method == "supervised")
     names = [row["name"] for row in list_zoo()]
     assert f"d-{method}" in names
-    f = transferkit.fit("builtin:mnist5k", model=f"d-{method}", strategy="linear",
-                        labels_per_class=5, max_test=100)
+    f = transferkit.fit(
+        "builtin:mnist5k", model=f"d-{method}", strategy="linear", labels_per_class=5, max_test=100
+    )
     assert 0.0 <= f.metrics["test_accuracy"] <= 1.0
 
 
 def test_supervised_pretraining_beats_fresh_weights_on_transfer():
-    r = pretrain("builtin:digits", method="supervised", arch="cnn-small", epochs=3,
-                 batch_size=64, image_size=16, lr=3e-3)
+    r = pretrain(
+        "builtin:digits",
+        method="supervised",
+        arch="cnn-small",
+        epochs=3,
+        batch_size=64,
+        image_size=16,
+        lr=3e-3,
+    )
     common = dict(strategy="linear", labels_per_class=10, max_test=300, image_size=16, seed=0)
     pre = transferkit.fit("builtin:mnist5k", model=f"run:{r.run_id}", **common)
     assert pre.metrics["test_accuracy"] > 0.5
@@ -96,9 +104,24 @@ def test_bad_pretraining_inputs(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoint():
-    p = run_cli("pretrain", "--data", "builtin:digits", "--method", "autoencoder", "--arch",
-                "cnn-small", "--image-size", "16", "--max-examples", "160", "--epochs", "3",
-                "--lr", "1e30", "--json")
+    p = run_cli(
+        "pretrain",
+        "--data",
+        "builtin:digits",
+        "--method",
+        "autoencoder",
+        "--arch",
+        "cnn-small",
+        "--image-size",
+        "16",
+        "--max-examples",
+        "160",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e30",
+        "--json",
+    )
     assert p.returncode == 2, p.stderr
     assert "loss" in p.stderr and "Traceback" not in p.stderr
     runs = RunStore().list(kind="pretrain")
@@ -106,14 +129,45 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoint():
 
 
 def test_cli_pretrain_then_fit(tmp_path):
-    p = run_cli("pretrain", "--data", "builtin:digits", "--method", "contrastive", "--arch",
-                "cnn-small", "--image-size", "16", "--max-examples", "160", "--epochs", "1",
-                "--batch-size", "32", "--name", "my-src", "--json", check=0)
+    p = run_cli(
+        "pretrain",
+        "--data",
+        "builtin:digits",
+        "--method",
+        "contrastive",
+        "--arch",
+        "cnn-small",
+        "--image-size",
+        "16",
+        "--max-examples",
+        "160",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--name",
+        "my-src",
+        "--json",
+        check=0,
+    )
     assert json.loads(p.stdout)["name"] == "my-src"
     z = run_cli("zoo", "--json", check=0)
     assert "my-src" in [r["name"] for r in json.loads(z.stdout)]
-    f = run_cli("fit", "--data", "builtin:mnist5k", "--model", "my-src", "--strategy", "linear",
-                "--labels-per-class", "5", "--max-test", "100", "--json", check=0)
+    f = run_cli(
+        "fit",
+        "--data",
+        "builtin:mnist5k",
+        "--model",
+        "my-src",
+        "--strategy",
+        "linear",
+        "--labels-per-class",
+        "5",
+        "--max-test",
+        "100",
+        "--json",
+        check=0,
+    )
     assert 0 <= json.loads(f.stdout)["test_accuracy"] <= 1
 
 
@@ -121,8 +175,9 @@ def _write_idx(path, arr):
     import struct
 
     arr = np.asarray(arr, np.uint8)
-    path.write_bytes(bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
-                     + arr.tobytes())
+    path.write_bytes(
+        bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    )
 
 
 def test_pretraining_leaves_out_an_official_test_split(tmp_path):
@@ -130,8 +185,14 @@ def test_pretraining_leaves_out_an_official_test_split(tmp_path):
     for prefix, n in (("train", 60), ("t10k", 20)):
         _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 16, 16)))
         _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 3)
-    r = pretrain(str(tmp_path), method="autoencoder", arch="cnn-small", epochs=1,
-                 batch_size=16, image_size=16)
+    r = pretrain(
+        str(tmp_path),
+        method="autoencoder",
+        arch="cnn-small",
+        epochs=1,
+        batch_size=16,
+        image_size=16,
+    )
     splits = RunStore().get(r.run_id).extra["splits"]
     assert splits["official_test_left_out"] == 20
     assert splits["train"] + splits["val"] == 60

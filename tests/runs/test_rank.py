@@ -19,8 +19,9 @@ FAST = {"max_examples": 200, "image_size": 32}
 @pytest.fixture(scope="module")
 def ranked(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("rank_store"))
-    return rank("builtin:digits", ["tiny-cnn", "effnet-lite0", "no-such-model"], store=store,
-                **FAST), store
+    return rank(
+        "builtin:digits", ["tiny-cnn", "effnet-lite0", "no-such-model"], store=store, **FAST
+    ), store
 
 
 def test_rank_scores_source_head_models_and_lists_failures(ranked):
@@ -56,14 +57,22 @@ def test_rank_is_recorded_and_shares_the_feature_cache(ranked):
 def test_patterns_modality_and_bad_requests(tmp_path):
     store = RunStore(tmp_path / "store")
     digits = load_dataset("builtin:digits")
-    result = rank(digits, "tiny*", scores=("hscore", "knn"), store=store, max_examples=40,
-                  image_size=16, score_params={"knn": {"k": 1}})
+    result = rank(
+        digits,
+        "tiny*",
+        scores=("hscore", "knn"),
+        store=store,
+        max_examples=40,
+        image_size=16,
+        score_params={"knn": {"k": 1}},
+    )
     assert result.row("tiny-cnn").status == "ok"
     assert store.get(result.run_id).config["options"]["knn_k"] == 1
     with pytest.raises(UserError, match="No model in the zoo matches 'zzz\\*'.*tiny-cnn"):
         rank(digits, "tiny*,zzz*", store=store)  # a typo is refused, not ranked as failed
-    text = ArrayDataset(digits.images, digits.labels, digits.classes, name="words",
-                        modality="text", fingerprint="t")
+    text = ArrayDataset(
+        digits.images, digits.labels, digits.classes, name="words", modality="text", fingerprint="t"
+    )
     refused = rank(text, ["tiny-cnn"], scores="logme", store=store, max_examples=40)
     assert refused.row("tiny-cnn").status == "refused" and "image model" in refused.rows[0].reason
     with pytest.raises(UserError, match="Unknown transferability score 'logmee'"):
@@ -91,10 +100,12 @@ def test_rank_report_has_table_chart_and_verdict(ranked, tmp_path):
 def test_similarity_of_digits_and_inverted_digits(tmp_path):
     store = RunStore(tmp_path / "store")
     digits = load_dataset("builtin:digits")
-    inverted = ArrayDataset(255 - digits.images, digits.labels, digits.classes, name="inverted",
-                            fingerprint="inv")
-    res = similarity(digits, inverted, "tiny-cnn", max_examples=100, permutations=50,
-                     image_size=16, store=store)
+    inverted = ArrayDataset(
+        255 - digits.images, digits.labels, digits.classes, name="inverted", fingerprint="inv"
+    )
+    res = similarity(
+        digits, inverted, "tiny-cnn", max_examples=100, permutations=50, image_size=16, store=store
+    )
     assert res.n_source == res.n_target == 100 and res.mmd2 > 0
     assert res.p_value == pytest.approx(1 / 51) and res.proxy_a_distance > 1.0
     assert set(res.class_mmd) == set(digits.classes)
@@ -103,6 +114,8 @@ def test_similarity_of_digits_and_inverted_digits(tmp_path):
     html, md = build_report([record], tmp_path / "sim_report")
     text = md.read_text()
     assert "differ detectably" in text and f"{res.proxy_a_distance:.2f}" in text
-    assert "Class-conditional MMD" in text and len(list((tmp_path / "sim_report").rglob("*.png"))) == 1
+    assert (
+        "Class-conditional MMD" in text and len(list((tmp_path / "sim_report").rglob("*.png"))) == 1
+    )
     with pytest.raises(UserError, match="Unknown backbone"):
         similarity(digits, inverted, "nope", store=store)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from transferkit.errors import RunInterrupted, RunPruned, UserError
-from transferkit.runs.recorded import RecordedRun
+from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore, owner
 
 
@@ -22,18 +22,27 @@ def test_a_block_that_finishes_is_done_with_its_metrics_and_artifacts(tmp_path, 
         assert store.get(run.id).heartbeat > first and store.get(run.id).status == "running"
         run.finish({"acc": 0.5}, {"total": 1.0}, table=[1, 2])
     rec = store.get(run.id)
-    assert (rec.status, rec.seed, rec.data_fingerprint, rec.metrics) == ("done", 3, "fp",
-                                                                          {"acc": 0.5})
+    assert (rec.status, rec.seed, rec.data_fingerprint, rec.metrics) == (
+        "done",
+        3,
+        "fp",
+        {"acc": 0.5},
+    )
     assert rec.extra == {"dataset": {"name": "x"}, "table": [1, 2]}
     assert (run.dir / "history.json").is_file()
     assert not [p for p in run.dir.iterdir() if p.name.startswith(".")]  # no temporary files
 
 
-@pytest.mark.parametrize("error, status", [(UserError("bad data"), "failed"),
-                                           (ValueError("boom"), "failed"),
-                                           (RunInterrupted("signal 15"), "interrupted"),
-                                           (KeyboardInterrupt(), "interrupted"),
-                                           (RunPruned("pruned after epoch 1"), "pruned")])
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (UserError("bad data"), "failed"),
+        (ValueError("boom"), "failed"),
+        (RunInterrupted("signal 15"), "interrupted"),
+        (KeyboardInterrupt(), "interrupted"),
+        (RunPruned("pruned after epoch 1"), "pruned"),
+    ],
+)
 def test_an_exception_marks_the_run_and_is_raised_again(tmp_path, error, status):
     store = RunStore(tmp_path / "home")
     with pytest.raises(type(error)) as caught:

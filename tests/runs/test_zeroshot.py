@@ -34,14 +34,21 @@ def test_minilm_zero_shot_is_far_above_chance_and_recorded(topics_csv, tmp_path)
     unlabelled = write_csv(tmp_path / "u.csv", [{"text": r["text"]} for r in topic_rows(4)])
     everything = zeroshot(str(unlabelled), labels="sports,politics,technology")
     assert everything.n_examples == 12 and len(everything.rows) == 12  # all of it
-    assert np.mean([row["prediction"] == t["label"] for row, t in
-                    zip(everything.rows, topic_rows(4))]) >= 0.8
+    assert (
+        np.mean([row["prediction"] == t["label"] for row, t in zip(everything.rows, topic_rows(4))])
+        >= 0.8
+    )
 
 
 def test_few_shot_prototypes_and_label_descriptions(topics_csv):
     labels = "sports=sport games,politics=politics and elections,technology,weather"
-    r = zeroshot(str(topics_csv), model="minilm-l6", labels=labels, shots=3,
-                 template="{}|A news story about {}.")
+    r = zeroshot(
+        str(topics_csv),
+        model="minilm-l6",
+        labels=labels,
+        shots=3,
+        template="{}|A news story about {}.",
+    )
     assert r.classes == ["sports", "politics", "technology", "weather"]
     assert r.descriptions[0] == "sport games"
     assert r.metrics["test_accuracy"] >= 0.8
@@ -75,7 +82,8 @@ def _images(root, classes=("cat", "dog"), n=4):
         (root / c).mkdir(parents=True)
         for i in range(n):
             Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
-                root / c / f"{i}.png")
+                root / c / f"{i}.png"
+            )
     return root
 
 

@@ -68,9 +68,19 @@ def _damaged(tmp_path: Path) -> tuple[RunStore, dict]:
     tmp_live = _old(_file(store.runs_dir / live / ".history.json.z3.tmp"))
     young = store.runs_dir / "r20000101-000000-cafe"  # maybe a run being created now
     young.mkdir()
-    facts = dict(done=done, stale=stale, gone=gone, orphan=orphan, leftover=leftover,
-                 moved=moved, tmp_ckpt=tmp_ckpt, tmp_cache=tmp_cache, live=live,
-                 tmp_live=tmp_live, young=young)
+    facts = dict(
+        done=done,
+        stale=stale,
+        gone=gone,
+        orphan=orphan,
+        leftover=leftover,
+        moved=moved,
+        tmp_ckpt=tmp_ckpt,
+        tmp_cache=tmp_cache,
+        live=live,
+        tmp_live=tmp_live,
+        young=young,
+    )
     return store, facts
 
 
@@ -151,7 +161,7 @@ def test_damaged_database_is_reported_and_no_folder_is_removed(tmp_path: Path) -
     data = bytearray(store.db_path.read_bytes())
     page = 4096
     assert len(data) >= 8 * page
-    data[5 * page: 6 * page] = bytes(range(256)) * (page // 256)  # garbage over one page
+    data[5 * page : 6 * page] = bytes(range(256)) * (page // 256)  # garbage over one page
     store.db_path.write_bytes(bytes(data))
     report = check_store(store, repair=True)
     assert report.integrity != "ok" and not report.clean

@@ -267,8 +267,10 @@ def test_a_schema_1_store_migrates_keeping_its_runs_and_takes_pruned_runs(tmp_pa
     for stmt in db._SCHEMA_V1.split(";"):
         if stmt.strip():
             conn.execute(stmt)
-    conn.execute("INSERT INTO runs (id, kind, status, created, updated, config_hash) VALUES "
-                 "('r1', 'fit', 'done', '2026-01-01T00:00:00', '2026-01-01T00:00:00', 'h')")
+    conn.execute(
+        "INSERT INTO runs (id, kind, status, created, updated, config_hash) VALUES "
+        "('r1', 'fit', 'done', '2026-01-01T00:00:00', '2026-01-01T00:00:00', 'h')"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     store = RunStore(root)

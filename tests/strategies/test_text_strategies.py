@@ -17,8 +17,15 @@ FAST = dict(epochs=2, batch_size=8, seed=0)
 
 
 def test_lora_trains_adapters_only_and_saves_them(tiny_bert, topics_csv):
-    r = transferkit.fit(str(topics_csv), model=f"hf:{tiny_bert}", strategy="lora",
-                        lora_rank=4, lora_alpha=8, lr=5e-3, **FAST)
+    r = transferkit.fit(
+        str(topics_csv),
+        model=f"hf:{tiny_bert}",
+        strategy="lora",
+        lora_rank=4,
+        lora_alpha=8,
+        lr=5e-3,
+        **FAST,
+    )
     info = RunStore().get(r.run_id).extra["strategy_info"]
     assert info["lora"]["targets"] == ["query", "value"] and info["lora"]["rank"] == 4
     assert 0 < info["trainable_fraction"] < 0.25
@@ -35,10 +42,12 @@ def test_lora_trains_adapters_only_and_saves_them(tiny_bert, topics_csv):
 
 def test_finetune_on_text_is_seeded_and_records_truncation(tiny_bert, topics_csv):
     opts = dict(FAST, epochs=1)
-    a = transferkit.fit(str(topics_csv), model=f"hf:{tiny_bert}", strategy="finetune",
-                        max_length=5, **opts)
-    b = transferkit.fit(str(topics_csv), model=f"hf:{tiny_bert}", strategy="finetune",
-                        max_length=5, **opts)
+    a = transferkit.fit(
+        str(topics_csv), model=f"hf:{tiny_bert}", strategy="finetune", max_length=5, **opts
+    )
+    b = transferkit.fit(
+        str(topics_csv), model=f"hf:{tiny_bert}", strategy="finetune", max_length=5, **opts
+    )
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
     assert a.metrics["test_nll"] == b.metrics["test_nll"]
     rec = RunStore().get(a.run_id)
@@ -83,14 +92,22 @@ def test_modality_mismatch_and_unlabelled_text_are_user_errors(tiny_bert, topics
 
 
 def test_rank_compare_and_report_work_on_text(tiny_bert, topics_csv, tmp_path):
-    res = transferkit.rank(str(topics_csv), ["minilm-l6", f"hf:{tiny_bert}"],
-                           scores=["logme", "knn"])
+    res = transferkit.rank(
+        str(topics_csv), ["minilm-l6", f"hf:{tiny_bert}"], scores=["logme", "knn"]
+    )
     assert [r.status for r in res.rows] == ["ok", "ok"]
     assert res.best == "minilm-l6"  # pretrained sentence embeddings beat random ones
     from transferkit.runs.compare import compare
 
-    c = compare(str(topics_csv), strategies=["linear", "lora"], labels_per_class=[6],
-                seeds=1, model=f"hf:{tiny_bert}", epochs=1, batch_size=8)
+    c = compare(
+        str(topics_csv),
+        strategies=["linear", "lora"],
+        labels_per_class=[6],
+        seeds=1,
+        model=f"hf:{tiny_bert}",
+        epochs=1,
+        batch_size=8,
+    )
     assert {row["strategy"] for row in c.table} == {"linear", "lora"}
     from transferkit.report import build_report
 

@@ -51,9 +51,14 @@ def logme_direct(f, y_labels, tol=1e-6, max_iter=100):
                 break
         a = alpha * np.eye(d) + beta * ftf
         m = beta * np.linalg.solve(a, f.T @ y)
-        evidence = (d / 2 * math.log(alpha) + n / 2 * math.log(beta)
-                    - beta / 2 * np.sum((f @ m - y) ** 2) - alpha / 2 * (m @ m)
-                    - 0.5 * np.linalg.slogdet(a)[1] - n / 2 * math.log(2 * math.pi))
+        evidence = (
+            d / 2 * math.log(alpha)
+            + n / 2 * math.log(beta)
+            - beta / 2 * np.sum((f @ m - y) ** 2)
+            - alpha / 2 * (m @ m)
+            - 0.5 * np.linalg.slogdet(a)[1]
+            - n / 2 * math.log(2 * math.pi)
+        )
         out.append(evidence / n)
     return float(np.mean(out))
 
@@ -62,13 +67,17 @@ def leep_direct(theta, y):
     """Nguyen et al. 2020, with explicit loops over examples, target and source classes."""
     n, zs = theta.shape
     ks = sorted(set(y.tolist()))
-    joint = {(yy, z): sum(theta[i, z] for i in range(n) if y[i] == yy) / n
-             for yy in ks for z in range(zs)}
+    joint = {
+        (yy, z): sum(theta[i, z] for i in range(n) if y[i] == yy) / n
+        for yy in ks
+        for z in range(zs)
+    }
     marg = {z: sum(joint[(yy, z)] for yy in ks) for z in range(zs)}
     total = 0.0
     for i in range(n):
-        total += math.log(sum(joint[(y[i], z)] / marg[z] * theta[i, z] for z in range(zs)
-                              if marg[z] > 0))
+        total += math.log(
+            sum(joint[(y[i], z)] / marg[z] * theta[i, z] for z in range(zs) if marg[z] > 0)
+        )
     return total / n
 
 
@@ -100,8 +109,14 @@ def knn_direct(f, y, k):
     """Leave-one-out majority vote of the k most cosine-similar others, example by example."""
     correct = 0
     for i in range(len(f)):
-        sims = sorted(((f[i] @ f[j] / (np.linalg.norm(f[i]) * np.linalg.norm(f[j])), j)
-                       for j in range(len(f)) if j != i), reverse=True)[:k]
+        sims = sorted(
+            (
+                (f[i] @ f[j] / (np.linalg.norm(f[i]) * np.linalg.norm(f[j])), j)
+                for j in range(len(f))
+                if j != i
+            ),
+            reverse=True,
+        )[:k]
         votes, weight = Counter(), Counter()
         for s, j in sims:
             votes[y[j]] += 1
@@ -133,8 +148,13 @@ def nleep_direct(f, y, variance=0.8, per_class=5, seed=0):
 
     z = PCA(n_components=variance, svd_solver="full", random_state=seed).fit_transform(f)
     k = len(np.unique(y))
-    gmm = GaussianMixture(n_components=per_class * k, covariance_type="diag", reg_covar=1e-4,
-                          random_state=seed, max_iter=200).fit(z)
+    gmm = GaussianMixture(
+        n_components=per_class * k,
+        covariance_type="diag",
+        reg_covar=1e-4,
+        random_state=seed,
+        max_iter=200,
+    ).fit(z)
     post = gmm.predict_proba(z)
     return leep_direct(post, y)
 
@@ -142,8 +162,10 @@ def nleep_direct(f, y, variance=0.8, per_class=5, seed=0):
 def test_nleep_matches_direct_formula_and_needs_no_source_head():
     x, y, _ = synthetic()
     assert abs(compute_score("nleep", x, y) - nleep_direct(x, y)) < TOL
-    informative, noise = compute_score("nleep", x, y), compute_score(
-        "nleep", np.random.default_rng(1).normal(size=x.shape), y)
+    informative, noise = (
+        compute_score("nleep", x, y),
+        compute_score("nleep", np.random.default_rng(1).normal(size=x.shape), y),
+    )
     assert informative > noise  # features that separate the classes score higher
     assert -math.log(4) - TOL <= noise <= 0.0
 
@@ -188,8 +210,9 @@ def test_logme_converges_when_features_fit_the_labels_exactly():
     y = np.arange(100) % 4
     x = np.c_[np.eye(4)[y], np.random.default_rng(0).normal(size=(100, 3))]
     exact = compute_score("logme", x, y)
-    assert np.isfinite(exact) and exact == pytest.approx(compute_score("logme", x, y,
-                                                                       max_iter=1000))
+    assert np.isfinite(exact) and exact == pytest.approx(
+        compute_score("logme", x, y, max_iter=1000)
+    )
     assert exact > compute_score("logme", x + np.random.default_rng(1).normal(size=x.shape), y)
 
 

@@ -20,14 +20,34 @@ def _batch(b, texts=("the game", "a vote in the senate today")):
 
 def test_sentence_transformers_folder_sets_pooling_normalisation_and_length(tiny_bert, tmp_path):
     st = shutil.copytree(tiny_bert, tmp_path / "st")
-    (st / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize",
-         "type": "sentence_transformers.models.Normalize"}]))
+    (st / "modules.json").write_text(
+        json.dumps(
+            [
+                {
+                    "idx": 0,
+                    "name": "0",
+                    "path": "",
+                    "type": "sentence_transformers.models.Transformer",
+                },
+                {
+                    "idx": 1,
+                    "name": "1",
+                    "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling",
+                },
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                },
+            ]
+        )
+    )
     (st / "1_Pooling").mkdir()
-    (st / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    (st / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
     (st / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 16}))
     b = create_backbone(f"hf:{st}").eval()
     assert b.pooling == "cls" and b.normalize and b.data_config.max_length == 16
@@ -122,4 +142,5 @@ def test_a_model_saved_with_the_old_lora_spec_still_loads(tiny_bert, tmp_path):
     old = build_from_spec(BackboneSpec(b.spec.name, {**kwargs, "lora": settings}), b.data_config)
     assert old.has_adapters
     assert sorted(n for n, _ in old.named_parameters() if "lora_" in n) == sorted(
-        n for n, _ in b.named_parameters() if "lora_" in n)
+        n for n, _ in b.named_parameters() if "lora_" in n
+    )

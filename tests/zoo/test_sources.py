@@ -22,8 +22,7 @@ from transferkit.zoo import (  # noqa: E402
     save_model,
 )
 
-ROW_KEYS = {"name", "modality", "params", "features", "input_size", "offline", "searchable",
-            "note"}
+ROW_KEYS = {"name", "modality", "params", "features", "input_size", "offline", "searchable", "note"}
 
 
 def _save(state: dict, path) -> str:

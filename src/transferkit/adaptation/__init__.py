@@ -21,5 +21,12 @@ from transferkit.adaptation.base import (
     method_class,
 )
 
-__all__ = ["DEEP_METHODS", "SHALLOW_METHODS", "AdaptationNet", "DeepMethod", "ShallowMethod",
-           "is_deep", "method_class"]
+__all__ = [
+    "DEEP_METHODS",
+    "SHALLOW_METHODS",
+    "AdaptationNet",
+    "DeepMethod",
+    "ShallowMethod",
+    "is_deep",
+    "method_class",
+]

@@ -45,8 +45,15 @@ class DeepMethod:
         """Modules trained with the model (a discriminator); an empty ModuleDict by default."""
         return nn.ModuleDict()
 
-    def transfer_loss(self, extra: nn.Module, fs: torch.Tensor, ft: torch.Tensor,
-                      ls: torch.Tensor, lt: torch.Tensor, progress: float) -> torch.Tensor:
+    def transfer_loss(
+        self,
+        extra: nn.Module,
+        fs: torch.Tensor,
+        ft: torch.Tensor,
+        ls: torch.Tensor,
+        lt: torch.Tensor,
+        progress: float,
+    ) -> torch.Tensor:
         """The transfer term from source / target features ``fs`` / ``ft`` and logits
         ``ls`` / ``lt``; ``progress`` runs from 0 to 1 over training."""
         raise NotImplementedError
@@ -77,8 +84,9 @@ class AdaptationNet(nn.Module):
     def data_config(self):
         return self.classifier.data_config
 
-    def forward(self, xs: torch.Tensor, xt: torch.Tensor | None = None,
-                progress: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, xs: torch.Tensor, xt: torch.Tensor | None = None, progress: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         backbone, head = self.classifier.backbone, self.classifier.head
         if xt is None or not self.method.uses_target:
             logits = head(backbone.forward_features(xs))
@@ -94,8 +102,14 @@ class AdaptationNet(nn.Module):
             f = backbone.forward_features(torch.cat([xs, xt]))
             n = xs.shape[0]
         logits = head(f)
-        term = self.method.transfer_loss(self.extra, f[:n].float(), f[n:].float(),
-                                         logits[:n].float(), logits[n:].float(), progress)
+        term = self.method.transfer_loss(
+            self.extra,
+            f[:n].float(),
+            f[n:].float(),
+            logits[:n].float(),
+            logits[n:].float(),
+            progress,
+        )
         return logits[:n], term
 
 
@@ -141,10 +155,12 @@ def _options(cls: type, given: dict):
     return cls.options(**given)
 
 
-DEEP_METHODS: Registry[type[DeepMethod]] = Registry("deep adaptation method",
-                                                    package="transferkit.adaptation")
-SHALLOW_METHODS: Registry[type[ShallowMethod]] = Registry("shallow adaptation method",
-                                                          package="transferkit.adaptation")
+DEEP_METHODS: Registry[type[DeepMethod]] = Registry(
+    "deep adaptation method", package="transferkit.adaptation"
+)
+SHALLOW_METHODS: Registry[type[ShallowMethod]] = Registry(
+    "shallow adaptation method", package="transferkit.adaptation"
+)
 
 
 def method_class(name: str) -> type:
@@ -155,9 +171,11 @@ def method_class(name: str) -> type:
         if name in registry:
             return registry.get(name)
     known = [*DEEP_METHODS.list(), *SHALLOW_METHODS.list()]
-    raise UserError(f"Unknown adaptation method {name!r}.{suggest(str(name).lower(), known)} "
-                    f"Deep methods: {DEEP_METHODS.names()}; shallow methods (on cached "
-                    f"features): {SHALLOW_METHODS.names()}.")
+    raise UserError(
+        f"Unknown adaptation method {name!r}.{suggest(str(name).lower(), known)} "
+        f"Deep methods: {DEEP_METHODS.names()}; shallow methods (on cached "
+        f"features): {SHALLOW_METHODS.names()}."
+    )
 
 
 def is_deep(name: str) -> bool:

@@ -37,12 +37,14 @@ class CDAN(DeepMethod):
 
     options = DiscriminatorOptions
 
-
     def build(self, num_features: int, num_classes: int) -> nn.Module:
         mapping = MultilinearMap(num_features, num_classes, seed=self.seed)
-        return nn.ModuleDict({"map": mapping,
-                              "discriminator": DomainDiscriminator(mapping.out_features,
-                                                                   self.opts.hidden)})
+        return nn.ModuleDict(
+            {
+                "map": mapping,
+                "discriminator": DomainDiscriminator(mapping.out_features, self.opts.hidden),
+            }
+        )
 
     def transfer_loss(self, extra, fs, ft, ls, lt, progress):
         f = torch.cat([fs, ft])

@@ -25,8 +25,9 @@ from transferkit.adaptation.modules import (
 )
 
 
-def domain_adversarial_loss(logits: torch.Tensor, n_source: int,
-                            weights: torch.Tensor | None = None) -> torch.Tensor:
+def domain_adversarial_loss(
+    logits: torch.Tensor, n_source: int, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary cross-entropy of the discriminator: source is domain 1, target domain 0
     (optionally weighted per example); the mean of the two domains' losses."""
     labels = torch.cat([logits.new_ones(n_source), logits.new_zeros(len(logits) - n_source)])
@@ -41,7 +42,6 @@ class DANN(DeepMethod):
     """Domain discriminator on gradient-reversed features."""
 
     options = DiscriminatorOptions
-
 
     def build(self, num_features: int, num_classes: int) -> nn.Module:
         return nn.ModuleDict({"discriminator": DomainDiscriminator(num_features, self.opts.hidden)})

@@ -23,4 +23,3 @@ class ImportanceWeighting(ShallowMethod):
         w = density_ratio(fs_mapped, ft_mapped, fs_mapped, seed=self.seed)
         self.weights_ = w / w.mean()
         return self.weights_
-

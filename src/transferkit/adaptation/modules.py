@@ -56,8 +56,12 @@ class DomainDiscriminator(nn.Module):
     def __init__(self, in_features: int, hidden: int = 1024) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(in_features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, 1),
         )
 
@@ -72,8 +76,14 @@ class MultilinearMap(nn.Module):
     (1/\sqrt{d}) (R_f f) \odot (R_g g) with fixed Gaussian R_f, R_g (d = ``output_dim``),
     whose inner products approximate those of f \otimes g."""
 
-    def __init__(self, feature_dim: int, num_classes: int, max_dim: int = 4096,
-                 output_dim: int = 1024, seed: int = 0) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        max_dim: int = 4096,
+        output_dim: int = 1024,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.randomized = feature_dim * num_classes > max_dim
         if self.randomized:

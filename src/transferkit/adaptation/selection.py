@@ -77,8 +77,9 @@ class SelectionRule:
         raise NotImplementedError
 
 
-SELECTION_RULES: Registry[type[SelectionRule]] = Registry("selection rule",
-                                                          package="transferkit.adaptation")
+SELECTION_RULES: Registry[type[SelectionRule]] = Registry(
+    "selection rule", package="transferkit.adaptation"
+)
 
 
 @SELECTION_RULES.register("dev")
@@ -133,8 +134,14 @@ def check_rule(rule: str) -> SelectionRule:
     return SELECTION_RULES.get(rule)()
 
 
-def density_ratio(f_source: np.ndarray, f_target: np.ndarray, f_query: np.ndarray, *,
-                  seed: int = 0, c: float = 1.0) -> np.ndarray:
+def density_ratio(
+    f_source: np.ndarray,
+    f_target: np.ndarray,
+    f_query: np.ndarray,
+    *,
+    seed: int = 0,
+    c: float = 1.0,
+) -> np.ndarray:
     """w(x) = p_T(x) / p_S(x) at ``f_query`` from a domain classifier trained to tell
     ``f_source`` (0) from ``f_target`` (1); the class-prior ratio n_S / n_T is corrected."""
     from sklearn.exceptions import ConvergenceWarning
@@ -189,8 +196,10 @@ def unreliable(estimate: float, weights: np.ndarray) -> str | None:
     mean = float(w.mean())
     lo, hi = WEIGHT_MEAN_RANGE
     if not lo <= mean <= hi:
-        return (f"the density-ratio weights average {mean:.3g} on source data where a correct "
-                "ratio averages 1: the domains barely overlap in this feature space")
+        return (
+            f"the density-ratio weights average {mean:.3g} on source data where a correct "
+            "ratio averages 1: the domains barely overlap in this feature space"
+        )
     eff = float(w.sum() ** 2 / max((w * w).sum(), 1e-12))
     need = max(MIN_EFFECTIVE[0], MIN_EFFECTIVE[1] * len(w))
     if eff < need:
@@ -227,9 +236,16 @@ def im_score(logits: np.ndarray) -> float:
     return float(_entropy(p.mean(0)) - _entropy(p).mean())
 
 
-def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
-                   f_source: np.ndarray, f_target: np.ndarray,
-                   t_logits: np.ndarray | None = None, seed: int = 0) -> dict:
+def selection_risk(
+    rule: str,
+    *,
+    val_losses: np.ndarray,
+    f_val: np.ndarray,
+    f_source: np.ndarray,
+    f_target: np.ndarray,
+    t_logits: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict:
     """The label-free risk of one model under ``rule``, plus the plain source loss, the
     target-side scores (``snd``, ``im``, from ``t_logits``: the model's logits on unlabelled
     target examples) and the weight statistics (for the record). Inputs are the model's own
@@ -240,15 +256,20 @@ def selection_risk(rule: str, *, val_losses: np.ndarray, f_val: np.ndarray,
     if t_logits is not None and len(t_logits) > 1:
         out.update(snd=snd_score(t_logits), im=im_score(t_logits))
     if chosen.target_side and "im" not in out:
-        raise UserError(f"The {rule} rule needs the model's predictions on at least 2 "
-                        "target examples.")
+        raise UserError(
+            f"The {rule} rule needs the model's predictions on at least 2 target examples."
+        )
     if not chosen.weighted:
         out["risk"] = chosen.risk(out)
         return out
     w = density_ratio(f_source, f_target, f_val, seed=seed)
-    out.update(iwcv=iwcv_risk(val_losses, w), dev=dev_risk(val_losses, w),
-               weight_mean=float(w.mean()), weight_max=float(w.max()),
-               effective_n=float(w.sum() ** 2 / max((w * w).sum(), 1e-12)))
+    out.update(
+        iwcv=iwcv_risk(val_losses, w),
+        dev=dev_risk(val_losses, w),
+        weight_mean=float(w.mean()),
+        weight_max=float(w.max()),
+        effective_n=float(w.sum() ** 2 / max((w * w).sum(), 1e-12)),
+    )
     reason = unreliable(chosen.risk(out), w)
     if reason is None:
         out["risk"] = chosen.risk(out)
@@ -267,16 +288,24 @@ def selection_scores(rule: str, table: list[dict]) -> tuple[dict[str, float], st
     bad = [r["candidate"] for r in table if (r.get("unreliable") or 0) > 0]
     if not check_rule(rule).weighted or not bad:
         return {r["candidate"]: r["risk"] for r in table}, rule, None
-    why = (f"the {rule} estimate was unreliable for {len(bad)} of {len(table)} candidates "
-           f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}: negative, or the "
-           "importance weights degenerate because the domains barely overlap), so every "
-           "candidate was compared on ")
+    why = (
+        f"the {rule} estimate was unreliable for {len(bad)} of {len(table)} candidates "
+        f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}: negative, or the "
+        "importance weights degenerate because the domains barely overlap), so every "
+        "candidate was compared on "
+    )
     ims = [r.get(FALLBACK_RULE) for r in table]
     if all(v is not None and np.isfinite(v) for v in ims):
-        return ({r["candidate"]: -float(v) for r, v in zip(table, ims)}, FALLBACK_RULE,
-                why + "the information-maximisation score of its target predictions (im)")
-    return ({r["candidate"]: r["loss"] for r in table}, "source-val",
-            why + "the source validation loss (a candidate had no target predictions for im)")
+        return (
+            {r["candidate"]: -float(v) for r, v in zip(table, ims)},
+            FALLBACK_RULE,
+            why + "the information-maximisation score of its target predictions (im)",
+        )
+    return (
+        {r["candidate"]: r["loss"] for r in table},
+        "source-val",
+        why + "the source validation loss (a candidate had no target predictions for im)",
+    )
 
 
 def choose(scores: dict[str, float], lower_is_better: bool = True) -> str:

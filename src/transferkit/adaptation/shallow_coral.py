@@ -37,7 +37,6 @@ class ShallowCORAL(ShallowMethod):
 
     options = CoralOptions
 
-
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> ShallowCORAL:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)
         eye = np.eye(fs.shape[1])

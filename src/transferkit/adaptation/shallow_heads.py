@@ -12,8 +12,9 @@ from transferkit.threads import native_threads
 from transferkit.zoo.heads import fold_head
 
 
-def fit_head(method: ShallowMethod, fs: np.ndarray, ys: np.ndarray, ft: np.ndarray,
-             k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]:
+def fit_head(
+    method: ShallowMethod, fs: np.ndarray, ys: np.ndarray, ft: np.ndarray, k: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]:
     """Fit ``method``'s maps, train a multinomial logistic regression on the mapped source
     (standardised, weighted by the method's sample weights). Returns the head on the mapped
     space (numpy weights, bias) and the equivalent head on RAW target features, the target map

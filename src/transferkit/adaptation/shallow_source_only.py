@@ -9,4 +9,3 @@ from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
 @SHALLOW_METHODS.register("shallow-source-only")
 class ShallowSourceOnly(ShallowMethod):
     """No map, no weights: what the shallow methods are measured against."""
-

@@ -36,7 +36,6 @@ class SubspaceAlignment(ShallowMethod):
 
     options = SubspaceOptions
 
-
     def fit(self, fs: np.ndarray, ft: np.ndarray) -> SubspaceAlignment:
         fs, ft = np.asarray(fs, np.float64), np.asarray(ft, np.float64)
         d = max(1, min(self.opts.dim, fs.shape[1], len(fs) - 1, len(ft) - 1))

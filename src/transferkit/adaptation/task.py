@@ -59,8 +59,13 @@ class UnlabelledView(Dataset):
 
 
 @torch.no_grad()
-def embed(model: TransferModel, dataset: Dataset, indices: np.ndarray, device: torch.device,
-          batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def embed(
+    model: TransferModel,
+    dataset: Dataset,
+    indices: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Pooled features and logits of ``model`` (eval mode) for ``indices``, in one pass."""
     d = model.backbone.num_features
 
@@ -68,8 +73,16 @@ def embed(model: TransferModel, dataset: Dataset, indices: np.ndarray, device: t
         f = model.backbone.forward_features(x)
         return torch.cat([f, model.head(f)], 1)
 
-    out = forward_batches(fn, model, model.data_config, dataset, np.asarray(indices),
-                          device=device, batch_size=batch_size, description="embed")
+    out = forward_batches(
+        fn,
+        model,
+        model.data_config,
+        dataset,
+        np.asarray(indices),
+        device=device,
+        batch_size=batch_size,
+        description="embed",
+    )
     if len(out) == 0:
         return np.zeros((0, d), np.float32), np.zeros((0, model.head.out_features), np.float32)
     return out[:, :d], out[:, d:]
@@ -78,10 +91,21 @@ def embed(model: TransferModel, dataset: Dataset, indices: np.ndarray, device: t
 class AdaptTask:
     """The ``training.loop.Task`` of a deep method: paired batches, CE + trade-off * transfer."""
 
-    def __init__(self, model: AdaptationNet, source: Dataset, source_train: np.ndarray,
-                 source_val: np.ndarray, target: UnlabelledView, target_idx: np.ndarray, *,
-                 opts, seed: int, rule: str, selection_idx: tuple[np.ndarray, np.ndarray],
-                 backbone_lr: float) -> None:
+    def __init__(
+        self,
+        model: AdaptationNet,
+        source: Dataset,
+        source_train: np.ndarray,
+        source_val: np.ndarray,
+        target: UnlabelledView,
+        target_idx: np.ndarray,
+        *,
+        opts,
+        seed: int,
+        rule: str,
+        selection_idx: tuple[np.ndarray, np.ndarray],
+        backbone_lr: float,
+    ) -> None:
         self.model, self.source, self.target, self.opts = model, source, target, opts
         self.method = model.method
         self.train_idx, self.val_idx, self.target_idx = source_train, source_val, target_idx
@@ -120,12 +144,19 @@ class AdaptTask:
     def configure(self, steps_per_epoch: int, epochs: int):
         o, net = self.opts, self.model
         self.total_steps = max(1, self.steps * epochs)
-        parts = ((net.classifier.backbone, o.lr * self.backbone_lr), (net.classifier.head, o.lr),
-                 (net.extra, o.lr))
-        return adamw_warmup_cosine(parts, weight_decay=o.weight_decay,
-                                   warmup_epochs=o.warmup_epochs,
-                                   steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                   trainable_only=True)
+        parts = (
+            (net.classifier.backbone, o.lr * self.backbone_lr),
+            (net.classifier.head, o.lr),
+            (net.extra, o.lr),
+        )
+        return adamw_warmup_cosine(
+            parts,
+            weight_decay=o.weight_decay,
+            warmup_epochs=o.warmup_epochs,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            trainable_only=True,
+        )
 
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch, self.step, self.sums = epoch, 0, {}
@@ -141,8 +172,12 @@ class AdaptTask:
         while True:
             sampler.set_epoch(self.epoch * CYCLE + k)
             examples.epoch = self.epoch * CYCLE + k
-            yield from DataLoader(examples, batch_sampler=sampler,
-                                  num_workers=self.opts.num_workers, collate_fn=self.collate)
+            yield from DataLoader(
+                examples,
+                batch_sampler=sampler,
+                num_workers=self.opts.num_workers,
+                collate_fn=self.collate,
+            )
             k += 1
 
     def train_batches(self):
@@ -166,8 +201,9 @@ class AdaptTask:
     # -- validation -------------------------------------------------------------------------
     def _loader(self, dataset: Dataset, indices: np.ndarray) -> DataLoader:
         items, collate = examples(dataset, indices, self.data_config, train=False)
-        return DataLoader(items, batch_size=max(2, self.opts.batch_size), shuffle=False,
-                          collate_fn=collate)
+        return DataLoader(
+            items, batch_size=max(2, self.opts.batch_size), shuffle=False, collate_fn=collate
+        )
 
     @torch.no_grad()
     def precise_bn(self, device: torch.device) -> None:
@@ -188,9 +224,11 @@ class AdaptTask:
         src = np.sort(rng.permutation(self.train_idx)[:n])
         tgt = np.sort(rng.permutation(self.target_idx)[:n])
         domains = self.method.norm_domains()
-        loaders = [self._loader(d, i) for name, d, i in (("source", self.source, src),
-                                                          ("target", self.target, tgt))
-                   if name in domains]
+        loaders = [
+            self._loader(d, i)
+            for name, d, i in (("source", self.source, src), ("target", self.target, tgt))
+            if name in domains
+        ]
         for batches in zip(*loaders):
             x = torch.cat([b[0] for b in batches]).to(device)
             if len(x) > 1:
@@ -213,13 +251,23 @@ class AdaptTask:
         losses = cross_entropy(lv, y)
         fs, _ = embed(clf, self.source, self.sel_source, device, bs)
         ft, lt = embed(clf, self.target, self.sel_target, device, bs)
-        risk = selection_risk(self.rule, val_losses=losses, f_val=fv, f_source=fs, f_target=ft,
-                              t_logits=lt, seed=self.seed)
+        risk = selection_risk(
+            self.rule,
+            val_losses=losses,
+            f_val=fv,
+            f_source=fs,
+            f_target=ft,
+            t_logits=lt,
+            seed=self.seed,
+        )
         net.train(was)
-        metrics.update(val_accuracy=float(np.mean(lv.argmax(1) == y)),
-                       val_loss=float(losses.mean()), val_risk=risk["risk"],
-                       val_unreliable=risk["unreliable"],
-                       val_selection=-risk["risk"])
+        metrics.update(
+            val_accuracy=float(np.mean(lv.argmax(1) == y)),
+            val_loss=float(losses.mean()),
+            val_risk=risk["risk"],
+            val_unreliable=risk["unreliable"],
+            val_selection=-risk["risk"],
+        )
         for k in ("dev", "iwcv", "snd", "im"):
             if k in risk:
                 metrics[f"val_{k}"] = risk[k]

@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         _leave_process_group()
         return e.exit_code
     except RunInterrupted as e:
-        print(f"interrupted: {e}. The run is marked interrupted; continue it with "
-              f"`transferkit {command.name} --resume {getattr(e, 'run_id', 'RUN')}`.",
-              file=sys.stderr)
+        print(
+            f"interrupted: {e}. The run is marked interrupted; continue it with "
+            f"`transferkit {command.name} --resume {getattr(e, 'run_id', 'RUN')}`.",
+            file=sys.stderr,
+        )
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -56,4 +58,3 @@ def _leave_process_group() -> None:
     imported: ``--help`` and listing never load torch for this)."""
     if "transferkit.distributed" in sys.modules:
         sys.modules["transferkit.distributed"].abandon()
-

@@ -13,27 +13,54 @@ def cmd_auto(args: argparse.Namespace) -> int:
     from transferkit import distributed
     from transferkit.runs.auto import auto
 
-    res = auto(resume=args.resume) if args.resume else auto(
-        config=settings_from_args(AutoConfig, args))
+    res = (
+        auto(resume=args.resume)
+        if args.resume
+        else auto(config=settings_from_args(AutoConfig, args))
+    )
     if not distributed.is_main():
         return 0
     if args.json:
-        print_json({"run": res.run_id, "chosen": res.chosen, "why": res.why,
-                    "metrics": res.metrics, "leaderboard": res.leaderboard,
-                    "ranking": res.ranking, "winner_run": res.chosen.get("run")})
+        print_json(
+            {
+                "run": res.run_id,
+                "chosen": res.chosen,
+                "why": res.why,
+                "metrics": res.metrics,
+                "leaderboard": res.leaderboard,
+                "ranking": res.ranking,
+                "winner_run": res.chosen.get("run"),
+            }
+        )
         return 0
-    rows = [[r.get("kind"), r.get("trial", ""), r.get("model"), r.get("strategy"),
-             r.get("image_size"), r.get("state"), r.get("val"), r.get("cv"),
-             f"{r['seconds']:.0f}" if r.get("seconds") is not None else "", r.get("run")]
-            for r in res.leaderboard[:20]]
-    table(f"auto {res.run_id}: leaderboard (validation; the test split is read once, below)",
-          ["kind", "trial", "model", "strategy", "size", "state", "val", "cv", "s", "run"],
-          rows, no_wrap=("run", "model"))
+    rows = [
+        [
+            r.get("kind"),
+            r.get("trial", ""),
+            r.get("model"),
+            r.get("strategy"),
+            r.get("image_size"),
+            r.get("state"),
+            r.get("val"),
+            r.get("cv"),
+            f"{r['seconds']:.0f}" if r.get("seconds") is not None else "",
+            r.get("run"),
+        ]
+        for r in res.leaderboard[:20]
+    ]
+    table(
+        f"auto {res.run_id}: leaderboard (validation; the test split is read once, below)",
+        ["kind", "trial", "model", "strategy", "size", "state", "val", "cv", "s", "run"],
+        rows,
+        no_wrap=("run", "model"),
+    )
     out.print(f"chosen: {res.why}")
     if res.metrics:
-        out.print(f"test accuracy {res.metrics.get('test_accuracy', float('nan')):.4f}, "
-                  f"macro F1 {res.metrics.get('test_macro_f1', float('nan')):.4f} on "
-                  f"{res.metrics.get('test_n')} test examples; predict with `transferkit "
-                  f"predict --run {res.chosen.get('run')} INPUTS`; report with `transferkit "
-                  f"report {res.run_id}`.")
+        out.print(
+            f"test accuracy {res.metrics.get('test_accuracy', float('nan')):.4f}, "
+            f"macro F1 {res.metrics.get('test_macro_f1', float('nan')):.4f} on "
+            f"{res.metrics.get('test_n')} test examples; predict with `transferkit "
+            f"predict --run {res.chosen.get('run')} INPUTS`; report with `transferkit "
+            f"report {res.run_id}`."
+        )
     return 0

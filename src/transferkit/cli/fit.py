@@ -9,8 +9,7 @@ from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, print_json, summary, table
 from transferkit.config import CompareConfig, DemoConfig, FitConfig
 
-FIT_KEYS = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece",
-            "val_accuracy")
+FIT_KEYS = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece", "val_accuracy")
 
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
@@ -26,8 +25,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     result = fit(resume=args.resume) if args.resume else fit(config=fit_config(args))
     if not distributed.is_main():
         return 0
-    values = {"run": result.run_id, "strategy": result.strategy,
-              **{k: result.metrics[k] for k in FIT_KEYS if k in result.metrics}}
+    values = {
+        "run": result.run_id,
+        "strategy": result.strategy,
+        **{k: result.metrics[k] for k in FIT_KEYS if k in result.metrics},
+    }
     if result.skipped:
         values["skipped_inputs"] = result.skipped
     summary(values, f"run {result.run_id}", args.json)
@@ -39,17 +41,37 @@ def _cv(args: argparse.Namespace) -> int:
 
     res = cross_validate(config=fit_config(args), k=args.cv)
     if args.json:
-        print_json({"cv": res.cv_id, "folds": res.folds, "summary": res.summary,
-                    "pooled_accuracy": res.pooled_accuracy})
+        print_json(
+            {
+                "cv": res.cv_id,
+                "folds": res.folds,
+                "summary": res.summary,
+                "pooled_accuracy": res.pooled_accuracy,
+            }
+        )
         return 0
-    table(f"cross-validation {res.cv_id} ({args.cv} folds)",
-          ["fold", "run", "accuracy", "balanced acc", "macro F1", "ECE"],
-          [[f["fold"], f["run"], f["test_accuracy"], f["test_balanced_accuracy"],
-            f["test_macro_f1"], f["test_ece"]] for f in res.folds], no_wrap=("run",))
+    table(
+        f"cross-validation {res.cv_id} ({args.cv} folds)",
+        ["fold", "run", "accuracy", "balanced acc", "macro F1", "ECE"],
+        [
+            [
+                f["fold"],
+                f["run"],
+                f["test_accuracy"],
+                f["test_balanced_accuracy"],
+                f["test_macro_f1"],
+                f["test_ece"],
+            ]
+            for f in res.folds
+        ],
+        no_wrap=("run",),
+    )
     s = res.summary["test_accuracy"]
     ci = f" (95% CI {s['ci_low']:.4f}-{s['ci_high']:.4f})" if s["ci_low"] is not None else ""
-    out.print(f"accuracy {s['mean']:.4f} +/- {s['std']:.4f}{ci}; pooled out-of-fold "
-              f"{res.pooled_accuracy:.4f}")
+    out.print(
+        f"accuracy {s['mean']:.4f} +/- {s['std']:.4f}{ci}; pooled out-of-fold "
+        f"{res.pooled_accuracy:.4f}"
+    )
     return 0
 
 
@@ -57,17 +79,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from transferkit.runs.compare import compare
 
     c = settings_from_args(CompareConfig, args)
-    res = compare(config=fit_config(args), strategies=c.strategies,
-                  labels_per_class=c.labels_per_class, seeds=c.seeds, reuse=c.reuse)
+    res = compare(
+        config=fit_config(args),
+        strategies=c.strategies,
+        labels_per_class=c.labels_per_class,
+        seeds=c.seeds,
+        reuse=c.reuse,
+    )
     if args.json:
-        print_json({"compare": res.compare_id, "table": res.table, "paired": res.paired,
-                    "verdicts": res.verdicts, "members": res.members, "reused": res.reused})
+        print_json(
+            {
+                "compare": res.compare_id,
+                "table": res.table,
+                "paired": res.paired,
+                "verdicts": res.verdicts,
+                "members": res.members,
+                "reused": res.reused,
+            }
+        )
         return 0
-    table(f"comparison {res.compare_id} (test accuracy over {c.seeds} seeds)",
-          ["labels/class", "strategy", "mean", "std", "95% CI", "n"],
-          [[r["labels_per_class"], r["strategy"], r["mean"], r["std"],
-            f"{r['ci_low']:.4f}-{r['ci_high']:.4f}" if r["ci_low"] is not None else "-", r["n"]]
-           for r in res.table])
+    table(
+        f"comparison {res.compare_id} (test accuracy over {c.seeds} seeds)",
+        ["labels/class", "strategy", "mean", "std", "95% CI", "n"],
+        [
+            [
+                r["labels_per_class"],
+                r["strategy"],
+                r["mean"],
+                r["std"],
+                f"{r['ci_low']:.4f}-{r['ci_high']:.4f}" if r["ci_low"] is not None else "-",
+                r["n"],
+            ]
+            for r in res.table
+        ],
+    )
     for v in res.verdicts:
         out.print(v)
     if res.reused:
@@ -87,27 +132,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for strategy in ("linear", "finetune"):
         progress.info(f"demo: {strategy} transfer of {d.model} to {d.data}")
         t0 = time.perf_counter()
-        r = fit(d.data, model=d.model, strategy=strategy, seed=d.seed,
-                labels_per_class=d.labels_per_class, image_size=d.image_size,
-                max_test=d.max_test, epochs=d.epochs)
+        r = fit(
+            d.data,
+            model=d.model,
+            strategy=strategy,
+            seed=d.seed,
+            labels_per_class=d.labels_per_class,
+            image_size=d.image_size,
+            max_test=d.max_test,
+            epochs=d.epochs,
+        )
         results.append((r, time.perf_counter() - t0))
     if d.budget not in ("0", "0s", ""):
         progress.info(f"demo: automatic search for {d.budget} (models, strategies, recipes)")
         t0 = time.perf_counter()
-        r = fit(d.data, strategy="auto", budget=d.budget, seed=d.seed,
-                labels_per_class=d.labels_per_class, max_test=d.max_test)
+        r = fit(
+            d.data,
+            strategy="auto",
+            budget=d.budget,
+            seed=d.seed,
+            labels_per_class=d.labels_per_class,
+            max_test=d.max_test,
+        )
         size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
         r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
         results.append((r, time.perf_counter() - t0))
-    table(f"{d.model} -> {d.data}, {d.labels_per_class} labels per class, {d.image_size}px",
-          ["run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"],
-          [[r.run_id, r.strategy, r.metrics["test_accuracy"], r.metrics["test_balanced_accuracy"],
-            r.metrics["test_macro_f1"], f"{sec:.0f}"] for r, sec in results], no_wrap=("run",))
+    table(
+        f"{d.model} -> {d.data}, {d.labels_per_class} labels per class, {d.image_size}px",
+        ["run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"],
+        [
+            [
+                r.run_id,
+                r.strategy,
+                r.metrics["test_accuracy"],
+                r.metrics["test_balanced_accuracy"],
+                r.metrics["test_macro_f1"],
+                f"{sec:.0f}",
+            ]
+            for r, sec in results
+        ],
+        no_wrap=("run",),
+    )
     store = RunStore()
     records = [store.get(r.run_id) for r, _ in results]
     records += [store.get(r.info["search"]) for r, _ in results if r.info.get("search")]
     html, _ = build_report(records, default_out_dir(records), title="transferkit demo")
-    out.print("Inspect a run with `transferkit runs show RUN`; predict with "
-              "`transferkit predict --run RUN IMAGES`.")
+    out.print(
+        "Inspect a run with `transferkit runs show RUN`; predict with "
+        "`transferkit predict --run RUN IMAGES`."
+    )
     out.print(f"report: {html}")
     return 0

@@ -25,8 +25,8 @@ REGISTRIES = {
     "score": ("transferkit.transferability:SCORES",),
     "adaptation": ("transferkit.adaptation:DEEP_METHODS", "transferkit.adaptation:SHALLOW_METHODS"),
     "selection": ("transferkit.adaptation.selection:SELECTION_RULES",),
-    "pretrain": ("transferkit.pretrain:METHODS",),
-    "explain": ("transferkit.explain.methods:METHODS",),
+    "pretrain": ("transferkit.pretraining:METHODS",),
+    "explain": ("transferkit.explanation.methods:METHODS",),
 }
 
 
@@ -54,7 +54,9 @@ def _comma_list(item: type, flag: str):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{flag} takes comma-separated {'numbers' if item is not str else 'names'} "
-                f"such as {'0.3,1' if item is not str else 'a,b'}; got {text!r}") from None
+                f"such as {'0.3,1' if item is not str else 'a,b'}; got {text!r}"
+            ) from None
+
     return parse
 
 
@@ -71,19 +73,31 @@ def _help(f: dataclasses.Field, default: Any) -> str:
 
 def _ordered_fields(cls: type) -> list[dataclasses.Field]:
     """The class's own fields first, then those of its blocks (for a readable --help)."""
-    inherited = {f.name for base in cls.__mro__[1:] if dataclasses.is_dataclass(base)
-                 for f in dataclasses.fields(base)}
+    inherited = {
+        f.name
+        for base in cls.__mro__[1:]
+        if dataclasses.is_dataclass(base)
+        for f in dataclasses.fields(base)
+    }
     own = set(cls.__dict__.get("__annotations__", {})) - inherited
     fields = dataclasses.fields(cls)
     return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
 
 
-def add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any,
-              flag: str | None = None, dest: str | None = None) -> None:
+def add_field(
+    parser: argparse.ArgumentParser,
+    f: dataclasses.Field,
+    tp: Any,
+    flag: str | None = None,
+    dest: str | None = None,
+) -> None:
     """One option (or positional) for a settings field."""
     m, dest = f.metadata, dest or f.name
-    default = f.default if f.default is not dataclasses.MISSING else (
-        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+    default = (
+        f.default
+        if f.default is not dataclasses.MISSING
+        else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+    )
     tp = _base_type(tp)
     kw: dict[str, Any] = {"help": _help(f, default), "default": argparse.SUPPRESS}
     if m.get("positional"):
@@ -101,8 +115,13 @@ def add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any,
         kw["type"] = _comma_list(typing.get_args(tp)[0], flags[0])
     elif tp in (int, float, str):
         kw["type"] = tp
-    parser.add_argument(*flags, dest=dest, metavar=m.get("metavar", dest.upper()),
-                        required=bool(m.get("required")), **kw)
+    parser.add_argument(
+        *flags,
+        dest=dest,
+        metavar=m.get("metavar", dest.upper()),
+        required=bool(m.get("required")),
+        **kw,
+    )
 
 
 def add_settings(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -131,8 +150,9 @@ def family_values(ns: argparse.Namespace, keys: tuple[str, ...]) -> dict[str, An
     return {k: v for k, v in vars(ns).items() if k in dests}
 
 
-def settings_from_args(cls: type, ns: argparse.Namespace, families: tuple[str, ...] = (),
-                       **fixed: Any) -> Any:
+def settings_from_args(
+    cls: type, ns: argparse.Namespace, families: tuple[str, ...] = (), **fixed: Any
+) -> Any:
     """``cls`` filled from the options given (the rest keep their defaults); nested settings
     classes are filled the same way, and an ``options`` field gets the families' options."""
     hints = typing.get_type_hints(cls)

@@ -34,8 +34,9 @@ def write_csv(rows: list[dict[str, Any]], stream=None) -> None:
     w.writerows(rows)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]],
-          no_wrap: tuple[str, ...] = ()) -> None:
+def table(
+    title: str | None, columns: list[str], rows: list[list[Any]], no_wrap: tuple[str, ...] = ()
+) -> None:
     """Print a table with these columns and rows (cells formatted with :func:`fmt`)."""
     t = Table(title=title)
     for c in columns:

@@ -29,8 +29,14 @@ JSON = (("--json",), {"action": "store_true", "help": "Print the result as JSON.
 
 
 def _resume(what: str):
-    return (("--resume",), {"metavar": "RUN", "help": f"Continue an interrupted {what} run "
-                            "from its last checkpoint, with its stored options."})
+    return (
+        ("--resume",),
+        {
+            "metavar": "RUN",
+            "help": f"Continue an interrupted {what} run "
+            "from its last checkpoint, with its stored options.",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -47,76 +53,186 @@ class Command:
 
 
 RUNS_ACTIONS = (
-    Command("list", "Recent runs, newest first.", args=(
-        (("--kind",), {"help": "Only runs of this kind (fit, compare, adapt, ...)."}),
-        (("--status",), {"help": "Only runs with this status (running, done, failed, "
-                                 "interrupted)."}),
-        (("--limit",), {"type": int, "default": 20, "help": "At most this many runs."}), JSON)),
-    Command("show", "Everything recorded about one run.",
-            args=((("run",), {"help": "Run id (or unique prefix)."}), JSON)),
-    Command("compare", "Two finished runs side by side, with a paired test when they share "
-                       "their test examples.",
-            args=((("run_a",), {}), (("run_b",), {}), JSON)),
+    Command(
+        "list",
+        "Recent runs, newest first.",
+        args=(
+            (("--kind",), {"help": "Only runs of this kind (fit, compare, adapt, ...)."}),
+            (
+                ("--status",),
+                {"help": "Only runs with this status (running, done, failed, interrupted)."},
+            ),
+            (("--limit",), {"type": int, "default": 20, "help": "At most this many runs."}),
+            JSON,
+        ),
+    ),
+    Command(
+        "show",
+        "Everything recorded about one run.",
+        args=((("run",), {"help": "Run id (or unique prefix)."}), JSON),
+    ),
+    Command(
+        "compare",
+        "Two finished runs side by side, with a paired test when they share their test examples.",
+        args=((("run_a",), {}), (("run_b",), {}), JSON),
+    ),
     Command("delete", "Delete a run and its artifacts.", args=((("run",), {}),)),
-    Command("check", "Verify the run store: database integrity, runs left running by a process "
-                     "that is gone, records without an artifact folder, folders without a "
-                     "record, leftover temporary files. Exit 0: clean (or all repaired); 1: "
-                     "problems left; 2: the store cannot be opened.", args=(
-        (("--repair",), {"action": "store_true", "help": "Fix what was found: mark stale runs "
-                         "interrupted, runs without a folder failed; remove orphan folders and "
-                         "temporary files."}), JSON)),
+    Command(
+        "check",
+        "Verify the run store: database integrity, runs left running by a process "
+        "that is gone, records without an artifact folder, folders without a "
+        "record, leftover temporary files. Exit 0: clean (or all repaired); 1: "
+        "problems left; 2: the store cannot be opened.",
+        args=(
+            (
+                ("--repair",),
+                {
+                    "action": "store_true",
+                    "help": "Fix what was found: mark stale runs "
+                    "interrupted, runs without a folder failed; remove orphan folders and "
+                    "temporary files.",
+                },
+            ),
+            JSON,
+        ),
+    ),
 )
 
 COMMANDS = (
-    Command("zoo", "List source models and whether they work offline now.", "zoo:cmd_zoo",
-            args=((("pattern",), {"nargs": "?", "default": "*", "help": "Shell pattern, e.g. "
-                                  "'effnet*' or 'timm:resnet*'."}), JSON)),
-    Command("fit", "Transfer a source model to labelled target data.", "fit:cmd_fit",
-            settings=((FitConfig, ()),), families=("strategy",),
-            args=(_resume("fit"),
-                  (("--cv",), {"type": int, "metavar": "K", "help": "Stratified K-fold "
-                               "cross-validation of this configuration over the labelled "
-                               "examples (per-fold and pooled metrics)."}), JSON)),
-    Command("runs", "List, show, compare, delete or check recorded runs.", "runs:cmd_runs",
-            actions=RUNS_ACTIONS),
-    Command("compare", "Strategies x labels per class x seeds on the same splits: mean, "
-                       "spread, 95% CI and paired differences.", "fit:cmd_compare",
-            settings=((CompareConfig, ()), (FitConfig, ("strategy", "seed", "labels_per_class"))),
-            families=("strategy",), args=(JSON,)),
-    Command("pretrain", "Make your own source model: supervised, autoencoder, vae or "
-                        "contrastive pretraining; the result joins the zoo.",
-            "pretrain:cmd_pretrain", settings=((PretrainConfig, ()),), families=("pretrain",),
-            args=(_resume("pretrain"), JSON)),
-    Command("predict", "Predict with a finished run; CSV on stdout.", "predict:cmd_predict",
-            settings=((PredictConfig, ()),)),
-    Command("demo", "Offline demo: ImageNet EfficientNet-Lite0 -> Fashion-MNIST, linear vs "
-                    "finetune, with a comparison table.", "fit:cmd_demo",
-            settings=((DemoConfig, ()),)),
-    Command("report", "Write a self-contained HTML report (and a Markdown twin) for runs or "
-                      "comparisons; prints the HTML path.", "runs:cmd_report",
-            settings=((ReportConfig, ()),)),
-    Command("rank", "Rank source models for labelled target data by transferability scores, "
-                    "without training them.", "rank:cmd_rank", settings=((RankConfig, ()),),
-            families=("score",), args=(JSON,)),
-    Command("similarity", "Distance between two datasets in a backbone's feature space (MMD "
-                          "with p-value, proxy A-distance, per class).", "rank:cmd_similarity",
-            settings=((SimilarityConfig, ()),), args=(JSON,)),
-    Command("adapt", "Domain adaptation: labelled source, unlabelled target, every method "
-                     "chosen between without target labels.", "adapt:cmd_adapt",
-            settings=((AdaptConfig, ()),), families=("adaptation",),
-            args=(_resume("adapt"), JSON)),
-    Command("auto", "Automatic transfer within a time budget: rank the source models, try the "
-                    "cheap strategies, then successive halving over fine-tuning recipes; the "
-                    "winner is chosen by validation and tested once.", "auto:cmd_auto",
-            settings=((AutoConfig, ()),), args=(_resume("auto"), JSON)),
-    Command("explain", "Why a finished run predicts what it does (Grad-CAM, integrated "
-                       "gradients, occlusion; token attributions for text) and what its "
-                       "transfer changed: per-block CKA and weight change, the source classes "
-                       "the target classes map to.", "explain:cmd_explain",
-            settings=((ExplainConfig, ()),), args=(JSON,)),
-    Command("zeroshot", "Classify text (or images, with CLIP) by similarity to embedded label "
-                        "descriptions; no training. Few-shot prototypes with --shots.",
-            "zeroshot:cmd_zeroshot", settings=((ZeroShotConfig, ()),), args=(JSON,)),
+    Command(
+        "zoo",
+        "List source models and whether they work offline now.",
+        "zoo:cmd_zoo",
+        args=(
+            (
+                ("pattern",),
+                {
+                    "nargs": "?",
+                    "default": "*",
+                    "help": "Shell pattern, e.g. 'effnet*' or 'timm:resnet*'.",
+                },
+            ),
+            JSON,
+        ),
+    ),
+    Command(
+        "fit",
+        "Transfer a source model to labelled target data.",
+        "fit:cmd_fit",
+        settings=((FitConfig, ()),),
+        families=("strategy",),
+        args=(
+            _resume("fit"),
+            (
+                ("--cv",),
+                {
+                    "type": int,
+                    "metavar": "K",
+                    "help": "Stratified K-fold "
+                    "cross-validation of this configuration over the labelled "
+                    "examples (per-fold and pooled metrics).",
+                },
+            ),
+            JSON,
+        ),
+    ),
+    Command(
+        "runs",
+        "List, show, compare, delete or check recorded runs.",
+        "runs:cmd_runs",
+        actions=RUNS_ACTIONS,
+    ),
+    Command(
+        "compare",
+        "Strategies x labels per class x seeds on the same splits: mean, "
+        "spread, 95% CI and paired differences.",
+        "fit:cmd_compare",
+        settings=((CompareConfig, ()), (FitConfig, ("strategy", "seed", "labels_per_class"))),
+        families=("strategy",),
+        args=(JSON,),
+    ),
+    Command(
+        "pretrain",
+        "Make your own source model: supervised, autoencoder, vae or "
+        "contrastive pretraining; the result joins the zoo.",
+        "pretrain:cmd_pretrain",
+        settings=((PretrainConfig, ()),),
+        families=("pretrain",),
+        args=(_resume("pretrain"), JSON),
+    ),
+    Command(
+        "predict",
+        "Predict with a finished run; CSV on stdout.",
+        "predict:cmd_predict",
+        settings=((PredictConfig, ()),),
+    ),
+    Command(
+        "demo",
+        "Offline demo: ImageNet EfficientNet-Lite0 -> Fashion-MNIST, linear vs "
+        "finetune, with a comparison table.",
+        "fit:cmd_demo",
+        settings=((DemoConfig, ()),),
+    ),
+    Command(
+        "report",
+        "Write a self-contained HTML report (and a Markdown twin) for runs or "
+        "comparisons; prints the HTML path.",
+        "runs:cmd_report",
+        settings=((ReportConfig, ()),),
+    ),
+    Command(
+        "rank",
+        "Rank source models for labelled target data by transferability scores, "
+        "without training them.",
+        "rank:cmd_rank",
+        settings=((RankConfig, ()),),
+        families=("score",),
+        args=(JSON,),
+    ),
+    Command(
+        "similarity",
+        "Distance between two datasets in a backbone's feature space (MMD "
+        "with p-value, proxy A-distance, per class).",
+        "rank:cmd_similarity",
+        settings=((SimilarityConfig, ()),),
+        args=(JSON,),
+    ),
+    Command(
+        "adapt",
+        "Domain adaptation: labelled source, unlabelled target, every method "
+        "chosen between without target labels.",
+        "adapt:cmd_adapt",
+        settings=((AdaptConfig, ()),),
+        families=("adaptation",),
+        args=(_resume("adapt"), JSON),
+    ),
+    Command(
+        "auto",
+        "Automatic transfer within a time budget: rank the source models, try the "
+        "cheap strategies, then successive halving over fine-tuning recipes; the "
+        "winner is chosen by validation and tested once.",
+        "auto:cmd_auto",
+        settings=((AutoConfig, ()),),
+        args=(_resume("auto"), JSON),
+    ),
+    Command(
+        "explain",
+        "Why a finished run predicts what it does (Grad-CAM, integrated "
+        "gradients, occlusion; token attributions for text) and what its "
+        "transfer changed: per-block CKA and weight change, the source classes "
+        "the target classes map to.",
+        "explain:cmd_explain",
+        settings=((ExplainConfig, ()),),
+        args=(JSON,),
+    ),
+    Command(
+        "zeroshot",
+        "Classify text (or images, with CLIP) by similarity to embedded label "
+        "descriptions; no training. Few-shot prototypes with --shots.",
+        "zeroshot:cmd_zeroshot",
+        settings=((ZeroShotConfig, ()),),
+        args=(JSON,),
+    ),
 )
 
 EXAMPLES = """examples:
@@ -141,8 +257,9 @@ class Parser(argparse.ArgumentParser):
 
 def _quiet(parser: argparse.ArgumentParser, top: bool = False) -> None:
     kw = {} if top else {"default": argparse.SUPPRESS}
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="No progress bars or status lines.", **kw)
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="No progress bars or status lines.", **kw
+    )
 
 
 def _populate(parser: argparse.ArgumentParser, cmd: Command) -> None:
@@ -155,17 +272,21 @@ def _populate(parser: argparse.ArgumentParser, cmd: Command) -> None:
     if cmd.actions:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
         for action in cmd.actions:
-            p = sub.add_parser(action.name, help=action.help.replace("%", "%%"),
-                               description=action.help)
+            p = sub.add_parser(
+                action.name, help=action.help.replace("%", "%%"), description=action.help
+            )
             _populate(p, action)
             _quiet(p)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command`` (the one being run) gets its options."""
-    p = Parser(prog="transferkit", description="Transfer learning: reuse a pretrained source "
-               "model on your target data.", epilog=EXAMPLES,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="transferkit",
+        description="Transfer learning: reuse a pretrained source model on your target data.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _quiet(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for cmd in COMMANDS:

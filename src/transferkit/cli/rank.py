@@ -25,12 +25,23 @@ def cmd_rank(args: argparse.Namespace) -> int:
         for name, why in r.empty.items():
             notes.setdefault(why, []).append(name)
         note = r.reason or "; ".join(f"{', '.join(n)}: {why}" for why, n in notes.items())
-        rows.append([pos, r.model, r.status, *(r.scores.get(s) for s in result.scores),
-                     f"{r.seconds:.1f}", note])
-    table(f"rank {result.run_id}: {result.data}, {result.n_examples} examples, "
-          f"{result.num_classes} classes, by {result.primary}",
-          ["#", "model", "status", *result.scores, "seconds", "note"], rows,
-          no_wrap=("#", "model"))
+        rows.append(
+            [
+                pos,
+                r.model,
+                r.status,
+                *(r.scores.get(s) for s in result.scores),
+                f"{r.seconds:.1f}",
+                note,
+            ]
+        )
+    table(
+        f"rank {result.run_id}: {result.data}, {result.n_examples} examples, "
+        f"{result.num_classes} classes, by {result.primary}",
+        ["#", "model", "status", *result.scores, "seconds", "note"],
+        rows,
+        no_wrap=("#", "model"),
+    )
     if result.best:
         out.print(f"best by {result.primary}: {result.best}")
     return 0
@@ -45,12 +56,25 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     if args.json:
         print_json(r.to_dict())
         return 0
-    out.print(f"similarity {r.run_id}: {r.source} vs {r.target} in {r.model} features "
-              f"({r.n_source} + {r.n_target} examples)")
-    table(None, ["measure", "value"], [[k, getattr(r, k)] for k in (
-        "mmd2", "p_value", "bandwidth", "proxy_a_distance", "domain_error")])
+    out.print(
+        f"similarity {r.run_id}: {r.source} vs {r.target} in {r.model} features "
+        f"({r.n_source} + {r.n_target} examples)"
+    )
+    table(
+        None,
+        ["measure", "value"],
+        [
+            [k, getattr(r, k)]
+            for k in ("mmd2", "p_value", "bandwidth", "proxy_a_distance", "domain_error")
+        ],
+    )
     if r.class_mmd:
-        table("MMD^2 per shared class", ["class", "mmd2"],
-              [[name, fmt(v) if v is not None else "(too few examples)"]
-               for name, v in r.class_mmd.items()])
+        table(
+            "MMD^2 per shared class",
+            ["class", "mmd2"],
+            [
+                [name, fmt(v) if v is not None else "(too few examples)"]
+                for name, v in r.class_mmd.items()
+            ],
+        )
     return 0

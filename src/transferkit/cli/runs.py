@@ -18,13 +18,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     store = RunStore()
     action = args.action or "list"
-    return {"list": _list, "show": _show, "compare": _compare, "delete": _delete,
-            "check": _check}[action](args, store)
+    return {"list": _list, "show": _show, "compare": _compare, "delete": _delete, "check": _check}[
+        action
+    ](args, store)
 
 
 def _list(args: argparse.Namespace, store) -> int:
-    runs = store.list(kind=getattr(args, "kind", None), status=getattr(args, "status", None),
-                      limit=getattr(args, "limit", 20))
+    runs = store.list(
+        kind=getattr(args, "kind", None),
+        status=getattr(args, "status", None),
+        limit=getattr(args, "limit", 20),
+    )
     if getattr(args, "json", False):
         print_json([r.to_dict() for r in runs])
         return 0
@@ -32,11 +36,24 @@ def _list(args: argparse.Namespace, store) -> int:
     for r in runs:
         c = r.config
         data = c.get("data", {}).get("data", "") if isinstance(c.get("data"), dict) else ""
-        rows.append([r.id, r.kind, r.status, r.created[:19], c.get("model", ""),
-                     r.extra.get("strategy_info", {}).get("chosen", c.get("strategy", "")),
-                     data, r.metrics.get("test_accuracy")])
-    table(f"runs in {store.root}", ["id", "kind", "status", "created", "model", "strategy",
-                                    "data", "test acc"], rows, no_wrap=("id",))
+        rows.append(
+            [
+                r.id,
+                r.kind,
+                r.status,
+                r.created[:19],
+                c.get("model", ""),
+                r.extra.get("strategy_info", {}).get("chosen", c.get("strategy", "")),
+                data,
+                r.metrics.get("test_accuracy"),
+            ]
+        )
+    table(
+        f"runs in {store.root}",
+        ["id", "kind", "status", "created", "model", "strategy", "data", "test acc"],
+        rows,
+        no_wrap=("id",),
+    )
     return 0
 
 
@@ -51,8 +68,10 @@ def _show(args: argparse.Namespace, store) -> int:
     if r.error:
         out.print(f"error: {r.error}")
     if r.status == "interrupted" and r.kind in RESUMABLE:
-        out.print(f"resumable: `transferkit {r.kind} --resume {r.id}` continues it from its "
-                  "last checkpoint")
+        out.print(
+            f"resumable: `transferkit {r.kind} --resume {r.id}` continues it from its "
+            "last checkpoint"
+        )
     scalar = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}
     if scalar:
         table("metrics", ["metric", "value"], [[k, v] for k, v in sorted(scalar.items())])
@@ -60,8 +79,10 @@ def _show(args: argparse.Namespace, store) -> int:
     out.print("versions: " + ", ".join(f"{k}={v}" for k, v in r.versions.items()))
     skipped = r.extra.get("skipped") or []
     if skipped:
-        out.print(f"skipped inputs ({len(skipped)}): " +
-                  "; ".join(f"{s['item']} ({s['reason']})" for s in skipped[:10]))
+        out.print(
+            f"skipped inputs ({len(skipped)}): "
+            + "; ".join(f"{s['item']} ({s['reason']})" for s in skipped[:10])
+        )
     out.print("config:")
     print_json(r.config)
     if r.kind == "fit":
@@ -77,24 +98,47 @@ def _time(r) -> None:
     parts, total = ordered(r.timings), r.timings.get("total")
     if not parts:
         return
-    whole = float(total) if isinstance(total, (int, float)) and total > 0 else sum(
-        v for _, v in parts) or 1.0
-    out.print(f"time: {whole:.1f} s = " + ", ".join(
-        f"{k} {v:.1f} s ({100 * v / whole:.0f}%)" for k, v in parts if v > 0))
+    whole = (
+        float(total)
+        if isinstance(total, (int, float)) and total > 0
+        else sum(v for _, v in parts) or 1.0
+    )
+    out.print(
+        f"time: {whole:.1f} s = "
+        + ", ".join(f"{k} {v:.1f} s ({100 * v / whole:.0f}%)" for k, v in parts if v > 0)
+    )
     epochs = [h for h in r.extra.get("history") or [] if "time_train" in h]
     if epochs:
-        out.print("per epoch (train + validate, s): " + ", ".join(
-            f"{h.get('epoch', i + 1)}: {h['time_train']:.1f} + {h.get('time_validate', 0):.1f}"
-            for i, h in enumerate(epochs)))
+        out.print(
+            "per epoch (train + validate, s): "
+            + ", ".join(
+                f"{h.get('epoch', i + 1)}: {h['time_train']:.1f} + {h.get('time_validate', 0):.1f}"
+                for i, h in enumerate(epochs)
+            )
+        )
 
 
 def _leaderboard(r) -> None:
     board = r.extra["leaderboard"]
-    table(f"leaderboard of search {r.id} (validation)",
-          ["kind", "trial", "model", "strategy", "size", "state", "val", "epochs", "run"],
-          [[x.get("kind"), x.get("trial", ""), x.get("model"), x.get("strategy"),
-            x.get("image_size"), x.get("state"), x.get("val"), x.get("epochs", ""),
-            x.get("run")] for x in board[:25]], no_wrap=("run",))
+    table(
+        f"leaderboard of search {r.id} (validation)",
+        ["kind", "trial", "model", "strategy", "size", "state", "val", "epochs", "run"],
+        [
+            [
+                x.get("kind"),
+                x.get("trial", ""),
+                x.get("model"),
+                x.get("strategy"),
+                x.get("image_size"),
+                x.get("state"),
+                x.get("val"),
+                x.get("epochs", ""),
+                x.get("run"),
+            ]
+            for x in board[:25]
+        ],
+        no_wrap=("run",),
+    )
     if r.extra.get("why"):
         out.print(f"chosen: {r.extra['why']}")
 
@@ -106,15 +150,20 @@ def _compare(args: argparse.Namespace, store) -> int:
     if args.json:
         print_json(res)
         return 0
-    table(f"{res['a']} (a) vs {res['b']} (b)", ["metric", "a", "b", "a - b"],
-          [[k, v["a"], v["b"], v.get("a_minus_b")] for k, v in res["metrics"].items()])
+    table(
+        f"{res['a']} (a) vs {res['b']} (b)",
+        ["metric", "a", "b", "a - b"],
+        [[k, v["a"], v["b"], v.get("a_minus_b")] for k, v in res["metrics"].items()],
+    )
     p = res["paired"]
     if p:
-        out.print(f"paired on {p['n']} shared test examples: accuracy a - b = "
-                  f"{100 * p['accuracy_diff']:+.1f} points (95% bootstrap CI "
-                  f"{100 * p['ci_low']:.1f} to {100 * p['ci_high']:.1f}); McNemar p = "
-                  f"{p['p_value']:.3g} ({p['only_a_correct']} only a right, "
-                  f"{p['only_b_correct']} only b right)")
+        out.print(
+            f"paired on {p['n']} shared test examples: accuracy a - b = "
+            f"{100 * p['accuracy_diff']:+.1f} points (95% bootstrap CI "
+            f"{100 * p['ci_low']:.1f} to {100 * p['ci_high']:.1f}); McNemar p = "
+            f"{p['p_value']:.3g} ({p['only_a_correct']} only a right, "
+            f"{p['only_b_correct']} only b right)"
+        )
     else:
         out.print(res["note"])
     return 0
@@ -169,12 +218,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         seen = {r.id for r in records}
         records += [r for r in latest_fits(cfg.last, store) if r.id not in seen]
     if not records:
-        raise UserError("Name the runs to report on (`transferkit report RUN [RUN ...]`; fit, "
-                        "compare or cv run ids) or use --last N. `transferkit runs list` shows them.")
+        raise UserError(
+            "Name the runs to report on (`transferkit report RUN [RUN ...]`; fit, "
+            "compare or cv run ids) or use --last N. `transferkit runs list` shows them."
+        )
     out_dir = Path(cfg.out) if cfg.out else default_out_dir(records, store)
     html_path, md_path = build_report(records, out_dir, title=cfg.title)
     progress.info(f"report written: {html_path} (Markdown twin: {md_path})")
     print(html_path)
     return 0
-
-

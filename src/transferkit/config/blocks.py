@@ -27,8 +27,7 @@ class Runtime:
 class Batching:
     """How many examples go through the model at once."""
 
-    batch_size: int = opt(32, "Global batch size (split across processes under torchrun).",
-                          min=1)
+    batch_size: int = opt(32, "Global batch size (split across processes under torchrun).", min=1)
 
 
 @dataclass
@@ -46,8 +45,7 @@ class Optimiser(Batching):
 class Reading:
     """How inputs are read."""
 
-    strict: bool = opt(False, "Treat skippable problems (corrupt images, empty labels) as "
-                              "errors.")
+    strict: bool = opt(False, "Treat skippable problems (corrupt images, empty labels) as errors.")
 
 
 @dataclass
@@ -55,17 +53,20 @@ class Columns:
     """Which columns of a table hold the texts and the labels."""
 
     text_column: str | None = opt(
-        None, "Text tables: the column with the texts (default: text/sentence/content/...).")
-    label_column: str | None = opt(None, "The column with the labels (default: "
-                                         "label/class/target).")
+        None, "Text tables: the column with the texts (default: text/sentence/content/...)."
+    )
+    label_column: str | None = opt(
+        None, "The column with the labels (default: label/class/target)."
+    )
 
 
 @dataclass
 class ImageInput:
     """The input size of image models."""
 
-    image_size: int | None = opt(None, "Square input size; default: the model's native size.",
-                                 min=1)
+    image_size: int | None = opt(
+        None, "Square input size; default: the model's native size.", min=1
+    )
 
 
 @dataclass
@@ -73,8 +74,11 @@ class TextInput:
     """The input length of text models."""
 
     max_length: int | None = opt(
-        None, "Text: the most tokens per text; longer texts are truncated and counted "
-        "(default: the model's own limit).", min=2)
+        None,
+        "Text: the most tokens per text; longer texts are truncated and counted "
+        "(default: the model's own limit).",
+        min=2,
+    )
 
 
 @dataclass
@@ -86,8 +90,7 @@ class Seeded:
 class Sourced:
     """A source model from the zoo."""
 
-    model: str = opt("effnet-lite0", "Source model (see `transferkit zoo`), run:ID or "
-                                     "file:PATH.")
+    model: str = opt("effnet-lite0", "Source model (see `transferkit zoo`), run:ID or file:PATH.")
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: models.")
 
 
@@ -98,8 +101,12 @@ class Descriptions:
 
     prefix = ""  # as strategy options: --labels, --template
     labels: str | None = opt(
-        None, "Comma-separated class names, or name=description pairs (e.g. "
-        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names.")
+        None,
+        "Comma-separated class names, or name=description pairs (e.g. "
+        "'sci.space=outer space,rec.autos=cars'); default: the data's own class names.",
+    )
     template: str | None = opt(
-        None, "Template for the label descriptions, {} is the description; several separated "
-        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.').")
+        None,
+        "Template for the label descriptions, {} is the description; several separated "
+        "by | are averaged (default: 'This text is about {}.' / 'a photo of a {}.').",
+    )

@@ -45,8 +45,11 @@ def defaults(**values: Any):
     A value may be a :class:`Default` to change the help text too."""
 
     def wrap(cls: type) -> type:
-        inherited = {f.name: f for base in reversed(cls.__mro__[1:])
-                     for f in getattr(base, "__dataclass_fields__", {}).values()}
+        inherited = {
+            f.name: f
+            for base in reversed(cls.__mro__[1:])
+            for f in getattr(base, "__dataclass_fields__", {}).values()
+        }
         hints = {}
         for base in reversed(cls.__mro__[1:]):
             if dataclasses.is_dataclass(base):
@@ -67,8 +70,12 @@ def defaults(**values: Any):
     return wrap
 
 
-_BOUNDS = {"min": (lambda v, b: v >= b, "at least"), "max": (lambda v, b: v <= b, "at most"),
-           "gt": (lambda v, b: v > b, "above"), "lt": (lambda v, b: v < b, "below")}
+_BOUNDS = {
+    "min": (lambda v, b: v >= b, "at least"),
+    "max": (lambda v, b: v <= b, "at most"),
+    "gt": (lambda v, b: v > b, "above"),
+    "lt": (lambda v, b: v < b, "below"),
+}
 
 
 def flag_of(f: dataclasses.Field) -> str:
@@ -83,8 +90,11 @@ def _problems_of(f: dataclasses.Field, value: Any, flag: str) -> list[str]:
         bound = f.metadata.get(key)
         if bound is None:
             continue
-        bad = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-               and not ok(v, bound)]
+        bad = [
+            v
+            for v in values
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not ok(v, bound)
+        ]
         if bad:
             problems.append(f"{flag} must be {words} {bound} (got {bad[0]})")
     choices = f.metadata.get("choices")
@@ -124,5 +134,7 @@ def field_names(cls: type) -> set[str]:
 def split_known(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the items of ``values`` that are fields of ``cls``, the rest)."""
     names = field_names(cls)
-    return ({k: v for k, v in values.items() if k in names},
-            {k: v for k, v in values.items() if k not in names})
+    return (
+        {k: v for k, v in values.items() if k in names},
+        {k: v for k, v in values.items() if k not in names},
+    )

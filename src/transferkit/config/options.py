@@ -74,12 +74,17 @@ def resolved_values(registry: Any, names: list[str], values: dict[str, Any]) -> 
     if unused:
         flags = ", ".join("--" + u.replace("_", "-") for u in unused)
         owners = {d: [n for n in registry.list() if d in dests(registry, n)] for d in unused}
-        who = "; ".join(f"--{d.replace('_', '-')}: {', '.join(o) or 'no ' + registry.kind}"
-                        for d, o in owners.items())
-        verb, them, owns = (("does", "it", "it belongs") if len(unused) == 1
-                            else ("do", "them", "they belong"))
-        raise UserError(f"{flags} {verb} not apply to {', '.join(names)} ({who}). Drop {them}, "
-                        f"or choose the {registry.kind} {owns} to.")
+        who = "; ".join(
+            f"--{d.replace('_', '-')}: {', '.join(o) or 'no ' + registry.kind}"
+            for d, o in owners.items()
+        )
+        verb, them, owns = (
+            ("does", "it", "it belongs") if len(unused) == 1 else ("do", "them", "they belong")
+        )
+        raise UserError(
+            f"{flags} {verb} not apply to {', '.join(names)} ({who}). Drop {them}, "
+            f"or choose the {registry.kind} {owns} to."
+        )
     return out
 
 

@@ -87,8 +87,9 @@ def _missing(spec: str) -> UserError:
     )
 
 
-def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_root,
-          text_column=None) -> Dataset:
+def _read(
+    spec: str, *, strict: bool, path_column, label_column, allow_outside_root, text_column=None
+) -> Dataset:
     if spec.lower().startswith("builtin:"):
         return DATASETS.get(spec.split(":", 1)[1].strip())()
     if spec.lower().startswith("idx:"):
@@ -115,8 +116,9 @@ def _read(spec: str, *, strict: bool, path_column, label_column, allow_outside_r
         return read_image_folder(path, strict=strict)
     suffix = path.suffix.lower()
     if suffix in TEXT_EXTENSIONS and is_text_table(path, text_column):
-        return read_text_table(path, text_column=text_column, label_column=label_column,
-                               strict=strict)
+        return read_text_table(
+            path, text_column=text_column, label_column=label_column, strict=strict
+        )
     if suffix in (".csv", ".jsonl"):
         return read_manifest(
             path,
@@ -140,8 +142,12 @@ def _one_paragraph(message: str) -> str:
     file names or a library's error text) escaped, undecodable bytes of file names (which
     Python holds as lone surrogates) written as ``\\udcXX``."""
     text = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+        else c
+        for c in text
+    )
 
 
 def skipped_summary(dataset: Dataset) -> str:
@@ -150,8 +156,10 @@ def skipped_summary(dataset: Dataset) -> str:
     for s in dataset.skipped:
         reasons.setdefault(s.reason.split(" (")[0], []).append(s.item)
     parts = [f"{len(items)} {why} (e.g. {items[0]})" for why, items in reasons.items()]
-    return (f"{dataset.name}: skipped {len(dataset.skipped)} inputs: {'; '.join(parts)}. They are "
-            "listed in the run (`transferkit runs show RUN`); --strict makes them an error.")
+    return (
+        f"{dataset.name}: skipped {len(dataset.skipped)} inputs: {'; '.join(parts)}. They are "
+        "listed in the run (`transferkit runs show RUN`); --strict makes them an error."
+    )
 
 
 def load_dataset(

@@ -40,8 +40,12 @@ def as_images(x: np.ndarray, src: str) -> np.ndarray:
         x = x.transpose(0, 2, 3, 1)  # channels first -> channels last
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4):
         x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
-    if (x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3) or 0 in x.shape
-            or x.dtype.kind not in "biuf"):
+    if (
+        x.ndim not in (3, 4)
+        or (x.ndim == 4 and x.shape[-1] != 3)
+        or 0 in x.shape
+        or x.dtype.kind not in "biuf"
+    ):
         raise UserError(
             f"The images in {src} have shape {x.shape} and dtype {x.dtype}; expected numbers "
             "shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1, 3 or 4 (grey, RGB, "
@@ -70,8 +74,10 @@ def _strings(a: np.ndarray, what: str, src: str) -> list[str]:
     try:
         return [v.decode("utf-8") for v in values]
     except UnicodeDecodeError:
-        raise UserError(f"The {what} in {src} are bytes that are not UTF-8 text; save them as "
-                        "str (e.g. y.astype(str)) or as class indices 0..K-1.") from None
+        raise UserError(
+            f"The {what} in {src} are bytes that are not UTF-8 text; save them as "
+            "str (e.g. y.astype(str)) or as class indices 0..K-1."
+        ) from None
 
 
 def encode_labels(
@@ -88,8 +94,10 @@ def encode_labels(
     names = None if classes is None else _strings(classes, "class names", src)
     if names is not None and len(set(names)) < len(names):
         twice = sorted({c for c in names if names.count(c) > 1})
-        raise UserError(f"The classes array in {src} names {', '.join(map(repr, twice[:5]))} "
-                        "more than once; give each class one unique name.")
+        raise UserError(
+            f"The classes array in {src} names {', '.join(map(repr, twice[:5]))} "
+            "more than once; give each class one unique name."
+        )
     if y.dtype.kind in "US":
         values = _strings(y, "labels", src)
         names = names or sorted_labels(set(values))
@@ -129,8 +137,9 @@ def read_npz(path: Path) -> ArrayDataset:
             head = f.read(4)
         is_zip = head in (b"PK\x03\x04", b"PK\x05\x06") and zipfile.is_zipfile(path)
     except OSError as e:
-        raise UserError(f"Cannot read {path} ({e.strerror}). Check the path and "
-                        "permissions.") from None
+        raise UserError(
+            f"Cannot read {path} ({e.strerror}). Check the path and permissions."
+        ) from None
     if not is_zip:  # numpy would read a .npy (or pickle) under any name
         raise UserError(
             f"{path} is not a readable .npz file (not a zip archive). Save it with numpy.savez."
@@ -140,15 +149,23 @@ def read_npz(path: Path) -> ArrayDataset:
             arrays = {k: z[k] for k in z.files}
     except ValueError as e:
         if "allow_pickle" not in str(e):
-            raise UserError(f"{path} is not a readable .npz file ({one_line(e)}). Save it again "
-                            "with numpy.savez.") from None
+            raise UserError(
+                f"{path} is not a readable .npz file ({one_line(e)}). Save it again "
+                "with numpy.savez."
+            ) from None
         raise UserError(
             f"{path} holds object arrays ({one_line(e)}); they need pickle, which transferkit "
             "never loads. Save plain arrays, e.g. np.savez(path, x=images.astype(np.uint8), "
             "y=labels)."
         ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-            RuntimeError) as e:  # truncated, corrupt, encrypted or oddly compressed archives
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ) as e:  # truncated, corrupt, encrypted or oddly compressed archives
         raise UserError(
             f"{path} is not a readable .npz file ({one_line(e) or type(e).__name__}). Save it "
             "again with numpy.savez."
@@ -186,8 +203,9 @@ def read_idx(path: Path | str) -> np.ndarray:
     except FileNotFoundError:
         raise UserError(f"The idx file {path} does not exist. Check the path.") from None
     except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path} cannot be read or un-gzipped ({one_line(e)}); copy it "
-                        "again.") from None
+        raise UserError(
+            f"{path} cannot be read or un-gzipped ({one_line(e)}); copy it again."
+        ) from None
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
         raise UserError(
             f"{path} is not an idx file (magic number {raw[:4].hex() or 'missing'}); expected "
@@ -205,8 +223,10 @@ def read_idx(path: Path | str) -> np.ndarray:
     try:
         arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     except ValueError:  # a zero dimension beside dimensions too large for any array
-        raise UserError(f"{path} is corrupt: its header promises shape {dims}, which no array "
-                        "can have. Copy the file again.") from None
+        raise UserError(
+            f"{path} is corrupt: its header promises shape {dims}, which no array "
+            "can have. Copy the file again."
+        ) from None
     return arr.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
 

@@ -23,10 +23,15 @@ def modality_problem(modality: str, dataset: Dataset, model: str = "The model") 
     """Why a model of ``modality`` cannot take ``dataset`` ('' when it can)."""
     if modality == dataset.modality:
         return ""
-    hint = ("a text model such as minilm-l6 or hf:PATH" if dataset.modality == "text"
-            else "an image model (see `transferkit zoo`)")
-    return (f"{model} is a {modality} model but {dataset.name} holds {dataset.modality} data; "
-            f"pick {hint}.")
+    hint = (
+        "a text model such as minilm-l6 or hf:PATH"
+        if dataset.modality == "text"
+        else "an image model (see `transferkit zoo`)"
+    )
+    return (
+        f"{model} is a {modality} model but {dataset.name} holds {dataset.modality} data; "
+        f"pick {hint}."
+    )
 
 
 @dataclass

@@ -49,11 +49,18 @@ class TextCollate:
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         tok = load_tokenizer(self.tokenizer)
-        enc = tok(list(texts), padding=True, truncation=True, max_length=self.max_length or None,
-                  return_tensors="pt")
+        enc = tok(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length or None,
+            return_tensors="pt",
+        )
         return dict(enc)
 
-    def __call__(self, items: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def __call__(
+        self, items: list[tuple[str, int]]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts, labels = zip(*items)
         return self.encode(list(texts)), torch.tensor(labels, dtype=torch.int64)
 
@@ -79,12 +86,12 @@ def examples(
     """
     check_modality(data_config, dataset)
     if dataset.modality == "text":
-        return TextExamples(dataset, indices), TextCollate(data_config.tokenizer,
-                                                           data_config.max_length)
+        return TextExamples(dataset, indices), TextCollate(
+            data_config.tokenizer, data_config.max_length
+        )
     from transferkit.data.transforms import BatchTransform, ImageTorchDataset, build_transform
 
-    transform = build_transform(data_config, train=train, augment=augment,
-                                hflip=dataset.hflip_safe)
+    transform = build_transform(data_config, train=train, augment=augment, hflip=dataset.hflip_safe)
     if not transform.augmenting:  # evaluation: small images are transformed a batch at a time
         return ImageTorchDataset(dataset, indices, None), BatchTransform(transform)
     return ImageTorchDataset(dataset, indices, transform), None
@@ -107,8 +114,9 @@ def batch_len(x: Any) -> int:
     return len(x)
 
 
-def truncation(dataset: Dataset, data_config: DataConfig,
-               indices: np.ndarray | None = None) -> dict[str, int] | None:
+def truncation(
+    dataset: Dataset, data_config: DataConfig, indices: np.ndarray | None = None
+) -> dict[str, int] | None:
     """For text: how many of the texts at ``indices`` are longer than the model reads (they
     are truncated), out of how many, and the longest length in tokens; None for images."""
     if dataset.modality != "text" or data_config.modality != "text":

@@ -123,11 +123,14 @@ def mnist_layout(images: np.ndarray, box: int = 20, size: int = 28) -> np.ndarra
     for i, im in enumerate(images):
         small = np.asarray(Image.fromarray(im).resize((box, box), Image.BILINEAR), np.float64)
         mass = small.sum()
-        cy, cx = ((ys * small).sum() / mass, (xs * small).sum() / mass) if mass > 0 else \
-            ((box - 1) / 2, (box - 1) / 2)
+        cy, cx = (
+            ((ys * small).sum() / mass, (xs * small).sum() / mass)
+            if mass > 0
+            else ((box - 1) / 2, (box - 1) / 2)
+        )
         top = int(np.clip(round(size / 2 - cy), 0, size - box))
         left = int(np.clip(round(size / 2 - cx), 0, size - box))
-        out[i, top:top + box, left:left + box] = np.rint(small).astype(np.uint8)
+        out[i, top : top + box, left : left + box] = np.rint(small).astype(np.uint8)
     return out
 
 
@@ -138,5 +141,6 @@ def digits28() -> ArrayDataset:
     looks nothing like an MNIST one (a logistic regression trained on MNIST pixels scores 19% on
     them; 63% in this layout): use this one for MNIST <-> digits domain adaptation."""
     base = digits()
-    return ArrayDataset(mnist_layout(base.images), base.labels, base.classes, name="digits28",
-                        hflip_safe=False)
+    return ArrayDataset(
+        mnist_layout(base.images), base.labels, base.classes, name="digits28", hflip_safe=False
+    )

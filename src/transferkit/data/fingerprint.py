@@ -72,8 +72,12 @@ def file_fingerprint(
     return h.hexdigest()[:LENGTH]
 
 
-def text_fingerprint(texts: list[str], labels: np.ndarray | None, classes: list[str],
-                     predefined: np.ndarray | None = None) -> str:
+def text_fingerprint(
+    texts: list[str],
+    labels: np.ndarray | None,
+    classes: list[str],
+    predefined: np.ndarray | None = None,
+) -> str:
     """Digest of every text (in order), the labels, the class names and predefined split."""
     h = hashlib.sha256(VERSION + b"|texts|")
     h.update(json.dumps(list(classes)).encode())
@@ -92,8 +96,7 @@ def compute_fingerprint(dataset: Dataset) -> str:
             dataset.images, dataset.labels, dataset.classes, dataset.predefined
         )
     if isinstance(dataset, TextDataset):
-        return text_fingerprint(dataset.texts, dataset.labels, dataset.classes,
-                                dataset.predefined)
+        return text_fingerprint(dataset.texts, dataset.labels, dataset.classes, dataset.predefined)
     if isinstance(dataset, FileDataset):
         return file_fingerprint(dataset.paths, dataset.labels, dataset.classes, dataset.root)
     h = hashlib.sha256(VERSION + b"|generic|")

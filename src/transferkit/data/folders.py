@@ -35,8 +35,9 @@ def _subdirs(folder: Path) -> list[str]:
     return [n for n in _visible(os.listdir(folder)) if (folder / n).is_dir()]
 
 
-def _collect(folder: Path, dirs: list[str], labels_of: list[int], skipped: list[Skipped]
-             ) -> tuple[list[str], list[int]]:
+def _collect(
+    folder: Path, dirs: list[str], labels_of: list[int], skipped: list[Skipped]
+) -> tuple[list[str], list[int]]:
     """Image paths under each of ``dirs`` (recursively) with that dir's label; files beside
     the dirs are skipped (or, with no dirs, are the unlabelled examples, label -1)."""
     entries = _visible(os.listdir(folder))
@@ -59,8 +60,9 @@ def _collect(folder: Path, dirs: list[str], labels_of: list[int], skipped: list[
     return paths, labels
 
 
-def _check_readable(root: Path, paths: list[str], strict: bool, skipped: list[Skipped]
-                    ) -> list[int]:
+def _check_readable(
+    root: Path, paths: list[str], strict: bool, skipped: list[Skipped]
+) -> list[int]:
     if not paths:
         raise UserError(
             f"No images found in {root} ({len(skipped)} other files skipped). Images are files "
@@ -109,8 +111,10 @@ def _read_split_folders(root: Path, dirs: list[str], *, strict: bool) -> FileDat
     for d in dirs:
         s = split_name(d)
         if s in by_split:
-            raise UserError(f"{root} has two folders for the {s} split ({by_split[s]!r} and "
-                            f"{d!r}). Keep one, or merge them.")
+            raise UserError(
+                f"{root} has two folders for the {s} split ({by_split[s]!r} and "
+                f"{d!r}). Keep one, or merge them."
+            )
         by_split[s] = d
     flat = [d for d in dirs if not _subdirs(root / d)]
     if flat:
@@ -118,7 +122,8 @@ def _read_split_folders(root: Path, dirs: list[str], *, strict: bool) -> FileDat
             f"{root} is laid out in split folders ({', '.join(dirs)}), but "
             f"{', '.join(repr(d) for d in flat)} holds no class folders. Put one sub-folder per "
             f"class in every split (e.g. {root}/{dirs[0]}/cat/001.jpg); for unlabelled data, "
-            f"pass one split folder itself (e.g. {root / flat[0]}).")
+            f"pass one split folder itself (e.g. {root / flat[0]})."
+        )
     classes = sorted({c for d in dirs for c in _subdirs(root / d)})
     index = {c: i for i, c in enumerate(classes)}
     skipped: list[Skipped] = []
@@ -131,20 +136,25 @@ def _read_split_folders(root: Path, dirs: list[str], *, strict: bool) -> FileDat
         paths += p
         labels += y
         splits += [split_name(d)] * len(p)
-    skipped += [Skipped(str(root / n), "not in a split folder") for n in _visible(os.listdir(root))
-                if n not in dirs]
+    skipped += [
+        Skipped(str(root / n), "not in a split folder")
+        for n in _visible(os.listdir(root))
+        if n not in dirs
+    ]
     good = _check_readable(root, paths, strict, skipped)
     y = np.asarray([labels[k] for k in good], dtype=np.int64)
     split = np.asarray([splits[k] for k in good])
     _check_split_classes(root, classes, y, split, by_split)
-    ds = FileDataset([paths[k] for k in good], y, classes, root=str(root), name=root.name,
-                     skipped=skipped)
+    ds = FileDataset(
+        [paths[k] for k in good], y, classes, root=str(root), name=root.name, skipped=skipped
+    )
     ds.predefined = split
     return ds
 
 
-def _check_split_classes(root: Path, classes: list[str], y: np.ndarray, split: np.ndarray,
-                         folders: dict[str, str]) -> None:
+def _check_split_classes(
+    root: Path, classes: list[str], y: np.ndarray, split: np.ndarray, folders: dict[str, str]
+) -> None:
     """Every class must have readable images in ``train`` and in at least one other split."""
     for c, name in enumerate(classes):
         present = [s for s in folders if np.any((y == c) & (split == s))]
@@ -154,4 +164,5 @@ def _check_split_classes(root: Path, classes: list[str], y: np.ndarray, split: n
                 f"The class {name!r} in {root} has images in {where} only, but a class must be "
                 f"in the training split and in at least one other of "
                 f"{', '.join(folders.values())}. Add its images to the other splits, or remove "
-                "the class from every split.")
+                "the class from every split."
+            )

@@ -165,8 +165,11 @@ def _pick_column(
     by_name = {str(c).strip().lower(): c for c in columns if c is not None}
     found = [by_name[n] for n in ([wanted.strip().lower()] if wanted else defaults) if n in by_name]
     if found:
-        same = [c for c in columns if c is not None
-                and str(c).strip().lower() == str(found[0]).strip().lower()]
+        same = [
+            c
+            for c in columns
+            if c is not None and str(c).strip().lower() == str(found[0]).strip().lower()
+        ]
         if len(same) > 1:
             raise UserError(
                 f"{src} has {len(same)} columns named {', '.join(repr(c) for c in same)}, so "
@@ -188,8 +191,15 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def _manifest_entries(path: Path, rows: list, cols: tuple[str, str], root: str, strict: bool,
-                      allow_outside_root: bool, skipped: list[Skipped]):
+def _manifest_entries(
+    path: Path,
+    rows: list,
+    cols: tuple[str, str],
+    root: str,
+    strict: bool,
+    allow_outside_root: bool,
+    skipped: list[Skipped],
+):
     """(files, their labels, paths outside the root, missing files) of a manifest's rows;
     rows with an empty path or label are skipped (or, ``strict``, refused)."""
     pcol, lcol = cols
@@ -202,9 +212,11 @@ def _manifest_entries(path: Path, rows: list, cols: tuple[str, str], root: str, 
         if not cell or not label:
             what = "empty path" if not cell else "empty label"
             if strict:
-                raise UserError(f"Line {line} of {path} has an {what} (column "
-                                f"{pcol if not cell else lcol!r}). Fill it in or remove the "
-                                f"row. {_STRICT_HINT}")
+                raise UserError(
+                    f"Line {line} of {path} has an {what} (column "
+                    f"{pcol if not cell else lcol!r}). Fill it in or remove the "
+                    f"row. {_STRICT_HINT}"
+                )
             skipped.append(Skipped(f"{path.name}:{line}", what))
             continue
         full = os.path.normpath(os.path.join(root, os.path.expanduser(cell)))
@@ -235,8 +247,9 @@ def read_manifest(
     lcol = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
     root = os.path.abspath(path.parent)
     skipped: list[Skipped] = []
-    files, names, outside, missing = _manifest_entries(path, rows, (pcol, lcol), root, strict,
-                                                       allow_outside_root, skipped)
+    files, names, outside, missing = _manifest_entries(
+        path, rows, (pcol, lcol), root, strict, allow_outside_root, skipped
+    )
     if outside:
         raise UserError(
             f"{len(outside)} path(s) in {path} point outside its folder {root}, e.g. "

@@ -23,8 +23,7 @@ import numpy as np
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
 
-SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
-               "test": "test"}
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
 def split_name(name: str) -> str | None:
@@ -138,8 +137,9 @@ def _test_split(
     return _pick(_by_class(candidates, labels, rng, k), quotas)
 
 
-def _check_arguments(labels_per_class: int | None, val_fraction: float, test_fraction: float,
-                     max_test: int | None) -> None:
+def _check_arguments(
+    labels_per_class: int | None, val_fraction: float, test_fraction: float, max_test: int | None
+) -> None:
     for value, label in ((val_fraction, "val_fraction"), (test_fraction, "test_fraction")):
         if not 0.0 <= value < 1.0:
             raise UserError(f"{label} must be at least 0 and below 1, got {value}.")
@@ -182,8 +182,11 @@ def make_splits(
     if labels_per_class is None and predefined is not None and np.any(predefined == "val"):
         own_val = ~in_test & (predefined == "val")
         train = np.flatnonzero(~in_test & ~own_val)
-        return Splits(train.astype(np.int64), np.flatnonzero(own_val).astype(np.int64),
-                      np.sort(test).astype(np.int64))
+        return Splits(
+            train.astype(np.int64),
+            np.flatnonzero(own_val).astype(np.int64),
+            np.sort(test).astype(np.int64),
+        )
 
     if labels_per_class is not None:
         short = [c for c in range(k) if 0 < sizes[c] < labels_per_class]

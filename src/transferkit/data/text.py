@@ -115,12 +115,16 @@ def _read_parquet(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
             table = f.read()
         data = table.to_pydict()  # decodes the strings: corrupt ones fail here
     except UnicodeDecodeError as e:
-        raise UserError(f"{path} holds a string that is not UTF-8 ({e.reason}); the file is "
-                        "corrupt or was written with bytes as text. Write it again with UTF-8 "
-                        "strings.") from None
+        raise UserError(
+            f"{path} holds a string that is not UTF-8 ({e.reason}); the file is "
+            "corrupt or was written with bytes as text. Write it again with UTF-8 "
+            "strings."
+        ) from None
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for bad files
-        raise UserError(f"{path} is not a readable Parquet file ({type(e).__name__}: "
-                        f"{one_line(e)}). Write it again, e.g. with pandas' to_parquet.") from None
+        raise UserError(
+            f"{path} is not a readable Parquet file ({type(e).__name__}: "
+            f"{one_line(e)}). Write it again, e.g. with pandas' to_parquet."
+        ) from None
     cols = list(table.column_names)  # with duplicates, so that picking one is refused
     n = table.num_rows
     return cols, [(i + 1, {c: data[c][i] for c in cols}) for i in range(n)]
@@ -137,7 +141,9 @@ def _read_txt(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
             "(e.g. `iconv -f latin1 -t utf-8 IN > OUT`) and try again."
         ) from None
     except OSError as e:
-        raise UserError(f"Cannot read {path} ({e.strerror}). Check the path and permissions.") from None
+        raise UserError(
+            f"Cannot read {path} ({e.strerror}). Check the path and permissions."
+        ) from None
     return ["text"], [(n, {"text": s}) for n, s in enumerate(lines, 1)]
 
 
@@ -168,8 +174,10 @@ def read_text_table(
     path = Path(path)
     columns, rows = _table_rows(path)
     if not rows:
-        raise UserError(f"{path} has no rows. Add one row per text, with a header line "
-                        "naming the columns (e.g. `text,label`).")
+        raise UserError(
+            f"{path} has no rows. Add one row per text, with a header line "
+            "naming the columns (e.g. `text,label`)."
+        )
     tcol = _pick_column(columns, text_column, TEXT_COLUMNS, "text", path)
     lcol = None
     if label_column or any(str(c).strip().lower() in LABEL_COLUMNS for c in columns):
@@ -180,12 +188,19 @@ def read_text_table(
         text = row.get(tcol)
         text = "" if text is None else str(text)
         label = "" if lcol is None or row.get(lcol) is None else str(row[lcol]).strip()
-        problem = ("empty or whitespace-only text" if not text.strip()
-                   else "empty label" if lcol is not None and not label else "")
+        problem = (
+            "empty or whitespace-only text"
+            if not text.strip()
+            else "empty label"
+            if lcol is not None and not label
+            else ""
+        )
         if problem:
             if strict:
-                raise UserError(f"Line {line} of {path} has an {problem}. Fill it in or "
-                                f"remove the row. {_STRICT_HINT}")
+                raise UserError(
+                    f"Line {line} of {path} has an {problem}. Fill it in or "
+                    f"remove the row. {_STRICT_HINT}"
+                )
             skipped.append(Skipped(f"{path.name}:{line}", problem))
             continue
         texts.append(text)
@@ -193,31 +208,44 @@ def read_text_table(
         items.append(f"{path.name}:{line}")
         split.append(split_name(row.get(scol) or "") or "train" if scol else "")
     if not texts:
-        raise UserError(f"None of the {len(rows)} rows of {path} has a non-empty text in "
-                        f"column {tcol!r} (e.g. {skipped[0].item}: {skipped[0].reason}).")
+        raise UserError(
+            f"None of the {len(rows)} rows of {path} has a non-empty text in "
+            f"column {tcol!r} (e.g. {skipped[0].item}: {skipped[0].reason})."
+        )
     if lcol is None:
-        return TextDataset(texts, None, [], name=path.stem, skipped=skipped, columns=columns,
-                           items=items)
+        return TextDataset(
+            texts, None, [], name=path.stem, skipped=skipped, columns=columns, items=items
+        )
     classes = sorted_labels(set(names))
     index = {c: i for i, c in enumerate(classes)}
     y = np.asarray([index[n] for n in names], dtype=np.int64)
-    ds = TextDataset(texts, y, classes, name=path.stem, skipped=skipped, columns=columns,
-                     items=items)
+    ds = TextDataset(
+        texts, y, classes, name=path.stem, skipped=skipped, columns=columns, items=items
+    )
     if "test" in split or "val" in split:
         ds.predefined = np.asarray(split)
     return ds
 
 
-def count_truncated(dataset: Dataset, tokenizer, max_length: int,
-                    indices: np.ndarray | None = None, batch: int = 1024) -> dict[str, int]:
+def count_truncated(
+    dataset: Dataset,
+    tokenizer,
+    max_length: int,
+    indices: np.ndarray | None = None,
+    batch: int = 1024,
+) -> dict[str, int]:
     """How many texts have more than ``max_length`` tokens (they are cut to it), and the
     longest length seen; the run records it."""
     idx = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     count, longest = 0, 0
     for start in range(0, len(idx), batch):
-        texts = [dataset.load(int(i)) for i in idx[start:start + batch]]
+        texts = [dataset.load(int(i)) for i in idx[start : start + batch]]
         lengths = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
         count += sum(n > max_length for n in lengths)
         longest = max([longest, *lengths])
-    return {"truncated": int(count), "texts": int(len(idx)), "max_length": int(max_length),
-            "longest": int(longest)}
+    return {
+        "truncated": int(count),
+        "texts": int(len(idx)),
+        "max_length": int(max_length),
+        "longest": int(longest),
+    }

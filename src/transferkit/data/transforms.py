@@ -145,9 +145,14 @@ class ImageTransform:
         uint8 after each; the same two passes here (antialiased kernels, which are PIL's).
         """
         first = images[0]
-        if self.augmenting or self.interpolation not in ("bilinear", "bicubic") or \
-                first.dtype != np.uint8 or max(first.shape[:2]) > SMALL_IMAGE or \
-                first.ndim not in (2, 3) or (first.ndim == 3 and first.shape[2] not in (1, 3, 4)):
+        if (
+            self.augmenting
+            or self.interpolation not in ("bilinear", "bicubic")
+            or first.dtype != np.uint8
+            or max(first.shape[:2]) > SMALL_IMAGE
+            or first.ndim not in (2, 3)
+            or (first.ndim == 3 and first.shape[2] not in (1, 3, 4))
+        ):
             return None
         if any(a.shape != first.shape or a.dtype != np.uint8 for a in images):
             return None
@@ -165,11 +170,19 @@ class ImageTransform:
         x = x.float()
         if mode == "bicubic":  # PIL's two passes in float, each rounded and clipped to uint8
             if w != self.size[1]:
-                x = F.interpolate(x, size=(h, self.size[1]), mode=mode, align_corners=False,
-                                  antialias=True).round_().clamp_(0, 255)
+                x = (
+                    F.interpolate(
+                        x, size=(h, self.size[1]), mode=mode, align_corners=False, antialias=True
+                    )
+                    .round_()
+                    .clamp_(0, 255)
+                )
             if h != self.size[0]:
-                x = F.interpolate(x, size=self.size, mode=mode, align_corners=False,
-                                  antialias=True).round_().clamp_(0, 255)
+                x = (
+                    F.interpolate(x, size=self.size, mode=mode, align_corners=False, antialias=True)
+                    .round_()
+                    .clamp_(0, 255)
+                )
         return (x / 255.0 - self.mean) / self.std
 
     def __repr__(self) -> str:

@@ -21,7 +21,9 @@ def parse_budgets(values: list[int | str | None]) -> list[int | None]:
         try:
             n = int(v)
         except (TypeError, ValueError):
-            raise UserError(f"Labels per class must be whole numbers or 'all', not {v!r}.") from None
+            raise UserError(
+                f"Labels per class must be whole numbers or 'all', not {v!r}."
+            ) from None
         if n < 1:
             raise UserError(f"Labels per class must be at least 1, not {n}.")
         out.append(n)
@@ -43,17 +45,39 @@ def summarise(members: list[dict], strategies: list[str], budgets: list[int | No
         for s in strategies:
             values = [by[(s, name, sd)] for sd in seeds if (s, name, sd) in by]
             iv = t_interval(values, bounds=(0.0, 1.0))
-            table.append({"strategy": s, "labels_per_class": name, "n": iv.n, "mean": iv.mean,
-                          "std": iv.std, "ci_low": iv.low, "ci_high": iv.high, "values": values})
+            table.append(
+                {
+                    "strategy": s,
+                    "labels_per_class": name,
+                    "n": iv.n,
+                    "mean": iv.mean,
+                    "std": iv.std,
+                    "ci_low": iv.low,
+                    "ci_high": iv.high,
+                    "values": values,
+                }
+            )
         where = "with all labels" if b is None else f"at {b} labels per class"
         for s in strategies[1:]:
-            diffs = [by[(s, name, sd)] - by[(base, name, sd)] for sd in seeds
-                     if (s, name, sd) in by and (base, name, sd) in by]
+            diffs = [
+                by[(s, name, sd)] - by[(base, name, sd)]
+                for sd in seeds
+                if (s, name, sd) in by and (base, name, sd) in by
+            ]
             if not diffs:
                 continue
             iv = t_interval(diffs, bounds=(-1.0, 1.0))
-            paired.append({"strategy": s, "baseline": base, "labels_per_class": name, "n": iv.n,
-                           "mean_diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high})
+            paired.append(
+                {
+                    "strategy": s,
+                    "baseline": base,
+                    "labels_per_class": name,
+                    "n": iv.n,
+                    "mean_diff": iv.mean,
+                    "ci_low": iv.low,
+                    "ci_high": iv.high,
+                }
+            )
             verdicts.append(verdict(s, base, iv, where))
     return table, paired, verdicts
 
@@ -63,11 +87,15 @@ def check_comparable(records: list) -> None:
     first = records[0]
     for r in records[1:]:
         if r.data_fingerprint != first.data_fingerprint:
-            raise UserError(f"Runs {first.id} and {r.id} used different data (fingerprints "
-                            f"{first.data_fingerprint} and {r.data_fingerprint}); their metrics "
-                            "are not comparable. Compare runs on the same dataset.")
+            raise UserError(
+                f"Runs {first.id} and {r.id} used different data (fingerprints "
+                f"{first.data_fingerprint} and {r.data_fingerprint}); their metrics "
+                "are not comparable. Compare runs on the same dataset."
+            )
         ca = first.extra.get("dataset", {}).get("classes")
         cb = r.extra.get("dataset", {}).get("classes")
         if ca != cb:
-            raise UserError(f"Runs {first.id} and {r.id} have different class sets; their "
-                            "metrics are not comparable.")
+            raise UserError(
+                f"Runs {first.id} and {r.id} have different class sets; their "
+                "metrics are not comparable."
+            )

@@ -44,8 +44,7 @@ def classification_metrics(
     # from the confusion matrix, as scikit-learn's precision_recall_fscore_support with
     # zero_division=0 (property-tested against it); importing sklearn.metrics costs ~1 s of a
     # command that does not otherwise need it
-    confusion = np.bincount(np.asarray(y, dtype=np.int64) * k + pred,
-                            minlength=k * k).reshape(k, k)
+    confusion = np.bincount(np.asarray(y, dtype=np.int64) * k + pred, minlength=k * k).reshape(k, k)
     tp = np.diag(confusion).astype(float)
     support, predicted = confusion.sum(1), confusion.sum(0)
     p = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)

@@ -29,9 +29,17 @@ def predict_logits(
     device = device or distributed.device_for("auto")
     part = indices[distributed.shard(len(indices))] if shard else indices
     net = distributed.unwrap(model)
-    logits = forward_batches(net, net, net.data_config, dataset, part, device=device,
-                             batch_size=batch_size, num_workers=num_workers,
-                             description=description)
+    logits = forward_batches(
+        net,
+        net,
+        net.data_config,
+        dataset,
+        part,
+        device=device,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        description=description,
+    )
     k = net.head.out_features
     if len(logits) == 0:
         logits = np.zeros((0, k), dtype=np.float32)

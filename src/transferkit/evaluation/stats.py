@@ -21,8 +21,13 @@ class Interval:
     high: float | None
 
     def as_dict(self, prefix: str = "") -> dict:
-        return {"n": self.n, f"{prefix}mean": self.mean, "std": self.std,
-                "ci_low": self.low, "ci_high": self.high}
+        return {
+            "n": self.n,
+            f"{prefix}mean": self.mean,
+            "std": self.std,
+            "ci_low": self.low,
+            "ci_high": self.high,
+        }
 
 
 def t_interval(values, level: float = 0.95, bounds: tuple[float, float] | None = None) -> Interval:
@@ -71,8 +76,10 @@ def verdict(name: str, baseline: str, diff: Interval, where: str, unit: float = 
     """A plain-language sentence for a paired difference (in points when ``unit`` is 100)."""
     d = diff.mean * unit
     if diff.low is None:
-        return (f"{name} vs {baseline} {where}: {d:+.1f} points from a single seed "
-                "(no interval; use more seeds).")
+        return (
+            f"{name} vs {baseline} {where}: {d:+.1f} points from a single seed "
+            "(no interval; use more seeds)."
+        )
     lo, hi = diff.low * unit, diff.high * unit
     ci = f"(95% CI {lo:.1f} to {hi:.1f})"
     if lo > 0:

@@ -80,7 +80,7 @@ class FeatureCache:
             if _is_legacy(p):
                 return _legacy_get(p, indices)
             index = _read_index(p)
-        except Exception:  # a damaged entry is recomputed, never trusted
+        except Exception:  # noqa: BLE001 - a damaged entry is recomputed, never trusted
             return None, missing
         out = np.zeros((len(indices), index.dim), dtype=np.float32)
         if len(index.indices) == 0:
@@ -102,7 +102,7 @@ class FeatureCache:
     def _read_shard(self, key: str, shard: str) -> dict[str, np.ndarray] | None:
         try:
             stored = load_file(str(self.shard_dir(key) / f"{shard}.safetensors"))
-        except Exception:  # missing or damaged: its rows are recomputed
+        except Exception:  # noqa: BLE001 - missing or damaged: its rows are recomputed
             return None
         feats, idx = stored.get("features"), stored.get("indices")
         if feats is None or idx is None or feats.ndim != 2 or len(feats) != len(idx):
@@ -139,38 +139,57 @@ class FeatureCache:
                     return _Index.empty(dim)
                 return self._write_shards(key, stored["indices"], stored["features"], 0)
             index = _read_index(p)
-        except Exception:  # damaged: start again
+        except Exception:  # noqa: BLE001 - damaged: start again
             return _Index.empty(dim)
         return index if index.dim == dim else _Index.empty(dim)
 
-    def _write_shards(self, key: str, indices: np.ndarray, features: np.ndarray,
-                      first: int) -> _Index:
+    def _write_shards(
+        self, key: str, indices: np.ndarray, features: np.ndarray, first: int
+    ) -> _Index:
         """Write these rows as new shards, numbered from ``first``; their index entries."""
         parts, names = [], []
         for start in range(0, len(indices), self.shard_rows):
             stop = min(start + self.shard_rows, len(indices))
             names.append(self._write_shard(key, indices[start:stop], features[start:stop]))
-            parts.append((np.full(stop - start, first + len(parts), np.int32),
-                          np.arange(stop - start, dtype=np.int32)))
-        shard, row = (np.concatenate(a) for a in zip(*parts, strict=True)) if parts else (
-            np.zeros(0, np.int32), np.zeros(0, np.int32))
+            parts.append(
+                (
+                    np.full(stop - start, first + len(parts), np.int32),
+                    np.arange(stop - start, dtype=np.int32),
+                )
+            )
+        shard, row = (
+            (np.concatenate(a) for a in zip(*parts, strict=True))
+            if parts
+            else (np.zeros(0, np.int32), np.zeros(0, np.int32))
+        )
         return _Index(np.asarray(indices, np.int64), shard, row, names, features.shape[1])
 
     def _write_shard(self, key: str, indices: np.ndarray, features: np.ndarray) -> str:
         name = secrets.token_hex(8)  # never the name of an existing shard
-        atomic_save_tensors(self.shard_dir(key) / f"{name}.safetensors", {
-            "indices": torch.from_numpy(np.ascontiguousarray(indices)),
-            "features": torch.from_numpy(np.ascontiguousarray(features)),
-        })
+        atomic_save_tensors(
+            self.shard_dir(key) / f"{name}.safetensors",
+            {
+                "indices": torch.from_numpy(np.ascontiguousarray(indices)),
+                "features": torch.from_numpy(np.ascontiguousarray(features)),
+            },
+        )
         return name
 
     def _write_index(self, key: str, index: _Index) -> None:
-        atomic_save_tensors(self.path(key), {
-            "indices": torch.from_numpy(np.ascontiguousarray(index.indices)),
-            "shard": torch.from_numpy(np.ascontiguousarray(index.shard)),
-            "row": torch.from_numpy(np.ascontiguousarray(index.row)),
-        }, metadata={"format": FORMAT, "version": VERSION, "dim": str(index.dim),
-                     "shards": json.dumps(index.shards)})
+        atomic_save_tensors(
+            self.path(key),
+            {
+                "indices": torch.from_numpy(np.ascontiguousarray(index.indices)),
+                "shard": torch.from_numpy(np.ascontiguousarray(index.shard)),
+                "row": torch.from_numpy(np.ascontiguousarray(index.row)),
+            },
+            metadata={
+                "format": FORMAT,
+                "version": VERSION,
+                "dim": str(index.dim),
+                "shards": json.dumps(index.shards),
+            },
+        )
 
     def _remove_unnamed(self, key: str) -> None:
         """Shards the stored index does not name (replaced rows, writes that lost a race)."""
@@ -186,16 +205,26 @@ class FeatureCache:
 
 def _concat(a: _Index, b: _Index) -> _Index:
     """``a``'s entries and ``b``'s, whose shard numbers already follow ``a``'s shards."""
-    return _Index(np.concatenate([a.indices, b.indices]), np.concatenate([a.shard, b.shard]),
-                  np.concatenate([a.row, b.row]), [*a.shards, *b.shards], a.dim)
+    return _Index(
+        np.concatenate([a.indices, b.indices]),
+        np.concatenate([a.shard, b.shard]),
+        np.concatenate([a.row, b.row]),
+        [*a.shards, *b.shards],
+        a.dim,
+    )
 
 
 def _compact(index: _Index) -> _Index:
     """Sorted by dataset index, and only the shards still used (renumbered)."""
     order = np.argsort(index.indices, kind="stable")
     used, shard = np.unique(index.shard[order], return_inverse=True)
-    return _Index(index.indices[order], shard.astype(np.int32), index.row[order],
-                  [index.shards[s] for s in used], index.dim)
+    return _Index(
+        index.indices[order],
+        shard.astype(np.int32),
+        index.row[order],
+        [index.shards[s] for s in used],
+        index.dim,
+    )
 
 
 def _is_legacy(path: Path) -> bool:
@@ -209,11 +238,19 @@ def _read_index(path: Path) -> _Index:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} is not a feature cache index")
-        index = _Index(f.get_tensor("indices"), f.get_tensor("shard"), f.get_tensor("row"),
-                       json.loads(meta["shards"]), int(meta["dim"]))
+        index = _Index(
+            f.get_tensor("indices"),
+            f.get_tensor("shard"),
+            f.get_tensor("row"),
+            json.loads(meta["shards"]),
+            int(meta["dim"]),
+        )
     n = len(index.indices)
-    if len(index.shard) != n or len(index.row) != n or (n and (
-            index.shard.min() < 0 or index.shard.max() >= len(index.shards))):
+    if (
+        len(index.shard) != n
+        or len(index.row) != n
+        or (n and (index.shard.min() < 0 or index.shard.max() >= len(index.shards)))
+    ):
         raise ValueError(f"{path} is inconsistent")
     return index
 

@@ -104,7 +104,7 @@ def forward_batches(
                 rows = fn(x).float().cpu().numpy()
             if result is None:
                 result = np.empty((len(indices), *rows.shape[1:]), dtype=np.float32)
-            result[done:done + len(rows)] = rows
+            result[done : done + len(rows)] = rows
             done += len(rows)
             update(batch_len(x))
     module.train(was_training)
@@ -129,16 +129,24 @@ def extract_features(
     indices = np.asarray(indices, dtype=np.int64)
     device = device or distributed.device_for("auto")
     key = feature_key(backbone, dataset) if cache is not None else ""
-    feats, missing = (cache.get(key, indices) if cache is not None else (None, None))
+    feats, missing = cache.get(key, indices) if cache is not None else (None, None)
     if missing is None:
         missing = np.ones(len(indices), dtype=bool)
     todo = np.unique(indices[missing])
     if len(todo):
         part = todo[distributed.shard(len(todo))]
         with stage("extract"):
-            mine = forward_batches(backbone.forward_features, backbone, backbone.data_config,
-                                   dataset, part, device=device, batch_size=batch_size,
-                                   num_workers=num_workers, description=description)
+            mine = forward_batches(
+                backbone.forward_features,
+                backbone,
+                backbone.data_config,
+                dataset,
+                part,
+                device=device,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                description=description,
+            )
         if len(mine) == 0:
             mine = np.zeros((0, backbone.num_features), dtype=np.float32)
         pieces = distributed.all_gather_object((part, mine))

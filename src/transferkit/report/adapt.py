@@ -25,8 +25,13 @@ def adapt_command(cfg: dict[str, Any]) -> str:
     from transferkit.config import AdaptConfig, option_args
 
     defaults = dataclasses.asdict(AdaptConfig())
-    parts = ["transferkit adapt", "--method", ",".join(cfg.get("methods") or []),
-             "--trade-off", ",".join(f"{t:g}" for t in cfg.get("trade_offs") or [])]
+    parts = [
+        "transferkit adapt",
+        "--method",
+        ",".join(cfg.get("methods") or []),
+        "--trade-off",
+        ",".join(f"{t:g}" for t in cfg.get("trade_offs") or []),
+    ]
     for k, v in cfg.items():
         if k in ("methods", "trade_offs", "options") or v == defaults.get(k) or v is None:
             continue
@@ -44,19 +49,28 @@ def _verdicts(r: RunRecord) -> list[str]:
     if sel.get("fallback"):
         out.append(f"Asked for {sel.get('asked')}, but {sel['fallback']}.")
     if m.get("oracle") is not None:
-        out.append(f"Target accuracy of the label-free choice {pct(m.get('target_accuracy'), 1)}%"
-                   f"; the oracle choice ({m['oracle']}) {pct(m.get('oracle_target_accuracy'), 1)}%"
-                   f": a selection gap of {pct(m.get('selection_gap'), 1)} points.")
+        out.append(
+            f"Target accuracy of the label-free choice {pct(m.get('target_accuracy'), 1)}%"
+            f"; the oracle choice ({m['oracle']}) {pct(m.get('oracle_target_accuracy'), 1)}%"
+            f": a selection gap of {pct(m.get('selection_gap'), 1)} points."
+        )
         for base in ("source-only", "shallow-source-only"):
             b = m.get(f"{base}_target_accuracy")
-            if base != m.get("chosen") and isinstance(b, (int, float)) and isinstance(
-                    m.get("target_accuracy"), (int, float)):
-                out.append(f"Against {base}: {100 * (m['target_accuracy'] - b):+.1f} points of "
-                           "target accuracy.")
+            if (
+                base != m.get("chosen")
+                and isinstance(b, (int, float))
+                and isinstance(m.get("target_accuracy"), (int, float))
+            ):
+                out.append(
+                    f"Against {base}: {100 * (m['target_accuracy'] - b):+.1f} points of "
+                    "target accuracy."
+                )
     pad0, pad1 = m.get("pad_initial"), m.get("pad_chosen")
     if isinstance(pad0, (int, float)) and isinstance(pad1, (int, float)):
-        out.append(f"Proxy A-distance (2 = domains perfectly separable, 0 = indistinguishable):"
-                   f" {pad0:.2f} with the initial backbone, {pad1:.2f} after adaptation.")
+        out.append(
+            f"Proxy A-distance (2 = domains perfectly separable, 0 = indistinguishable):"
+            f" {pad0:.2f} with the initial backbone, {pad1:.2f} after adaptation."
+        )
     return out
 
 
@@ -64,28 +78,49 @@ def _selection_table(r: RunRecord) -> Table:
     table = r.extra.get("table") or []
     m = r.metrics
     evaluated = any(row.get("target_accuracy") is not None for row in table)
-    cols = ["candidate", "seeds", "label-free risk", "DEV", "IWCV", "SND", "IM",
-            "source val acc (%)", "proxy A-distance"]
+    cols = [
+        "candidate",
+        "seeds",
+        "label-free risk",
+        "DEV",
+        "IWCV",
+        "SND",
+        "IM",
+        "source val acc (%)",
+        "proxy A-distance",
+    ]
     if evaluated:
         cols += ["target acc (%)", "std (%)"]
     rows = []
     for row in table:
         name = row["candidate"]
-        tags = [t for t, on in (("label-free choice", name == m.get("chosen")),
-                                ("oracle", name == m.get("oracle"))) if on]
-        cells = [name + (f" ({', '.join(tags)})" if tags else ""), row.get("n"),
-                 value(row.get("selection_score", row.get("risk")), False),
-                 value(row.get("dev"), False),
-                 value(row.get("iwcv"), False), value(row.get("snd"), False),
-                 value(row.get("im"), False), pct(row.get("source_val_accuracy")),
-                 value(row.get("pad"), False)]
+        tags = [
+            t
+            for t, on in (
+                ("label-free choice", name == m.get("chosen")),
+                ("oracle", name == m.get("oracle")),
+            )
+            if on
+        ]
+        cells = [
+            name + (f" ({', '.join(tags)})" if tags else ""),
+            row.get("n"),
+            value(row.get("selection_score", row.get("risk")), False),
+            value(row.get("dev"), False),
+            value(row.get("iwcv"), False),
+            value(row.get("snd"), False),
+            value(row.get("im"), False),
+            pct(row.get("source_val_accuracy")),
+            value(row.get("pad"), False),
+        ]
         if evaluated:
             cells += [pct(row.get("target_accuracy")), pct(row.get("target_accuracy_std"))]
         rows.append(cells)
-    caption = ("Selection: mean over seeds; lower risk is better (DEV, IWCV: importance-"
-               "weighted source loss; SND, IM: target-side scores, higher is better). None "
-               "reads target labels" + ("; target accuracy is for this report only."
-                                        if evaluated else "."))
+    caption = (
+        "Selection: mean over seeds; lower risk is better (DEV, IWCV: importance-"
+        "weighted source loss; SND, IM: target-side scores, higher is better). None "
+        "reads target labels" + ("; target accuracy is for this report only." if evaluated else ".")
+    )
     return Table(cols, rows, caption=caption)
 
 
@@ -93,14 +128,20 @@ def _per_class(r: RunRecord) -> Table | None:
     chosen, oracle = r.metrics.get("chosen"), r.metrics.get("oracle")
     rows = {row["candidate"]: row for row in r.extra.get("table") or []}
     base = next((b for b in ("source-only", "shallow-source-only") if b in rows), None)
-    show = [c for c in dict.fromkeys([base, chosen, oracle]) if c and rows.get(c, {}).get(
-        "target_per_class")]
+    show = [
+        c
+        for c in dict.fromkeys([base, chosen, oracle])
+        if c and rows.get(c, {}).get("target_per_class")
+    ]
     if not show:
         return None
     classes = list(rows[show[0]]["target_per_class"])
     data = [[c, *(pct(rows[s]["target_per_class"].get(c), 1) for s in show)] for c in classes]
-    return Table(["class", *(f"{s} (%)" for s in show)], data,
-                 caption="Per-class target accuracy (recall), mean over seeds")
+    return Table(
+        ["class", *(f"{s} (%)" for s in show)],
+        data,
+        caption="Per-class target accuracy (recall), mean over seeds",
+    )
 
 
 @SECTIONS.register("adapt")
@@ -111,37 +152,79 @@ def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
         blocks.append(Paragraph(str(note), kind="warning"))
     missing = extra.get("missing_classes") or {}
     if missing:
-        blocks.append(Paragraph(
-            "Partial class overlap: only in the source: "
-            f"{', '.join(map(str, missing.get('source_only') or [])) or 'none'}; only in the "
-            f"target: {', '.join(map(str, missing.get('target_only') or [])) or 'none'}.",
-            kind="warning"))
+        blocks.append(
+            Paragraph(
+                "Partial class overlap: only in the source: "
+                f"{', '.join(map(str, missing.get('source_only') or [])) or 'none'}; only in the "
+                f"target: {', '.join(map(str, missing.get('target_only') or [])) or 'none'}.",
+                kind="warning",
+            )
+        )
     verdicts = _verdicts(r) if r.status == "done" else []  # shown as the report's headline
     if extra.get("table"):
         blocks.append(_selection_table(r))
     pad = {k: v for k, v in (extra.get("pad") or {}).items() if isinstance(v, (int, float))}
     if pad:
-        blocks.append(Image(f"{r.id}-proxy-a-distance", plots.bar_chart(
-            list(pad), list(pad.values()), xlabel="proxy A-distance (lower: domains closer)",
-            title="Domain classifier before (initial) and after adaptation"),
-            "Proxy A-distance per candidate"))
+        blocks.append(
+            Image(
+                f"{r.id}-proxy-a-distance",
+                plots.bar_chart(
+                    list(pad),
+                    list(pad.values()),
+                    xlabel="proxy A-distance (lower: domains closer)",
+                    title="Domain classifier before (initial) and after adaptation",
+                ),
+                "Proxy A-distance per candidate",
+            )
+        )
     emb = extra.get("embedding") or {}
     panels = [emb[k] for k in ("before", "after") if emb.get(k)]
     if panels:
-        blocks.append(Image(f"{r.id}-tsne", plots.domain_embeddings(panels),
-                            "t-SNE of source and target features before and after adaptation",
-                            "Held-out source (circles) and target (triangles), seed 0"))
+        blocks.append(
+            Image(
+                f"{r.id}-tsne",
+                plots.domain_embeddings(panels),
+                "t-SNE of source and target features before and after adaptation",
+                "Held-out source (circles) and target (triangles), seed 0",
+            )
+        )
     per_class = _per_class(r)
     if per_class is not None:
         blocks.append(per_class)
     members = extra.get("members") or []
     if members:
-        rows = [[mm.get("run"), mm.get("candidate"), mm.get("seed"), value(mm.get("risk"), False),
-                 pct(mm.get("source_val_accuracy")), pct(mm.get("target_accuracy"))]
-                for mm in members]
-        blocks.append(Details(f"Member runs ({len(members)})", [Table(
-            ["run", "candidate", "seed", "risk", "source val acc (%)", "target acc (%)"], rows)]))
+        rows = [
+            [
+                mm.get("run"),
+                mm.get("candidate"),
+                mm.get("seed"),
+                value(mm.get("risk"), False),
+                pct(mm.get("source_val_accuracy")),
+                pct(mm.get("target_accuracy")),
+            ]
+            for mm in members
+        ]
+        blocks.append(
+            Details(
+                f"Member runs ({len(members)})",
+                [
+                    Table(
+                        [
+                            "run",
+                            "candidate",
+                            "seed",
+                            "risk",
+                            "source val acc (%)",
+                            "target acc (%)",
+                        ],
+                        rows,
+                    )
+                ],
+            )
+        )
     blocks += provenance(r, adapt_command(cfg) if cfg else None)
-    title = (f"Adaptation {r.id}: {cfg.get('source', '?')} -> {cfg.get('target', '?')} "
-             f"with {cfg.get('model', '?')}")
+    title = (
+        f"Adaptation {r.id}: {cfg.get('source', '?')} -> {cfg.get('target', '?')} "
+        f"with {cfg.get('model', '?')}"
+    )
     return Section(title, blocks, anchor=r.id), verdicts

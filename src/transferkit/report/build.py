@@ -23,12 +23,17 @@ FILES_DIR = "report_files"
 def check_reportable(records: list[RunRecord]) -> None:
     """Refuse runs that are still running: their results do not exist yet."""
     if not records:
-        raise UserError("Nothing to report: give one or more run ids, or --last N "
-                        "(see `transferkit runs list`).")
+        raise UserError(
+            "Nothing to report: give one or more run ids, or --last N "
+            "(see `transferkit runs list`)."
+        )
     for r in records:
         if r.status == "running":
-            resume = (f"resume it first with `transferkit fit --resume {r.id}`" if r.kind == "fit"
-                      else "run it again")
+            resume = (
+                f"resume it first with `transferkit fit --resume {r.id}`"
+                if r.kind == "fit"
+                else "run it again"
+            )
             raise UserError(
                 f"Run {r.id} ({r.kind}) is still running, so it has no results to report yet. "
                 f"Wait until it finishes and run `transferkit report {r.id}` again; if its "
@@ -55,8 +60,10 @@ def latest_fits(n: int, store: RunStore | None = None) -> list[RunRecord]:
     store = store or RunStore()
     runs = [r for r in store.list(kind="fit", limit=None) if r.status != "running"][:n]
     if not runs:
-        raise UserError(f"There are no finished fit runs in {store.root} to report on. Train one "
-                        "with `transferkit fit`, or check TRANSFERKIT_HOME.")
+        raise UserError(
+            f"There are no finished fit runs in {store.root} to report on. Train one "
+            "with `transferkit fit`, or check TRANSFERKIT_HOME."
+        )
     return runs
 
 
@@ -82,8 +89,10 @@ def _title(records: list[RunRecord]) -> str:
     if len(records) == 1:
         r = records[0]
         if r.kind == "fit":
-            return (f"transferkit report: {strategy_of(r)} {r.config.get('model', '?')} "
-                    f"on {dataset_name(r)}")
+            return (
+                f"transferkit report: {strategy_of(r)} {r.config.get('model', '?')} "
+                f"on {dataset_name(r)}"
+            )
         return f"transferkit report: {r.kind} {r.id} on {dataset_name(r)}"
     names = sorted({dataset_name(r) for r in records})
     return f"transferkit report: {len(records)} runs on {', '.join(names[:3])}"
@@ -116,15 +125,27 @@ def make_document(records: list[RunRecord], title: str | None = None) -> Documen
             verdicts += v
         else:
             body.append(evaluation.generic_section(r))
-    head: list = [Bullets(verdicts, kind="verdict")] if verdicts else [
-        Paragraph("No verdict: none of these runs has test results.", kind="note")]
+    head: list = (
+        [Bullets(verdicts, kind="verdict")]
+        if verdicts
+        else [Paragraph("No verdict: none of these runs has test results.", kind="note")]
+    )
     unfinished = [r for r in records if r.status != "done"]
     if unfinished:
-        head.append(Paragraph("Not finished: " + ", ".join(f"{r.id} ({r.status})" for r in unfinished)
-                              + ". Their results are partial or missing.", kind="warning"))
+        head.append(
+            Paragraph(
+                "Not finished: "
+                + ", ".join(f"{r.id} ({r.status})" for r in unfinished)
+                + ". Their results are partial or missing.",
+                kind="warning",
+            )
+        )
     ids = ", ".join(r.id for r in records[:6]) + (" ..." if len(records) > 6 else "")
-    return Document(title or _title(records), subtitle=f"Runs: {ids}",
-                    sections=[Section("Verdict", head, anchor="verdict"), *body])
+    return Document(
+        title or _title(records),
+        subtitle=f"Runs: {ids}",
+        sections=[Section("Verdict", head, anchor="verdict"), *body],
+    )
 
 
 def write_document(doc: Document, out_dir: Path) -> tuple[Path, Path]:
@@ -152,13 +173,16 @@ def write_document(doc: Document, out_dir: Path) -> tuple[Path, Path]:
     footer = f"Written by transferkit {__version__} on {stamp}."
     html_path, md_path = out_dir / HTML_NAME, out_dir / MD_NAME
     atomic_write_bytes(md_path, markdown.render(doc, paths, footer).encode("utf-8"))
-    atomic_write_bytes(html_path, html.render(doc, footer + " Self-contained: viewing it needs no "
-                                         "network.").encode("utf-8"))
+    atomic_write_bytes(
+        html_path,
+        html.render(doc, footer + " Self-contained: viewing it needs no network.").encode("utf-8"),
+    )
     return html_path, md_path
 
 
-def build_report(records: list[RunRecord], out_dir: Path, title: str | None = None
-                 ) -> tuple[Path, Path]:
+def build_report(
+    records: list[RunRecord], out_dir: Path, title: str | None = None
+) -> tuple[Path, Path]:
     """Write the report on ``records`` to ``out_dir``; returns (HTML path, Markdown path).
 
     Refuses (``UserError``) runs that are still running; failed and interrupted runs are
@@ -168,10 +192,12 @@ def build_report(records: list[RunRecord], out_dir: Path, title: str | None = No
     try:
         doc = make_document(records, title)
     except ImportError as e:
-        raise UserError(f"Reports need matplotlib ({e}). Install it with "
-                        "`pip install 'transferkit[report]'`.") from e
+        raise UserError(
+            f"Reports need matplotlib ({e}). Install it with `pip install 'transferkit[report]'`."
+        ) from e
     try:
         return write_document(doc, Path(out_dir))
     except OSError as e:
-        raise UserError(f"Cannot write the report to {out_dir} ({e}). Choose a writable folder "
-                        "with --out DIR.") from e
+        raise UserError(
+            f"Cannot write the report to {out_dir} ({e}). Choose a writable folder with --out DIR."
+        ) from e

@@ -46,8 +46,10 @@ def labels_per_class(r: RunRecord) -> str:
 
 def describe(r: RunRecord) -> str:
     """'finetune effnet-lite0, 100 labels/class, seed 0 (run r2024...)'."""
-    return (f"{strategy_of(r)} {r.config.get('model', '?')}, {labels_per_class(r)} labels/class, "
-            f"seed {r.seed} (run {r.id})")
+    return (
+        f"{strategy_of(r)} {r.config.get('model', '?')}, {labels_per_class(r)} labels/class, "
+        f"seed {r.seed} (run {r.id})"
+    )
 
 
 def status_blocks(r: RunRecord) -> list:
@@ -65,15 +67,24 @@ def provenance(r: RunRecord, command: str | None) -> list:
     """What was run: the data, the record's identity, versions, config and how to reproduce it."""
     ds = r.extra.get("dataset") or {}
     pairs: list[tuple[str, Any]] = [
-        ("run", r.id), ("kind", r.kind), ("status", r.status), ("created", r.created),
-        ("host", r.host), ("seed", r.seed), ("data fingerprint", r.data_fingerprint),
+        ("run", r.id),
+        ("kind", r.kind),
+        ("status", r.status),
+        ("created", r.created),
+        ("host", r.host),
+        ("seed", r.seed),
+        ("data fingerprint", r.data_fingerprint),
     ]
     if ds:
         classes = ds.get("classes") or []
         shown = ", ".join(map(str, classes[:30])) + (" ..." if len(classes) > 30 else "")
-        pairs += [("dataset", ds.get("name")), ("modality", ds.get("modality")),
-                  ("examples", ds.get("size")), (f"classes ({len(classes)})", shown),
-                  ("skipped inputs", ds.get("skipped"))]
+        pairs += [
+            ("dataset", ds.get("name")),
+            ("modality", ds.get("modality")),
+            ("examples", ds.get("size")),
+            (f"classes ({len(classes)})", shown),
+            ("skipped inputs", ds.get("skipped")),
+        ]
     splits = r.extra.get("splits")
     if isinstance(splits, dict):
         pairs.append(("splits", ", ".join(f"{k} {v}" for k, v in splits.items())))
@@ -82,9 +93,17 @@ def provenance(r: RunRecord, command: str | None) -> list:
         if v not in (None, "", {}):
             pairs.append((key, json.dumps(v) if isinstance(v, (dict, list)) else v))
     if r.timings:
-        pairs.append(("timings (s)", ", ".join(f"{k} {v:.1f}" for k, v in r.timings.items()
-                                               if isinstance(v, (int, float)))))
-    blocks: list = [KeyValues([(k, v) for k, v in pairs if v not in (None, "")], caption="What was run")]
+        pairs.append(
+            (
+                "timings (s)",
+                ", ".join(
+                    f"{k} {v:.1f}" for k, v in r.timings.items() if isinstance(v, (int, float))
+                ),
+            )
+        )
+    blocks: list = [
+        KeyValues([(k, v) for k, v in pairs if v not in (None, "")], caption="What was run")
+    ]
     if command:
         blocks.append(Code(command, caption="Command to reproduce it"))
     detail = [Code(json.dumps(r.config, indent=2, default=str), caption="Resolved config")]
@@ -92,9 +111,12 @@ def provenance(r: RunRecord, command: str | None) -> list:
         detail.append(KeyValues(sorted(r.versions.items()), caption="Package versions"))
     skipped = r.extra.get("skipped") or []
     if skipped:
-        detail.append(Table(["input", "reason"], [[s.get("item"), s.get("reason")] for s in skipped[:200]],
-                            caption=f"Skipped inputs ({len(skipped)})"))
+        detail.append(
+            Table(
+                ["input", "reason"],
+                [[s.get("item"), s.get("reason")] for s in skipped[:200]],
+                caption=f"Skipped inputs ({len(skipped)})",
+            )
+        )
     blocks.append(Details("Config, versions and skipped inputs", detail))
     return blocks
-
-

@@ -24,21 +24,34 @@ TRAINS_BACKBONE = ("finetune", "lora", "contrastive")
 def _groups(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     """(title, rows): the most confident right and wrong predictions (inputs with labels),
     and the most confident input of each explained class."""
+
     def by_conf(rs):
         return sorted(rs, key=lambda r: -float(r.get("confidence") or 0))
 
     labelled = [r for r in rows if r.get("true") not in (None, "")]
     out = []
     if labelled:
-        out.append(("Most confident right", by_conf(
-            r for r in labelled if r["true"] == r["predicted"])[:PER_GROUP]))
-        out.append(("Most confident wrong", by_conf(
-            r for r in labelled if r["true"] != r["predicted"])[:PER_GROUP]))
+        out.append(
+            (
+                "Most confident right",
+                by_conf(r for r in labelled if r["true"] == r["predicted"])[:PER_GROUP],
+            )
+        )
+        out.append(
+            (
+                "Most confident wrong",
+                by_conf(r for r in labelled if r["true"] != r["predicted"])[:PER_GROUP],
+            )
+        )
     best: dict[str, dict] = {}
     for r in by_conf(rows):
         best.setdefault(str(r.get("explained")), r)
-    out.append(("Per class (the most confident input explained for each class)",
-                list(best.values())[:3 * PER_GROUP]))
+    out.append(
+        (
+            "Per class (the most confident input explained for each class)",
+            list(best.values())[: 3 * PER_GROUP],
+        )
+    )
     return out
 
 
@@ -55,14 +68,24 @@ def _image_gallery(r: RunRecord, rows: list[dict]) -> list[Block]:
     folder = Path(str(r.extra.get("files_dir") or ""))
     blocks: list[Block] = []
     for title, group in _groups(rows):
-        pngs = [((folder / g["overlay"]).read_bytes(), _caption(g)) for g in group
-                if g.get("overlay") and (folder / g["overlay"]).is_file()]
+        pngs = [
+            ((folder / g["overlay"]).read_bytes(), _caption(g))
+            for g in group
+            if g.get("overlay") and (folder / g["overlay"]).is_file()
+        ]
         if pngs:
-            blocks.append(Image(f"{r.id}-{title.split()[-1]}", explain_plots.gallery(pngs),
-                                f"{title}: overlays of {r.extra.get('method')}", title))
+            blocks.append(
+                Image(
+                    f"{r.id}-{title.split()[-1]}",
+                    explain_plots.gallery(pngs),
+                    f"{title}: overlays of {r.extra.get('method')}",
+                    title,
+                )
+            )
         elif group:
-            blocks.append(Paragraph(f"{title}: the overlays are missing from {folder}.",
-                                    kind="warning"))
+            blocks.append(
+                Paragraph(f"{title}: the overlays are missing from {folder}.", kind="warning")
+            )
         elif title.endswith("wrong"):
             blocks.append(Paragraph("No labelled input was predicted wrong.", kind="note"))
     return blocks
@@ -72,49 +95,98 @@ def _text_gallery(rows: list[dict]) -> list[Block]:
     blocks: list[Block] = []
     for title, group in _groups(rows):
         if group:
-            blocks.append(Table(["text", "predicted", "confidence (%)", "true", "top tokens"], [
-                [str(g.get("text", g.get("file")))[:120], g.get("predicted"),
-                 f"{100 * float(g.get('confidence') or 0):.1f}", g.get("true", ""),
-                 ", ".join(g.get("top_tokens") or [])] for g in group], caption=title))
+            blocks.append(
+                Table(
+                    ["text", "predicted", "confidence (%)", "true", "top tokens"],
+                    [
+                        [
+                            str(g.get("text", g.get("file")))[:120],
+                            g.get("predicted"),
+                            f"{100 * float(g.get('confidence') or 0):.1f}",
+                            g.get("true", ""),
+                            ", ".join(g.get("top_tokens") or []),
+                        ]
+                        for g in group
+                    ],
+                    caption=title,
+                )
+            )
     return blocks
 
 
-def transfer_blocks(t: dict[str, Any], name: str, fit_config: dict | None = None
-                    ) -> list[Block]:
+def transfer_blocks(t: dict[str, Any], name: str, fit_config: dict | None = None) -> list[Block]:
     """What transferred: the reading, the profile plot and table, the source-class table;
     ``name`` names the plot's file, ``fit_config`` (the analysed fit run's) gives the command
     of the recipe the profile suggests."""
     src = t.get("source") or "the source model"
     out: list[Block] = []
     if t.get("reading"):
-        out.append(Paragraph(f"What transferred from {src} ({t.get('examples')} target "
-                             f"examples of {t.get('data')}): {t['reading']}"))
+        out.append(
+            Paragraph(
+                f"What transferred from {src} ({t.get('examples')} target "
+                f"examples of {t.get('data')}): {t['reading']}"
+            )
+        )
     layers = t.get("blocks") or []
     if layers:
-        out.append(Image(f"{name}-transfer-profile",
-                         explain_plots.transfer_profile(layers),
-                         "relative weight change and CKA with the source model per block",
-                         "What fine-tuning changed, per block: representations (linear CKA "
-                         "with the source model on the same target examples; 1 = unchanged) "
-                         "and weights (||W - W0|| / ||W0||)"))
-        out.append(Details("Per-block values", [Table(
-            ["block", "CKA with the source", "weight change (%)", "parameters"],
-            [[b.get("block"), b.get("cka"), None if b.get("weight_change") is None else
-              100 * b["weight_change"], b.get("params")] for b in layers])]))
+        out.append(
+            Image(
+                f"{name}-transfer-profile",
+                explain_plots.transfer_profile(layers),
+                "relative weight change and CKA with the source model per block",
+                "What fine-tuning changed, per block: representations (linear CKA "
+                "with the source model on the same target examples; 1 = unchanged) "
+                "and weights (||W - W0|| / ||W0||)",
+            )
+        )
+        out.append(
+            Details(
+                "Per-block values",
+                [
+                    Table(
+                        ["block", "CKA with the source", "weight change (%)", "parameters"],
+                        [
+                            [
+                                b.get("block"),
+                                b.get("cka"),
+                                None
+                                if b.get("weight_change") is None
+                                else 100 * b["weight_change"],
+                                b.get("params"),
+                            ]
+                            for b in layers
+                        ],
+                    )
+                ],
+            )
+        )
     k = t.get("suggested_unfreeze")
     if k and fit_config:
         cfg = copy.deepcopy(fit_config)
         cfg.setdefault("train", {})["unfreeze"] = int(k)
-        out.append(Code(reproduce_command(cfg), caption=f"The cheaper recipe it suggests "
-                                                        f"(--unfreeze {k})"))
+        out.append(
+            Code(reproduce_command(cfg), caption=f"The cheaper recipe it suggests (--unfreeze {k})")
+        )
     mapping = t.get("source_classes") or []
     if mapping:
-        out.append(Table(["target class", "examples", "source classes (share)"], [
-            [m.get("class"), m.get("examples"), "; ".join(
-                f"{name} {100 * share:.0f}%" for name, share in m.get("sources") or [])]
-            for m in mapping], caption=f"Which source knowledge each target class uses: the "
-                                       f"classes of {src}'s own head its examples are "
-                                       "predicted as (the empirical joint LEEP uses)"))
+        out.append(
+            Table(
+                ["target class", "examples", "source classes (share)"],
+                [
+                    [
+                        m.get("class"),
+                        m.get("examples"),
+                        "; ".join(
+                            f"{name} {100 * share:.0f}%" for name, share in m.get("sources") or []
+                        ),
+                    ]
+                    for m in mapping
+                ],
+                caption=f"Which source knowledge each target class uses: the "
+                f"classes of {src}'s own head its examples are "
+                "predicted as (the empirical joint LEEP uses)",
+            )
+        )
     out += [Paragraph(n, kind="note") for n in t.get("notes") or []]
     return out
 
@@ -125,9 +197,13 @@ def _command(c: dict[str, Any]) -> str:
     import shlex
 
     parts = ["transferkit", "explain", "--run", str(c.get("run"))]
-    for key, flag, default in (("method", "--method", "auto"), ("max_inputs", "--max", None),
-                               ("ig_steps", "--ig-steps", 32), ("window", "--window", 8),
-                               ("transfer_data", "--transfer-data", None)):
+    for key, flag, default in (
+        ("method", "--method", "auto"),
+        ("max_inputs", "--max", None),
+        ("ig_steps", "--ig-steps", 32),
+        ("window", "--window", 8),
+        ("transfer_data", "--transfer-data", None),
+    ):
         if c.get(key, default) != default:
             parts += [flag, str(c[key])]
     if c.get("classes"):
@@ -149,14 +225,25 @@ def explain_section(r: RunRecord) -> tuple[Section, list[str]]:
         labelled = [x for x in rows if x.get("true") not in (None, "")]
         right = sum(x["true"] == x["predicted"] for x in labelled)
         tally = f"; {right} of {len(labelled)} labelled inputs right" if labelled else ""
-        verdicts.append(f"Explain run {r.id}: {len(rows)} explanations of run {r.parent}'s "
-                        f"predictions by {method}{tally}.")
+        verdicts.append(
+            f"Explain run {r.id}: {len(rows)} explanations of run {r.parent}'s "
+            f"predictions by {method}{tally}."
+        )
         delta = r.metrics.get("max_abs_delta")
-        blocks.append(Paragraph(f"{len(rows)} explanations by {method} of run {r.parent}" + (
-            f"; integrated gradients' largest convergence delta {delta:.2g}" if delta is not
-            None else "") + "."))
-        blocks += (_text_gallery(rows) if r.extra.get("modality") == "text"
-                   else _image_gallery(r, rows))
+        blocks.append(
+            Paragraph(
+                f"{len(rows)} explanations by {method} of run {r.parent}"
+                + (
+                    f"; integrated gradients' largest convergence delta {delta:.2g}"
+                    if delta is not None
+                    else ""
+                )
+                + "."
+            )
+        )
+        blocks += (
+            _text_gallery(rows) if r.extra.get("modality") == "text" else _image_gallery(r, rows)
+        )
     t = r.extra.get("transfer") or {}
     if t.get("reading"):
         verdicts.append(f"What transferred into run {r.parent}: {t['reading']}")
@@ -174,7 +261,11 @@ def what_transferred(r: RunRecord) -> list[Block]:
         return transfer_blocks(t, r.id, r.config)
     strategy = (r.extra.get("strategy_info") or {}).get("chosen") or r.config.get("strategy")
     if r.status == "done" and strategy in TRAINS_BACKBONE:
-        return [Paragraph(f"What fine-tuning changed in the source model is not analysed yet: "
-                          f"`transferkit explain --run {r.id}` adds it to this report.",
-                          kind="note")]
+        return [
+            Paragraph(
+                f"What fine-tuning changed in the source model is not analysed yet: "
+                f"`transferkit explain --run {r.id}` adds it to this report.",
+                kind="note",
+            )
+        ]
     return []

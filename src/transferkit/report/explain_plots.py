@@ -31,8 +31,10 @@ def transfer_profile(blocks: Sequence[dict], title: str = "") -> bytes:
     """Per block: relative weight change (bars, left axis, %) and linear CKA with the source
     model (line, right axis, 0-1)."""
     xs = [int(b.get("block", i + 1)) for i, b in enumerate(blocks)]
-    change = [100 * float(b["weight_change"]) if b.get("weight_change") is not None else 0.0
-              for b in blocks]
+    change = [
+        100 * float(b["weight_change"]) if b.get("weight_change") is not None else 0.0
+        for b in blocks
+    ]
     cka = [float(b["cka"]) if b.get("cka") is not None else float("nan") for b in blocks]
     fig = _figure(max(5.0, 0.45 * len(xs) + 3), 3.4)
     ax = fig.subplots()

@@ -72,14 +72,18 @@ def esc(value: Any) -> str:
 def _table(t: Table) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in t.columns)
     body = "".join(
-        "<tr>" + "".join(
+        "<tr>"
+        + "".join(
             f'<td class="num">{esc(v)}</td>' if is_numeric(v) else f"<td>{esc(v)}</td>" for v in row
-        ) + "</tr>\n"
+        )
+        + "</tr>\n"
         for row in t.rows
     )
     cap = f"<caption>{esc(t.caption)}</caption>" if t.caption else ""
-    return (f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{body}</tbody></table></div>"
+    )
 
 
 def _kv(t: KeyValues) -> str:
@@ -91,8 +95,7 @@ def _kv(t: KeyValues) -> str:
 def _image(img: Image) -> str:
     data = base64.b64encode(img.png).decode("ascii")
     cap = f"<figcaption>{esc(img.caption)}</figcaption>" if img.caption else ""
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(img.alt)}">'
-            f"{cap}</figure>")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(img.alt)}">{cap}</figure>'
 
 
 def block(b: Block) -> str:
@@ -127,8 +130,10 @@ def render(doc: Document, footer: str = "") -> str:
     """The whole page as a string."""
     nav = ""
     if len(doc.sections) > 2:
-        links = "".join(f'<a href="#{esc(safe_name(s.anchor or s.title))}">{esc(s.title)}</a>'
-                        for s in doc.sections)
+        links = "".join(
+            f'<a href="#{esc(safe_name(s.anchor or s.title))}">{esc(s.title)}</a>'
+            for s in doc.sections
+        )
         nav = f"<nav>{links}</nav>"
     sub = f'<p class="subtitle">{esc(doc.subtitle)}</p>' if doc.subtitle else ""
     sections = "\n".join(_section(s) for s in doc.sections)

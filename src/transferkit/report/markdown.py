@@ -44,7 +44,11 @@ def esc(value: Any, line_start: bool = False) -> str:
 
 def _table(columns: list[str], rows: list[list[Any]], numeric_cols: set[int]) -> str:
     head = "| " + " | ".join(esc(c) for c in columns) + " |"
-    sep = "| " + " | ".join("---:" if i in numeric_cols else "---" for i in range(len(columns))) + " |"
+    sep = (
+        "| "
+        + " | ".join("---:" if i in numeric_cols else "---" for i in range(len(columns)))
+        + " |"
+    )
     body = ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
     return "\n".join([head, sep, *body])
 
@@ -68,8 +72,12 @@ class MarkdownRenderer:
         if isinstance(b, Bullets):
             return "\n".join(f"- {esc(i, line_start=True)}" for i in b.items)
         if isinstance(b, Table):
-            numeric = {i for i in range(len(b.columns))
-                       if b.rows and all(is_numeric(r[i]) or r[i] in (None, "") for r in b.rows if i < len(r))}
+            numeric = {
+                i
+                for i in range(len(b.columns))
+                if b.rows
+                and all(is_numeric(r[i]) or r[i] in (None, "") for r in b.rows if i < len(r))
+            }
             cap = f"**{esc(b.caption)}**\n\n" if b.caption else ""
             return cap + _table(b.columns, b.rows, numeric)
         if isinstance(b, KeyValues):

@@ -17,8 +17,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 100
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-          "#7f7f7f", "#bcbd22", "#17becf"]
+COLORS = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 ALL = "all"
 
 
@@ -63,15 +73,23 @@ def learning_curves(history: Sequence[dict], title: str = "") -> bytes:
         raise ValueError("learning_curves needs at least one epoch of history")
     fig = _figure(9, 3.4)
     loss_ax, acc_ax = fig.subplots(1, 2)
-    for key, name, color in (("train_loss", "train loss", COLORS[0]),
-                             ("val_loss", "validation loss", COLORS[1])):
+    for key, name, color in (
+        ("train_loss", "train loss", COLORS[0]),
+        ("val_loss", "validation loss", COLORS[1]),
+    ):
         xs, ys = _series(history, key)
         if xs:
             loss_ax.plot(xs, ys, marker="o", ms=4, color=color, label=name)
     xs, ys = _series(history, "val_accuracy")
     if xs:
-        acc_ax.plot(xs, [100 * y for y in ys], marker="o", ms=4, color=COLORS[2],
-                    label="validation accuracy")
+        acc_ax.plot(
+            xs,
+            [100 * y for y in ys],
+            marker="o",
+            ms=4,
+            color=COLORS[2],
+            label="validation accuracy",
+        )
     for ax, ylabel in ((loss_ax, "loss"), (acc_ax, "validation accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -84,8 +102,15 @@ def learning_curves(history: Sequence[dict], title: str = "") -> bytes:
         if ax.lines:
             ax.legend(fontsize=8)
         else:
-            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes,
-                    color="#777")
+            ax.text(
+                0.5,
+                0.5,
+                "not recorded",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#777",
+            )
     if title:
         fig.suptitle(label(title, 90), fontsize=11)
     return _png(fig)
@@ -116,15 +141,30 @@ def data_efficiency(rows: Sequence[dict], metric: str = "test accuracy", title: 
     ax = fig.subplots()
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     for i, s in enumerate(strategies):
-        pts = sorted(((pos[b], r) for b, r in zip(budgets, rows) if r["strategy"] == s),
-                     key=lambda p: p[0])
+        pts = sorted(
+            ((pos[b], r) for b, r in zip(budgets, rows) if r["strategy"] == s), key=lambda p: p[0]
+        )
         dodge = 1.04 ** (i - (len(strategies) - 1) / 2)  # keep error bars apart
         xs = [x * dodge for x, _ in pts]
         ys = [100 * r["mean"] for _, r in pts]
-        lo = [100 * (r["mean"] - r["ci_low"]) if r.get("ci_low") is not None else 0.0 for _, r in pts]
-        hi = [100 * (r["ci_high"] - r["mean"]) if r.get("ci_high") is not None else 0.0 for _, r in pts]
-        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", ms=5, capsize=4, lw=1.6,
-                    color=COLORS[i % len(COLORS)], label=label(s))
+        lo = [
+            100 * (r["mean"] - r["ci_low"]) if r.get("ci_low") is not None else 0.0 for _, r in pts
+        ]
+        hi = [
+            100 * (r["ci_high"] - r["mean"]) if r.get("ci_high") is not None else 0.0
+            for _, r in pts
+        ]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lo, hi],
+            marker="o",
+            ms=5,
+            capsize=4,
+            lw=1.6,
+            color=COLORS[i % len(COLORS)],
+            label=label(s),
+        )
     ax.set_xscale("log")
     ticks = sorted(set(pos.values()))
     names = {v: k for k, v in pos.items()}
@@ -133,20 +173,26 @@ def data_efficiency(rows: Sequence[dict], metric: str = "test accuracy", title: 
     ax.minorticks_off()
     lo_x, hi_x = min(ticks), max(ticks)
     ax.set_xlim(lo_x / 1.6, hi_x * 1.6)
-    ends = [100 * r[k] for r in rows for k in ("mean", "ci_low", "ci_high")
-            if isinstance(r.get(k), (int, float))]
+    ends = [
+        100 * r[k]
+        for r in rows
+        for k in ("mean", "ci_low", "ci_high")
+        if isinstance(r.get(k), (int, float))
+    ]
     ax.set_ylim(max(min(ends) - 3, -1.0), min(max(ends) + 3, 101.0))  # accuracy lives in 0-100
     ax.set_xlabel("labelled examples per class (log scale)")
     ax.set_ylabel(f"{label(metric)} (%)")
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize=9, title="strategy" if len(strategies) > 1 else None)
-    ax.set_title(label(title or f"{metric} vs labels per class (error bars: 95% CI)", 90),
-                 fontsize=11)
+    ax.set_title(
+        label(title or f"{metric} vs labels per class (error bars: 95% CI)", 90), fontsize=11
+    )
     return _png(fig)
 
 
-def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str],
-                     title: str = "") -> bytes:
+def confusion_matrix(
+    matrix: Sequence[Sequence[float]], classes: Sequence[str], title: str = ""
+) -> bytes:
     """Row-normalised confusion matrix (rows: true class) with class names on both axes.
 
     Cells are annotated with percentages up to 20 classes; above 60 classes the tick labels
@@ -170,8 +216,13 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str],
         names = [label(c, 24) for c in classes[:k]] + [str(i) for i in range(len(classes), k)]
         ax.set_xticks(range(k))
         ax.set_yticks(range(k))
-        ax.set_xticklabels(names, rotation=45 if k <= 10 else 90, ha="right" if k <= 10 else "center",
-                           rotation_mode="anchor" if k <= 10 else "default", fontsize=font)
+        ax.set_xticklabels(
+            names,
+            rotation=45 if k <= 10 else 90,
+            ha="right" if k <= 10 else "center",
+            rotation_mode="anchor" if k <= 10 else "default",
+            fontsize=font,
+        )
         ax.set_yticklabels(names, fontsize=font)
     else:
         ax.set_xticks([])
@@ -181,8 +232,15 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str],
             for j in range(k):
                 if m[i, j] > 0:
                     v = norm[i, j]
-                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=font,
-                            color="white" if v > 0.55 else "#222")
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * v:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=font,
+                        color="white" if v > 0.55 else "#222",
+                    )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(label(title or "confusion matrix (% of each true class)", 90), fontsize=11)
@@ -203,18 +261,33 @@ def reliability_diagram(calibration: dict, title: str = "") -> bytes:
         raise ValueError("reliability_diagram needs at least one non-empty bin")
     width = 1.0 / n_bins
     centers = [(i + 0.5) * width for i in range(n_bins)]
-    used = [i for i in range(min(n_bins, len(count), len(conf), len(acc)))
-            if count[i] > 0 and acc[i] is not None and conf[i] is not None]
+    used = [
+        i
+        for i in range(min(n_bins, len(count), len(conf), len(acc)))
+        if count[i] > 0 and acc[i] is not None and conf[i] is not None
+    ]
     total = sum(count)
     ece = sum(count[i] / total * abs(acc[i] - conf[i]) for i in used)
     fig = _figure(5.2, 5.8)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], ls="--", color="#888", lw=1, label="perfect calibration")
-    top.bar([centers[i] for i in used], [acc[i] for i in used], width=width * 0.95,
-            color=COLORS[0], edgecolor="white", label="accuracy")
-    top.bar([centers[i] for i in used], [conf[i] - acc[i] for i in used],
-            bottom=[acc[i] for i in used], width=width * 0.95, color=COLORS[1], alpha=0.35,
-            label="gap to confidence")
+    top.bar(
+        [centers[i] for i in used],
+        [acc[i] for i in used],
+        width=width * 0.95,
+        color=COLORS[0],
+        edgecolor="white",
+        label="accuracy",
+    )
+    top.bar(
+        [centers[i] for i in used],
+        [conf[i] - acc[i] for i in used],
+        bottom=[acc[i] for i in used],
+        width=width * 0.95,
+        color=COLORS[1],
+        alpha=0.35,
+        label="gap to confidence",
+    )
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
     top.legend(fontsize=8, loc="upper left")
@@ -228,9 +301,15 @@ def reliability_diagram(calibration: dict, title: str = "") -> bytes:
     return _png(fig)
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float],
-              errors: Sequence[tuple[float, float] | None] | None = None, *,
-              xlabel: str = "", title: str = "", highlight: int | None = None) -> bytes:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    errors: Sequence[tuple[float, float] | None] | None = None,
+    *,
+    xlabel: str = "",
+    title: str = "",
+    highlight: int | None = None,
+) -> bytes:
     """Horizontal bars in the given order (top to bottom), optional (low, high) error bars.
 
     Used for rankings and for test accuracy across runs; ``highlight`` marks one bar (the best).
@@ -273,11 +352,22 @@ def domain_embeddings(panels: Sequence[dict], title: str = "") -> bytes:
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         xy, dom = panel.get("xy") or [], panel.get("domain") or []
-        for d, name, color, marker in ((0, "source", COLORS[0], "o"), (1, "target", COLORS[1], "^")):
+        for d, name, color, marker in (
+            (0, "source", COLORS[0], "o"),
+            (1, "target", COLORS[1], "^"),
+        ):
             pts = [p for p, k in zip(xy, dom) if k == d]
             if pts:
-                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=9, alpha=0.6, c=color,
-                           marker=marker, label=name, linewidths=0)
+                ax.scatter(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    s=9,
+                    alpha=0.6,
+                    c=color,
+                    marker=marker,
+                    label=name,
+                    linewidths=0,
+                )
         ax.set_title(label(panel.get("label", ""), 60), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -287,16 +377,25 @@ def domain_embeddings(panels: Sequence[dict], title: str = "") -> bytes:
     return _png(fig)
 
 
-def stage_bar(stages: Sequence[tuple[str, float]], mark: float | None = None,
-              mark_label: str = "", title: str = "") -> bytes:
+def stage_bar(
+    stages: Sequence[tuple[str, float]],
+    mark: float | None = None,
+    mark_label: str = "",
+    title: str = "",
+) -> bytes:
     """One stacked bar: seconds per stage (in the order given), with an optional vertical
     mark (the budget of a search)."""
     fig = _figure(8, 1.5)
     ax = fig.subplots()
     left = 0.0
     for i, (name, sec) in enumerate(stages):
-        ax.barh([0], [sec], left=left, color=COLORS[i % len(COLORS)],
-                label=f"{name} {sec:.1f} s" if sec < 10 else f"{name} {sec:.0f} s")
+        ax.barh(
+            [0],
+            [sec],
+            left=left,
+            color=COLORS[i % len(COLORS)],
+            label=f"{name} {sec:.1f} s" if sec < 10 else f"{name} {sec:.0f} s",
+        )
         left += sec
     if mark is not None:
         ax.axvline(mark, color="#333", ls="--", lw=1)
@@ -304,8 +403,12 @@ def stage_bar(stages: Sequence[tuple[str, float]], mark: float | None = None,
     ax.set_yticks([])
     ax.set_xlabel("seconds")
     ax.set_xlim(0, max(mark or 0.0, left, 1e-3) * 1.08)
-    ax.legend(fontsize=7, ncol=min(5, max(1, len(stages))), loc="upper center",
-              bbox_to_anchor=(0.5, -0.45))
+    ax.legend(
+        fontsize=7,
+        ncol=min(5, max(1, len(stages))),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.45),
+    )
     if title:
         ax.set_title(label(title, 90), fontsize=10)
     return _png(fig)

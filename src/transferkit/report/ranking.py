@@ -27,8 +27,13 @@ def _cell(row: dict, score: str) -> str:
 
 
 def rank_command(cfg: dict) -> str:
-    parts = ["transferkit rank", "--data", shlex.quote(str(cfg.get("data", ""))),
-             "--models", shlex.quote(",".join(cfg.get("models") or []))]
+    parts = [
+        "transferkit rank",
+        "--data",
+        shlex.quote(str(cfg.get("data", ""))),
+        "--models",
+        shlex.quote(",".join(cfg.get("models") or [])),
+    ]
     if cfg.get("scores"):
         parts += ["--scores", ",".join(cfg["scores"])]
     for key in ("max_examples", "labels_per_class", "image_size", "seed"):
@@ -45,34 +50,62 @@ def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
     primary = scores[0] if scores else None
     blocks: list = status_blocks(r)
     if rows and primary:
-        table = [[i + 1 if row.get("status") == "ok" and _num(row["scores"].get(primary))
-                  is not None else "", row.get("model"), row.get("status"),
-                  *[_cell(row, s) for s in scores], f"{row.get('seconds', 0):.1f}"]
-                 for i, row in enumerate(rows)]
-        blocks.append(Table(["rank", "model", "status", *scores, "seconds"], table,
-                            caption=f"Candidates ranked by {primary} (higher is better); an "
-                                    "empty cell says why it has no value"))
+        table = [
+            [
+                i + 1
+                if row.get("status") == "ok" and _num(row["scores"].get(primary)) is not None
+                else "",
+                row.get("model"),
+                row.get("status"),
+                *[_cell(row, s) for s in scores],
+                f"{row.get('seconds', 0):.1f}",
+            ]
+            for i, row in enumerate(rows)
+        ]
+        blocks.append(
+            Table(
+                ["rank", "model", "status", *scores, "seconds"],
+                table,
+                caption=f"Candidates ranked by {primary} (higher is better); an "
+                "empty cell says why it has no value",
+            )
+        )
         ranked = [row for row in rows if _num((row.get("scores") or {}).get(primary)) is not None]
         if ranked:
-            blocks.append(Image(
-                f"{r.id}-ranking", plots.bar_chart(
-                    [row["model"] for row in ranked],
-                    [float(row["scores"][primary]) for row in ranked],
-                    xlabel=primary, title=f"{primary} per candidate", highlight=0),
-                f"{primary} of each candidate on {dataset_name(r)}",
-                "Best first; the highlighted bar is the predicted best source model"))
+            blocks.append(
+                Image(
+                    f"{r.id}-ranking",
+                    plots.bar_chart(
+                        [row["model"] for row in ranked],
+                        [float(row["scores"][primary]) for row in ranked],
+                        xlabel=primary,
+                        title=f"{primary} per candidate",
+                        highlight=0,
+                    ),
+                    f"{primary} of each candidate on {dataset_name(r)}",
+                    "Best first; the highlighted bar is the predicted best source model",
+                )
+            )
     failed = [row for row in rows if row.get("status") != "ok"]
     if failed:
-        blocks.append(Paragraph("Not scored: " + "; ".join(
-            f"{row['model']} ({row.get('status')}: {row.get('reason')})" for row in failed),
-            kind="warning"))
+        blocks.append(
+            Paragraph(
+                "Not scored: "
+                + "; ".join(
+                    f"{row['model']} ({row.get('status')}: {row.get('reason')})" for row in failed
+                ),
+                kind="warning",
+            )
+        )
     blocks += provenance(r, rank_command(cfg) if cfg else None)
     order = extra.get("order") or []
     verdicts = []
     if order and primary:
         best = next(row for row in rows if row["model"] == order[0])
-        text = (f"By {primary}, {order[0]} is predicted to transfer best to {dataset_name(r)} "
-                f"(score {float(best['scores'][primary]):.4g}")
+        text = (
+            f"By {primary}, {order[0]} is predicted to transfer best to {dataset_name(r)} "
+            f"(score {float(best['scores'][primary]):.4g}"
+        )
         if len(order) > 1:
             second = next(row for row in rows if row["model"] == order[1])
             text += f"; next {order[1]} at {float(second['scores'][primary]):.4g}"
@@ -85,27 +118,43 @@ def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
 def similarity_section(r: RunRecord) -> tuple[Section, list[str]]:
     cfg, m, extra = r.config, r.metrics, r.extra
     blocks: list = status_blocks(r)
-    pairs = [("source", cfg.get("source")), ("target", cfg.get("target")),
-             ("feature space", cfg.get("model")),
-             ("examples per side", extra.get("n_source")),
-             ("MMD^2 (unbiased, RBF, median bandwidth)", _fmt(m.get("mmd2"))),
-             ("permutation p-value", _fmt(m.get("mmd_p_value"))),
-             ("proxy A-distance (0 = indistinguishable, 2 = separable)",
-              _fmt(m.get("proxy_a_distance"))),
-             ("domain classifier error (0.5 = chance)", _fmt(m.get("domain_error")))]
+    pairs = [
+        ("source", cfg.get("source")),
+        ("target", cfg.get("target")),
+        ("feature space", cfg.get("model")),
+        ("examples per side", extra.get("n_source")),
+        ("MMD^2 (unbiased, RBF, median bandwidth)", _fmt(m.get("mmd2"))),
+        ("permutation p-value", _fmt(m.get("mmd_p_value"))),
+        (
+            "proxy A-distance (0 = indistinguishable, 2 = separable)",
+            _fmt(m.get("proxy_a_distance")),
+        ),
+        ("domain classifier error (0.5 = chance)", _fmt(m.get("domain_error"))),
+    ]
     blocks.append(KeyValues(pairs, caption="Source-target distance"))
     per_class = {k: v for k, v in (extra.get("class_mmd") or {}).items() if _num(v) is not None}
     if per_class:
         names = sorted(per_class, key=lambda k: -per_class[k])
-        blocks.append(Image(f"{r.id}-class-mmd", plots.bar_chart(
-            names, [per_class[k] for k in names], xlabel="MMD^2",
-            title="Class-conditional MMD^2 (largest first)", highlight=0),
-            "Class-conditional MMD per shared class",
-            "The classes whose source and target examples differ most come first"))
+        blocks.append(
+            Image(
+                f"{r.id}-class-mmd",
+                plots.bar_chart(
+                    names,
+                    [per_class[k] for k in names],
+                    xlabel="MMD^2",
+                    title="Class-conditional MMD^2 (largest first)",
+                    highlight=0,
+                ),
+                "Class-conditional MMD per shared class",
+                "The classes whose source and target examples differ most come first",
+            )
+        )
     command = None
     if cfg:
-        command = (f"transferkit similarity --source {shlex.quote(str(cfg.get('source')))} "
-                   f"--target {shlex.quote(str(cfg.get('target')))} --model {cfg.get('model')}")
+        command = (
+            f"transferkit similarity --source {shlex.quote(str(cfg.get('source')))} "
+            f"--target {shlex.quote(str(cfg.get('target')))} --model {cfg.get('model')}"
+        )
     blocks += provenance(r, command)
     verdicts = []
     pad, p = _num(m.get("proxy_a_distance")), _num(m.get("mmd_p_value"))
@@ -113,7 +162,8 @@ def similarity_section(r: RunRecord) -> tuple[Section, list[str]]:
         verdicts.append(
             f"{cfg.get('source')} and {cfg.get('target')} "
             f"{'differ detectably' if p < 0.05 else 'are not distinguishable'} in "
-            f"{cfg.get('model')}'s feature space (MMD p = {p:.3g}, proxy A-distance {pad:.2f}).")
+            f"{cfg.get('model')}'s feature space (MMD p = {p:.3g}, proxy A-distance {pad:.2f})."
+        )
     title = f"Similarity {r.id}: {cfg.get('source')} vs {cfg.get('target')}"
     return Section(title, blocks, anchor=r.id), verdicts
 

@@ -14,8 +14,9 @@ def trial_curves(trials: Sequence[dict], chosen: int | None = None, title: str =
     fig = _figure(8, 3.6)
     ax = fig.subplots()
     drawn = 0
-    best = sorted((t for t in trials if t.get("state") == "complete"),
-                  key=lambda t: -(t.get("val") or 0.0))[:6]
+    best = sorted(
+        (t for t in trials if t.get("state") == "complete"), key=lambda t: -(t.get("val") or 0.0)
+    )[:6]
     named = {t.get("trial") for t in best} | {chosen}
     for i, t in enumerate(trials):
         curve = [100 * float(v) for v in t.get("curve") or []]
@@ -23,15 +24,29 @@ def trial_curves(trials: Sequence[dict], chosen: int | None = None, title: str =
             continue
         xs = list(range(1, len(curve) + 1))
         done = t.get("state") == "complete"
-        ax.plot(xs, curve, marker="o", ms=3,
-                color=COLORS[i % len(COLORS)] if done else "#bbbbbb",
-                lw=3 if t.get("trial") == chosen else 1.2, alpha=1.0 if done else 0.8,
-                label=label(f"{t.get('trial')}: {t.get('strategy')} {t.get('model')}", 36)
-                if done and t.get("trial") in named else None)
+        ax.plot(
+            xs,
+            curve,
+            marker="o",
+            ms=3,
+            color=COLORS[i % len(COLORS)] if done else "#bbbbbb",
+            lw=3 if t.get("trial") == chosen else 1.2,
+            alpha=1.0 if done else 0.8,
+            label=label(f"{t.get('trial')}: {t.get('strategy')} {t.get('model')}", 36)
+            if done and t.get("trial") in named
+            else None,
+        )
         drawn += 1
     if not drawn:
-        ax.text(0.5, 0.5, "no trial reported a validation score", ha="center", va="center",
-                transform=ax.transAxes, color="#777")
+        ax.text(
+            0.5,
+            0.5,
+            "no trial reported a validation score",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#777",
+        )
     ax.set_xlabel("epoch (fidelity)")
     ax.set_ylabel("validation accuracy (%)")
     ax.grid(alpha=0.3)

@@ -18,9 +18,9 @@ from transferkit.config import FitConfig
 from transferkit.data.splits import make_splits
 from transferkit.errors import UserError
 from transferkit.evaluation.compare import METRIC, budget_name, parse_budgets, summarise
+from transferkit.runs._fitting import load_fit_data, make_config, member_config
+from transferkit.runs._recorded import RecordedRun
 from transferkit.runs.fit import fit
-from transferkit.runs.fitting import load_fit_data, make_config, member_config
-from transferkit.runs.recorded import RecordedRun
 from transferkit.store import RunStore
 
 
@@ -39,8 +39,12 @@ class CompareResult:
 
 def _find_reusable(store: RunStore, cfg: FitConfig, fingerprint: str):
     rec = store.find("fit", cfg.to_dict())
-    if rec is not None and rec.data_fingerprint == fingerprint and METRIC in rec.metrics \
-            and rec.extra.get("fold") is None:
+    if (
+        rec is not None
+        and rec.data_fingerprint == fingerprint
+        and METRIC in rec.metrics
+        and rec.extra.get("fold") is None
+    ):
         return rec
     return None
 
@@ -56,10 +60,17 @@ def _check(strategies: list[str], seeds: int | list[int]) -> list[int]:
     return seed_list
 
 
-def compare(data: str | None = None, *, strategies: list[str],
-            labels_per_class: list[int | str | None], seeds: int | list[int] = 3,
-            config: FitConfig | None = None, store: RunStore | None = None, reuse: bool = True,
-            **overrides: Any) -> CompareResult:
+def compare(
+    data: str | None = None,
+    *,
+    strategies: list[str],
+    labels_per_class: list[int | str | None],
+    seeds: int | list[int] = 3,
+    config: FitConfig | None = None,
+    store: RunStore | None = None,
+    reuse: bool = True,
+    **overrides: Any,
+) -> CompareResult:
     """Train every strategy on the same splits per (seed, budget); returns the summary."""
     store = store or RunStore()
     seed_list = _check(strategies, seeds)
@@ -67,32 +78,73 @@ def compare(data: str | None = None, *, strategies: list[str],
     budgets = parse_budgets(labels_per_class)
     dataset = load_fit_data(base)
     d = base.data
-    plan = [(seed, b, make_splits(dataset, seed=seed, labels_per_class=b,
-                                  val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                                  max_test=d.max_test))
-            for seed in seed_list for b in budgets]  # a budget too large fails before training
-    config_record = {"data": d.data, "model": base.model, "strategies": strategies,
-                     "labels_per_class": [budget_name(b) for b in budgets], "seeds": seed_list,
-                     "base": base.to_dict()}
+    plan = [
+        (
+            seed,
+            b,
+            make_splits(
+                dataset,
+                seed=seed,
+                labels_per_class=b,
+                val_fraction=d.val_fraction,
+                test_fraction=d.test_fraction,
+                max_test=d.max_test,
+            ),
+        )
+        for seed in seed_list
+        for b in budgets
+    ]  # a budget too large fails before training
+    config_record = {
+        "data": d.data,
+        "model": base.model,
+        "strategies": strategies,
+        "labels_per_class": [budget_name(b) for b in budgets],
+        "seeds": seed_list,
+        "base": base.to_dict(),
+    }
     members, reused, t0 = [], 0, time.perf_counter()
-    with RecordedRun(store, "compare", config_record, seed=seed_list[0],
-                     data_fingerprint=dataset.fingerprint) as run:
+    with RecordedRun(
+        store, "compare", config_record, seed=seed_list[0], data_fingerprint=dataset.fingerprint
+    ) as run:
         for seed, b, splits in plan:
             for s in strategies:
                 cfg = member_config(base, s, seed=seed, labels_per_class=b)
                 rec = _find_reusable(store, cfg, dataset.fingerprint) if reuse else None
                 if rec is None:
-                    r = fit(config=cfg, dataset=dataset, splits=splits, store=store,
-                            parent=run.id, record={"compare": run.id})
+                    r = fit(
+                        config=cfg,
+                        dataset=dataset,
+                        splits=splits,
+                        store=store,
+                        parent=run.id,
+                        record={"compare": run.id},
+                    )
                     run_id, acc = r.run_id, r.metrics[METRIC]
                 else:
                     run_id, acc, reused = rec.id, rec.metrics[METRIC], reused + 1
-                members.append({"run": run_id, "strategy": s, "labels_per_class": budget_name(b),
-                                "seed": seed, METRIC: acc})
+                members.append(
+                    {
+                        "run": run_id,
+                        "strategy": s,
+                        "labels_per_class": budget_name(b),
+                        "seed": seed,
+                        METRIC: acc,
+                    }
+                )
                 run.note(members=members)
-                progress.info(f"compare {run.id}: {s} @ {budget_name(b)} seed {seed}: "
-                              f"{acc:.4f} ({'reused ' if rec else ''}{run_id})")
+                progress.info(
+                    f"compare {run.id}: {s} @ {budget_name(b)} seed {seed}: "
+                    f"{acc:.4f} ({'reused ' if rec else ''}{run_id})"
+                )
         table, paired, verdicts = summarise(members, strategies, budgets)
-        run.finish({}, {"total": time.perf_counter() - t0}, members=members, table=table,
-                   paired=paired, verdicts=verdicts, reused=reused, dataset=dataset.summary())
+        run.finish(
+            {},
+            {"total": time.perf_counter() - t0},
+            members=members,
+            table=table,
+            paired=paired,
+            verdicts=verdicts,
+            reused=reused,
+            dataset=dataset.summary(),
+        )
     return CompareResult(run.id, members, table, paired, verdicts, reused)

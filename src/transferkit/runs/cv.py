@@ -20,9 +20,9 @@ from transferkit.config import FitConfig
 from transferkit.data.splits import Splits, make_splits, stratified_kfold
 from transferkit.errors import UserError
 from transferkit.evaluation.stats import t_interval
+from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
+from transferkit.runs._recorded import RecordedRun
 from transferkit.runs.fit import fit
-from transferkit.runs.fitting import check_labelled, load_fit_data, make_config
-from transferkit.runs.recorded import RecordedRun
 from transferkit.store import RunStore
 
 SUMMARY = ("test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_ece")
@@ -36,8 +36,9 @@ class CVResult:
     pooled_accuracy: float
 
 
-def _fold_splits(pool: np.ndarray, labels: np.ndarray, test_pos: np.ndarray, val_fraction: float,
-                 seed: int) -> Splits:
+def _fold_splits(
+    pool: np.ndarray, labels: np.ndarray, test_pos: np.ndarray, val_fraction: float, seed: int
+) -> Splits:
     rest = np.setdiff1d(np.arange(len(pool)), test_pos)
     y = labels[pool[rest]]
     counts = np.bincount(y)
@@ -51,20 +52,33 @@ def _fold_splits(pool: np.ndarray, labels: np.ndarray, test_pos: np.ndarray, val
 def _folds(dataset, cfg: FitConfig, k: int) -> tuple[np.ndarray, list]:
     """The labelled pool and its k stratified folds; refuses too few examples per fold."""
     d = cfg.data
-    base = make_splits(dataset, seed=cfg.seed, labels_per_class=d.labels_per_class,
-                       val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                       max_test=d.max_test)
+    base = make_splits(
+        dataset,
+        seed=cfg.seed,
+        labels_per_class=d.labels_per_class,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        max_test=d.max_test,
+    )
     pool = np.sort(np.concatenate([base.train, base.val]))
     folds = stratified_kfold(dataset.labels[pool], k, cfg.seed, classes=dataset.classes)
     for _, test_pos in folds:
         if len(pool) - len(test_pos) < 2 * dataset.num_classes:
-            raise UserError(f"With {len(pool)} labelled examples, {k} folds leave too few to "
-                            "train and validate on; use fewer folds or more labels per class.")
+            raise UserError(
+                f"With {len(pool)} labelled examples, {k} folds leave too few to "
+                "train and validate on; use fewer folds or more labels per class."
+            )
     return pool, folds
 
 
-def cross_validate(data: str | None = None, *, k: int, config: FitConfig | None = None,
-                   store: RunStore | None = None, **overrides: Any) -> CVResult:
+def cross_validate(
+    data: str | None = None,
+    *,
+    k: int,
+    config: FitConfig | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> CVResult:
     """Fit ``k`` times, each fold held out once; returns per-fold and pooled metrics."""
     store = store or RunStore()
     cfg = make_config(data, config=config, **overrides)
@@ -74,21 +88,44 @@ def cross_validate(data: str | None = None, *, k: int, config: FitConfig | None 
     check_labelled(dataset)
     pool, folds_pos = _folds(dataset, cfg, k)
     folds, hits, total, t0 = [], 0, 0, time.perf_counter()
-    with RecordedRun(store, "cv", {"k": k, "fit": cfg.to_dict()}, seed=cfg.seed,
-                     data_fingerprint=dataset.fingerprint) as run:
+    with RecordedRun(
+        store,
+        "cv",
+        {"k": k, "fit": cfg.to_dict()},
+        seed=cfg.seed,
+        data_fingerprint=dataset.fingerprint,
+    ) as run:
         for i, (_, test_pos) in enumerate(folds_pos):
-            splits = _fold_splits(pool, dataset.labels, test_pos, cfg.data.val_fraction,
-                                  cfg.seed + i)
-            r = fit(config=dataclasses.replace(cfg), dataset=dataset, splits=splits, store=store,
-                    parent=run.id, record={"fold": i, "cv": run.id})
-            folds.append({"fold": i, "run": r.run_id,
-                          **{m: r.metrics.get(m) for m in SUMMARY}, "n_test": len(splits.test)})
+            splits = _fold_splits(
+                pool, dataset.labels, test_pos, cfg.data.val_fraction, cfg.seed + i
+            )
+            r = fit(
+                config=dataclasses.replace(cfg),
+                dataset=dataset,
+                splits=splits,
+                store=store,
+                parent=run.id,
+                record={"fold": i, "cv": run.id},
+            )
+            folds.append(
+                {
+                    "fold": i,
+                    "run": r.run_id,
+                    **{m: r.metrics.get(m) for m in SUMMARY},
+                    "n_test": len(splits.test),
+                }
+            )
             hits += round(r.metrics["test_accuracy"] * len(splits.test))
             total += len(splits.test)
-        summary = {m: t_interval([f[m] for f in folds if f[m] is not None],
-                                 bounds=(0.0, 1.0)).as_dict() for m in SUMMARY}
+        summary = {
+            m: t_interval([f[m] for f in folds if f[m] is not None], bounds=(0.0, 1.0)).as_dict()
+            for m in SUMMARY
+        }
         pooled = hits / max(total, 1)
-        run.finish({"cv_mean_accuracy": summary["test_accuracy"]["mean"],
-                    "cv_pooled_accuracy": pooled}, {"total": time.perf_counter() - t0},
-                   folds=folds, summary=summary)
+        run.finish(
+            {"cv_mean_accuracy": summary["test_accuracy"]["mean"], "cv_pooled_accuracy": pooled},
+            {"total": time.perf_counter() - t0},
+            folds=folds,
+            summary=summary,
+        )
     return CVResult(run.id, folds, summary, pooled)

@@ -1,6 +1,6 @@
 """``fit``: transfer a source model to labelled target data, recorded in the run store.
 
-One configuration is one transfer run (:func:`~transferkit.runs.transfer.transfer`). With
+One configuration is one transfer run (:func:`~transferkit.runs._transfer.transfer`). With
 ``strategy="auto"`` and a time ``budget`` the same call is the automatic search
 (:func:`~transferkit.runs.auto.auto`), which returns the winning run; without a budget ``auto``
 is the quick rule on the number of labels per class.
@@ -11,15 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from transferkit.config import FitConfig
-from transferkit.runs.transfer import FitResult, transfer
+from transferkit.runs._transfer import FitResult, transfer
 
 __all__ = ["FitResult", "fit"]
 
 
-def fit(data: str | None = None, *, config: FitConfig | None = None, resume: str | None = None,
-        **kwargs: Any) -> FitResult:
+def fit(
+    data: str | None = None,
+    *,
+    config: FitConfig | None = None,
+    resume: str | None = None,
+    **kwargs: Any,
+) -> FitResult:
     """Transfer a source model to the target data; returns a :class:`FitResult` (see
-    :func:`~transferkit.runs.transfer.transfer` for the arguments)."""
+    :func:`~transferkit.runs._transfer.transfer` for the arguments)."""
     strategy = kwargs.get("strategy", config.strategy if config else "auto")
     budget = kwargs.get("budget") or (config.options.get("budget") if config else None)
     if resume is None and strategy == "auto" and budget:
@@ -27,4 +32,3 @@ def fit(data: str | None = None, *, config: FitConfig | None = None, resume: str
 
         return auto_fit(data, config=config, **kwargs)
     return transfer(data, config=config, resume=resume, **kwargs)
-

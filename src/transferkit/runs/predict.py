@@ -22,14 +22,22 @@ def load_run_model(run: str, store: RunStore | None = None) -> tuple[TransferMod
     record = store.get(run)
     folder = store.artifact_dir(record.id) / "model"
     if record.status != "done" or not (folder / "model.json").is_file():
-        raise UserError(f"Run {record.id} ({record.kind}, {record.status}) has no saved model. "
-                        "Use a finished fit run (see `transferkit runs list`).")
+        raise UserError(
+            f"Run {record.id} ({record.kind}, {record.status}) has no saved model. "
+            "Use a finished fit run (see `transferkit runs list`)."
+        )
     model, classes = load_model(folder)
     return model, classes, record.id
 
 
-def predict(run: str, inputs: str | Dataset, *, batch_size: int = 64, device: str = "auto",
-            store: RunStore | None = None) -> list[dict[str, Any]]:
+def predict(
+    run: str,
+    inputs: str | Dataset,
+    *,
+    batch_size: int = 64,
+    device: str = "auto",
+    store: RunStore | None = None,
+) -> list[dict[str, Any]]:
     """Predictions of a finished run for ``inputs`` (an image folder, file, or dataset spec):
     one dict per example with ``item``, ``prediction``, ``confidence`` and per-class ``p_*``."""
     from transferkit.data.batches import check_modality
@@ -39,13 +47,21 @@ def predict(run: str, inputs: str | Dataset, *, batch_size: int = 64, device: st
     if len(dataset) == 0:
         raise UserError(f"No usable inputs in {inputs}.")
     check_modality(model.data_config, dataset, f"The model of run {run}")
-    logits = predict_logits(model, dataset, np.arange(len(dataset)),
-                            device=distributed.device_for(device), batch_size=batch_size,
-                            shard=False)
+    logits = predict_logits(
+        model,
+        dataset,
+        np.arange(len(dataset)),
+        device=distributed.device_for(device),
+        batch_size=batch_size,
+        shard=False,
+    )
     rows = []
     for i, p in enumerate(softmax(logits)):
-        row = {"item": dataset.item_name(i), "prediction": classes[int(p.argmax())],
-               "confidence": float(p.max())}
+        row = {
+            "item": dataset.item_name(i),
+            "prediction": classes[int(p.argmax())],
+            "confidence": float(p.max()),
+        }
         row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
         rows.append(row)
     return rows

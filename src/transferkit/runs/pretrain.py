@@ -1,6 +1,6 @@
 """``pretrain``: make one's own source model on the shared training loop, record it in the
 store, and save it so the zoo serves it as ``run:ID`` (or by its ``--name``). The methods are
-in :mod:`transferkit.pretrain`."""
+in :mod:`transferkit.pretraining`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from transferkit.config.options import resolved_values
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
-from transferkit.pretrain.base import METHODS
-from transferkit.runs.recorded import RecordedRun
+from transferkit.pretraining.base import METHODS
+from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.training import LoopSettings, run, seed_everything
 from transferkit.zoo import create_backbone
@@ -50,21 +50,28 @@ def _split(dataset: Dataset, val_fraction: float, seed: int, max_examples: int |
     return np.sort(order[n_val:]), np.sort(order[:n_val]), len(dataset) - len(pool)
 
 
-def make_pretrain_config(data: str | None, config: PretrainConfig | None,
-                         overrides: dict[str, Any]) -> PretrainConfig:
+def make_pretrain_config(
+    data: str | None, config: PretrainConfig | None, overrides: dict[str, Any]
+) -> PretrainConfig:
     """PretrainConfig from keyword overrides (the methods' own options, e.g. ``latent_dim``,
     flat), checked, with the method's options resolved."""
     cfg = config or PretrainConfig()
     names = {f.name for f in dataclasses.fields(PretrainConfig)}
     options = {**cfg.options, **{k: v for k, v in overrides.items() if k not in names}}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if k in names},
-                              options=options, **({"data": data} if data is not None else {}))
+    cfg = dataclasses.replace(
+        cfg,
+        **{k: v for k, v in overrides.items() if k in names},
+        options=options,
+        **({"data": data} if data is not None else {}),
+    )
     METHODS.get(cfg.method)
     check_ranges(cfg)
     cfg = dataclasses.replace(cfg, options=resolved_values(METHODS, [cfg.method], cfg.options))
     if cfg.method == "contrastive" and cfg.batch_size < 2:
-        raise UserError("Contrastive pretraining needs a batch size of at least 2 (each image is "
-                        "contrasted with the others in its batch); use 64 or more.")
+        raise UserError(
+            "Contrastive pretraining needs a batch size of at least 2 (each image is "
+            "contrasted with the others in its batch); use 64 or more."
+        )
     if cfg.name and (":" in cfg.name or cfg.name.lower() != cfg.name):
         raise UserError(f"--name {cfg.name!r}: use lowercase letters, digits and dashes, no ':'.")
     return cfg
@@ -73,8 +80,10 @@ def make_pretrain_config(data: str | None, config: PretrainConfig | None,
 def _resumed(store: RunStore, resume: str) -> PretrainConfig:
     rec = store.get(resume)
     if rec.kind != "pretrain" or rec.status == "done":
-        raise UserError(f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
-                        "pretrain run can be resumed here.")
+        raise UserError(
+            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
+            "pretrain run can be resumed here."
+        )
     return PretrainConfig.from_dict(rec.config)
 
 
@@ -83,20 +92,29 @@ def _load(cfg: PretrainConfig, needs_labels: bool) -> Dataset:
         raise UserError("No source data given; pass --data.")
     dataset = load_dataset(cfg.data, strict=cfg.strict, validate=needs_labels)
     if dataset.modality != "image":
-        raise UserError(f"pretrain works on images; {dataset.name} holds {dataset.modality} "
-                        "data. For text, start from a pretrained encoder (minilm-l6, hf:PATH) "
-                        "and use `transferkit fit` (finetune, lora or contrastive).")
+        raise UserError(
+            f"pretrain works on images; {dataset.name} holds {dataset.modality} "
+            "data. For text, start from a pretrained encoder (minilm-l6, hf:PATH) "
+            "and use `transferkit fit` (finetune, lora or contrastive)."
+        )
     if needs_labels and (dataset.labels is None or dataset.num_classes < 2):
-        raise UserError(f"{cfg.method} pretraining needs labels, and {dataset.name} has "
-                        f"{'none' if dataset.labels is None else 'a single class'}. Use a "
-                        "folder with one sub-folder per class, or an unsupervised method "
-                        "(--method autoencoder, vae or contrastive).")
+        raise UserError(
+            f"{cfg.method} pretraining needs labels, and {dataset.name} has "
+            f"{'none' if dataset.labels is None else 'a single class'}. Use a "
+            "folder with one sub-folder per class, or an unsupervised method "
+            "(--method autoencoder, vae or contrastive)."
+        )
     return dataset
 
 
-def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
-             resume: str | None = None, store: RunStore | None = None,
-             **overrides: Any) -> PretrainResult:
+def pretrain(
+    data: str | None = None,
+    *,
+    config: PretrainConfig | None = None,
+    resume: str | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> PretrainResult:
     """Pretrain ``arch`` on ``data`` with ``method``; returns the recorded, saved source model."""
     store = store or RunStore()
     cfg = _resumed(store, resume) if resume else make_pretrain_config(data, config, overrides)
@@ -110,22 +128,38 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
     t0 = time.perf_counter()
     dataset = _load(cfg, task_cls.needs_labels)
     seed_everything(cfg.seed)
-    backbone = create_backbone(cfg.arch, pretrained=cfg.from_pretrained, weights=cfg.weights,
-                               image_size=cfg.image_size)
+    backbone = create_backbone(
+        cfg.arch, pretrained=cfg.from_pretrained, weights=cfg.weights, image_size=cfg.image_size
+    )
     train, val, left_out = _split(dataset, cfg.val_fraction, cfg.seed, cfg.max_examples)
     if len(train) < 2:
         raise UserError(f"{dataset.name} has too few usable examples ({len(dataset)}) to pretrain.")
-    with RecordedRun(store, "pretrain", dataclasses.asdict(cfg), seed=cfg.seed, resume=resume,
-                     data_fingerprint=dataset.fingerprint, name=cfg.name) as rec:
+    with RecordedRun(
+        store,
+        "pretrain",
+        dataclasses.asdict(cfg),
+        seed=cfg.seed,
+        resume=resume,
+        data_fingerprint=dataset.fingerprint,
+        name=cfg.name,
+    ) as rec:
         task = task_cls(backbone, dataset, train, val, cfg, device)
-        settings = LoopSettings(epochs=cfg.epochs, amp=cfg.amp, patience=cfg.patience,
-                                monitor=task.monitor, tie_break=None, seed=cfg.seed,
-                                checkpoint_dir=rec.dir / "checkpoints",
-                                description=f"pretrain {cfg.method}")
-        progress.info(f"run {rec.id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
-                      f"({len(train)} train / {len(val)} val"
-                      + (f"; its official test split of {left_out} is left out" if left_out
-                         else "") + ")")
+        settings = LoopSettings(
+            epochs=cfg.epochs,
+            amp=cfg.amp,
+            patience=cfg.patience,
+            monitor=task.monitor,
+            tie_break=None,
+            seed=cfg.seed,
+            checkpoint_dir=rec.dir / "checkpoints",
+            description=f"pretrain {cfg.method}",
+        )
+        progress.info(
+            f"run {rec.id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
+            f"({len(train)} train / {len(val)} val"
+            + (f"; its official test split of {left_out} is left out" if left_out else "")
+            + ")"
+        )
         result = run(task, settings, device, resume=bool(resume))
         encoder = task.transferred()
         head, classes = task.source_head()
@@ -135,13 +169,19 @@ def pretrain(data: str | None = None, *, config: PretrainConfig | None = None,
         rec.save_model(model, classes or [], method=cfg.method, source_data=dataset.fingerprint)
         rec.write_json("history.json", result.history)
         metrics = {k: v for k, v in result.best.items() if k.startswith("val_")}
-        rec.finish(metrics, {"total": time.perf_counter() - t0, "train": result.seconds},
-                   history=result.history, dataset=dataset.summary(), best_epoch=result.best_epoch,
-                   splits={"train": len(train), "val": len(val), "official_test_left_out":
-                           int(left_out)},
-                   backbone_info={"modality": encoder.data_config.modality,
-                                  "params": encoder.num_parameters(),
-                                  "features": encoder.num_features,
-                                  "input_size": encoder.data_config.input_size[-1],
-                                  "identity": encoder.identity})
+        rec.finish(
+            metrics,
+            {"total": time.perf_counter() - t0, "train": result.seconds},
+            history=result.history,
+            dataset=dataset.summary(),
+            best_epoch=result.best_epoch,
+            splits={"train": len(train), "val": len(val), "official_test_left_out": int(left_out)},
+            backbone_info={
+                "modality": encoder.data_config.modality,
+                "params": encoder.num_parameters(),
+                "features": encoder.num_features,
+                "input_size": encoder.data_config.input_size[-1],
+                "identity": encoder.identity,
+            },
+        )
     return PretrainResult(rec.id, cfg.name or f"run:{rec.id}", metrics, result.history, rec.dir)

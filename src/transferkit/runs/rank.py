@@ -21,8 +21,8 @@ from transferkit.config.options import dests, resolved_values
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
-from transferkit.runs.fitting import feature_cache
-from transferkit.runs.recorded import RecordedRun
+from transferkit.runs._fitting import feature_cache
+from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.transferability import SCORES
 from transferkit.transferability.candidates import (
@@ -86,23 +86,35 @@ def _config(data, models, config: RankConfig | None, scores, score_params, overr
         by_field = {f.name: d for d, f in dests(SCORES, s).items()}
         unknown = set(params) - set(by_field)
         if unknown:
-            raise UserError(f"Bad options {sorted(unknown)} for the score {s!r}; it takes "
-                            f"{', '.join(sorted(by_field)) or 'none'}.")
+            raise UserError(
+                f"Bad options {sorted(unknown)} for the score {s!r}; it takes "
+                f"{', '.join(sorted(by_field)) or 'none'}."
+            )
         opts.update({by_field[k]: v for k, v in params.items()})
     if isinstance(scores, str):
         scores = scores.split(",")
     cfg = dataclasses.replace(config or RankConfig(), **overrides)
-    cfg = dataclasses.replace(cfg, data=data if isinstance(data, str) else cfg.data,
-                              models=models if isinstance(models, str) else ",".join(models),
-                              scores=list(scores) if scores is not None else cfg.scores,
-                              options={**cfg.options, **opts})
+    cfg = dataclasses.replace(
+        cfg,
+        data=data if isinstance(data, str) else cfg.data,
+        models=models if isinstance(models, str) else ",".join(models),
+        scores=list(scores) if scores is not None else cfg.scores,
+        options={**cfg.options, **opts},
+    )
     check_ranges(cfg)
     return cfg
 
 
-def rank(data: str | Dataset, models: list[str] | str, *, scores=None,
-         score_params: dict[str, dict[str, Any]] | None = None, config: RankConfig | None = None,
-         store: RunStore | None = None, **overrides: Any) -> RankResult:
+def rank(
+    data: str | Dataset,
+    models: list[str] | str,
+    *,
+    scores=None,
+    score_params: dict[str, dict[str, Any]] | None = None,
+    config: RankConfig | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> RankResult:
     """Rank source ``models`` for the labelled target ``data`` by transferability scores.
 
     The first score orders the table. Each candidate is loaded, its features are extracted
@@ -115,37 +127,64 @@ def rank(data: str | Dataset, models: list[str] | str, *, scores=None,
     scorers = scorers_for(names, cfg.options, cfg.seed)
     candidates, problems = expand_models(cfg.models)
     store = store or RunStore()
-    dataset = data if isinstance(data, Dataset) else load_dataset(
-        cfg.data, text_column=cfg.text_column, label_column=cfg.label_column)
+    dataset = (
+        data
+        if isinstance(data, Dataset)
+        else load_dataset(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column)
+    )
     if dataset.labels is None:
-        raise UserError(f"{dataset.name} has no labels; ranking source models needs labelled "
-                        "target data (one sub-folder per class, or a label column).")
-    indices = rank_sample(dataset, seed=cfg.seed, max_examples=cfg.max_examples,
-                          labels_per_class=cfg.labels_per_class)
+        raise UserError(
+            f"{dataset.name} has no labels; ranking source models needs labelled "
+            "target data (one sub-folder per class, or a label column)."
+        )
+    indices = rank_sample(
+        dataset, seed=cfg.seed, max_examples=cfg.max_examples, labels_per_class=cfg.labels_per_class
+    )
     k = len(np.unique(dataset.labels[indices]))
-    stored = {**dataclasses.asdict(cfg), "data": cfg.data or dataset.name,
-              "models": candidates, "scores": names,
-              "options": resolved_values(SCORES, names, cfg.options)}
+    stored = {
+        **dataclasses.asdict(cfg),
+        "data": cfg.data or dataset.name,
+        "models": candidates,
+        "scores": names,
+        "options": resolved_values(SCORES, names, cfg.options),
+    }
     how = Extraction(feature_cache(store), cfg.image_size, cfg.device, cfg.batch_size)
-    with RecordedRun(store, "rank", stored, seed=cfg.seed,
-                     data_fingerprint=dataset.fingerprint) as run:
+    with RecordedRun(
+        store, "rank", stored, seed=cfg.seed, data_fingerprint=dataset.fingerprint
+    ) as run:
         run.note(dataset=dataset.summary(), n_examples=len(indices))
-        progress.info(f"run {run.id}: ranking {len(candidates)} models on {dataset.name} "
-                      f"({len(indices)} examples, {k} classes) by {', '.join(names)}")
+        progress.info(
+            f"run {run.id}: ranking {len(candidates)} models on {dataset.name} "
+            f"({len(indices)} examples, {k} classes) by {', '.join(names)}"
+        )
         rows = [_row(name, problems, dataset, indices, scorers, how) for name in candidates]
         rows, order = ordered(rows, names[0])
         total = time.perf_counter() - t0
-        timings = {"total": total, **{f"{r.model}/{part}": v for r in rows
-                                      for part, v in r.timings.items()}}
-        run.finish({f"{names[0]}/{r.model}": r.scores[names[0]] for r in rows
-                    if r.scores.get(names[0]) is not None}, timings,
-                   table=[dataclasses.asdict(r) for r in rows], order=order)
-    return RankResult(rows, order, names[0], names, stored["data"], len(indices), k, run.id,
-                      total)
+        timings = {
+            "total": total,
+            **{f"{r.model}/{part}": v for r in rows for part, v in r.timings.items()},
+        }
+        run.finish(
+            {
+                f"{names[0]}/{r.model}": r.scores[names[0]]
+                for r in rows
+                if r.scores.get(names[0]) is not None
+            },
+            timings,
+            table=[dataclasses.asdict(r) for r in rows],
+            order=order,
+        )
+    return RankResult(rows, order, names[0], names, stored["data"], len(indices), k, run.id, total)
 
 
-def _row(name: str, problems: dict[str, str], dataset: Dataset, indices: np.ndarray,
-         scorers: dict[str, Any], how: Extraction) -> RankRow:
+def _row(
+    name: str,
+    problems: dict[str, str],
+    dataset: Dataset,
+    indices: np.ndarray,
+    scorers: dict[str, Any],
+    how: Extraction,
+) -> RankRow:
     row = RankRow(name, scores=dict.fromkeys(scorers))
     t0 = time.perf_counter()
     if name in problems:

@@ -18,8 +18,8 @@ from transferkit.config import SimilarityConfig, check_ranges
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset, modality_problem
 from transferkit.errors import UserError
-from transferkit.runs.fitting import feature_cache
-from transferkit.runs.recorded import RecordedRun
+from transferkit.runs._fitting import feature_cache
+from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.transferability.candidates import backbone_features
 from transferkit.transferability.sampling import sample_indices
@@ -55,9 +55,15 @@ def _shared_labels(src: Dataset, tgt: Dataset, si: np.ndarray, ti: np.ndarray) -
     return shared, smap[src.labels[si]], tmap[tgt.labels[ti]]
 
 
-def similarity(source: str | Dataset, target: str | Dataset, model: str, *,
-               config: SimilarityConfig | None = None, store: RunStore | None = None,
-               **overrides: Any) -> SimilarityResult:
+def similarity(
+    source: str | Dataset,
+    target: str | Dataset,
+    model: str,
+    *,
+    config: SimilarityConfig | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> SimilarityResult:
     """How far ``source`` is from ``target`` in the feature space of ``model``. Each side is
     sampled (stratified when labelled) to the same size, at most ``max_examples``, so the
     domain classifier's chance level is 0.5."""
@@ -66,13 +72,17 @@ def similarity(source: str | Dataset, target: str | Dataset, model: str, *,
 
     t0 = time.perf_counter()
     names = [d if isinstance(d, str) else d.name for d in (source, target)]
-    cfg = dataclasses.replace(config or SimilarityConfig(), source=names[0], target=names[1],
-                              model=model, **overrides)
+    cfg = dataclasses.replace(
+        config or SimilarityConfig(), source=names[0], target=names[1], model=model, **overrides
+    )
     check_ranges(cfg)
     store = store or RunStore()
-    src, tgt = (load_dataset(d, validate=False, text_column=cfg.text_column,
-                             label_column=cfg.label_column) if isinstance(d, str) else d
-                for d in (source, target))
+    src, tgt = (
+        load_dataset(d, validate=False, text_column=cfg.text_column, label_column=cfg.label_column)
+        if isinstance(d, str)
+        else d
+        for d in (source, target)
+    )
     n = min(len(src), len(tgt), cfg.max_examples)
     if n < 2:
         raise UserError(f"{src.name if len(src) < 2 else tgt.name} has fewer than 2 examples.")
@@ -81,19 +91,46 @@ def similarity(source: str | Dataset, target: str | Dataset, model: str, *,
     for d in (src, tgt):
         if why := modality_problem(backbone.data_config.modality, d, model):
             raise UserError(why)
-    with RecordedRun(store, "similarity", dataclasses.asdict(cfg), seed=cfg.seed,
-                     data_fingerprint=f"{src.fingerprint}+{tgt.fingerprint}") as run:
-        fs, ft = (backbone_features(backbone, d, i, feature_cache(store), device=cfg.device,
-                                    batch_size=cfg.batch_size) for d, i in ((src, si), (tgt, ti)))
+    with RecordedRun(
+        store,
+        "similarity",
+        dataclasses.asdict(cfg),
+        seed=cfg.seed,
+        data_fingerprint=f"{src.fingerprint}+{tgt.fingerprint}",
+    ) as run:
+        fs, ft = (
+            backbone_features(
+                backbone, d, i, feature_cache(store), device=cfg.device, batch_size=cfg.batch_size
+            )
+            for d, i in ((src, si), (tgt, ti))
+        )
         t1 = time.perf_counter()
         shared, ys, yt = _shared_labels(src, tgt, si, ti)
-        dist = domain_distances(fs, ft, ys, yt, classes=shared, permutations=cfg.permutations,
-                                seed=cfg.seed)
+        dist = domain_distances(
+            fs, ft, ys, yt, classes=shared, permutations=cfg.permutations, seed=cfg.seed
+        )
         total = time.perf_counter() - t0
-        run.finish({"mmd2": dist.mmd2, "mmd_p_value": dist.p_value,
-                    "proxy_a_distance": dist.proxy_a_distance, "domain_error": dist.domain_error},
-                   {"features": t1 - t0, "distances": time.perf_counter() - t1, "total": total},
-                   class_mmd=dist.class_mmd, bandwidth=dist.bandwidth, n_source=n, n_target=n,
-                   backbone=backbone.identity)
-    return SimilarityResult(**dataclasses.asdict(dist), source=names[0], target=names[1],
-                            model=model, n_source=n, n_target=n, run_id=run.id, seconds=total)
+        run.finish(
+            {
+                "mmd2": dist.mmd2,
+                "mmd_p_value": dist.p_value,
+                "proxy_a_distance": dist.proxy_a_distance,
+                "domain_error": dist.domain_error,
+            },
+            {"features": t1 - t0, "distances": time.perf_counter() - t1, "total": total},
+            class_mmd=dist.class_mmd,
+            bandwidth=dist.bandwidth,
+            n_source=n,
+            n_target=n,
+            backbone=backbone.identity,
+        )
+    return SimilarityResult(
+        **dataclasses.asdict(dist),
+        source=names[0],
+        target=names[1],
+        model=model,
+        n_source=n,
+        n_target=n,
+        run_id=run.id,
+        seconds=total,
+    )

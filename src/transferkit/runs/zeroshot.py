@@ -29,8 +29,8 @@ from transferkit.data.splits import check_labels
 from transferkit.errors import UserError
 from transferkit.evaluation.metrics import classification_metrics, softmax
 from transferkit.features import extract_features
-from transferkit.runs.fitting import feature_cache
-from transferkit.runs.recorded import RecordedRun
+from transferkit.runs._fitting import feature_cache
+from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.store.artifacts import save_predictions
 from transferkit.strategies.zeroshot import (
@@ -71,8 +71,9 @@ def _evaluation(dataset: Dataset, cfg: ZeroShotConfig) -> tuple[np.ndarray, np.n
         if cfg.shots:
             raise
         return everything[:0], everything  # e.g. one class only: evaluate on all of it
-    splits = make_splits(dataset, seed=cfg.seed, labels_per_class=cfg.shots or None,
-                         max_test=cfg.max_test)
+    splits = make_splits(
+        dataset, seed=cfg.seed, labels_per_class=cfg.shots or None, max_test=cfg.max_test
+    )
     support = np.sort(np.concatenate([splits.train, splits.val])) if cfg.shots else everything[:0]
     return support, splits.test
 
@@ -90,12 +91,22 @@ def _load(data: str | Dataset | None, cfg: ZeroShotConfig) -> Dataset:
         return data
     if not cfg.data:
         raise UserError("No data given. Pass --data (a text table, or images for CLIP).")
-    return load_dataset(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
-                        strict=cfg.strict, validate=False)
+    return load_dataset(
+        cfg.data,
+        text_column=cfg.text_column,
+        label_column=cfg.label_column,
+        strict=cfg.strict,
+        validate=False,
+    )
 
 
-def zeroshot(data: str | Dataset | None = None, *, config: ZeroShotConfig | None = None,
-             store: RunStore | None = None, **overrides: Any) -> ZeroShotResult:
+def zeroshot(
+    data: str | Dataset | None = None,
+    *,
+    config: ZeroShotConfig | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> ZeroShotResult:
     """Classify ``data`` by similarity to the class descriptions (see the module docstring)."""
     t0 = time.perf_counter()
     cfg = dataclasses.replace(config or ZeroShotConfig(), **overrides)
@@ -109,31 +120,57 @@ def zeroshot(data: str | Dataset | None = None, *, config: ZeroShotConfig | None
     templates = templates_of(cfg.template, dataset.modality)
     store = store or RunStore()
     device = distributed.device_for(cfg.device)
-    backbone = create_backbone(cfg.model, weights=cfg.weights, image_size=cfg.image_size,
-                               max_length=cfg.max_length)
+    backbone = create_backbone(
+        cfg.model, weights=cfg.weights, image_size=cfg.image_size, max_length=cfg.max_length
+    )
     check_zeroshot_model(backbone, dataset, cfg.model)
     support, evaluated = _evaluation(dataset, cfg)
     names = [n for n, _ in pairs]
     to_class = _class_map(dataset, names)
     truncated = truncation(dataset, backbone.data_config)
-    with RecordedRun(store, "zeroshot", dataclasses.asdict(cfg), seed=cfg.seed,
-                     data_fingerprint=dataset.fingerprint) as run:
-        run.note(dataset=dataset.summary(), backbone=backbone.identity, classes=names,
-                 descriptions=[d for _, d in pairs], templates=templates,
-                 support=int(len(support)), **({"truncation": truncated} if truncated else {}))
-        progress.info(f"run {run.id}: zero-shot {cfg.model} on {dataset.name}, {len(names)} "
-                      "classes" + (f", {cfg.shots} shots per class" if cfg.shots else ""))
+    with RecordedRun(
+        store,
+        "zeroshot",
+        dataclasses.asdict(cfg),
+        seed=cfg.seed,
+        data_fingerprint=dataset.fingerprint,
+    ) as run:
+        run.note(
+            dataset=dataset.summary(),
+            backbone=backbone.identity,
+            classes=names,
+            descriptions=[d for _, d in pairs],
+            templates=templates,
+            support=int(len(support)),
+            **({"truncation": truncated} if truncated else {}),
+        )
+        progress.info(
+            f"run {run.id}: zero-shot {cfg.model} on {dataset.name}, {len(names)} "
+            "classes" + (f", {cfg.shots} shots per class" if cfg.shots else "")
+        )
 
         def embed(indices: np.ndarray) -> torch.Tensor:
-            return torch.nn.functional.normalize(torch.from_numpy(extract_features(
-                backbone, dataset, indices, device=device, cache=feature_cache(store),
-                batch_size=cfg.batch_size, description="embed")), dim=-1)
+            return torch.nn.functional.normalize(
+                torch.from_numpy(
+                    extract_features(
+                        backbone,
+                        dataset,
+                        indices,
+                        device=device,
+                        cache=feature_cache(store),
+                        batch_size=cfg.batch_size,
+                        description="embed",
+                    )
+                ),
+                dim=-1,
+            )
 
         protos = prototypes(backbone, pairs, templates, device)
         if len(support):
             ys = torch.as_tensor(to_class[dataset.labels[support]])
-            protos = torch.nn.functional.normalize(protos.clone().index_add_(0, ys, embed(support)),
-                                                   dim=-1)
+            protos = torch.nn.functional.normalize(
+                protos.clone().index_add_(0, ys, embed(support)), dim=-1
+            )
         scale = logit_scale(backbone)
         proba = softmax((scale * embed(evaluated) @ protos.T).numpy())
         metrics: dict[str, Any] = {}
@@ -150,16 +187,32 @@ def zeroshot(data: str | Dataset | None = None, *, config: ZeroShotConfig | None
             model.head.bias.zero_()
         run.save_model(model, names, strategy="zeroshot")
         run.finish(metrics, {"total": time.perf_counter() - t0})
-    return ZeroShotResult(run.id, names, [d for _, d in pairs], metrics, len(evaluated),
-                          cfg.shots, run.dir / "predictions.csv", rows)
+    return ZeroShotResult(
+        run.id,
+        names,
+        [d for _, d in pairs],
+        metrics,
+        len(evaluated),
+        cfg.shots,
+        run.dir / "predictions.csv",
+        rows,
+    )
 
 
-def _rows(dataset: Dataset, indices: np.ndarray, names: list[str], proba: np.ndarray,
-          to_class: np.ndarray | None) -> list[dict[str, Any]]:
+def _rows(
+    dataset: Dataset,
+    indices: np.ndarray,
+    names: list[str],
+    proba: np.ndarray,
+    to_class: np.ndarray | None,
+) -> list[dict[str, Any]]:
     rows = []
     for i, p in zip((int(i) for i in indices), proba):
-        row: dict[str, Any] = {"item": dataset.item_name(i), "prediction": names[int(p.argmax())],
-                               "confidence": round(float(p.max()), 6)}
+        row: dict[str, Any] = {
+            "item": dataset.item_name(i),
+            "prediction": names[int(p.argmax())],
+            "confidence": round(float(p.max()), 6),
+        }
         if to_class is not None:
             row["label"] = names[int(to_class[dataset.labels[i]])]
         row.update({f"p_{c}": round(float(v), 6) for c, v in zip(names, p)})

@@ -54,14 +54,18 @@ def storage_error(path: Path, e: BaseException) -> UserError | None:
         return None
     why = err.strerror or str(err)
     if err.errno in _NO_SPACE:
-        return UserError(f"Cannot write {path}: {why} (the disk is full or a file size limit "
-                         "was reached). The previous version of the file is kept; free space "
-                         "(or move TRANSFERKIT_HOME to a larger disk), then resume the run with "
-                         "`--resume RUN` (or run the command again).")
+        return UserError(
+            f"Cannot write {path}: {why} (the disk is full or a file size limit "
+            "was reached). The previous version of the file is kept; free space "
+            "(or move TRANSFERKIT_HOME to a larger disk), then resume the run with "
+            "`--resume RUN` (or run the command again)."
+        )
     if err.errno in _NO_ACCESS:
-        return UserError(f"Cannot write {path}: {why} (the folder or file is read-only). Make "
-                         "the run store writable, or set TRANSFERKIT_HOME to a writable folder, "
-                         "e.g. `export TRANSFERKIT_HOME=$PWD/.transferkit`.")
+        return UserError(
+            f"Cannot write {path}: {why} (the folder or file is read-only). Make "
+            "the run store writable, or set TRANSFERKIT_HOME to a writable folder, "
+            "e.g. `export TRANSFERKIT_HOME=$PWD/.transferkit`."
+        )
     return None
 
 
@@ -141,8 +145,12 @@ def save_predictions(folder: Path, indices, labels, proba) -> None:
     import numpy as np
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, indices=np.asarray(indices, np.int64),
-                        labels=np.asarray(labels, np.int64), proba=np.asarray(proba, np.float32))
+    np.savez_compressed(
+        buf,
+        indices=np.asarray(indices, np.int64),
+        labels=np.asarray(labels, np.int64),
+        proba=np.asarray(proba, np.float32),
+    )
     atomic_write_bytes(Path(folder) / PREDICTIONS, buf.getvalue())
 
 

@@ -72,9 +72,14 @@ class CheckReport:
         return not self.remaining
 
     def to_dict(self) -> dict[str, Any]:
-        return {"store": self.root, "integrity": self.integrity, "runs": self.runs,
-                "repair": self.repair, "clean": self.clean,
-                "problems": [asdict(p) for p in self.problems]}
+        return {
+            "store": self.root,
+            "integrity": self.integrity,
+            "runs": self.runs,
+            "repair": self.repair,
+            "clean": self.clean,
+            "problems": [asdict(p) for p in self.problems],
+        }
 
 
 def check_store(store, repair: bool = False, grace_s: float = GRACE_S) -> CheckReport:
@@ -89,16 +94,24 @@ def check_store(store, repair: bool = False, grace_s: float = GRACE_S) -> CheckR
         rows, integrity = None, f"{integrity}; the runs table cannot be read ({e})"
     report = CheckReport(str(store.root), integrity, len(rows or {}), repair=repair)
     if integrity != "ok":
-        report.problems.append(Problem(
-            "integrity", str(store.db_path), f"SQLite integrity_check: {integrity}",
-            "none automatic: copy the store aside, then restore a backup of store.db or "
-            f"rebuild it with `sqlite3 {store.db_path} .recover`"))
+        report.problems.append(
+            Problem(
+                "integrity",
+                str(store.db_path),
+                f"SQLite integrity_check: {integrity}",
+                "none automatic: copy the store aside, then restore a backup of store.db or "
+                f"rebuild it with `sqlite3 {store.db_path} .recover`",
+            )
+        )
     if rows is None:
         return report
     live = {i for i, r in rows.items() if r["status"] == "running" and owner_gone(r) is None}
     cutoff = time.time() - grace_s
-    found = [*_runs(store, rows, live), *_leftovers(store, folders, rows, cutoff),
-             *_temp_files(store.root, store.runs_dir, set(rows) - live, cutoff)]
+    found = [
+        *_runs(store, rows, live),
+        *_leftovers(store, folders, rows, cutoff),
+        *_temp_files(store.root, store.runs_dir, set(rows) - live, cutoff),
+    ]
     for problem, fix in found:
         report.problems.append(problem)
         if repair and fix is not None:
@@ -127,18 +140,30 @@ def _runs(store, rows: dict[str, dict], live: set[str]):
             continue
         why = owner_gone(row) if row["status"] == "running" else None
         if why is not None:
-            yield (Problem("stale-running", run_id,
-                           f"run {run_id} is still marked running, but {why}",
-                           "mark it interrupted (resume it with `--resume`)"),
-                   lambda i=run_id, w=why: store.mark_stale(i, w))
+            yield (
+                Problem(
+                    "stale-running",
+                    run_id,
+                    f"run {run_id} is still marked running, but {why}",
+                    "mark it interrupted (resume it with `--resume`)",
+                ),
+                lambda i=run_id, w=why: store.mark_stale(i, w),
+            )
         folder = store.runs_dir / run_id
         if row["status"] != "failed" and not folder.is_dir() and not _being_deleted(store, run_id):
-            error = (f"its artifact folder {folder} is missing (found by `transferkit runs "
-                     "check`): its models and checkpoints are gone")
-            yield (Problem("missing-folder", run_id,
-                           f"run {run_id} ({row['status']}) has no artifact folder {folder}",
-                           "mark it failed with that error"),
-                   lambda i=run_id, e=error: store.update(i, status="failed", error=e))
+            error = (
+                f"its artifact folder {folder} is missing (found by `transferkit runs "
+                "check`): its models and checkpoints are gone"
+            )
+            yield (
+                Problem(
+                    "missing-folder",
+                    run_id,
+                    f"run {run_id} ({row['status']}) has no artifact folder {folder}",
+                    "mark it failed with that error",
+                ),
+                lambda i=run_id, e=error: store.update(i, status="failed", error=e),
+            )
 
 
 def _being_deleted(store, run_id: str) -> bool:
@@ -152,23 +177,40 @@ def _leftovers(store, folders: list[Path], rows: dict[str, dict], cutoff: float)
     for folder in folders:
         name = folder.name
         if name.startswith(DELETING):
-            run_id = name[len(DELETING):].rsplit("-", 1)[0]
+            run_id = name[len(DELETING) :].rsplit("-", 1)[0]
             if run_id in rows and not (store.runs_dir / run_id).exists():
-                yield (Problem("deleting-leftover", str(folder),
-                               f"{folder} is the artifact folder of run {run_id}, moved aside by "
-                               "a delete that did not finish; the record still exists",
-                               f"move it back to {store.runs_dir / run_id}"),
-                       lambda f=folder, t=store.runs_dir / run_id: f.rename(t))
+                yield (
+                    Problem(
+                        "deleting-leftover",
+                        str(folder),
+                        f"{folder} is the artifact folder of run {run_id}, moved aside by "
+                        "a delete that did not finish; the record still exists",
+                        f"move it back to {store.runs_dir / run_id}",
+                    ),
+                    lambda f=folder, t=store.runs_dir / run_id: f.rename(t),
+                )
             elif run_id not in rows and _older(folder, cutoff):
-                yield (Problem("deleting-leftover", str(folder),
-                               f"{folder} is left over from deleting run {run_id}",
-                               "remove it"), lambda f=folder: shutil.rmtree(f))
+                yield (
+                    Problem(
+                        "deleting-leftover",
+                        str(folder),
+                        f"{folder} is left over from deleting run {run_id}",
+                        "remove it",
+                    ),
+                    lambda f=folder: shutil.rmtree(f),
+                )
         elif not name.startswith(".") and name not in rows and _older(folder, cutoff):
             files = sum(p.is_file() for p in folder.rglob("*"))
             what = f"{files} file{'s' * (files != 1)}" if files else "empty"
-            yield (Problem("orphan-folder", str(folder),
-                           f"{folder} ({what}) belongs to no recorded run",
-                           "remove it"), lambda f=folder: shutil.rmtree(f))
+            yield (
+                Problem(
+                    "orphan-folder",
+                    str(folder),
+                    f"{folder} ({what}) belongs to no recorded run",
+                    "remove it",
+                ),
+                lambda f=folder: shutil.rmtree(f),
+            )
 
 
 def _temp_files(root: Path, runs_dir: Path, settled: set[str], cutoff: float):
@@ -182,9 +224,15 @@ def _temp_files(root: Path, runs_dir: Path, settled: set[str], cutoff: float):
         for name in [*filenames, *dirnames]:
             path = here / name
             if name.startswith(".") and name.endswith(".tmp") and _older(path, cutoff):
-                yield (Problem("temp-file", str(path),
-                               f"{path} is a temporary file of a write that did not finish",
-                               "remove it"), lambda p=path: _remove(p))
+                yield (
+                    Problem(
+                        "temp-file",
+                        str(path),
+                        f"{path} is a temporary file of a write that did not finish",
+                        "remove it",
+                    ),
+                    lambda p=path: _remove(p),
+                )
         dirnames[:] = [d for d in dirnames if not (d.startswith(".") and d.endswith(".tmp"))]
 
 

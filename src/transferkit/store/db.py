@@ -73,8 +73,11 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
 CREATE INDEX IF NOT EXISTS runs_kind_created ON runs (kind, created);
 CREATE INDEX IF NOT EXISTS runs_config_hash ON runs (config_hash, kind, status, created);
 """
-_SCHEMA_V1 = (_TABLE.format(name="runs", statuses=", ".join(map(repr, _V1_STATUSES)), more="")
-              + ";" + _INDEXES)
+_SCHEMA_V1 = (
+    _TABLE.format(name="runs", statuses=", ".join(map(repr, _V1_STATUSES)), more="")
+    + ";"
+    + _INDEXES
+)
 
 
 def _rebuild_v3(conn: sqlite3.Connection) -> None:
@@ -82,8 +85,7 @@ def _rebuild_v3(conn: sqlite3.Connection) -> None:
     cannot change a CHECK constraint, so the table is copied into a new one and renamed (inside
     the caller's transaction: a crash leaves schema 2 untouched)."""
     more = "".join(f",\n    {n} {t}" for n, t in _V2_COLUMNS)
-    conn.execute(_TABLE.format(name="runs_v3", statuses=", ".join(map(repr, STATUSES)),
-                               more=more))
+    conn.execute(_TABLE.format(name="runs_v3", statuses=", ".join(map(repr, STATUSES)), more=more))
     cols = ", ".join(COLUMNS)
     conn.execute(f"INSERT INTO runs_v3 ({cols}) SELECT {cols} FROM runs")
     conn.execute("DROP TABLE runs")

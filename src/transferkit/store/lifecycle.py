@@ -63,15 +63,25 @@ class Lifecycle:
             row = self._resolve(conn, run_id)
             me = current_owner()
             mine = (row.get("host"), row.get("pid")) == (me["host"], me["pid"])
-            if row["status"] == "running" and row.get("pid") is not None and not mine \
-                    and owner_gone(row) is None:
+            if (
+                row["status"] == "running"
+                and row.get("pid") is not None
+                and not mine
+                and owner_gone(row) is None
+            ):
                 raise UserError(
                     f"Run {row['id']} is still running (process {row['pid']} on {row['host']}). "
-                    "Wait for it to finish, or stop that process, then resume it.")
+                    "Wait for it to finish, or stop that process, then resume it."
+                )
             if row["status"] == "done":
                 raise UserError(f"Run {row['id']} already finished; there is nothing to resume.")
-            values = {"status": "running", "updated": _now(), "heartbeat": _now(),
-                      "error": None, **me}
+            values = {
+                "status": "running",
+                "updated": _now(),
+                "heartbeat": _now(),
+                "error": None,
+                **me,
+            }
             db.update(conn, row["id"], values)
             row.update(values)
         return RunRecord.from_row(row)

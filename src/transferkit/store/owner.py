@@ -44,7 +44,7 @@ def process_token(pid: int) -> str | None:
             stat = f.read()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the name in (...) may hold spaces
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name in (...) may hold spaces
     return f"{_boot_id()}:{fields[19]}"  # field 22 of stat: starttime
 
 
@@ -88,8 +88,10 @@ def owner_gone(row: dict[str, Any]) -> str | None:
         return None
     age = _age_s(row.get("heartbeat"))
     if age is not None and age > STALE_AFTER_S:
-        return (f"its process {pid} on {host} has not reported for {age / 60:.0f} minutes "
-                f"(heartbeat every {HEARTBEAT_S:.0f} s)")
+        return (
+            f"its process {pid} on {host} has not reported for {age / 60:.0f} minutes "
+            f"(heartbeat every {HEARTBEAT_S:.0f} s)"
+        )
     return None
 
 
@@ -100,8 +102,9 @@ class Heartbeat:
     def __init__(self, beat, interval: float | None = None) -> None:
         self.beat, self.interval = beat, interval or HEARTBEAT_S
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="transferkit-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="transferkit-heartbeat", daemon=True
+        )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

@@ -198,8 +198,9 @@ class RunStore(Lifecycle):
         # A stale ``running`` row reads as ``interrupted``: filter after reconciling.
         query = None if status in ("interrupted", "running") else status
         with self._connect() as conn:
-            rows = db.select(conn, {"kind": kind, "status": query},
-                             limit=limit if query == status else None)
+            rows = db.select(
+                conn, {"kind": kind, "status": query}, limit=limit if query == status else None
+            )
         records = [self._reconciled(r) for r in rows]
         records = [r for r in records if status is None or r.status == status]
         return records if limit is None else records[:limit]

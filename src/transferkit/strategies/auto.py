@@ -32,9 +32,12 @@ def choose(ctx: FitContext) -> tuple[str, str]:
 @dataclass
 class AutoOptions:
     prefix = ""
-    budget: str | None = opt(None, "auto: search source models, strategies and recipes within "
-                                   "this wall-time budget (e.g. 15m; see `transferkit auto`); "
-                                   "without it, the quick rule by labels per class.")
+    budget: str | None = opt(
+        None,
+        "auto: search source models, strategies and recipes within "
+        "this wall-time budget (e.g. 15m; see `transferkit auto`); "
+        "without it, the quick rule by labels per class.",
+    )
 
 
 @STRATEGIES.register("auto")

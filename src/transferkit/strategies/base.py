@@ -85,8 +85,12 @@ class Strategy:
 
         o = ctx.config.train
         settings = LoopSettings(
-            epochs=o.epochs, accumulate=o.accumulate, amp=o.amp, patience=o.patience,
-            seed=ctx.config.seed, description=self.name,
+            epochs=o.epochs,
+            accumulate=o.accumulate,
+            amp=o.amp,
+            patience=o.patience,
+            seed=ctx.config.seed,
+            description=self.name,
             monitor="val_accuracy" if len(ctx.splits.val) else None,
             checkpoint_dir=(ctx.run_dir / "checkpoints") if ctx.run_dir else None,
             hooks=ctx.hooks,

@@ -88,20 +88,29 @@ class ContrastiveTask:
         self.ctx, self.opts, self.lr = ctx, ctx.config.train, lr
         self.model = ctx.backbone
         tr = ctx.splits.train
-        items, collate = examples(ctx.dataset, tr, self.model.data_config, train=True,
-                                  augment=self.opts.augment)
+        items, collate = examples(
+            ctx.dataset, tr, self.model.data_config, train=True, augment=self.opts.augment
+        )
         self.pairs = Pairs(items, ctx.labels(tr), ctx.config.seed)
         self.collate = PairCollate(collate)
         n = len(self.pairs)
         self.sampler = GlobalBatchSampler(
-            n, min(self.opts.batch_size, n - n % distributed.world_size()), ctx.config.seed,
-            distributed.rank(), distributed.world_size())
+            n,
+            min(self.opts.batch_size, n - n % distributed.world_size()),
+            ctx.config.seed,
+            distributed.rank(),
+            distributed.world_size(),
+        )
 
     def configure(self, steps_per_epoch: int, epochs: int):
-        return adamw_warmup_cosine([(self.model, self.lr)], weight_decay=0.01,
-                                   warmup_epochs=self.opts.warmup_epochs,
-                                   steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                   trainable_only=True)
+        return adamw_warmup_cosine(
+            [(self.model, self.lr)],
+            weight_decay=0.01,
+            warmup_epochs=self.opts.warmup_epochs,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            trainable_only=True,
+        )
 
     def on_epoch_start(self, epoch: int) -> None:
         self.pairs.set_epoch(epoch)
@@ -111,8 +120,12 @@ class ContrastiveTask:
         return len(self.sampler)
 
     def train_batches(self):
-        return DataLoader(self.pairs, batch_sampler=self.sampler, collate_fn=self.collate,
-                          num_workers=self.opts.num_workers)
+        return DataLoader(
+            self.pairs,
+            batch_sampler=self.sampler,
+            collate_fn=self.collate,
+            num_workers=self.opts.num_workers,
+        )
 
     def train_mode(self, model: nn.Module) -> None:
         model.train()
@@ -126,9 +139,16 @@ class ContrastiveTask:
 
     def _embed(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
         b = self.model
-        f = forward_batches(b.forward_features, b, b.data_config, self.ctx.dataset, indices,
-                            device=device, batch_size=self.opts.batch_size * 2,
-                            description="validate")
+        f = forward_batches(
+            b.forward_features,
+            b,
+            b.data_config,
+            self.ctx.dataset,
+            indices,
+            device=device,
+            batch_size=self.opts.batch_size * 2,
+            description="validate",
+        )
         return nn.functional.normalize(torch.from_numpy(f), dim=-1)
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
@@ -142,8 +162,10 @@ class ContrastiveTask:
         means = torch.zeros(k, ftr.shape[1]).index_add_(0, ytr, ftr)
         logits = SCALE * fva @ nn.functional.normalize(means, dim=-1).T
         logits[:, torch.bincount(ytr, minlength=k) == 0] = -1e4
-        return {"val_accuracy": float((logits.argmax(1) == yva).float().mean()),
-                "val_loss": float(nn.functional.cross_entropy(logits, yva))}
+        return {
+            "val_accuracy": float((logits.argmax(1) == yva).float().mean()),
+            "val_loss": float(nn.functional.cross_entropy(logits, yva)),
+        }
 
 
 @STRATEGIES.register("contrastive")
@@ -158,9 +180,14 @@ class Contrastive(Strategy):
         ctx.backbone.invalidate_identity()
         # the head: a linear probe of the fine-tuned embeddings (not cached: used once)
         head = Linear(refit=True).fit(dataclasses.replace(ctx, cache=None))
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "train_seconds": result.seconds, "lr": task.lr,
-                "pairs_per_epoch": len(task.pairs), **{f"head_{k}": v for k, v in
-                                                       head.info.items() if k != "c_sweep"}}
-        return StrategyResult(head.model, result.history, info, backbone_frozen=False,
-                              val_proba=head.val_proba)
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_seconds": result.seconds,
+            "lr": task.lr,
+            "pairs_per_epoch": len(task.pairs),
+            **{f"head_{k}": v for k, v in head.info.items() if k != "c_sweep"},
+        }
+        return StrategyResult(
+            head.model, result.history, info, backbone_frozen=False, val_proba=head.val_proba
+        )

@@ -35,8 +35,9 @@ def class_weights(labels: np.ndarray, k: int) -> np.ndarray:
     return w / (w[labels].mean() if len(labels) else 1.0)
 
 
-def recalibrate_batchnorm(blocks: list[nn.Module], ctx: FitContext,
-                          max_batches: int | None = None) -> bool:
+def recalibrate_batchnorm(
+    blocks: list[nn.Module], ctx: FitContext, max_batches: int | None = None
+) -> bool:
     """Re-estimate the BatchNorm statistics of ``blocks`` on the target training images
     (timed as the ``batchnorm`` stage); see :func:`_recalibrate`."""
     with stage("batchnorm"):
@@ -44,8 +45,7 @@ def recalibrate_batchnorm(blocks: list[nn.Module], ctx: FitContext,
 
 
 @torch.no_grad()
-def _recalibrate(blocks: list[nn.Module], ctx: FitContext,
-                          max_batches: int | None = None) -> bool:
+def _recalibrate(blocks: list[nn.Module], ctx: FitContext, max_batches: int | None = None) -> bool:
     """Re-estimate the BatchNorm statistics of ``blocks`` on the target training images.
 
     Used twice. Before the linear probe of LP-FT (AdaBN, Li et al., 2016, arXiv:1603.04779):
@@ -70,8 +70,12 @@ def _recalibrate(blocks: list[nn.Module], ctx: FitContext,
     for m in bns:
         m.train()
     items, collate = examples(ctx.dataset, ctx.splits.train, backbone.data_config)
-    loader = DataLoader(items, batch_size=max(2, ctx.config.train.batch_size),
-                        num_workers=ctx.config.train.num_workers, collate_fn=collate)
+    loader = DataLoader(
+        items,
+        batch_size=max(2, ctx.config.train.batch_size),
+        num_workers=ctx.config.train.num_workers,
+        collate_fn=collate,
+    )
     backbone.to(ctx.device)
     for i, (x, _) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
@@ -90,8 +94,9 @@ PRECISE_BN_BATCHES = 50  # batches of training images for the statistics before 
 class FineTuneTask:
     """The training task for finetune / scratch (see ``training.loop.Task``)."""
 
-    def __init__(self, model: TransferModel, ctx: FitContext, layer_decay: bool = True,
-                 lr: float = 1e-3) -> None:
+    def __init__(
+        self, model: TransferModel, ctx: FitContext, layer_decay: bool = True, lr: float = 1e-3
+    ) -> None:
         self.model, self.ctx, self.opts, self.lr = model, ctx, ctx.config.train, lr
         self.lr_decay = self.opts.lr_decay if layer_decay else 1.0
         self.blocks = model.backbone.blocks()
@@ -100,16 +105,23 @@ class FineTuneTask:
         k = ctx.num_classes
         cw = class_weights(self.train_labels, k)
         self.loss_fn = nn.CrossEntropyLoss(
-            weight=torch.tensor(cw, dtype=torch.float32) if self.opts.balance == "weights" else None,
+            weight=torch.tensor(cw, dtype=torch.float32)
+            if self.opts.balance == "weights"
+            else None,
             label_smoothing=self.opts.label_smoothing,
         )
-        items, self.collate = examples(ctx.dataset, tr, model.data_config, train=True,
-                                       augment=self.opts.augment)
+        items, self.collate = examples(
+            ctx.dataset, tr, model.data_config, train=True, augment=self.opts.augment
+        )
         self.examples = SeededExamples(items, ctx.config.seed)
         self.sampler = GlobalBatchSampler(
-            len(tr), min(self.opts.batch_size, len(tr) - len(tr) % distributed.world_size()),
-            ctx.config.seed, distributed.rank(), distributed.world_size(),
-            cw if self.opts.balance == "sampler" else None, self.train_labels,
+            len(tr),
+            min(self.opts.batch_size, len(tr) - len(tr) % distributed.world_size()),
+            ctx.config.seed,
+            distributed.rank(),
+            distributed.world_size(),
+            cw if self.opts.balance == "sampler" else None,
+            self.train_labels,
         )
         self.trainable: list[bool] = [True] * len(self.blocks)
 
@@ -151,17 +163,24 @@ class FineTuneTask:
         o, n = self.opts, len(self.blocks)
         layers = [(b, self.lr * self.lr_decay ** (n - i)) for i, b in enumerate(self.blocks)]
         layers.append((self.model.head, self.lr))
-        return adamw_warmup_cosine(layers, weight_decay=o.weight_decay,
-                                   warmup_epochs=o.warmup_epochs,
-                                   steps_per_epoch=steps_per_epoch, epochs=epochs)
+        return adamw_warmup_cosine(
+            layers,
+            weight_decay=o.weight_decay,
+            warmup_epochs=o.warmup_epochs,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+        )
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)
 
     def train_batches(self):
         return DataLoader(
-            self.examples, batch_sampler=self.sampler, num_workers=self.opts.num_workers,
-            pin_memory=self.ctx.device.type == "cuda", collate_fn=self.collate,
+            self.examples,
+            batch_sampler=self.sampler,
+            num_workers=self.opts.num_workers,
+            pin_memory=self.ctx.device.type == "cuda",
+            collate_fn=self.collate,
         )
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
@@ -177,9 +196,15 @@ class FineTuneTask:
         recalibrate_batchnorm(trainable, self.ctx, max_batches=PRECISE_BN_BATCHES)
         if len(va) == 0:
             return {}
-        logits = predict_logits(model, self.ctx.dataset, va, device=device,
-                                batch_size=self.opts.batch_size * 2, description="validate",
-                                shard=False)
+        logits = predict_logits(
+            model,
+            self.ctx.dataset,
+            va,
+            device=device,
+            batch_size=self.opts.batch_size * 2,
+            description="validate",
+            shard=False,
+        )
         y = torch.as_tensor(self.ctx.labels(va))
         lg = torch.as_tensor(logits)
         return {
@@ -210,9 +235,14 @@ class FineTune(Strategy):
         for p in model.parameters():
             p.requires_grad_(True)
         model.backbone.invalidate_identity()
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "blocks": len(task.blocks), "train_seconds": result.seconds, "lr": task.lr,
-                **head_info}
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "blocks": len(task.blocks),
+            "train_seconds": result.seconds,
+            "lr": task.lr,
+            **head_info,
+        }
         return StrategyResult(model, result.history, info, backbone_frozen=False)
 
 

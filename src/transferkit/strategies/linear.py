@@ -90,8 +90,9 @@ def head_temperature(logits: np.ndarray, y: np.ndarray, smoothing: float) -> flo
         z = z - z.max(1, keepdims=True)
         return float(-np.mean(np.sum(q * (z - np.log(np.exp(z).sum(1, keepdims=True))), 1)))
 
-    best = minimize_scalar(loss, bounds=(np.log(1e-4), 0.0), method="bounded",
-                           options={"xatol": 1e-3})
+    best = minimize_scalar(
+        loss, bounds=(np.log(1e-4), 0.0), method="bounded", options={"xatol": 1e-3}
+    )
     return float(min(1.0, np.exp(best.x))) if loss(best.x) < loss(0.0) else 1.0
 
 
@@ -111,8 +112,13 @@ class Linear(Strategy):
         tr, va = ctx.splits.train, ctx.splits.val
         both = np.concatenate([tr, va])
         feats = extract_features(
-            ctx.backbone, ctx.dataset, both, device=ctx.device, cache=ctx.cache,
-            batch_size=ctx.config.train.batch_size * 2, num_workers=ctx.config.train.num_workers,
+            ctx.backbone,
+            ctx.dataset,
+            both,
+            device=ctx.device,
+            cache=ctx.cache,
+            batch_size=ctx.config.train.batch_size * 2,
+            num_workers=ctx.config.train.num_workers,
             description="features (train+val)",
         )
         ytr, yva = ctx.labels(tr), ctx.labels(va)
@@ -125,7 +131,7 @@ class Linear(Strategy):
             # divides the weights by each feature's spread, so directions that barely vary on
             # the training data get huge weights, and fine-tuning, which moves them freely,
             # then swings the logits wildly in its first steps.
-            scale = np.full_like(scale, float(np.sqrt(np.mean(scale ** 2))))
+            scale = np.full_like(scale, float(np.sqrt(np.mean(scale**2))))
         k = ctx.num_classes
         c, sweep, clf = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
         if clf is None:  # no sweep: fitted once at the default C
@@ -155,10 +161,15 @@ class Linear(Strategy):
         history = [{"epoch": 1}]
         if sweep:
             best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-            history = [{"epoch": 1, "val_accuracy": best["val_accuracy"],
-                        "val_loss": best["val_loss"]}]
-        info = {"C": c, "c_sweep": sweep, "c_rule": "validation" if sweep else "default (no validation)",
-                "refit_on": "train+val" if self.refit and len(va) else "train"}
+            history = [
+                {"epoch": 1, "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"]}
+            ]
+        info = {
+            "C": c,
+            "c_sweep": sweep,
+            "c_rule": "validation" if sweep else "default (no validation)",
+            "refit_on": "train+val" if self.refit and len(va) else "train",
+        }
         if temperature is not None:
             info["head_temperature"] = temperature
         return StrategyResult(model, history, info, backbone_frozen=True, val_proba=val_proba)
@@ -171,5 +182,7 @@ def probe_start(ctx: FitContext) -> tuple[TransferModel, dict[str, float | None]
     records of the probe."""
     with stage("probe"):
         probe = Linear(refit=False, temper=ctx.config.train.label_smoothing).fit(ctx)
-    return probe.model, {"probe_C": probe.info["C"],
-                         "head_temperature": probe.info.get("head_temperature")}
+    return probe.model, {
+        "probe_C": probe.info["C"],
+        "head_temperature": probe.info.get("head_temperature"),
+    }

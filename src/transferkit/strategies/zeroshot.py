@@ -58,15 +58,18 @@ def parse_labels(labels: str | list[str] | None) -> list[tuple[str, str]] | None
     names = [n for n, _ in pairs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise UserError(f"--labels names {', '.join(map(repr, dupes))} more than once; give "
-                        "each class once.")
+        raise UserError(
+            f"--labels names {', '.join(map(repr, dupes))} more than once; give each class once."
+        )
     return pairs
 
 
 def too_few(pairs: list[tuple[str, str]]) -> UserError:
-    return UserError(f"Zero-shot classification needs at least two classes; got {len(pairs)} "
-                     f"({', '.join(n for n, _ in pairs) or 'none'}). Give the candidate "
-                     "classes with --labels 'a,b,...'.")
+    return UserError(
+        f"Zero-shot classification needs at least two classes; got {len(pairs)} "
+        f"({', '.join(n for n, _ in pairs) or 'none'}). Give the candidate "
+        "classes with --labels 'a,b,...'."
+    )
 
 
 def label_pairs(pairs: list[tuple[str, str]] | None, dataset: Dataset) -> list[tuple[str, str]]:
@@ -75,7 +78,8 @@ def label_pairs(pairs: list[tuple[str, str]] | None, dataset: Dataset) -> list[t
             raise UserError(
                 f"{dataset.name} has no labels and no --labels were given, so there are no "
                 "classes to choose from. Name them: --labels 'cat,dog' (or 'name=description' "
-                "pairs).")
+                "pairs)."
+            )
         pairs = [(c, c.replace("_", " ")) for c in dataset.classes]
     if len(pairs) < 2:
         raise too_few(pairs)
@@ -87,7 +91,8 @@ def label_pairs(pairs: list[tuple[str, str]] | None, dataset: Dataset) -> list[t
                 f"The labels of {dataset.name} include {', '.join(map(repr, unknown[:5]))}, "
                 f"which --labels does not name (it names {', '.join(n for n, _ in pairs)}). "
                 "Add them to --labels (name=description pairs keep the data's names), or "
-                "drop --labels to use the data's class names.")
+                "drop --labels to use the data's class names."
+            )
     return pairs
 
 
@@ -103,8 +108,9 @@ def embed_descriptions(backbone: Any, texts: list[str], device: torch.device) ->
     return torch.nn.functional.normalize(f, dim=-1)
 
 
-def prototypes(backbone: Any, pairs: list[tuple[str, str]], templates: list[str],
-               device: torch.device) -> torch.Tensor:
+def prototypes(
+    backbone: Any, pairs: list[tuple[str, str]], templates: list[str], device: torch.device
+) -> torch.Tensor:
     """(K, D): per class, the normalised mean over templates of its description's embedding."""
     k = len(pairs)
     texts = [t.replace("{}", desc) for t in templates for _, desc in pairs]
@@ -114,11 +120,15 @@ def prototypes(backbone: Any, pairs: list[tuple[str, str]], templates: list[str]
 
 def check_zeroshot_model(backbone: Any, dataset: Dataset, model: str) -> None:
     if dataset.modality == "image" and not hasattr(backbone, "encode_text"):
-        raise UserError(f"{model} cannot embed label descriptions, so it cannot classify "
-                        f"images zero-shot. Use a CLIP model (hf:PATH to a CLIP folder).")
+        raise UserError(
+            f"{model} cannot embed label descriptions, so it cannot classify "
+            f"images zero-shot. Use a CLIP model (hf:PATH to a CLIP folder)."
+        )
     if dataset.modality == "text" and backbone.data_config.modality != "text":
-        raise UserError(f"{model} is an image model; zero-shot text classification needs a "
-                        "text encoder such as minilm-l6 or hf:PATH.")
+        raise UserError(
+            f"{model} is an image model; zero-shot text classification needs a "
+            "text encoder such as minilm-l6 or hf:PATH."
+        )
     check_modality(backbone.data_config, dataset, model)
 
 
@@ -129,15 +139,20 @@ def _description_prototypes(strategy: str, ctx: FitContext) -> torch.Tensor:
     """(K, D) prototypes of the data's classes, in the data's class order."""
     opts = resolve(STRATEGIES, strategy, ctx.config.options)
     backbone, dataset = ctx.backbone, ctx.dataset
-    if dataset.modality == "image" and not hasattr(backbone, "encode_text") or \
-            dataset.modality == "text" and backbone.data_config.modality != "text":
-        raise UserError(f"The {strategy} strategy embeds label descriptions, which "
-                        f"{ctx.config.model} cannot do: use a text encoder (minilm-l6, hf:PATH) "
-                        "for text, a CLIP model (hf:PATH) for images.")
+    if (
+        dataset.modality == "image"
+        and not hasattr(backbone, "encode_text")
+        or dataset.modality == "text"
+        and backbone.data_config.modality != "text"
+    ):
+        raise UserError(
+            f"The {strategy} strategy embeds label descriptions, which "
+            f"{ctx.config.model} cannot do: use a text encoder (minilm-l6, hf:PATH) "
+            "for text, a CLIP model (hf:PATH) for images."
+        )
     pairs = dict((n.lower(), d) for n, d in label_pairs(parse_labels(opts.labels), dataset))
     ordered = [(c, pairs[c.lower()]) for c in dataset.classes]
-    return prototypes(backbone, ordered, templates_of(opts.template, dataset.modality),
-                      ctx.device)
+    return prototypes(backbone, ordered, templates_of(opts.template, dataset.modality), ctx.device)
 
 
 def _as_model(ctx: FitContext, protos: torch.Tensor) -> TransferModel:
@@ -157,8 +172,9 @@ class ZeroShot(Strategy):
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         model = _as_model(ctx, _description_prototypes(self.name, ctx))
-        return StrategyResult(model, [], {"classes": list(ctx.dataset.classes)},
-                              backbone_frozen=True)
+        return StrategyResult(
+            model, [], {"classes": list(ctx.dataset.classes)}, backbone_frozen=True
+        )
 
 
 @STRATEGIES.register("prototypes")
@@ -171,10 +187,22 @@ class Prototypes(Strategy):
     def fit(self, ctx: FitContext) -> StrategyResult:
         protos = _description_prototypes(self.name, ctx)
         train = ctx.splits.train
-        feats = torch.nn.functional.normalize(torch.from_numpy(extract_features(
-            ctx.backbone, ctx.dataset, train, device=ctx.device, cache=ctx.cache,
-            batch_size=ctx.config.train.batch_size * 2, description="embed")), dim=-1)
+        feats = torch.nn.functional.normalize(
+            torch.from_numpy(
+                extract_features(
+                    ctx.backbone,
+                    ctx.dataset,
+                    train,
+                    device=ctx.device,
+                    cache=ctx.cache,
+                    batch_size=ctx.config.train.batch_size * 2,
+                    description="embed",
+                )
+            ),
+            dim=-1,
+        )
         ys = torch.as_tensor(ctx.labels(train), dtype=torch.int64)
         protos = torch.nn.functional.normalize(protos.clone().index_add_(0, ys, feats), dim=-1)
-        return StrategyResult(_as_model(ctx, protos), [], {"support": int(len(train))},
-                              backbone_frozen=True)
+        return StrategyResult(
+            _as_model(ctx, protos), [], {"support": int(len(train))}, backbone_frozen=True
+        )

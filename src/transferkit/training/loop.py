@@ -136,23 +136,32 @@ def _amp(device: torch.device, enabled: bool):
     return torch.float16, torch.amp.GradScaler("cuda")
 
 
-def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool = False) -> LoopResult:
+def run(
+    task: Task, settings: LoopSettings, device: torch.device, resume: bool = False
+) -> LoopResult:
     """Train ``task.model`` on ``device``; returns the history with the best weights loaded."""
     model = task.model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     steps = task.steps_per_epoch()
     if steps == 0:
-        raise UserError("There are no training batches: the training split is empty or smaller "
-                        "than the number of processes. Use more labelled data.")
+        raise UserError(
+            "There are no training batches: the training split is empty or smaller "
+            "than the number of processes. Use more labelled data."
+        )
     optimizer, scheduler = task.configure(math.ceil(steps / settings.accumulate), settings.epochs)
     folder = settings.checkpoint_dir
     state = {"start": 0, "history": [], "best": None, "best_epoch": -1, "bad": 0}
     if resume and folder is not None:
         saved = ckpt.load_checkpoint(folder, model, optimizer, scheduler)
         if saved is not None:
-            state.update(start=saved["epoch"] + 1, history=saved["history"], best=saved["best"],
-                         best_epoch=saved["best_epoch"], bad=saved["bad_epochs"])
+            state.update(
+                start=saved["epoch"] + 1,
+                history=saved["history"],
+                best=saved["best"],
+                best_epoch=saved["best_epoch"],
+                bad=saved["bad_epochs"],
+            )
             progress.info(f"resuming at epoch {state['start'] + 1} of {settings.epochs}")
     wrapped = distributed.wrap_model(model, device)
     amp = _amp(device, settings.amp)  # one GradScaler for the whole run
@@ -161,19 +170,32 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
     total = (settings.epochs - state["start"]) * steps
     with _signals(flag), progress.bar(settings.description, total) as update:
         for epoch in range(state["start"], settings.epochs):
-            if state["best"] is not None and settings.monitor is not None \
-                    and state["bad"] >= settings.patience:
+            if (
+                state["best"] is not None
+                and settings.monitor is not None
+                and state["bad"] >= settings.patience
+            ):
                 stopped_early = True
                 break
-            metrics = _epoch(task, (model, wrapped), (optimizer, scheduler, amp), settings,
-                             device, epoch, steps, flag, update)
+            metrics = _epoch(
+                task,
+                (model, wrapped),
+                (optimizer, scheduler, amp),
+                settings,
+                device,
+                epoch,
+                steps,
+                flag,
+                update,
+            )
             state["history"].append(metrics)
             hooks = settings.hooks
             if hooks is not None and hooks.on_epoch is not None:
                 hooks.on_epoch(metrics)
             with stage("checkpoint"):
-                if state["best"] is None or \
-                        _score(metrics, settings) > _score(state["best"], settings):
+                if state["best"] is None or _score(metrics, settings) > _score(
+                    state["best"], settings
+                ):
                     state.update(best=metrics, best_epoch=epoch, bad=0)
                     if folder is None:
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -182,22 +204,45 @@ def run(task: Task, settings: LoopSettings, device: torch.device, resume: bool =
                 else:
                     state["bad"] += 1
                 if folder is not None and distributed.is_main():
-                    ckpt.save_checkpoint(folder, model, optimizer, scheduler, {
-                        "epoch": epoch, "history": state["history"], "best": state["best"],
-                        "best_epoch": state["best_epoch"], "bad_epochs": state["bad"]})
+                    ckpt.save_checkpoint(
+                        folder,
+                        model,
+                        optimizer,
+                        scheduler,
+                        {
+                            "epoch": epoch,
+                            "history": state["history"],
+                            "best": state["best"],
+                            "best_epoch": state["best_epoch"],
+                            "bad_epochs": state["bad"],
+                        },
+                    )
                 distributed.barrier()
     with stage("checkpoint"):
         if folder is not None:
             ckpt.load_best(folder, model)
         elif best_state is not None:
             model.load_state_dict(best_state)
-    return LoopResult(state["history"], state["best_epoch"] + 1, state["best"] or {},
-                      stopped_early, time.perf_counter() - t0)
+    return LoopResult(
+        state["history"],
+        state["best_epoch"] + 1,
+        state["best"] or {},
+        stopped_early,
+        time.perf_counter() - t0,
+    )
 
 
-def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
-           settings: LoopSettings, device: torch.device, epoch: int, steps: int,
-           flag: _StopFlag, update) -> dict[str, float]:
+def _epoch(
+    task: Task,
+    models: tuple[nn.Module, nn.Module],
+    optim: tuple,
+    settings: LoopSettings,
+    device: torch.device,
+    epoch: int,
+    steps: int,
+    flag: _StopFlag,
+    update,
+) -> dict[str, float]:
     """One epoch of training (stopping at the next step when a signal arrived), then
     validation; returns the epoch's metrics, with the seconds of its training steps and of
     its validation (``time_train``, ``time_validate``). ``models``: the model and its DDP wrapper;
@@ -220,9 +265,17 @@ def _epoch(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
     return metrics
 
 
-def _train_steps(task: Task, models: tuple[nn.Module, nn.Module], optim: tuple,
-                 settings: LoopSettings, device: torch.device, epoch: int, steps: int,
-                 flag: _StopFlag, update) -> dict[str, float]:
+def _train_steps(
+    task: Task,
+    models: tuple[nn.Module, nn.Module],
+    optim: tuple,
+    settings: LoopSettings,
+    device: torch.device,
+    epoch: int,
+    steps: int,
+    flag: _StopFlag,
+    update,
+) -> dict[str, float]:
     """The training steps of one epoch; returns the epoch's mean training loss."""
     model, wrapped = models
     optimizer, scheduler, (dtype, scaler) = optim

@@ -36,17 +36,27 @@ def decay_groups(parts, weight_decay: float, trainable_only: bool = False) -> li
     train them later."""
     groups = []
     for part, lr in parts:
-        params = [p for p in (part.parameters() if hasattr(part, "parameters") else part)
-                  if p.requires_grad or not trainable_only]
-        groups += [{"params": [p for p in params if p.ndim > 1], "lr": lr,
-                    "weight_decay": weight_decay},
-                   {"params": [p for p in params if p.ndim <= 1], "lr": lr,
-                    "weight_decay": 0.0}]
+        params = [
+            p
+            for p in (part.parameters() if hasattr(part, "parameters") else part)
+            if p.requires_grad or not trainable_only
+        ]
+        groups += [
+            {"params": [p for p in params if p.ndim > 1], "lr": lr, "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "lr": lr, "weight_decay": 0.0},
+        ]
     return [g for g in groups if g["params"]]
 
 
-def adamw_warmup_cosine(parts, *, weight_decay: float, warmup_epochs: float,
-                        steps_per_epoch: int, epochs: int, trainable_only: bool = False):
+def adamw_warmup_cosine(
+    parts,
+    *,
+    weight_decay: float,
+    warmup_epochs: float,
+    steps_per_epoch: int,
+    epochs: int,
+    trainable_only: bool = False,
+):
     """AdamW on :func:`decay_groups` of ``parts`` with a linear warm-up of ``warmup_epochs``
     and cosine decay to zero over ``epochs``: the one optimiser recipe of every training task."""
     optimizer = torch.optim.AdamW(decay_groups(parts, weight_decay, trainable_only))

@@ -63,8 +63,11 @@ def save_checkpoint(
     tensors = {f"model.{k}": v for k, v in _unshare(model.state_dict()).items()}
     tensors.update(opt_tensors)
     meta = {"optimizer": opt_meta, "scheduler": scheduler.state_dict(), **state}
-    atomic_save_tensors(folder / f"{LAST}.safetensors", tensors,
-                        metadata={STATE_KEY: json.dumps(meta, sort_keys=True)})
+    atomic_save_tensors(
+        folder / f"{LAST}.safetensors",
+        tensors,
+        metadata={STATE_KEY: json.dumps(meta, sort_keys=True)},
+    )
     atomic_write_json(folder / f"{LAST}.json", meta)
 
 

@@ -35,8 +35,9 @@ class Score:
         self, features: np.ndarray, labels: np.ndarray, source_probs: np.ndarray | None = None
     ) -> float:
         """The score of these features for these labels (higher: better transfer expected)."""
-        inputs = prepare(features, labels, source_probs, needs_source=self.needs_source,
-                         what=self.name)
+        inputs = prepare(
+            features, labels, source_probs, needs_source=self.needs_source, what=self.name
+        )
         return float(self._score(inputs))
 
     def _score(self, inputs: Inputs) -> float:  # pragma: no cover - abstract
@@ -47,8 +48,9 @@ class Score:
         return f"{type(self).__name__}({params})"
 
 
-SCORES: Registry[type[Score]] = Registry("transferability score",
-                                          package="transferkit.transferability")
+SCORES: Registry[type[Score]] = Registry(
+    "transferability score", package="transferkit.transferability"
+)
 
 
 @dataclass
@@ -101,40 +103,50 @@ def prepare(
     x = np.asarray(features)
     y = np.asarray(labels)
     if x.ndim != 2:
-        raise UserError(f"{what}: features must be a 2-D array (examples x dimensions), got "
-                        f"shape {x.shape}.")
+        raise UserError(
+            f"{what}: features must be a 2-D array (examples x dimensions), got shape {x.shape}."
+        )
     if y.ndim != 1:
         raise UserError(f"{what}: labels must be a 1-D array, got shape {y.shape}.")
     if len(x) != len(y):
-        raise UserError(f"{what}: {len(x)} feature rows but {len(y)} labels; they must be the "
-                        "same examples in the same order.")
+        raise UserError(
+            f"{what}: {len(x)} feature rows but {len(y)} labels; they must be the "
+            "same examples in the same order."
+        )
     if x.shape[1] == 0:
         raise UserError(f"{what}: the features have no columns.")
     if x.dtype.kind not in "fiub":
         raise UserError(f"{what}: features must be numbers, got dtype {x.dtype}.")
     # a column sums to a finite value when all its entries are finite (one cheap pass); only
     # a sum that is not (a NaN, or an overflow of large values) scans element by element
-    if x.dtype.kind == "f" and not np.isfinite(x.sum(axis=0)).all() and \
-            not np.isfinite(x).all():
+    if x.dtype.kind == "f" and not np.isfinite(x.sum(axis=0)).all() and not np.isfinite(x).all():
         kind = "NaN" if np.isnan(x).any() else "infinite values"
-        raise UserError(f"{what}: the features contain {kind} in {_bad_rows(x)}. The backbone "
-                        "produced invalid outputs for these inputs; check the images and the "
-                        "preprocessing, or drop those examples.")
+        raise UserError(
+            f"{what}: the features contain {kind} in {_bad_rows(x)}. The backbone "
+            "produced invalid outputs for these inputs; check the images and the "
+            "preprocessing, or drop those examples."
+        )
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise UserError(f"{what}: the labels contain NaN or infinite values.")
     classes, y = np.unique(y, return_inverse=True)
     k = len(classes)
     if k < 2:
-        raise UserError(f"{what}: the labels hold a single class ({classes[0]!r} if any); "
-                        "transferability needs at least two classes.")
+        raise UserError(
+            f"{what}: the labels hold a single class ({classes[0]!r} if any); "
+            "transferability needs at least two classes."
+        )
     if len(y) <= k:
-        raise UserError(f"{what}: {len(y)} examples for {k} classes; a score needs more "
-                        "examples than classes (at least two of some class). Use more examples "
-                        "(a larger --max-examples or --labels-per-class).")
+        raise UserError(
+            f"{what}: {len(y)} examples for {k} classes; a score needs more "
+            "examples than classes (at least two of some class). Use more examples "
+            "(a larger --max-examples or --labels-per-class)."
+        )
     constant = np.ptp(x, axis=0) == 0
     if constant.all():
-        raise UserError(f"{what}: every feature column is constant, so the features carry no "
-                        "information; the backbone is probably broken for this input size.")
+        raise UserError(
+            f"{what}: every feature column is constant, so the features carry no "
+            "information; the backbone is probably broken for this input size."
+        )
     if constant.any():
         x = x[:, ~constant]
     if x.dtype.kind != "f":
@@ -148,26 +160,33 @@ def prepare(
 def _check_source(p: np.ndarray | None, n: int, what: str) -> np.ndarray:
     """Source-head probabilities (N, C) with rows on the simplex, or hard labels (N,)."""
     if p is None:
-        raise UserError(f"{what} needs the source head's predictions (source_probs), but none "
-                        "were given; use a backbone that keeps its source classifier.")
+        raise UserError(
+            f"{what} needs the source head's predictions (source_probs), but none "
+            "were given; use a backbone that keeps its source classifier."
+        )
     p = np.asarray(p)
     if len(p) != n:
         raise UserError(f"{what}: {len(p)} rows of source predictions for {n} examples.")
     if p.ndim == 1:
         if p.dtype.kind not in "iu" or (p < 0).any():
-            raise UserError(f"{what}: 1-D source predictions must be non-negative integer "
-                            "class indices.")
+            raise UserError(
+                f"{what}: 1-D source predictions must be non-negative integer class indices."
+            )
         return p.astype(np.int64)
     if p.ndim != 2 or p.shape[1] < 1:
-        raise UserError(f"{what}: source predictions must be (N, C) probabilities, got shape "
-                        f"{p.shape}.")
+        raise UserError(
+            f"{what}: source predictions must be (N, C) probabilities, got shape {p.shape}."
+        )
     p = p.astype(np.float64, copy=False)
     if not np.isfinite(p).all():
-        raise UserError(f"{what}: the source predictions contain NaN or infinite values in "
-                        f"{_bad_rows(p)}.")
+        raise UserError(
+            f"{what}: the source predictions contain NaN or infinite values in {_bad_rows(p)}."
+        )
     if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
-        raise UserError(f"{what}: source predictions must be probabilities (non-negative rows "
-                        "summing to 1); apply a softmax to the source head's logits first.")
+        raise UserError(
+            f"{what}: source predictions must be probabilities (non-negative rows "
+            "summing to 1); apply a softmax to the source head's logits first."
+        )
     return p / p.sum(axis=1, keepdims=True)
 
 

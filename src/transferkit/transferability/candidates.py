@@ -75,19 +75,27 @@ def _no_match(pattern: str) -> UserError:
     from transferkit.zoo import list_zoo
 
     known = ", ".join(r["name"] for r in list_zoo("*"))
-    return UserError(f"No model in the zoo matches {pattern!r}. The zoo has: {known}; "
-                     "timm:PATTERN and torchvision:PATTERN list those libraries' models "
-                     "(see `transferkit zoo`).")
+    return UserError(
+        f"No model in the zoo matches {pattern!r}. The zoo has: {known}; "
+        "timm:PATTERN and torchvision:PATTERN list those libraries' models "
+        "(see `transferkit zoo`)."
+    )
 
 
-def rank_sample(dataset: Dataset, *, seed: int, max_examples: int | None,
-                labels_per_class: int | None) -> np.ndarray:
+def rank_sample(
+    dataset: Dataset, *, seed: int, max_examples: int | None, labels_per_class: int | None
+) -> np.ndarray:
     """The examples ranking looks at: the labelled (train + validation) part of ``fit``'s
     split for this seed and label budget, never its test set, stratified down to
     ``max_examples``."""
     d = DataOptions()  # fit's defaults, so the test examples are the ones fit holds out
-    splits = make_splits(dataset, seed=seed, labels_per_class=labels_per_class,
-                         test_fraction=d.test_fraction, max_test=d.max_test)
+    splits = make_splits(
+        dataset,
+        seed=seed,
+        labels_per_class=labels_per_class,
+        test_fraction=d.test_fraction,
+        max_test=d.max_test,
+    )
     pool = np.sort(np.concatenate([splits.train, splits.val]))
     if max_examples is not None:
         if max_examples < 1:
@@ -96,15 +104,28 @@ def rank_sample(dataset: Dataset, *, seed: int, max_examples: int | None,
     return pool
 
 
-def backbone_features(backbone: Any, dataset: Dataset, indices: np.ndarray, cache: Any, *,
-                      device: str = "auto", batch_size: int = 64) -> np.ndarray:
+def backbone_features(
+    backbone: Any,
+    dataset: Dataset,
+    indices: np.ndarray,
+    cache: Any,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> np.ndarray:
     """Features through the shared feature cache (the one ``fit`` uses)."""
     from transferkit import distributed
     from transferkit.features import extract_features
 
-    return extract_features(backbone, dataset, indices, device=distributed.device_for(device),
-                            cache=cache, batch_size=batch_size,
-                            description=f"features {backbone.name}")
+    return extract_features(
+        backbone,
+        dataset,
+        indices,
+        device=distributed.device_for(device),
+        cache=cache,
+        batch_size=batch_size,
+        description=f"features {backbone.name}",
+    )
 
 
 def source_probabilities(backbone: Any, features: np.ndarray) -> np.ndarray | None:
@@ -127,9 +148,15 @@ class Extraction:
     batch_size: int = 64
 
 
-def score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndarray,
-                    scorers: dict[str, Any], how: Extraction,
-                    backbone: Any = None) -> np.ndarray | None:
+def score_candidate(
+    row: RankRow,
+    name: str,
+    dataset: Dataset,
+    indices: np.ndarray,
+    scorers: dict[str, Any],
+    how: Extraction,
+    backbone: Any = None,
+) -> np.ndarray | None:
     """Load (unless ``backbone`` is given), extract and score one candidate into ``row``;
     never raises for its failures. Returns the candidate's features (None when it could not be
     scored)."""
@@ -150,8 +177,9 @@ def score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndarr
         return None
     t1 = time.perf_counter()
     try:
-        feats = backbone_features(backbone, dataset, indices, how.cache, device=how.device,
-                                  batch_size=how.batch_size)
+        feats = backbone_features(
+            backbone, dataset, indices, how.cache, device=how.device, batch_size=how.batch_size
+        )
     except (KeyboardInterrupt, RunInterrupted):
         raise
     except Exception as e:  # noqa: BLE001
@@ -159,8 +187,10 @@ def score_candidate(row: RankRow, name: str, dataset: Dataset, indices: np.ndarr
         return None
     row.timings["extract"] = time.perf_counter() - t1
     labels = dataset.labels[indices]
-    probs, no_probs = None, (f"{name} has no source head (the classifier from its pretraining "
-                             "that LEEP and NCE need)")
+    probs, no_probs = (
+        None,
+        (f"{name} has no source head (the classifier from its pretraining that LEEP and NCE need)"),
+    )
     if any(s.needs_source for s in scorers.values()):
         try:
             probs = source_probabilities(backbone, feats)

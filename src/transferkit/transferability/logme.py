@@ -41,8 +41,9 @@ def eigh_project(g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # 10-20x when the cores are shared with other processes (0.4 s vs 8 s measured, n=1,280).
     with native_threads():
         single = g.dtype == np.float32
-        sytrd, sytrd_lwork = ((lapack.ssytrd, lapack.ssytrd_lwork) if single
-                              else (lapack.dsytrd, lapack.dsytrd_lwork))
+        sytrd, sytrd_lwork = (
+            (lapack.ssytrd, lapack.ssytrd_lwork) if single else (lapack.dsytrd, lapack.dsytrd_lwork)
+        )
         lwork = max(int(sytrd_lwork(n, lower=1)[0]), n)
         c, d, e, tau, info = sytrd(g, lower=1, lwork=lwork)
         if info != 0:  # pragma: no cover - LAPACK failure
@@ -52,9 +53,9 @@ def eigh_project(g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         qb = np.array(b, dtype=np.float64, copy=True)
         for i in range(n - 1):  # Q^T b = H(n-1) ... H(1) b, H(i) = I - tau_i v_i v_i^T
             if tau[i] != 0.0:
-                v = c[i + 1:, i].astype(np.float64)
+                v = c[i + 1 :, i].astype(np.float64)
                 v[0] = 1.0
-                qb[i + 1:] -= tau[i] * np.outer(v, v @ qb[i + 1:])
+                qb[i + 1 :] -= tau[i] * np.outer(v, v @ qb[i + 1 :])
         w, z = scipy.linalg.eigh_tridiagonal(d, e)
         return w, z.T @ qb
 
@@ -134,8 +135,14 @@ def logme_evidence(
     _, m2, res2 = _moments(s, x2, outside, t)
     rank = len(sigma)
     log_det = np.log(alpha[None, :] + beta[None, :] * s).sum(axis=0) + (d - rank) * np.log(alpha)
-    evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - beta / 2 * res2 - alpha / 2 * m2
-                - log_det / 2 - n / 2 * np.log(2 * np.pi))
+    evidence = (
+        d / 2 * np.log(alpha)
+        + n / 2 * np.log(beta)
+        - beta / 2 * res2
+        - alpha / 2 * m2
+        - log_det / 2
+        - n / 2 * np.log(2 * np.pi)
+    )
     return evidence / n, alpha, beta
 
 
@@ -189,6 +196,7 @@ class LogME(Score):
         self.max_iter = max_iter
 
     def _score(self, inputs: Inputs) -> float:
-        evidence, _, _ = logme_evidence(inputs.raw, inputs.onehot, tol=self.tol,
-                                        max_iter=self.max_iter)
+        evidence, _, _ = logme_evidence(
+            inputs.raw, inputs.onehot, tol=self.tol, max_iter=self.max_iter
+        )
         return float(evidence.mean())

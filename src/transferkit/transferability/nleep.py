@@ -15,8 +15,7 @@ from transferkit.transferability.leep import leep_of
 
 @dataclass
 class NLEEPOptions:
-    variance: float = opt(0.8, "nleep: share of the feature variance the PCA keeps.", gt=0,
-                          max=1)
+    variance: float = opt(0.8, "nleep: share of the feature variance the PCA keeps.", gt=0, max=1)
     components: int = opt(5, "nleep: Gaussian components per target class.", min=1)
 
 
@@ -49,8 +48,13 @@ class NLEEP(Score):
         keep = self.variance if self.variance < 1 else None
         z = PCA(n_components=keep, svd_solver="full", random_state=self.seed).fit_transform(f)
         v = max(1, min(self.components * inputs.num_classes, len(f) // 2))
-        gmm = GaussianMixture(n_components=v, covariance_type="diag", reg_covar=1e-4,
-                              random_state=self.seed, max_iter=200)
+        gmm = GaussianMixture(
+            n_components=v,
+            covariance_type="diag",
+            reg_covar=1e-4,
+            random_state=self.seed,
+            max_iter=200,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             posteriors = gmm.fit(z).predict_proba(z)  # (N, V)

@@ -19,8 +19,10 @@ def probe_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndar
     counts = np.bincount(labels)
     rarest = int(counts[counts > 0].min())
     if rarest < 2:
-        raise UserError("linear-probe: a class has a single example, so it cannot be "
-                        "cross-validated; use at least two examples of every class.")
+        raise UserError(
+            "linear-probe: a class has a single example, so it cannot be "
+            "cross-validated; use at least two examples of every class."
+        )
     cv = StratifiedKFold(n_splits=min(folds, rarest), shuffle=True, random_state=seed)
     return list(cv.split(np.zeros(len(labels)), labels))
 
@@ -47,8 +49,9 @@ class LinearProbe(Score):
 
     def __init__(self, folds: int = 5, c: float = 1.0, max_iter: int = 1000, seed: int = 0) -> None:
         if int(folds) != folds or folds < 2:
-            raise UserError(f"The linear-probe score needs at least 2 folds (--probe-folds), "
-                            f"not {folds}.")
+            raise UserError(
+                f"The linear-probe score needs at least 2 folds (--probe-folds), not {folds}."
+            )
         self.folds = int(folds)
         self.c = c
         self.max_iter = max_iter
@@ -62,8 +65,9 @@ class LinearProbe(Score):
         f, y = inputs.features, inputs.labels
         pred = np.empty_like(y)
         for train, test in probe_folds(y, self.folds, self.seed):
-            model = make_pipeline(StandardScaler(),
-                                  LogisticRegression(C=self.c, max_iter=self.max_iter))
+            model = make_pipeline(
+                StandardScaler(), LogisticRegression(C=self.c, max_iter=self.max_iter)
+            )
             with native_threads(f[train].size):
                 model.fit(f[train], y[train])
             pred[test] = model.predict(f[test])

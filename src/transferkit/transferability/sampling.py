@@ -7,8 +7,9 @@ import numpy as np
 from transferkit.errors import UserError
 
 
-def stratified_subsample(labels: np.ndarray, pool: np.ndarray, n: int, seed: int,
-                         min_per_class: int = 2) -> np.ndarray:
+def stratified_subsample(
+    labels: np.ndarray, pool: np.ndarray, n: int, seed: int, min_per_class: int = 2
+) -> np.ndarray:
     """``n`` indices of ``pool``, class proportions kept (at least ``min_per_class`` of each
     class), the first of one seeded permutation per class so that larger samples contain
     smaller ones (and reuse their cached features). Sorted."""
@@ -18,8 +19,10 @@ def stratified_subsample(labels: np.ndarray, pool: np.ndarray, n: int, seed: int
         return np.sort(pool)
     lo = np.minimum(counts, min_per_class)
     if n < lo.sum():
-        raise UserError(f"max_examples={n} is too few for {len(classes)} classes: this needs "
-                        f"at least {min_per_class} examples of each, so at least {lo.sum()}.")
+        raise UserError(
+            f"max_examples={n} is too few for {len(classes)} classes: this needs "
+            f"at least {min_per_class} examples of each, so at least {lo.sum()}."
+        )
     quota = counts * n / counts.sum()
     alloc = np.clip(np.floor(quota).astype(np.int64), lo, counts)
     while alloc.sum() < n:

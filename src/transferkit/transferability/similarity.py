@@ -38,8 +38,9 @@ def sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def median_bandwidth(x: np.ndarray, y: np.ndarray | None = None, max_points: int = 2000,
-                     seed: int = 0) -> float:
+def median_bandwidth(
+    x: np.ndarray, y: np.ndarray | None = None, max_points: int = 2000, seed: int = 0
+) -> float:
     """The median heuristic: the median pairwise Euclidean distance between distinct points of
     the pooled sample (a seeded subsample of ``max_points`` when larger). 1.0 if all coincide."""
     z = x if y is None else np.concatenate([x, y])
@@ -75,8 +76,7 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None) 
     """
     x, y = _check(x, "the first sample"), _check(y, "the second sample")
     bw = bandwidth or median_bandwidth(x, y)
-    return _mmd2_from_kernel(rbf_kernel(np.concatenate([x, y]), np.concatenate([x, y]), bw),
-                             len(x))
+    return _mmd2_from_kernel(rbf_kernel(np.concatenate([x, y]), np.concatenate([x, y]), bw), len(x))
 
 
 @dataclass
@@ -91,8 +91,14 @@ class MMDTest:
     n_y: int
 
 
-def mmd_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 200, seed: int = 0,
-             bandwidth: float | None = None) -> MMDTest:
+def mmd_test(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    permutations: int = 200,
+    seed: int = 0,
+    bandwidth: float | None = None,
+) -> MMDTest:
     """MMD^2 and its permutation p-value (Gretton et al. 2012, Section 5): the pooled sample's
     labels are shuffled ``permutations`` times and p = (1 + #{MMD^2_perm >= MMD^2}) /
     (1 + permutations). The kernel matrix is computed once and every permutation is scored
@@ -122,8 +128,9 @@ def mmd_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 200, seed: int
     return MMDTest(stat, float(p), bw, permutations, m, n)
 
 
-def domain_classifier_error(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0,
-                            c: float = 1.0) -> float:
+def domain_classifier_error(
+    x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, c: float = 1.0
+) -> float:
     """Cross-validated error of a logistic regression telling X (0) from Y (1) on
     standardised features; every example is predicted once by a model not trained on it."""
     from sklearn.linear_model import LogisticRegression
@@ -145,8 +152,9 @@ def domain_classifier_error(x: np.ndarray, y: np.ndarray, *, folds: int = 5, see
     return float(np.mean(pred != d))
 
 
-def proxy_a_distance(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> tuple[
-        float, float]:
+def proxy_a_distance(
+    x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0
+) -> tuple[float, float]:
     """Proxy A-distance 2 (1 - 2 err) (Ben-David et al. 2006) and the domain classifier's
     cross-validated error ``err``. 0: indistinguishable domains (err = 0.5); 2: perfectly
     separable. Balanced samples make err = 0.5 the chance level; pass equal sizes."""
@@ -155,8 +163,13 @@ def proxy_a_distance(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int 
 
 
 def class_conditional_mmd(
-    xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, yt: np.ndarray, *,
-    bandwidth: float | None = None, classes: list[str] | None = None,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    xt: np.ndarray,
+    yt: np.ndarray,
+    *,
+    bandwidth: float | None = None,
+    classes: list[str] | None = None,
 ) -> dict[str, float | None]:
     """Unbiased MMD^2 between source and target examples of each class present on both sides
     (labels already in one shared label space); ``None`` for a class with fewer than two
@@ -186,8 +199,14 @@ class DomainDistances:
 
 
 def domain_distances(
-    xs: np.ndarray, xt: np.ndarray, ys: np.ndarray | None = None, yt: np.ndarray | None = None,
-    *, classes: list[str] | None = None, permutations: int = 200, seed: int = 0,
+    xs: np.ndarray,
+    xt: np.ndarray,
+    ys: np.ndarray | None = None,
+    yt: np.ndarray | None = None,
+    *,
+    classes: list[str] | None = None,
+    permutations: int = 200,
+    seed: int = 0,
 ) -> DomainDistances:
     """MMD^2 with its permutation p-value, proxy A-distance, and (when ``ys`` and ``yt`` are
     given, in one shared label space; negative labels are ignored) MMD^2 per shared class, all
@@ -200,6 +219,7 @@ def domain_distances(
     if ys is not None and yt is not None:
         ys, yt = np.asarray(ys), np.asarray(yt)
         keep_s, keep_t = ys >= 0, yt >= 0
-        per_class = class_conditional_mmd(xs[keep_s], ys[keep_s], xt[keep_t], yt[keep_t],
-                                          bandwidth=bw, classes=classes)
+        per_class = class_conditional_mmd(
+            xs[keep_s], ys[keep_s], xt[keep_t], yt[keep_t], bandwidth=bw, classes=classes
+        )
     return DomainDistances(test.mmd2, test.p_value, bw, pad, err, per_class)

@@ -153,7 +153,8 @@ class LazyClasses(collections.abc.Sequence):
 
 
 def attach_source_head(
-    backbone: Backbone, head: nn.Linear | None,
+    backbone: Backbone,
+    head: nn.Linear | None,
     classes: list[str] | Callable[[], list[str]] | None,
 ) -> None:
     """Remember the classifier the weights were trained with (for LEEP / NCE).
@@ -167,8 +168,9 @@ def attach_source_head(
         head = head.eval()
         for p in head.parameters():
             p.requires_grad_(False)
-    names = None if classes is None else (LazyClasses(classes) if callable(classes)
-                                          else list(classes))
+    names = (
+        None if classes is None else (LazyClasses(classes) if callable(classes) else list(classes))
+    )
     object.__setattr__(backbone, "source_head", head)
     object.__setattr__(backbone, "source_classes", names)
 

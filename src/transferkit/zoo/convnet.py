@@ -29,8 +29,7 @@ class ConvNet(Backbone):
         super().__init__()
         chans = (data_config.input_size[0], *widths)
         self.layers = nn.ModuleList(
-            conv_block(chans[i], chans[i + 1], pool=i < len(widths) - 1)
-            for i in range(len(widths))
+            conv_block(chans[i], chans[i + 1], pool=i < len(widths) - 1) for i in range(len(widths))
         )
         self.num_features = widths[-1]
         self.data_config = data_config

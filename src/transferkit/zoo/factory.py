@@ -23,8 +23,9 @@ def _unknown(name: str) -> UserError:
     _, sep, rest = name.partition(":")
     sources = [n for n in SOURCES.list() if SOURCES.get(n).create is not None]
     choices = list(BACKBONES) + ([f"{p}:{rest}" for p in sources] if sep else [])
-    listed = "; ".join(f"{p}:{SOURCES.get(p).example} - {SOURCES.get(p).description}"
-                       for p in sources)
+    listed = "; ".join(
+        f"{p}:{SOURCES.get(p).example} - {SOURCES.get(p).description}" for p in sources
+    )
     return UserError(
         f"Unknown backbone {name!r}.{suggest(name.lower(), choices)} Run `transferkit zoo` to "
         f"list the available models; other sources are {listed}."
@@ -48,8 +49,12 @@ def _named_run(name: str) -> str | None:
 
 
 def create_backbone(
-    name: str, *, pretrained: bool = True, weights: str | None = None,
-    image_size: int | None = None, max_length: int | None = None,
+    name: str,
+    *,
+    pretrained: bool = True,
+    weights: str | None = None,
+    image_size: int | None = None,
+    max_length: int | None = None,
 ) -> Backbone:
     """The backbone named ``name``, with pretrained weights unless ``pretrained=False``.
 
@@ -65,14 +70,17 @@ def create_backbone(
     if max_length and backbone.data_config.modality == "text":
         limit = int(backbone.data_config.input_size[-1])
         if max_length > limit:
-            raise UserError(f"--max-length {max_length} is more than {name} reads ({limit} "
-                            f"tokens); use at most {limit}.")
+            raise UserError(
+                f"--max-length {max_length} is more than {name} reads ({limit} "
+                f"tokens); use at most {limit}."
+            )
         backbone.data_config = backbone.data_config.with_max_length(max_length)
     return backbone
 
 
-def _create(name: str, *, pretrained: bool, weights: str | None, image_size: int | None
-            ) -> Backbone:
+def _create(
+    name: str, *, pretrained: bool, weights: str | None, image_size: int | None
+) -> Backbone:
     if not pretrained:
         weights = None
     prefix, sep, rest = name.partition(":")
@@ -165,11 +173,17 @@ def _pretrained_rows(pattern: str) -> list[dict[str, Any]]:
             continue
         info = rec.extra.get("backbone_info", {})
         c = rec.config
-        rows.append(dict(
-            name=rec.name or f"run:{rec.id}", modality=info.get("modality", "image"),
-            params=info.get("params"), features=info.get("features"),
-            input_size=info.get("input_size"), offline=True, searchable=True,
-            note=f"run:{rec.id}: {c.get('method')} pretraining of {c.get('arch')} on "
-                 f"{c.get('data')}",
-        ))
+        rows.append(
+            dict(
+                name=rec.name or f"run:{rec.id}",
+                modality=info.get("modality", "image"),
+                params=info.get("params"),
+                features=info.get("features"),
+                input_size=info.get("input_size"),
+                offline=True,
+                searchable=True,
+                note=f"run:{rec.id}: {c.get('method')} pretraining of {c.get('arch')} on "
+                f"{c.get('data')}",
+            )
+        )
     return rows

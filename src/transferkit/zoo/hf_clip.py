@@ -32,8 +32,9 @@ RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 class CLIPBackbone(Backbone):
     """CLIP's image tower and projection; ``encode_text`` embeds label descriptions."""
 
-    def __init__(self, clip: nn.Module, name: str, kwargs: dict[str, Any],
-                 data_config: DataConfig) -> None:
+    def __init__(
+        self, clip: nn.Module, name: str, kwargs: dict[str, Any], data_config: DataConfig
+    ) -> None:
         super().__init__()
         self.vision = clip.vision_model
         self.projection = clip.visual_projection
@@ -41,8 +42,11 @@ class CLIPBackbone(Backbone):
         self.data_config = data_config
         self.spec = BackboneSpec(name, dict(kwargs))
         # Not submodules: the backbone's state dict and blocks are the image tower's alone.
-        object.__setattr__(self, "text_tower", nn.ModuleDict(
-            {"model": clip.text_model, "projection": clip.text_projection}).eval())
+        object.__setattr__(
+            self,
+            "text_tower",
+            nn.ModuleDict({"model": clip.text_model, "projection": clip.text_projection}).eval(),
+        )
         self.logit_scale = float(clip.logit_scale.detach().exp())
         attach_source_head(self, None, None)
 
@@ -57,24 +61,34 @@ class CLIPBackbone(Backbone):
         return [Group(first), *v.encoder.layers, Group([v.post_layernorm, self.projection])]
 
     @torch.no_grad()
-    def encode_text(self, texts: list[str], device: torch.device | None = None,
-                    batch_size: int = 64) -> torch.Tensor:
+    def encode_text(
+        self, texts: list[str], device: torch.device | None = None, batch_size: int = 64
+    ) -> torch.Tensor:
         """L2-normalised text embeddings (len(texts), D) in the image embeddings' space."""
         from transferkit.zoo.transformers_common import load_tokenizer
 
         if not self.data_config.tokenizer:
-            raise UserError(f"{self.name} has no tokenizer saved with it, so it cannot embed "
-                            "label descriptions; load the CLIP folder with hf:PATH.")
+            raise UserError(
+                f"{self.name} has no tokenizer saved with it, so it cannot embed "
+                "label descriptions; load the CLIP folder with hf:PATH."
+            )
         tok = load_tokenizer(self.data_config.tokenizer)
         limit = int(getattr(self.text_tower["model"].config, "max_position_embeddings", 77))
         device = device or next(self.parameters()).device
         tower = self.text_tower.to(device)
         out = []
         for start in range(0, len(texts), batch_size):
-            enc = tok(texts[start:start + batch_size], padding=True, truncation=True,
-                      max_length=limit, return_tensors="pt")
-            pooled = tower["model"](input_ids=enc["input_ids"].to(device),
-                                    attention_mask=enc["attention_mask"].to(device)).pooler_output
+            enc = tok(
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=limit,
+                return_tensors="pt",
+            )
+            pooled = tower["model"](
+                input_ids=enc["input_ids"].to(device),
+                attention_mask=enc["attention_mask"].to(device),
+            ).pooler_output
             out.append(nn.functional.normalize(tower["projection"](pooled), dim=-1).float().cpu())
         return torch.cat(out)
 
@@ -94,10 +108,13 @@ def clip_data_config(folder: str, config: Any, tokenizer: str) -> DataConfig:
     short = pre.get("size", crop)
     short = int(short.get("shortest_edge", crop) if isinstance(short, dict) else short)
     return DataConfig(
-        modality="image", input_size=(3, crop, crop),
-        mean=tuple(pre.get("image_mean", CLIP_MEAN)), std=tuple(pre.get("image_std", CLIP_STD)),
+        modality="image",
+        input_size=(3, crop, crop),
+        mean=tuple(pre.get("image_mean", CLIP_MEAN)),
+        std=tuple(pre.get("image_std", CLIP_STD)),
         interpolation=RESAMPLE.get(int(pre.get("resample", 3)), "bicubic"),
-        crop_pct=min(1.0, crop / max(short, 1)), tokenizer=tokenizer,
+        crop_pct=min(1.0, crop / max(short, 1)),
+        tokenizer=tokenizer,
     )
 
 
@@ -107,15 +124,19 @@ def create_clip(folder: str, config: Any, *, pretrained: bool, name: str) -> CLI
     from transferkit.zoo.transformers_common import config_dict
 
     if getattr(config, "model_type", "") != "clip":
-        raise UserError(f"{name} is a {config.model_type} model; of the image-text models only "
-                        "CLIP is supported (hf:PATH to a CLIP folder).")
+        raise UserError(
+            f"{name} is a {config.model_type} model; of the image-text models only "
+            "CLIP is supported (hf:PATH to a CLIP folder)."
+        )
     try:
         clip = CLIPModel.from_pretrained(folder) if pretrained else CLIPModel(config)
         AutoTokenizer.from_pretrained(folder)  # fail now, not at zero-shot time
     except Exception as e:  # noqa: BLE001
-        raise UserError(f"Could not load the CLIP model {name} ({type(e).__name__}: "
-                        f"{str(e)[:300]}). The folder needs config.json, the weights, "
-                        "preprocessor_config.json and the tokenizer files.") from None
+        raise UserError(
+            f"Could not load the CLIP model {name} ({type(e).__name__}: "
+            f"{str(e)[:300]}). The folder needs config.json, the weights, "
+            "preprocessor_config.json and the tokenizer files."
+        ) from None
     kwargs = {"hf_config": config_dict(config), "clip": True}
     return CLIPBackbone(clip, name, kwargs, clip_data_config(folder, config, folder))
 

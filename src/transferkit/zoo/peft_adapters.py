@@ -41,12 +41,18 @@ def wrap(model: nn.Module, config: dict[str, Any]) -> nn.Module:
             warnings.simplefilter("ignore", FutureWarning)
             return get_peft_model(model, get_peft_config(dict(config)))
     except ValueError as e:  # e.g. a target module that does not exist
-        raise UserError(f"Could not add the adapters ({e}). Check the layers named "
-                        "(--lora-targets).") from None
+        raise UserError(
+            f"Could not add the adapters ({e}). Check the layers named (--lora-targets)."
+        ) from None
 
 
 def legacy_lora(settings: dict[str, Any]) -> dict[str, Any]:
     """The peft config of a model saved before adapters were stored as peft configs."""
-    return {"peft_type": "LORA", "r": settings["rank"], "lora_alpha": settings["alpha"],
-            "lora_dropout": settings["dropout"], "target_modules": settings["targets"],
-            "bias": "none"}
+    return {
+        "peft_type": "LORA",
+        "r": settings["rank"],
+        "lora_alpha": settings["alpha"],
+        "lora_dropout": settings["dropout"],
+        "target_modules": settings["targets"],
+        "bias": "none",
+    }

@@ -45,6 +45,11 @@ def build_projected(spec: BackboneSpec, data_config=None) -> ProjectedBackbone:
     return ProjectedBackbone(inner, int(spec.kwargs["dim"]))
 
 
-SOURCES.register("projected", Source("a backbone with a learned projection (the VAE's mean)",
-                                     build=build_projected,
-                                     owns=lambda spec: spec.name == "projected"))
+SOURCES.register(
+    "projected",
+    Source(
+        "a backbone with a learned projection (the VAE's mean)",
+        build=build_projected,
+        owns=lambda spec: spec.name == "projected",
+    ),
+)

@@ -68,16 +68,38 @@ def load_saved(
 
 
 def _saved_source(resolve):
-    def create(rest: str, *, pretrained: bool = True, weights: str | None = None,
-               image_size: int | None = None) -> Backbone:
+    def create(
+        rest: str,
+        *,
+        pretrained: bool = True,
+        weights: str | None = None,
+        image_size: int | None = None,
+    ) -> Backbone:
         if weights is not None:
             raise UserError(f"{rest} already holds its weights; drop --weights.")
-        return load_saved(resolve(rest), pretrained=pretrained, image_size=image_size,
-                          origin=f"{resolve.__name__.removeprefix('resolve_')}:{rest}")
+        return load_saved(
+            resolve(rest),
+            pretrained=pretrained,
+            image_size=image_size,
+            origin=f"{resolve.__name__.removeprefix('resolve_')}:{rest}",
+        )
+
     return create
 
 
-SOURCES.register("file", Source("a model transferkit saved (a model folder)",
-                                create=_saved_source(resolve_file), example="/path/to/model"))
-SOURCES.register("run", Source("the model a transferkit run saved (fit, pretrain, adapt)",
-                               create=_saved_source(resolve_run), example="RUN_ID"))
+SOURCES.register(
+    "file",
+    Source(
+        "a model transferkit saved (a model folder)",
+        create=_saved_source(resolve_file),
+        example="/path/to/model",
+    ),
+)
+SOURCES.register(
+    "run",
+    Source(
+        "the model a transferkit run saved (fit, pretrain, adapt)",
+        create=_saved_source(resolve_run),
+        example="RUN_ID",
+    ),
+)

@@ -17,8 +17,12 @@ NAME = "cnn-small"
 WIDTHS = (32, 64, 128, 256)
 
 DATA_CONFIG = DataConfig(
-    modality="image", input_size=(1, 28, 28), mean=(0.5,), std=(0.5,),
-    interpolation="bilinear", crop_pct=1.0,
+    modality="image",
+    input_size=(1, 28, 28),
+    mean=(0.5,),
+    std=(0.5,),
+    interpolation="bilinear",
+    crop_pct=1.0,
 )
 
 
@@ -42,10 +46,13 @@ def create_small_cnn(pretrained: bool = False) -> SmallCNN:
 BACKBONES.register(
     NAME,
     ZooEntry(
-        name=NAME, modality="image",
+        name=NAME,
+        modality="image",
         description="small CNN for 28x28 grey images; architecture only (pretrain it)",
-        factory=create_small_cnn, available=lambda: (False, "no weights: pretrain it first"),
+        factory=create_small_cnn,
+        available=lambda: (False, "no weights: pretrain it first"),
         params=sum(p.numel() for p in SmallCNN().parameters()),
-        num_features=WIDTHS[-1], input_size=28,
+        num_features=WIDTHS[-1],
+        input_size=28,
     ),
 )

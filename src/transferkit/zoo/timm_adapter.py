@@ -209,7 +209,7 @@ def _meta_size(arch: str) -> tuple[int | None, int | None]:
     try:
         with torch.device("meta"):
             m = timm.create_model(arch, pretrained=False, num_classes=0)
-    except Exception:
+    except Exception:  # noqa: BLE001 - best effort: any failure means "not available"
         return None, None
     feats = getattr(m, "head_hidden_size", None) or m.num_features
     return sum(p.numel() for p in m.parameters()), int(feats)
@@ -248,7 +248,14 @@ def list_timm(pattern: str = "*") -> list[dict[str, Any]]:
     return rows
 
 
-SOURCES.register("timm", Source(
-    "any timm model (hub weights when online, or --weights FILE)", create=create_timm,
-    build=build_timm, owns=lambda spec: spec.name.startswith(PREFIX), listing=list_timm,
-    example="resnet18"))
+SOURCES.register(
+    "timm",
+    Source(
+        "any timm model (hub weights when online, or --weights FILE)",
+        create=create_timm,
+        build=build_timm,
+        owns=lambda spec: spec.name.startswith(PREFIX),
+        listing=list_timm,
+        example="resnet18",
+    ),
+)

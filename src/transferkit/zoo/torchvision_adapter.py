@@ -196,7 +196,7 @@ def _meta_features(arch: str) -> int | None:
         with torch.device("meta"):
             model = get_model(arch, weights=None)
         return int(model.get_submodule(_classifier_name(model)).in_features)
-    except Exception:
+    except Exception:  # noqa: BLE001 - best effort: any failure means "not available"
         return None
 
 
@@ -226,8 +226,14 @@ def list_torchvision(pattern: str = "*") -> list[dict[str, Any]]:
     return rows
 
 
-SOURCES.register("torchvision", Source(
-    "a torchvision classification model (its default weights, or --weights FILE)",
-    create=create_torchvision, build=build_torchvision,
-    owns=lambda spec: spec.name.startswith(PREFIX), listing=list_torchvision,
-    example="resnet18"))
+SOURCES.register(
+    "torchvision",
+    Source(
+        "a torchvision classification model (its default weights, or --weights FILE)",
+        create=create_torchvision,
+        build=build_torchvision,
+        owns=lambda spec: spec.name.startswith(PREFIX),
+        listing=list_torchvision,
+        example="resnet18",
+    ),
+)

@@ -29,17 +29,21 @@ def quiet_transformers() -> None:
 def load_tokenizer(path: str):
     """The tokenizer saved in folder ``path`` (transformers' AutoTokenizer; never downloads)."""
     if not path:
-        raise UserError("This text model has no tokenizer in its data config; it cannot read "
-                        "text. Load it again through the zoo (minilm-l6, hf:PATH).")
+        raise UserError(
+            "This text model has no tokenizer in its data config; it cannot read "
+            "text. Load it again through the zoo (minilm-l6, hf:PATH)."
+        )
     from transformers import AutoTokenizer
 
     quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as e:  # noqa: BLE001 - missing files, unknown tokenizer class
-        raise UserError(f"Could not load the tokenizer from {path} ({type(e).__name__}: "
-                        f"{str(e)[:200]}). The folder must hold the tokenizer files saved with "
-                        "the model (tokenizer.json or vocab files, tokenizer_config.json).") from None
+        raise UserError(
+            f"Could not load the tokenizer from {path} ({type(e).__name__}: "
+            f"{str(e)[:200]}). The folder must hold the tokenizer files saved with "
+            "the model (tokenizer.json or vocab files, tokenizer_config.json)."
+        ) from None
 
 
 def config_dict(config: Any) -> dict[str, Any]:
@@ -78,8 +82,9 @@ def sentence_transformers_layout(folder: Path) -> tuple[Path, str | None, bool, 
         elif kind.endswith("Pooling"):
             cfg = _read_json(sub / "config.json")
             for mode in POOLING:
-                if cfg.get(f"pooling_mode_{mode}_token" if mode == "cls" else
-                           f"pooling_mode_{mode}_tokens"):
+                if cfg.get(
+                    f"pooling_mode_{mode}_token" if mode == "cls" else f"pooling_mode_{mode}_tokens"
+                ):
                     pooling = mode
                     break
         elif kind.endswith("Normalize"):
@@ -101,6 +106,13 @@ def max_tokens(config: Any, tokenizer: Any, declared: int | None) -> int:
 def text_data_config(tokenizer: str, limit: int) -> DataConfig:
     """A text model's data config: its tokenizer, and ``limit`` tokens (also recorded as the
     last entry of ``input_size``: the most ``--max-length`` may ask for)."""
-    return DataConfig(modality="text", tokenizer=str(tokenizer), max_length=int(limit),
-                      input_size=(1, 1, int(limit)), mean=(0.0,), std=(1.0,),
-                      interpolation="none", crop_pct=1.0)
+    return DataConfig(
+        modality="text",
+        tokenizer=str(tokenizer),
+        max_length=int(limit),
+        input_size=(1, 1, int(limit)),
+        mean=(0.0,),
+        std=(1.0,),
+        interpolation="none",
+        crop_pct=1.0,
+    )

@@ -31,25 +31,35 @@ def lora_targets(model: nn.Module) -> list[str]:
     for pair in (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v")):
         if set(pair) <= names:
             return list(pair)
-    raise UserError(f"Cannot tell which layers of this {model_type or 'model'} take LoRA "
-                    f"adapters; name them with --lora-targets (Linear layers here: "
-                    f"{', '.join(sorted(names)[:12])}).")
+    raise UserError(
+        f"Cannot tell which layers of this {model_type or 'model'} take LoRA "
+        f"adapters; name them with --lora-targets (Linear layers here: "
+        f"{', '.join(sorted(names)[:12])})."
+    )
 
 
-def add_lora(backbone: Any, rank: int, alpha: float, dropout: float = 0.1,
-             targets: list[str] | None = None) -> dict[str, Any]:
+def add_lora(
+    backbone: Any, rank: int, alpha: float, dropout: float = 0.1, targets: list[str] | None = None
+) -> dict[str, Any]:
     """Wrap a transformers backbone with LoRA adapters; returns the settings
     (rank, alpha, dropout, targets) and leaves only the adapters trainable."""
     from peft import LoraConfig
 
     if not hasattr(backbone, "add_adapters"):
-        raise UserError(f"LoRA needs a transformers text encoder (minilm-l6, hf:PATH); "
-                        f"{backbone.name} is not one.")
+        raise UserError(
+            f"LoRA needs a transformers text encoder (minilm-l6, hf:PATH); "
+            f"{backbone.name} is not one."
+        )
     if backbone.has_adapters:
         raise UserError("This model already has LoRA adapters; add them once.")
     chosen = list(targets) if targets else lora_targets(backbone.model)
-    backbone.add_adapters(LoraConfig(r=int(rank), lora_alpha=float(alpha),
-                                     lora_dropout=float(dropout), target_modules=chosen,
-                                     bias="none"))
-    return {"rank": int(rank), "alpha": float(alpha), "dropout": float(dropout),
-            "targets": chosen}
+    backbone.add_adapters(
+        LoraConfig(
+            r=int(rank),
+            lora_alpha=float(alpha),
+            lora_dropout=float(dropout),
+            target_modules=chosen,
+            bias="none",
+        )
+    )
+    return {"rank": int(rank), "alpha": float(alpha), "dropout": float(dropout), "targets": chosen}

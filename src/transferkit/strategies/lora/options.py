@@ -13,8 +13,10 @@ class LoRAOptions:
     alpha: float = opt(16.0, "lora: scaling alpha (the update is scaled by alpha / r).", gt=0)
     dropout: float = opt(0.1, "lora: dropout on the adapters' input.", min=0, lt=1)
     targets: str | None = opt(
-        None, "lora: comma-separated names of the layers to adapt (default: detected, e.g. "
-        "query,value for BERT-like models).")
+        None,
+        "lora: comma-separated names of the layers to adapt (default: detected, e.g. "
+        "query,value for BERT-like models).",
+    )
 
     def target_list(self) -> list[str] | None:
         return [t.strip() for t in (self.targets or "").split(",") if t.strip()] or None

@@ -44,10 +44,14 @@ class LoRATask(FineTuneTask):
         model.train()
 
     def configure(self, steps_per_epoch: int, epochs: int):
-        return adamw_warmup_cosine([(self.model, self.lr)], weight_decay=self.opts.weight_decay,
-                                   warmup_epochs=self.opts.warmup_epochs,
-                                   steps_per_epoch=steps_per_epoch, epochs=epochs,
-                                   trainable_only=True)
+        return adamw_warmup_cosine(
+            [(self.model, self.lr)],
+            weight_decay=self.opts.weight_decay,
+            warmup_epochs=self.opts.warmup_epochs,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            trainable_only=True,
+        )
 
 
 def parameter_counts(model: TransferModel) -> dict[str, float]:
@@ -55,8 +59,13 @@ def parameter_counts(model: TransferModel) -> dict[str, float]:
     total = sum(p.numel() for p in model.parameters())
     adapters = sum(p.numel() for n, p in model.backbone.named_parameters() if "lora_" in n)
     head = sum(p.numel() for p in model.head.parameters())
-    return {"trainable_params": adapters + head, "adapter_params": adapters, "head_params": head,
-            "total_params": total, "trainable_fraction": (adapters + head) / total}
+    return {
+        "trainable_params": adapters + head,
+        "adapter_params": adapters,
+        "head_params": head,
+        "total_params": total,
+        "trainable_fraction": (adapters + head) / total,
+    }
 
 
 @STRATEGIES.register("lora")
@@ -70,9 +79,11 @@ class LoRA(Strategy):
         o, lo = ctx.config.train, self.opts(ctx)
         backbone = ctx.backbone
         if not hasattr(backbone, "add_adapters"):
-            raise UserError(f"lora needs a transformers text encoder (minilm-l6, hf:PATH); "
-                            f"{ctx.config.model} is not one. Use finetune, or --unfreeze K to "
-                            "train only the top blocks.")
+            raise UserError(
+                f"lora needs a transformers text encoder (minilm-l6, hf:PATH); "
+                f"{ctx.config.model} is not one. Use finetune, or --unfreeze K to "
+                "train only the top blocks."
+            )
         head_info: dict = {}
         if o.head_init == "linear":
             model, head_info = probe_start(ctx)
@@ -87,6 +98,13 @@ class LoRA(Strategy):
         backbone.invalidate_identity()
         if ctx.run_dir is not None and distributed.is_main():
             backbone.model.save_pretrained(str(ctx.run_dir / "model" / "adapter"))
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "train_seconds": result.seconds, "lr": task.lr, "lora": settings, **counts, **head_info}
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_seconds": result.seconds,
+            "lr": task.lr,
+            "lora": settings,
+            **counts,
+            **head_info,
+        }
         return StrategyResult(model, result.history, info, backbone_frozen=False)

@@ -1,0 +1,56 @@
+"""The end of the search: the chosen run's model on the test split, read here for the first
+and only time; the metrics are recorded in the winning run and in the search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from transferkit.data.base import Dataset
+from transferkit.evaluation.metrics import calibration_bins, classification_metrics, softmax
+from transferkit.evaluation.predict import predict_logits
+from transferkit.runs._transfer import FitResult
+from transferkit.runs.predict import load_run_model
+from transferkit.store import RunStore
+from transferkit.store.artifacts import save_predictions
+
+
+def evaluate_winner(
+    chosen: dict[str, Any], dataset: Dataset, test: np.ndarray, store: RunStore, device
+) -> tuple[FitResult | None, dict[str, Any]]:
+    """(the winning run as a FitResult with its test metrics, those metrics)."""
+    if not chosen.get("run"):
+        return None, {}
+    model, classes, run_id = load_run_model(chosen["run"], store)
+    if len(test) == 0:
+        metrics: dict[str, Any] = {}
+    else:
+        logits = predict_logits(model, dataset, test, device=device, description="test")
+        proba = softmax(logits)
+        y = dataset.labels[test]
+        metrics = classification_metrics(y, proba, dataset.classes, prefix="test_")
+        save_predictions(store.artifact_dir(run_id), test, y, proba)
+        store.update(
+            run_id,
+            metrics=metrics,
+            extra={"calibration": calibration_bins(y, proba), "tested_by_search": True},
+        )
+    rec = store.get(run_id)
+    info = {
+        **rec.extra.get("strategy_info", {}),
+        "model": chosen.get("model"),
+        "image_size": chosen.get("image_size"),
+    }
+    result = FitResult(
+        run_id,
+        chosen["strategy"],
+        dict(rec.metrics),
+        model,
+        classes,
+        rec.extra.get("history", []),
+        info,
+        store.artifact_dir(run_id),
+        len(dataset.skipped),
+    )
+    return result, metrics

@@ -1,0 +1,215 @@
+"""``auto``: choose the source model, the strategy and the recipe within a time budget.
+
+Read top to bottom: settings -> data and the usual splits (the test split set aside, read once
+at the end) -> the search record -> rank the candidates (:mod:`transferkit.search.ranking`) ->
+the cheap strategies on cached features -> successive halving over fine-tuning recipes on an
+Optuna study -> the choice by validation (:mod:`transferkit.search.choose`) -> the winner tested
+-> the record finished with the leaderboard. Every cheap run and trial is an ordinary transfer
+run linked to the search. ``--resume`` continues a killed search (finished stages and trials
+are kept); ``--worker`` joins another machine's study (:func:`work`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from transferkit import distributed, progress
+from transferkit.config import AutoConfig, FitConfig, check_ranges
+from transferkit.data.splits import make_splits
+from transferkit.errors import UserError
+from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
+from transferkit.runs._recorded import RecordedRun
+from transferkit.runs._transfer import FitResult
+from transferkit.runs.auto.final import evaluate_winner
+from transferkit.runs.auto.stages import AutoResult, Search
+from transferkit.runs.auto.worker import work
+from transferkit.search.budget import Clock, parse_budget
+from transferkit.search.choose import choose, leaderboard
+from transferkit.search.ranking import candidate_names
+from transferkit.search.space import DEFAULTS
+from transferkit.store import RunStore
+from transferkit.strategies import STRATEGIES
+
+MIN_BUDGET_S = 10.0
+
+
+def make_auto_config(data: str | None, config: AutoConfig | None, **overrides: Any) -> AutoConfig:
+    """AutoConfig from keyword overrides (strategies' own options, e.g. ``lora_rank``, flat)."""
+    cfg = config or AutoConfig()
+    names = {f.name for f in dataclasses.fields(AutoConfig)} - {"options"}
+    unknown = set(overrides) - names - {d for d, _, _ in STRATEGIES.option_fields()}
+    if unknown:
+        raise UserError(
+            f"Unknown option(s) {', '.join(sorted(unknown))} for auto. Options: "
+            f"{', '.join(sorted(names))}."
+        )
+    options = {**cfg.options, **{k: v for k, v in overrides.items() if k not in names}}
+    cfg = dataclasses.replace(
+        cfg,
+        **{k: v for k, v in overrides.items() if k in names},
+        options=options,
+        **({"data": data} if data else {}),
+    )
+    check_ranges(cfg)
+    if parse_budget(cfg.budget) < MIN_BUDGET_S:
+        raise UserError(
+            f"--budget {cfg.budget} is too small: the search needs at least "
+            f"{MIN_BUDGET_S:.0f} s to check and rank its candidates and fit one "
+            "linear probe (on large data, minutes)."
+        )
+    for s in cfg.strategies:
+        STRATEGIES.get(s)
+    return cfg
+
+
+def _base(cfg: AutoConfig) -> FitConfig:
+    """The transfer settings every run of the search starts from."""
+    keep = {
+        "data",
+        "labels_per_class",
+        "val_fraction",
+        "test_fraction",
+        "max_test",
+        "strict",
+        "text_column",
+        "label_column",
+        "max_length",
+        "seed",
+        "batch_size",
+        "device",
+        "amp",
+        "num_workers",
+    }
+    options = {**cfg.options, **({"labels": cfg.labels} if cfg.labels else {})}
+    return make_config(
+        **{k: v for k, v in dataclasses.asdict(cfg).items() if k in keep},
+        **options,
+        strategy="linear",
+        strategies=STRATEGIES.list(),
+    )
+
+
+def _resumed(store: RunStore, resume: str) -> tuple[AutoConfig, dict[str, Any], str]:
+    rec = store.get(resume)
+    if rec.kind != "auto" or rec.status == "done":
+        raise UserError(
+            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
+            "auto search can be resumed here."
+        )
+    return AutoConfig.from_dict(rec.config), dict(rec.extra), rec.data_fingerprint or ""
+
+
+def auto(
+    data: str | None = None,
+    *,
+    config: AutoConfig | None = None,
+    resume: str | None = None,
+    store: RunStore | None = None,
+    **overrides: Any,
+) -> AutoResult:
+    """Search for the best transfer of a source model to ``data`` within ``budget`` (see the
+    module docstring); returns an :class:`AutoResult`."""
+    store = store or RunStore()
+    done, fingerprint = {}, None
+    if resume:
+        cfg, done, fingerprint = _resumed(store, resume)
+    else:
+        cfg = make_auto_config(data, config, **overrides)
+    if cfg.worker:
+        return work(cfg, store)
+    clock = Clock(parse_budget(cfg.budget), float(done.get("elapsed", 0.0)))
+    device = distributed.setup(cfg.device)
+    base = _base(cfg)
+    dataset = load_fit_data(base)
+    check_labelled(dataset)
+    if fingerprint and fingerprint != dataset.fingerprint:
+        raise UserError(
+            f"The data {cfg.data} changed since search {resume} started (its "
+            "fingerprint differs), so its trials do not apply; start a new search."
+        )
+    splits = make_splits(
+        dataset,
+        seed=cfg.seed,
+        labels_per_class=cfg.labels_per_class,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.test_fraction,
+        max_test=cfg.max_test,
+    )
+    names = candidate_names(cfg.models, dataset.modality)
+    strategies = cfg.strategies or list(DEFAULTS[dataset.modality])
+    with RecordedRun(
+        store,
+        "auto",
+        dataclasses.asdict(cfg),
+        seed=cfg.seed,
+        resume=resume,
+        data_fingerprint=dataset.fingerprint,
+    ) as run:
+        run.note(
+            dataset=dataset.summary(),
+            splits=splits.sizes(),
+            candidates=names,
+            budget_s=clock.budget_s,
+        )
+        search = Search(cfg, store, run, dataset, splits, base, clock, device, done)
+        ranked = search.rank(names)
+        search.check_budget(ranked)
+        cheap_rows = search.cheap(ranked, strategies)
+        trials = search.trials(search.space(ranked, strategies))
+        board = leaderboard(cheap_rows + trials)
+        chosen, why = choose(board)
+        progress.info(f"auto: chose {why}")
+        with clock.stage("test"):
+            chosen = search.local(chosen)
+            winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
+        run.finish(
+            metrics,
+            {**clock.stages, "total": clock.elapsed()},
+            leaderboard=board,
+            chosen=chosen,
+            why=why,
+            elapsed=clock.elapsed(),
+            winner_run=chosen.get("run"),
+        )
+    return AutoResult(run.id, chosen, why, metrics, winner, board, ranked.rows, run.dir)
+
+
+def auto_fit(
+    data: str | None = None, *, config: FitConfig | None = None, **overrides: Any
+) -> FitResult:
+    """``fit --strategy auto --budget B``: the search over every offline model of the data's
+    modality with fit's data settings; returns the winning run (with its test metrics)."""
+    store = overrides.pop("store", None)
+    extra = set(overrides) & {"dataset", "splits", "parent", "record", "hooks"}
+    if extra:
+        raise UserError(
+            f"The automatic search loads and splits the data itself; "
+            f"{', '.join(sorted(extra))} cannot be given with a --budget."
+        )
+    cfg = make_config(
+        data,
+        config=config,
+        **{**{k: v for k, v in overrides.items() if k != "budget"}, "strategy": "auto"},
+    )
+    budget = overrides.get("budget") or cfg.options.get("budget")
+    d, t = cfg.data, cfg.train
+    res = auto(
+        d.data,
+        budget=budget,
+        labels_per_class=d.labels_per_class,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        max_test=d.max_test,
+        seed=cfg.seed,
+        strict=d.strict,
+        text_column=d.text_column,
+        label_column=d.label_column,
+        batch_size=t.batch_size,
+        device=t.device,
+        store=store,
+    )
+    if res.winner is None:
+        raise UserError(f"Search {res.run_id} found no usable model ({res.why}).")
+    res.winner.info["search"] = res.run_id
+    return res.winner
