@@ -1,5 +1,6 @@
-"""The end of the search: the chosen run's model on the test split, read here for the first
-and only time; the metrics are recorded in the winning run and in the search."""
+"""The end of the search: the chosen configuration's run on this machine (trained here when
+another worker ran it), then its model on the test split, read here for the first and only
+time; the metrics are recorded in the winning run and in the search."""
 
 from __future__ import annotations
 
@@ -7,13 +8,39 @@ from typing import Any
 
 import numpy as np
 
+from transferkit import progress
 from transferkit.data.base import Dataset
 from transferkit.evaluation.metrics import calibration_bins, classification_metrics, softmax
 from transferkit.evaluation.predict import predict_logits
 from transferkit.runs._transfer import FitResult
+from transferkit.runs.auto.search import Search, in_store
 from transferkit.runs.predict import load_run_model
+from transferkit.search.space import SearchSpace
 from transferkit.store import RunStore
 from transferkit.store.artifacts import save_predictions
+
+
+def trained_here(search: Search, chosen: dict[str, Any]) -> dict[str, Any]:
+    """``chosen``, with its run in this machine's store: a trial another worker ran is
+    trained again here with the same parameters (the full number of epochs, no pruning)."""
+    if chosen.get("kind") != "trial" or in_store(search.store, chosen.get("run")):
+        return chosen
+    progress.info(f"auto: trial {chosen['trial']} ran on another worker; training it here")
+    space = SearchSpace([], [], [], search.cfg.max_epochs)
+    r = search.fit_once(
+        **space.overrides(chosen["params"]),
+        record={
+            "trial": chosen["trial"],
+            "params": chosen["params"],
+            "refit_of": chosen.get("run"),
+        },
+    )
+    return {
+        **chosen,
+        "run": r.run_id,
+        "refit_of": chosen.get("run"),
+        "refit_val": r.metrics.get(f"val_{search.cfg.metric}"),
+    }
 
 
 def evaluate_winner(

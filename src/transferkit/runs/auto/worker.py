@@ -11,23 +11,61 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 from transferkit import distributed, progress
 from transferkit.config import AutoConfig, FitConfig
-from transferkit.data.splits import make_splits
+from transferkit.data.base import Dataset
+from transferkit.data.splits import Splits
 from transferkit.errors import UserError
 from transferkit.runs._fitting import check_labelled, load_fit_data
 from transferkit.runs._recorded import RecordedRun
-from transferkit.runs.auto.stages import AutoResult, Search, _optimize, in_store, trial_rows
+from transferkit.runs.auto.search import AutoResult, Search, in_store, search_splits
+from transferkit.runs.auto.trials import optimize, trial_rows
 from transferkit.search.budget import Clock
 from transferkit.search.space import ModelInfo, SearchSpace
-from transferkit.search.study import open_study, storage_url
+from transferkit.search.study import Objective, open_study, storage_url
 from transferkit.store import RunStore
 
 
-def work(cfg: AutoConfig, store: RunStore):
-    from transferkit.search.study import Objective
+def work(cfg: AutoConfig, store: RunStore) -> AutoResult:
+    """Run trials of the study ``cfg.study`` until its search's deadline; returns this
+    worker's record, with the trials it ran (see the module docstring)."""
+    study, attrs = _join(cfg, store)
+    main = AutoConfig.from_dict(attrs["config"])
+    base = FitConfig.from_dict(attrs["base"])
+    device = distributed.setup(cfg.device)
+    dataset, splits = _same_data(base, main, attrs["fingerprint"])
+    space = SearchSpace(
+        [ModelInfo(**m) for m in attrs["models"]],
+        attrs["strategies"],
+        attrs["image_sizes"],
+        attrs["max_epochs"],
+    )
+    deadline = time.monotonic() + attrs["deadline_unix"] - time.time()
+    with RecordedRun(
+        store,
+        "auto-worker",
+        {**dataclasses.asdict(cfg), "search": attrs["search"]},
+        seed=main.seed,
+        data_fingerprint=dataset.fingerprint,
+    ) as run:
+        search = Search(main, store, run, dataset, splits, base, Clock(1.0), device)
+        progress.info(
+            f"worker {run.id}: study {cfg.study}, "
+            f"{max(0.0, deadline - time.monotonic()):.0f} s left"
+        )
+        optimize(
+            study, Objective(space, search.fit_once, main.metric, deadline), deadline, main.trials
+        )
+        mine = [r for r in trial_rows(study) if r.get("run") and in_store(store, r["run"])]
+        run.finish({"trials": len(mine)}, {}, trials=mine, study=cfg.study)
+    return AutoResult(run.id, {}, f"worker: {len(mine)} trials", {}, None, mine, [], run.dir)
 
+
+def _join(cfg: AutoConfig, store: RunStore) -> tuple[Any, dict[str, Any]]:
+    """The study named by ``--study`` and what its search left for workers in it; refused
+    when there is none yet."""
     if not cfg.study:
         raise UserError(
             "--worker joins an existing study: name it with --study NAME (and "
@@ -51,46 +89,16 @@ def work(cfg: AutoConfig, store: RunStore):
             f"The study {cfg.study!r} in {url} is not ready yet (its search has "
             "not reached the fine-tuning stage); start the worker again shortly."
         )
-    main = AutoConfig.from_dict(attrs["config"])
-    base = FitConfig.from_dict(attrs["base"])
-    device = distributed.setup(cfg.device)
+    return study, attrs
+
+
+def _same_data(base: FitConfig, main: AutoConfig, fingerprint: str) -> tuple[Dataset, Splits]:
+    """The search's data on this machine, and its splits; refused when the data differs."""
     dataset = load_fit_data(base)
     check_labelled(dataset)
-    if dataset.fingerprint != attrs["fingerprint"]:
+    if dataset.fingerprint != fingerprint:
         raise UserError(
             f"The data {base.data.data} on this machine differs from the search's "
             "(fingerprints differ); give every worker the same data."
         )
-    splits = make_splits(
-        dataset,
-        seed=main.seed,
-        labels_per_class=main.labels_per_class,
-        val_fraction=main.val_fraction,
-        test_fraction=main.test_fraction,
-        max_test=main.max_test,
-    )
-    space = SearchSpace(
-        [ModelInfo(**m) for m in attrs["models"]],
-        attrs["strategies"],
-        attrs["image_sizes"],
-        attrs["max_epochs"],
-    )
-    deadline = time.monotonic() + attrs["deadline_unix"] - time.time()
-    with RecordedRun(
-        store,
-        "auto-worker",
-        {**dataclasses.asdict(cfg), "search": attrs["search"]},
-        seed=main.seed,
-        data_fingerprint=dataset.fingerprint,
-    ) as run:
-        search = Search(main, store, run, dataset, splits, base, Clock(1.0), device)
-        progress.info(
-            f"worker {run.id}: study {cfg.study}, "
-            f"{max(0.0, deadline - time.monotonic()):.0f} s left"
-        )
-        _optimize(
-            study, Objective(space, search.fit_once, main.metric, deadline), deadline, main.trials
-        )
-        mine = [r for r in trial_rows(study) if r.get("run") and in_store(store, r["run"])]
-        run.finish({"trials": len(mine)}, {}, trials=mine, study=cfg.study)
-    return AutoResult(run.id, {}, f"worker: {len(mine)} trials", {}, None, mine, [], run.dir)
+    return dataset, search_splits(dataset, main)

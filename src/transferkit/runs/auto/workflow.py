@@ -16,17 +16,21 @@ from typing import Any
 
 from transferkit import distributed, progress
 from transferkit.config import AutoConfig, FitConfig, check_ranges
-from transferkit.data.splits import make_splits
+from transferkit.data.base import Dataset
+from transferkit.data.splits import Splits
 from transferkit.errors import UserError
 from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs._transfer import FitResult
-from transferkit.runs.auto.final import evaluate_winner
-from transferkit.runs.auto.stages import AutoResult, Search
+from transferkit.runs.auto.cheap import cheap_strategies
+from transferkit.runs.auto.final import evaluate_winner, trained_here
+from transferkit.runs.auto.rank import check_budget, rank
+from transferkit.runs.auto.search import AutoResult, Search, search_splits
+from transferkit.runs.auto.trials import run_trials, trial_space
 from transferkit.runs.auto.worker import work
 from transferkit.search.budget import Clock, parse_budget
 from transferkit.search.choose import choose, leaderboard
-from transferkit.search.ranking import candidate_names
+from transferkit.search.ranking import Ranked, candidate_names
 from transferkit.search.space import DEFAULTS
 from transferkit.store import RunStore
 from transferkit.strategies import STRATEGIES
@@ -121,21 +125,7 @@ def auto(
     clock = Clock(parse_budget(cfg.budget), float(done.get("elapsed", 0.0)))
     device = distributed.setup(cfg.device)
     base = _base(cfg)
-    dataset = load_fit_data(base)
-    check_labelled(dataset)
-    if fingerprint and fingerprint != dataset.fingerprint:
-        raise UserError(
-            f"The data {cfg.data} changed since search {resume} started (its "
-            "fingerprint differs), so its trials do not apply; start a new search."
-        )
-    splits = make_splits(
-        dataset,
-        seed=cfg.seed,
-        labels_per_class=cfg.labels_per_class,
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-        max_test=cfg.max_test,
-    )
+    dataset, splits = _data(cfg, base, fingerprint, resume)
     names = candidate_names(cfg.models, dataset.modality)
     strategies = cfg.strategies or list(DEFAULTS[dataset.modality])
     with RecordedRun(
@@ -153,15 +143,9 @@ def auto(
             budget_s=clock.budget_s,
         )
         search = Search(cfg, store, run, dataset, splits, base, clock, device, done)
-        ranked = search.rank(names)
-        search.check_budget(ranked)
-        cheap_rows = search.cheap(ranked, strategies)
-        trials = search.trials(search.space(ranked, strategies))
-        board = leaderboard(cheap_rows + trials)
-        chosen, why = choose(board)
-        progress.info(f"auto: chose {why}")
+        ranked, board, chosen, why = _stages(search, names, strategies)
         with clock.stage("test"):
-            chosen = search.local(chosen)
+            chosen = trained_here(search, chosen)
             winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
         run.finish(
             metrics,
@@ -173,6 +157,36 @@ def auto(
             winner_run=chosen.get("run"),
         )
     return AutoResult(run.id, chosen, why, metrics, winner, board, ranked.rows, run.dir)
+
+
+def _data(
+    cfg: AutoConfig, base: FitConfig, fingerprint: str | None, resume: str | None
+) -> tuple[Dataset, Splits]:
+    """The search's data and splits (the test split set aside); a resumed search refuses data
+    that changed since it started."""
+    dataset = load_fit_data(base)
+    check_labelled(dataset)
+    if fingerprint and fingerprint != dataset.fingerprint:
+        raise UserError(
+            f"The data {cfg.data} changed since search {resume} started (its "
+            "fingerprint differs), so its trials do not apply; start a new search."
+        )
+    return dataset, search_splits(dataset, cfg)
+
+
+def _stages(
+    search: Search, names: list[str], strategies: list[str]
+) -> tuple[Ranked, list[dict[str, Any]], dict[str, Any], str]:
+    """The search's stages up to the choice, by validation only: (the ranking, the
+    leaderboard, the chosen row, why it was chosen)."""
+    ranked = rank(search, names)
+    check_budget(search, ranked)
+    cheap_rows = cheap_strategies(search, ranked, strategies)
+    trials = run_trials(search, trial_space(search, ranked, strategies))
+    board = leaderboard(cheap_rows + trials)
+    chosen, why = choose(board)
+    progress.info(f"auto: chose {why}")
+    return ranked, board, chosen, why
 
 
 def auto_fit(

@@ -1,0 +1,144 @@
+"""Stage 3 of the search: successive halving over fine-tuning recipes on an Optuna study (the
+study, its sampler and pruner and the objective are :mod:`transferkit.search.study`; the
+recipes :mod:`transferkit.search.space`). The study is opened (or found again on resume, its
+finished trials kept), trial 0 is the library's default recipe, and trials run until the
+deadline (the budget less the end's reserve) or the number of trials asked for. The study's
+attributes tell workers on other machines what to run (:mod:`~.worker`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from transferkit import progress
+from transferkit.config import FitConfig
+from transferkit.errors import UserError
+from transferkit.runs.auto.search import Search
+from transferkit.search.ranking import Ranked
+from transferkit.search.space import CHEAP, SearchSpace
+from transferkit.search.study import Objective, fail_orphans, open_study, storage_url
+
+
+def trial_space(search: Search, ranked: Ranked, strategies: list[str]) -> SearchSpace:
+    """The recipes the trials sample: the trained strategies among ``strategies`` on the kept
+    models (LoRA only when every kept model takes adapters)."""
+    trained = [s for s in strategies if s not in CHEAP]
+    if "lora" in trained and not all(m.adapters for m in ranked.kept):
+        trained.remove("lora")
+        if not trained and not any(s in CHEAP for s in strategies):
+            raise UserError(
+                f"--strategies {','.join(strategies)}: LoRA needs transformers "
+                "encoders, and the kept models "
+                f"({', '.join(m.name for m in ranked.kept)}) are not; add "
+                "finetune or linear, or name transformers models with --models."
+            )
+    native = ranked.kept[0].native_size
+    sizes = search.sizes(native) if search.dataset.modality == "image" else []
+    return SearchSpace(ranked.kept, trained, sizes, search.cfg.max_epochs)
+
+
+def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
+    """The trials of the search's study (from every worker) as leaderboard rows."""
+    cfg = search.cfg
+    if not space.strategies or cfg.trials == 0:
+        return []
+    name = cfg.study or f"auto-{search.run.id}"
+    url = storage_url(cfg.storage, search.store.root)
+    study = open_study(
+        url,
+        name,
+        sampler=cfg.sampler,
+        pruner=cfg.pruner,
+        seed=cfg.seed,
+        min_epochs=cfg.min_epochs,
+        max_epochs=cfg.max_epochs,
+        reduction=cfg.reduction,
+    )
+    fail_orphans(study)
+    deadline = time.monotonic() + search.clock.left() - search.reserve()
+    study.set_user_attr("transferkit", _study_attrs(search, space, deadline))
+    search.save(study={"name": name, "storage": url})
+    if not study.trials:
+        study.enqueue_trial(space.default(_default_model(space)))
+    objective = Objective(space, search.fit_once, cfg.metric, deadline)
+    with search.clock.stage("trials"):
+        optimize(study, objective, deadline, cfg.trials)
+    return trial_rows(study)
+
+
+def optimize(study, objective: Objective, deadline: float, most: int | None) -> None:
+    """Run ``objective`` on the study's trials until ``deadline`` (monotonic) or until the
+    study holds ``most`` finished trials, saying how it goes after each."""
+    from optuna.trial import TrialState
+
+    def stop_at_deadline(st, trial) -> None:
+        finished = [t for t in st.trials if t.state.is_finished()]
+        done = [t for t in finished if t.state == TrialState.COMPLETE]
+        best = max((t.value for t in done), default=float("nan"))
+        progress.info(
+            f"auto: trial {trial.number} {trial.state.name.lower()}; "
+            f"{len(done)} complete, {len(finished) - len(done)} pruned or failed; "
+            f"best {best:.4f}; {max(0.0, deadline - time.monotonic()):.0f} s left "
+            "for trials"
+        )
+        if time.monotonic() >= deadline or (most is not None and len(finished) >= most):
+            st.stop()
+
+    finished = len([t for t in study.trials if t.state != TrialState.RUNNING])
+    if time.monotonic() < deadline and (most is None or finished < most):
+        study.optimize(objective, callbacks=[stop_at_deadline], gc_after_trial=True)
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    """One leaderboard row per trial of the study (from any worker)."""
+    rows = []
+    for t in study.trials:
+        state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
+            t.state.name, t.state.name.lower()
+        )
+        if t.user_attrs.get("failed"):
+            state = "failed"
+        curve = [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
+        rows.append(
+            {
+                "kind": "trial",
+                "trial": t.number,
+                "state": state,
+                "params": t.params,
+                "model": t.params.get("model"),
+                "strategy": t.params.get("strategy"),
+                "image_size": t.params.get("image_size"),
+                "run": t.user_attrs.get("run"),
+                "val": t.value,
+                "n_val": t.user_attrs.get("n_val"),
+                "val_nll": t.user_attrs.get("val_nll"),
+                "curve": curve,
+                "epochs": len(curve),
+                "worker": t.user_attrs.get("host"),
+                "reason": t.user_attrs.get("failed") or t.user_attrs.get("reason"),
+                "seconds": t.duration.total_seconds() if t.duration else None,
+            }
+        )
+    return rows
+
+
+def _study_attrs(search: Search, space: SearchSpace, deadline: float) -> dict[str, Any]:
+    """What a worker needs to run this study's trials on another machine."""
+    return {
+        "config": dataclasses.asdict(search.cfg),
+        "base": search.base.to_dict(),
+        "models": [dataclasses.asdict(m) for m in space.models],
+        "strategies": space.strategies,
+        "image_sizes": space.image_sizes,
+        "max_epochs": space.max_epochs,
+        "fingerprint": search.dataset.fingerprint,
+        "deadline_unix": time.time() + deadline - time.monotonic(),
+        "search": search.run.id,
+    }
+
+
+def _default_model(space: SearchSpace) -> str:
+    """Trial 0's model: the library's default model when it was kept, else the first kept."""
+    names = [m.name for m in space.models]
+    return FitConfig().model if FitConfig().model in names else names[0]
