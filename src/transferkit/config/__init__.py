@@ -7,6 +7,8 @@ optimiser, reading, columns, input sizes) are in :mod:`~transferkit.config.block
 that belong to one method live with the method (:mod:`~transferkit.config.options`).
 """
 
+from transferkit.config.adapt import AdaptConfig
+from transferkit.config.auto import AutoConfig
 from transferkit.config.blocks import (
     Batching,
     Columns,
@@ -19,22 +21,14 @@ from transferkit.config.blocks import (
     Sourced,
     TextInput,
 )
+from transferkit.config.compare import CompareConfig, DemoConfig
 from transferkit.config.fields import Default, check_ranges, defaults, opt, range_problems
+from transferkit.config.finished import ExplainConfig, PredictConfig, ReportConfig
 from transferkit.config.fit import BALANCE, HEAD_INIT, DataOptions, FitConfig, TrainOptions
+from transferkit.config.pretrain import PretrainConfig
+from transferkit.config.rank import RankConfig, SimilarityConfig
 from transferkit.config.reproduce import compare_command, option_args, reproduce_command
-from transferkit.config.workflows import (
-    AdaptConfig,
-    AutoConfig,
-    CompareConfig,
-    DemoConfig,
-    ExplainConfig,
-    PredictConfig,
-    PretrainConfig,
-    RankConfig,
-    ReportConfig,
-    SimilarityConfig,
-    ZeroShotConfig,
-)
+from transferkit.config.zeroshot import ZeroShotConfig
 
 __all__ = [
     "BALANCE",

@@ -127,14 +127,22 @@ def check_ranges(settings: Any, flags: dict[str, str] | None = None) -> None:
         raise UserError("Invalid settings: " + "; ".join(problems) + ".")
 
 
-def field_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
 def split_known(cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the items of ``values`` that are fields of ``cls``, the rest)."""
-    names = field_names(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
     return (
         {k: v for k, v in values.items() if k in names},
         {k: v for k, v in values.items() if k not in names},
     )
+
+
+class Stored:
+    """``from_dict``: settings back from a stored config; keys that are no longer fields (the
+    method options older runs kept at the top level) go to ``options``."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known, rest = split_known(cls, dict(d))
+        if "options" in known or rest:
+            known["options"] = {**rest, **known.get("options", {})}
+        return cls(**known)
