@@ -50,20 +50,61 @@ def _baselines(board: list[dict]) -> list[list[Any]]:
 
 @SECTIONS.register("auto")
 def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
-    extra, m = r.extra, r.metrics
+    """The search's section: its choice, leaderboard, trials, baselines, ranking and budget;
+    and the verdict (what was chosen, its test accuracy) for the report's summary."""
+    extra = r.extra
     board = extra.get("leaderboard") or []
-    chosen = extra.get("chosen") or {}
     blocks: list = status_blocks(r)
-    verdicts = []
-    if extra.get("why"):
-        test = f"; test accuracy {_pct(m.get('test_accuracy'))}%" if "test_accuracy" in m else ""
-        verdicts.append(f"The search chose {extra['why']}{test}.")
+    choice, verdicts = _choice(extra.get("why"), r.metrics)
+    blocks += choice
+    blocks.append(_leaderboard_table(board))
+    trials = [x for x in board if x.get("kind") == "trial"]
+    if trials:
+        chosen = (extra.get("chosen") or {}).get("trial")
         blocks.append(
-            Paragraph(
-                f"Chosen by validation only: {extra['why']}. The test split "
-                "was read once, for this configuration."
+            Image(
+                f"{r.id}-trials",
+                search_plots.trial_curves(trials, chosen),
+                "validation accuracy per epoch of every trial",
+                "Trials' validation curves; pruned and failed trials in grey",
             )
         )
+    base = _baselines(board)
+    if base:
+        blocks.append(
+            Table(
+                ["baseline", "model", "state", "val %"],
+                base,
+                caption="The library's fixed recipes in the same search",
+            )
+        )
+    ranking = (extra.get("ranking") or {}).get("rows") or []
+    if ranking:
+        blocks.append(_ranking_table(ranking))
+    blocks += _budget_plot(r)
+    blocks += provenance(
+        r, f"transferkit auto --data {r.config.get('data')} --budget {r.config.get('budget')}"
+    )
+    return Section(f"Automatic search {r.id}", blocks, anchor=r.id), verdicts
+
+
+def _choice(why: str | None, metrics: dict[str, Any]) -> tuple[list, list[str]]:
+    """The paragraph saying what was chosen and why, and the summary's verdict."""
+    if not why:
+        return [], []
+    test = (
+        f"; test accuracy {_pct(metrics.get('test_accuracy'))}%"
+        if "test_accuracy" in metrics
+        else ""
+    )
+    paragraph = Paragraph(
+        f"Chosen by validation only: {why}. The test split was read once, for this configuration."
+    )
+    return [paragraph], [f"The search chose {why}{test}."]
+
+
+def _leaderboard_table(board: list[dict]) -> Table:
+    """The first 30 rows of the leaderboard, best first."""
     rows = [
         [
             x.get("kind"),
@@ -80,79 +121,50 @@ def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
         ]
         for x in board[:30]
     ]
-    blocks.append(
-        Table(
-            [
-                "kind",
-                "trial",
-                "model",
-                "strategy",
-                "size",
-                "state",
-                "val %",
-                "95% interval",
-                "cv %",
-                "epochs",
-                "s",
-            ],
-            rows,
-            caption="Leaderboard, best first by the selection score (the "
-            "cross-validated one for cheap strategies on a tiny "
-            "validation split)",
-        )
+    columns = ["kind", "trial", "model", "strategy", "size", "state", "val %"]
+    columns += ["95% interval", "cv %", "epochs", "s"]
+    return Table(
+        columns,
+        rows,
+        caption="Leaderboard, best first by the selection score (the "
+        "cross-validated one for cheap strategies on a tiny "
+        "validation split)",
     )
-    trials = [x for x in board if x.get("kind") == "trial"]
-    if trials:
-        blocks.append(
-            Image(
-                f"{r.id}-trials",
-                search_plots.trial_curves(trials, chosen.get("trial")),
-                "validation accuracy per epoch of every trial",
-                "Trials' validation curves; pruned and failed trials in grey",
-            )
-        )
-    base = _baselines(board)
-    if base:
-        blocks.append(
-            Table(
-                ["baseline", "model", "state", "val %"],
-                base,
-                caption="The library's fixed recipes in the same search",
-            )
-        )
-    ranking = (extra.get("ranking") or {}).get("rows") or []
-    if ranking:
-        blocks.append(
-            Table(
-                ["model", "status", "mean rank", "kept", "why"],
-                [
-                    [
-                        x.get("model"),
-                        x.get("status"),
-                        x.get("mean_rank", ""),
-                        "yes" if x.get("kept") else "no",
-                        x.get("why", ""),
-                    ]
-                    for x in ranking
-                ],
-                caption="Ranking stage",
-            )
-        )
+
+
+def _ranking_table(ranking: list[dict]) -> Table:
+    """The ranking stage: every candidate, its mean rank, and why it was kept or not."""
+    return Table(
+        ["model", "status", "mean rank", "kept", "why"],
+        [
+            [
+                x.get("model"),
+                x.get("status"),
+                x.get("mean_rank", ""),
+                "yes" if x.get("kept") else "no",
+                x.get("why", ""),
+            ]
+            for x in ranking
+        ],
+        caption="Ranking stage",
+    )
+
+
+def _budget_plot(r: RunRecord) -> list[Image]:
+    """Seconds per stage against the budget (none when the record has no stage timings)."""
+    extra = r.extra
     stages = {
         k: float(v)
         for k, v in (extra.get("stages") or r.timings or {}).items()
         if k != "total" and isinstance(v, (int, float))
     }
-    if stages and extra.get("budget_s"):
-        blocks.append(
-            Image(
-                f"{r.id}-budget",
-                plots.stage_bar(list(stages.items()), float(extra["budget_s"]), "budget"),
-                "seconds per stage",
-                "Where the budget went",
-            )
+    if not (stages and extra.get("budget_s")):
+        return []
+    return [
+        Image(
+            f"{r.id}-budget",
+            plots.stage_bar(list(stages.items()), float(extra["budget_s"]), "budget"),
+            "seconds per stage",
+            "Where the budget went",
         )
-    blocks += provenance(
-        r, f"transferkit auto --data {r.config.get('data')} --budget {r.config.get('budget')}"
-    )
-    return Section(f"Automatic search {r.id}", blocks, anchor=r.id), verdicts
+    ]
