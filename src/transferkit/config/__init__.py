@@ -24,15 +24,13 @@ from transferkit.config.blocks import (
 from transferkit.config.compare import CompareConfig, DemoConfig
 from transferkit.config.fields import Default, check_ranges, defaults, opt, range_problems
 from transferkit.config.finished import ExplainConfig, PredictConfig, ReportConfig
-from transferkit.config.fit import BALANCE, HEAD_INIT, DataOptions, FitConfig, TrainOptions
+from transferkit.config.fit import DataOptions, FitConfig, TrainOptions
 from transferkit.config.pretrain import PretrainConfig
 from transferkit.config.rank import RankConfig, SimilarityConfig
 from transferkit.config.reproduce import compare_command, option_args, reproduce_command
 from transferkit.config.zeroshot import ZeroShotConfig
 
 __all__ = [
-    "BALANCE",
-    "HEAD_INIT",
     "AdaptConfig",
     "AutoConfig",
     "Batching",

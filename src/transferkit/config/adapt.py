@@ -6,13 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from transferkit.config.blocks import (
-    Columns,
-    ImageInput,
-    Optimiser,
-    Reading,
-    Runtime,
-)
+from transferkit.config.blocks import Columns, ImageInput, Optimiser, Reading, Runtime
 from transferkit.config.fields import Default, Stored, defaults, opt
 
 

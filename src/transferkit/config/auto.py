@@ -6,14 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from transferkit.config.blocks import (
-    Batching,
-    Columns,
-    Reading,
-    Runtime,
-    Seeded,
-    TextInput,
-)
+from transferkit.config.blocks import Batching, Columns, Reading, Runtime, Seeded, TextInput
 from transferkit.config.fields import Default, Stored, defaults, opt
 
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from transferkit.config.fields import opt
 
-DEVICES = ("auto", "cpu", "cuda")
-
 
 @dataclass
 class Runtime:

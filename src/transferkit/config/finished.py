@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transferkit.config.blocks import (
-    Batching,
-    Columns,
-    Reading,
-    Seeded,
-)
+from transferkit.config.blocks import Batching, Columns, Reading, Seeded
 from transferkit.config.fields import Default, Stored, defaults, opt
 
 

@@ -33,13 +33,9 @@ def option_dest(cls: type, entry: str, f: dataclasses.Field) -> str:
     return f"{prefix}_{f.name}" if prefix else f.name
 
 
-def _entry(registry: Any, name: str) -> Any:
-    return registry.get(name)
-
-
 def dests(registry: Any, name: str) -> dict[str, dataclasses.Field]:
     """``{dest: field}`` of the options entry ``name`` declares (empty when none)."""
-    cls = getattr(_entry(registry, name), "options", None)
+    cls = getattr(registry.get(name), "options", None)
     if cls is None:
         return {}
     return {option_dest(cls, name, f): f for f in dataclasses.fields(cls)}
@@ -48,7 +44,7 @@ def dests(registry: Any, name: str) -> dict[str, dataclasses.Field]:
 def resolve(registry: Any, name: str, values: dict[str, Any]) -> Any:
     """The options object of entry ``name`` from flat ``values`` (defaults for what is not
     given), range-checked; None when the entry declares no options."""
-    cls = getattr(_entry(registry, name), "options", None)
+    cls = getattr(registry.get(name), "options", None)
     if cls is None:
         return None
     fields = dests(registry, name)
@@ -86,8 +82,3 @@ def resolved_values(registry: Any, names: list[str], values: dict[str, Any]) -> 
             f"or choose the {registry.kind} {owns} to."
         )
     return out
-
-
-def options_help(registry: Any, name: str) -> str:
-    """``--lora-rank, --lora-alpha`` for an entry's options ('' when none)."""
-    return ", ".join("--" + d.replace("_", "-") for d in dests(registry, name))

@@ -6,13 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from transferkit.config.blocks import (
-    Batching,
-    Columns,
-    ImageInput,
-    Runtime,
-    Seeded,
-)
+from transferkit.config.blocks import Batching, Columns, ImageInput, Runtime, Seeded
 from transferkit.config.fields import Default, Stored, defaults, opt
 
 
