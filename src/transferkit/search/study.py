@@ -14,7 +14,6 @@ to one worker), and the study's attributes tell workers the data, the space and 
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Any
@@ -137,7 +136,6 @@ class Objective:
 
     def __init__(self, space: SearchSpace, fit_once, metric: str, deadline: float) -> None:
         self.space, self.fit_once, self.metric, self.deadline = space, fit_once, metric, deadline
-        self.rows: list[dict[str, Any]] = []
 
     def _hooks(self, trial) -> TrainHooks:
         def on_epoch(m: dict[str, float]) -> None:
@@ -161,14 +159,6 @@ class Objective:
             trial.set_user_attr(k, v)
         params = self.space.suggest(trial)
         progress.info(f"trial {trial.number}: {_describe(params)}")
-        row = {
-            "kind": "trial",
-            "trial": trial.number,
-            "params": params,
-            **{k: params.get(k) for k in ("model", "strategy", "image_size")},
-        }
-        self.rows.append(row)
-        t0 = time.perf_counter()
         try:
             r = self.fit_once(
                 **self.space.overrides(params),
@@ -176,27 +166,15 @@ class Objective:
                 record={"trial": trial.number, "params": params},
             )
         except RunPruned as e:
-            row.update(state="pruned", reason=str(e), seconds=time.perf_counter() - t0)
             trial.set_user_attr("reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
         except (KeyboardInterrupt, RunInterrupted):
             raise
         except Exception as e:  # noqa: BLE001 - a failed trial counts as pruned
             why = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-            row.update(state="failed", reason=why, seconds=time.perf_counter() - t0)
             trial.set_user_attr("failed", why)
             raise optuna.TrialPruned(f"failed: {why}") from None
         value = float(r.metrics.get(f"val_{self.metric}", r.metrics.get("val_accuracy", 0.0)))
-        row.update(
-            state="complete",
-            run=r.run_id,
-            val=value,
-            val_accuracy=r.metrics.get("val_accuracy"),
-            n_val=r.metrics.get("val_n"),
-            val_nll=r.metrics.get("val_nll"),
-            epochs=len(r.history),
-            seconds=time.perf_counter() - t0,
-        )
         trial.set_user_attr("run", r.run_id)
         trial.set_user_attr("n_val", int(r.metrics.get("val_n") or 0))
         if r.metrics.get("val_nll") is not None:  # the tie-break among equal scores
@@ -215,7 +193,3 @@ def _describe(params: dict[str, Any]) -> str:
     return ", ".join(
         f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
     )
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
