@@ -27,11 +27,29 @@ from transferkit.errors import UserError, suggest
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """A name -> object mapping for one kind of thing (``kind`` is used in messages)."""
+def plural(noun: str) -> str:
+    """The English plural of a registry's noun, for messages ("Known strategies: ...").
 
-    def __init__(self, kind: str, package: str | None = None) -> None:
+    The last word takes the ending: ``strategy`` -> ``strategies``, ``backbone source`` ->
+    ``backbone sources``, ``report section`` -> ``report sections``; a vowel before the y keeps
+    it (``key`` -> ``keys``), and s, x, z, ch and sh take ``es``.
+    """
+    if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
+class Registry(Generic[T]):
+    """A name -> object mapping for one kind of thing (``kind``, a singular noun, is used in
+    messages; ``plural_kind`` when its plural is not the regular one :func:`plural` makes)."""
+
+    def __init__(
+        self, kind: str, package: str | None = None, plural_kind: str | None = None
+    ) -> None:
         self.kind = kind
+        self.kinds = plural_kind or plural(kind)
         self.package = package  # discovered on first lookup when given
         self._items: dict[str, T] = {}
         self._discovered = package is None
@@ -53,6 +71,13 @@ class Registry(Generic[T]):
         self._items[name] = obj
         return obj
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` and return what it held: for a plug-in that is unloaded, and for
+        tests that register a throwaway entry. An unknown name is a :class:`UserError`."""
+        entry = self.get(name)
+        del self._items[str(name).lower()]
+        return entry
+
     def _ensure(self) -> None:
         if not self._discovered:
             self._discovered = True
@@ -65,7 +90,7 @@ class Registry(Generic[T]):
             known = ", ".join(sorted(self._items)) or "none"
             raise UserError(
                 f"Unknown {self.kind} {name!r}.{suggest(key, self._items)} "
-                f"Known {self.kind}s: {known}."
+                f"Known {self.kinds}: {known}."
             )
         return self._items[key]
 

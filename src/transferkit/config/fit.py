@@ -24,6 +24,9 @@ HEAD_INIT = ("linear", "random")
 #: Options that lived in TrainOptions before strategies declared their own (stored configs
 #: of older runs still hold them there).
 _MOVED_TO_OPTIONS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
+#: fit's strategy when none is named: the quick rule by labels per class. Runs stored before
+#: the rule had its own name say ``auto`` without a budget (``auto`` is now the search).
+DEFAULT_STRATEGY = "linear-or-finetune"
 
 
 @dataclass
@@ -90,7 +93,12 @@ class TrainOptions(Optimiser, Runtime):
 class FitConfig(Sourced, Seeded):
     """One transfer run: a source model, a strategy, target data and a recipe."""
 
-    strategy: str = opt("auto", "How to transfer.", registry="strategy")
+    strategy: str = opt(
+        DEFAULT_STRATEGY,
+        f"How to transfer ({DEFAULT_STRATEGY}: linear below 20 labelled examples in the "
+        "smallest class, else finetune; auto: the automatic search, with --budget).",
+        registry="strategy",
+    )
     data: DataOptions = field(default_factory=DataOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     options: dict[str, Any] = opt(
@@ -102,8 +110,13 @@ class FitConfig(Sourced, Seeded):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitConfig:
-        """A stored config back (also one stored before strategies had their own options)."""
+        """A stored config back (also one stored before strategies had their own options,
+        or before the rule by labels per class was named ``linear-or-finetune``: ``auto``
+        without a budget)."""
         d = dict(d)
+        if d.get("strategy") == "auto" and not (d.get("options") or {}).get("budget"):
+            d["strategy"] = DEFAULT_STRATEGY
+            d["options"] = {k: v for k, v in (d.get("options") or {}).items() if k != "budget"}
         train, moved = split_known(TrainOptions, dict(d.pop("train", {})))
         options = {
             **{k: v for k, v in moved.items() if k in _MOVED_TO_OPTIONS},

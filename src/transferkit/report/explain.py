@@ -16,9 +16,20 @@ from transferkit.report.common import provenance, status_blocks
 from transferkit.report.document import Block, Code, Details, Image, Paragraph, Section, Table
 from transferkit.report.sections import FIT_BLOCKS, SECTIONS
 from transferkit.store import RunRecord
+from transferkit.strategies import STRATEGIES
 
 PER_GROUP = 8
-TRAINS_BACKBONE = ("finetune", "lora", "contrastive")
+
+
+def changes_the_source(strategy: str | None) -> bool:
+    """Whether a fit with ``strategy`` changes what the source model computes, so that
+    "what fine-tuning changed" can be analysed: a registered strategy that starts from the
+    source weights and trains the backbone (finetune, lora, contrastive; not scratch, whose
+    weights are fresh, nor the frozen-feature strategies)."""
+    if strategy not in STRATEGIES:
+        return False
+    cls = STRATEGIES.get(strategy)
+    return cls.pretrained and cls.trains_backbone
 
 
 def _groups(rows: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -127,39 +138,7 @@ def transfer_blocks(t: dict[str, Any], name: str, fit_config: dict | None = None
                 f"examples of {t.get('data')}): {t['reading']}"
             )
         )
-    layers = t.get("blocks") or []
-    if layers:
-        out.append(
-            Image(
-                f"{name}-transfer-profile",
-                explain_plots.transfer_profile(layers),
-                "relative weight change and CKA with the source model per block",
-                "What fine-tuning changed, per block: representations (linear CKA "
-                "with the source model on the same target examples; 1 = unchanged) "
-                "and weights (||W - W0|| / ||W0||)",
-            )
-        )
-        out.append(
-            Details(
-                "Per-block values",
-                [
-                    Table(
-                        ["block", "CKA with the source", "weight change (%)", "parameters"],
-                        [
-                            [
-                                b.get("block"),
-                                b.get("cka"),
-                                None
-                                if b.get("weight_change") is None
-                                else 100 * b["weight_change"],
-                                b.get("params"),
-                            ]
-                            for b in layers
-                        ],
-                    )
-                ],
-            )
-        )
+    out += _profile(t.get("blocks") or [], name)
     k = t.get("suggested_unfreeze")
     if k and fit_config:
         cfg = copy.deepcopy(fit_config)
@@ -167,28 +146,57 @@ def transfer_blocks(t: dict[str, Any], name: str, fit_config: dict | None = None
         out.append(
             Code(reproduce_command(cfg), caption=f"The cheaper recipe it suggests (--unfreeze {k})")
         )
-    mapping = t.get("source_classes") or []
-    if mapping:
-        out.append(
-            Table(
-                ["target class", "examples", "source classes (share)"],
-                [
-                    [
-                        m.get("class"),
-                        m.get("examples"),
-                        "; ".join(
-                            f"{name} {100 * share:.0f}%" for name, share in m.get("sources") or []
-                        ),
-                    ]
-                    for m in mapping
-                ],
-                caption=f"Which source knowledge each target class uses: the "
-                f"classes of {src}'s own head its examples are "
-                "predicted as (the empirical joint LEEP uses)",
-            )
-        )
+    out += _source_classes(t.get("source_classes") or [], src)
     out += [Paragraph(n, kind="note") for n in t.get("notes") or []]
     return out
+
+
+def _profile(layers: list[dict], name: str) -> list[Block]:
+    """The per-block profile: weight change and CKA with the source, as a plot and a table."""
+    if not layers:
+        return []
+    plot = Image(
+        f"{name}-transfer-profile",
+        explain_plots.transfer_profile(layers),
+        "relative weight change and CKA with the source model per block",
+        "What fine-tuning changed, per block: representations (linear CKA "
+        "with the source model on the same target examples; 1 = unchanged) "
+        "and weights (||W - W0|| / ||W0||)",
+    )
+    rows = [
+        [
+            b.get("block"),
+            b.get("cka"),
+            None if b.get("weight_change") is None else 100 * b["weight_change"],
+            b.get("params"),
+        ]
+        for b in layers
+    ]
+    header = ["block", "CKA with the source", "weight change (%)", "parameters"]
+    return [plot, Details("Per-block values", [Table(header, rows)])]
+
+
+def _source_classes(mapping: list[dict], src: str) -> list[Block]:
+    """The table of which source classes each target class's examples are predicted as."""
+    if not mapping:
+        return []
+    rows = [
+        [
+            m.get("class"),
+            m.get("examples"),
+            "; ".join(f"{name} {100 * share:.0f}%" for name, share in m.get("sources") or []),
+        ]
+        for m in mapping
+    ]
+    return [
+        Table(
+            ["target class", "examples", "source classes (share)"],
+            rows,
+            caption=f"Which source knowledge each target class uses: the "
+            f"classes of {src}'s own head its examples are "
+            "predicted as (the empirical joint LEEP uses)",
+        )
+    ]
 
 
 def _command(c: dict[str, Any]) -> str:
@@ -260,7 +268,7 @@ def what_transferred(r: RunRecord) -> list[Block]:
     if t:
         return transfer_blocks(t, r.id, r.config)
     strategy = (r.extra.get("strategy_info") or {}).get("chosen") or r.config.get("strategy")
-    if r.status == "done" and strategy in TRAINS_BACKBONE:
+    if r.status == "done" and changes_the_source(strategy):
         return [
             Paragraph(
                 f"What fine-tuning changed in the source model is not analysed yet: "

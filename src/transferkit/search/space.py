@@ -1,12 +1,17 @@
 """The space of fine-tuning recipes the search samples, and trial 0 (the library's defaults).
 
-A trial is one transfer run: a kept source model, a training strategy (LP-FT ``finetune``,
+A trial is one transfer run: a kept source model, a trained strategy (LP-FT ``finetune``,
 ``lora`` for transformers, ``scratch`` as the control, ``contrastive`` when asked for), its
-learning rate on a log scale, how many top blocks it trains (``unfreeze``: all, 1, 2 or 4),
-LoRA's rank, and the input size where the model takes several. The parameters are sampled
-define-by-run on an Optuna trial; each strategy has its own learning-rate range (so the
-sampler learns one per strategy). The cheap strategies (linear, zeroshot, prototypes) are not
-trials: they run on cached features before the search (:mod:`transferkit.search.cheap`).
+learning rate on a log scale, the strategy's own choices (finetune: how many top blocks train;
+lora: the rank), and the input size where the model takes several. The parameters are sampled
+define-by-run on an Optuna trial; each strategy has its own learning-rate range (so the sampler
+learns one per strategy). The cheap strategies (linear, zeroshot, prototypes) are not trials:
+they run on cached features before the search (:mod:`transferkit.search.cheap`).
+
+Which strategies are cheap or trained, which the search tries by default for a modality and
+in which order, their ranges and choices are facts each strategy declares
+(:class:`~transferkit.strategies.Strategy`); this module reads them from the registry, so a
+new strategy file is searched with no edit here.
 """
 
 from __future__ import annotations
@@ -14,30 +19,56 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TRAINED = ("finetune", "lora", "scratch", "contrastive")
-CHEAP = ("linear", "zeroshot", "prototypes")
-DEFAULTS = {
-    "image": ("linear", "finetune", "scratch"),
-    "text": ("linear", "zeroshot", "prototypes", "finetune", "lora"),
-}
-#: Learning-rate ranges (log-uniform) per modality and strategy; the library defaults inside.
-LR = {
-    "image": {
-        "finetune": (1e-4, 1e-2),
-        "scratch": (3e-4, 1e-2),
-        "lora": (1e-4, 3e-3),
-        "contrastive": (1e-5, 1e-3),
-    },
-    "text": {
-        "finetune": (1e-5, 5e-4),
-        "scratch": (1e-5, 5e-4),
-        "lora": (1e-4, 3e-3),
-        "contrastive": (5e-6, 2e-4),
-    },
-}
-UNFREEZE = (0, 1, 2, 4)  # 0: every block
-LORA_RANKS = (4, 8, 16)
+from transferkit.strategies import STRATEGIES
+
 SIZES = {"cpu": (64, 96, 128), "cuda": (128, 160, 224)}
+
+
+def _in_search_order(role: str | None = None, modality: str | None = None) -> tuple[str, ...]:
+    """The searched strategies (of ``role``, for ``modality``), by their ``search_order``."""
+    entries = {n: STRATEGIES.get(n) for n in STRATEGIES.list()}
+    chosen = [
+        n
+        for n, cls in entries.items()
+        if cls.search_role is not None
+        and role in (None, cls.search_role)
+        and (modality is None or modality in cls.searched_for)
+    ]
+    return tuple(sorted(chosen, key=lambda n: (entries[n].search_order, n)))
+
+
+def trained_strategies() -> tuple[str, ...]:
+    """The strategies a trial trains (``search_role == "trained"``), in search order."""
+    return _in_search_order("trained")
+
+
+def cheap_strategies() -> tuple[str, ...]:
+    """The strategies run on cached features before the trials, in search order."""
+    return _in_search_order("cheap")
+
+
+def default_strategies(modality: str) -> tuple[str, ...]:
+    """The strategies a search of ``modality`` data tries when ``--strategies`` is not given:
+    those that declare the modality in ``searched_for``, in search order."""
+    return _in_search_order(modality=modality)
+
+
+def usable(strategy: str, model: ModelInfo) -> bool:
+    """Whether ``model`` offers what ``strategy`` needs (its ``model_needs`` flag)."""
+    needs = STRATEGIES.get(strategy).model_needs
+    return needs is None or bool(getattr(model, needs))
+
+
+def __getattr__(name: str) -> Any:
+    """The module constants of before the facts moved to the strategies (``CHEAP``,
+    ``TRAINED``, ``DEFAULTS``), derived from the registry when read."""
+    if name == "CHEAP":
+        return cheap_strategies()
+    if name == "TRAINED":
+        return trained_strategies()
+    if name == "DEFAULTS":
+        return {m: default_strategies(m) for m in ("image", "text")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -55,7 +86,7 @@ class ModelInfo:
 @dataclass
 class SearchSpace:
     models: list[ModelInfo]
-    strategies: list[str]  # the trained ones, in TRAINED
+    strategies: list[str]  # the trained ones, in search order
     image_sizes: list[int] = field(default_factory=list)
     max_epochs: int = 9
 
@@ -64,14 +95,12 @@ class SearchSpace:
         return self.models[0].modality
 
     def _strategies(self) -> list[str]:
-        adapters = all(m.adapters for m in self.models)
-        return [s for s in self.strategies if s != "lora" or adapters]
+        """The trained strategies every kept model can take (LoRA needs adapters)."""
+        return [s for s in self.strategies if all(usable(s, m) for m in self.models)]
 
     def default(self, default_model: str) -> dict[str, Any]:
         """Trial 0: the library's default recipe (LP-FT finetune of every block at the
         strategy's default learning rate) on ``default_model``, at the smallest input size."""
-        from transferkit.strategies import STRATEGIES
-
         lr = STRATEGIES.get("finetune").default_lr[self.modality]
         params: dict[str, Any] = {
             "model": default_model,
@@ -88,16 +117,11 @@ class SearchSpace:
         names = [m.name for m in self.models]
         model = trial.suggest_categorical("model", names)
         strategy = trial.suggest_categorical("strategy", self._strategies())
-        lo, hi = LR[self.modality][strategy]
         params = {
             "model": model,
             "strategy": strategy,
-            f"lr_{strategy}": trial.suggest_float(f"lr_{strategy}", lo, hi, log=True),
+            **STRATEGIES.get(strategy).search_options(trial, self.modality),
         }
-        if strategy == "finetune":
-            params["unfreeze"] = trial.suggest_categorical("unfreeze", list(UNFREEZE))
-        if strategy == "lora":
-            params["lora_rank"] = trial.suggest_categorical("lora_rank", list(LORA_RANKS))
         if len(self.image_sizes) > 1:
             params["image_size"] = trial.suggest_categorical("image_size", self.image_sizes)
         return params
@@ -110,11 +134,8 @@ class SearchSpace:
             "strategy": strategy,
             "lr": params[f"lr_{strategy}"],
             "epochs": self.max_epochs,
+            **STRATEGIES.get(strategy).search_overrides(params),
         }
-        if params.get("unfreeze"):
-            out["unfreeze"] = int(params["unfreeze"])
-        if "lora_rank" in params:
-            out["lora_rank"] = int(params["lora_rank"])
         size = params.get("image_size", self.image_sizes[0] if self.image_sizes else None)
         if size:
             out["image_size"] = int(size)

@@ -57,15 +57,60 @@ class StrategyResult:
     val_proba: np.ndarray | None = None
 
 
+#: What the automatic search does with a strategy (:attr:`Strategy.search_role`).
+SEARCH_ROLES = ("cheap", "trained")
+
+
 class Strategy:
-    """Base class. ``pretrained``: whether the strategy starts from the source weights;
-    ``default_lr``: the peak learning rate per modality when ``--lr`` is not given (pretrained
-    transformers need far smaller steps than the CNN recipes); ``options``: a dataclass of the
-    strategy's own settings (LoRA's rank), or None. The registry sets ``name``."""
+    """Base class: a way of transferring, and the facts the rest of the library reads about it,
+    so that a new strategy file is searched, explained and reported with no other edit.
+
+    How it runs: ``pretrained``, whether it starts from the source weights (the backbone is
+    created with them; ``explain`` compares with the source only then); ``trains_backbone``,
+    whether the fit changes what the backbone computes (fine-tuning, adapters), so that
+    ``explain`` can show what fine-tuning changed; ``default_lr``, the peak learning rate per
+    modality when ``--lr`` is not given (pretrained transformers need far smaller steps than
+    the CNN recipes); ``options``, a dataclass of the strategy's own settings (LoRA's rank), or
+    None. The registry sets ``name``.
+
+    How the automatic search uses it (:mod:`transferkit.search.space`): ``search_role``,
+    ``"cheap"`` (run once per kept model on cached features before the trials), ``"trained"``
+    (a trial whose recipe the sampler tunes) or None (not searched: ``auto`` and
+    ``linear-or-finetune`` choose other strategies); ``searched_for``, the modalities whose
+    default search includes it (others run it only when asked for with ``--strategies``);
+    ``search_order``, its place in the search's lists (the first cheap one always runs, so a
+    search out of time still returns a result; the sampler's choices keep this order);
+    ``search_lr``, a trained strategy's log-uniform learning-rate range per modality, with
+    ``default_lr`` inside; ``model_needs``, what a candidate model must offer for it (a
+    :class:`~transferkit.search.space.ModelInfo` flag: ``"adapters"``, ``"describes"``), or
+    None; :meth:`search_options`, how a trial samples its recipe, and
+    :meth:`search_overrides`, that recipe as fit's settings."""
 
     pretrained = True
+    trains_backbone = False
     default_lr = {"image": 1e-3, "text": 1e-4}
     options: type | None = None
+    search_role: str | None = None
+    searched_for: tuple[str, ...] = ()
+    search_order = 100
+    search_lr: dict[str, tuple[float, float]] = {}
+    model_needs: str | None = None
+
+    @classmethod
+    def search_options(cls, trial: Any, modality: str) -> dict[str, Any]:
+        """Sample this strategy's recipe on an Optuna trial (define-by-run): its learning rate,
+        log-uniform in its range for ``modality`` under its own name (``lr_finetune``), so the
+        sampler learns one per strategy. Subclasses add their own choices after it (the order
+        of the calls is part of what a seeded sampler draws)."""
+        lo, hi = cls.search_lr[modality]
+        key = f"lr_{cls.name}"
+        return {key: trial.suggest_float(key, lo, hi, log=True)}
+
+    @classmethod
+    def search_overrides(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's sampled recipe as ``fit``'s settings, beyond model, strategy, learning
+        rate and input size (which every trial has): none by default."""
+        return {}
 
     def opts(self, ctx: FitContext):
         """This strategy's options for the run (from ``ctx.config.options``, defaults filled)."""

@@ -173,6 +173,10 @@ class Contrastive(Strategy):
     """SetFit-style: contrastive pair fine-tuning, then a logistic-regression head."""
 
     default_lr = {"image": 1e-4, "text": 2e-5}
+    trains_backbone = True
+    search_role = "trained"  # searched only when asked for (--strategies contrastive)
+    search_order = 70
+    search_lr = {"image": (1e-5, 1e-3), "text": (5e-6, 2e-4)}
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         task = ContrastiveTask(ctx, lr=self.learning_rate(ctx))

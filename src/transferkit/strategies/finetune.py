@@ -215,7 +215,30 @@ class FineTuneTask:
 
 @STRATEGIES.register("finetune")
 class FineTune(Strategy):
-    """Fine-tune the source weights (full, top-k blocks, or gradually unfrozen)."""
+    """Fine-tune the source weights (full, top-k blocks, or gradually unfrozen).
+
+    In the search: a trained strategy for images and text; a trial samples the learning rate
+    and how many top blocks train (one of ``search_unfreeze``; 0: every block)."""
+
+    trains_backbone = True
+    search_role = "trained"
+    searched_for = ("image", "text")
+    search_order = 40
+    search_lr = {"image": (1e-4, 1e-2), "text": (1e-5, 5e-4)}
+    search_unfreeze = (0, 1, 2, 4)
+
+    @classmethod
+    def search_options(cls, trial, modality: str) -> dict:
+        """The learning rate, then how many top blocks train (not sampled when
+        ``search_unfreeze`` is empty: every block trains)."""
+        params = super().search_options(trial, modality)
+        if cls.search_unfreeze:
+            params["unfreeze"] = trial.suggest_categorical("unfreeze", list(cls.search_unfreeze))
+        return params
+
+    @classmethod
+    def search_overrides(cls, params: dict) -> dict:
+        return {"unfreeze": int(params["unfreeze"])} if params.get("unfreeze") else {}
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         o = ctx.config.train
@@ -253,6 +276,14 @@ class Scratch(FineTune):
     Two parts of the recipe exist to protect pretrained features and so do not apply to fresh
     weights: the linear-probe head start (there are no source features to probe) and the
     per-block learning-rate decay (every block trains at the full rate).
+
+    In the search: the control for images (does the source's knowledge help at all?); a trial
+    samples only the learning rate, from a range that starts higher than finetune's for
+    images, and every block trains (fresh weights have no lower blocks worth keeping).
     """
 
     pretrained = False
+    searched_for = ("image",)
+    search_order = 60
+    search_lr = {"image": (3e-4, 1e-2), "text": (1e-5, 5e-4)}
+    search_unfreeze = ()

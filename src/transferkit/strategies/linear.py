@@ -102,37 +102,27 @@ class Linear(Strategy):
 
     ``temper``: the label smoothing of a fine-tuning that starts from this probe (LP-FT); the
     features are then scaled by one common factor rather than per feature, and the head is
-    scaled down to that loss's optimal margin (:func:`head_temperature`)."""
+    scaled down to that loss's optimal margin (:func:`head_temperature`).
+
+    In the search: the first cheap strategy for every modality (on cached features, it always
+    runs, so a search out of time still has a result)."""
+
+    search_role = "cheap"
+    searched_for = ("image", "text")
+    search_order = 10
 
     def __init__(self, refit: bool = True, temper: float | None = None) -> None:
         self.refit, self.temper = refit, temper
 
     def fit(self, ctx: FitContext) -> StrategyResult:
-        seed = ctx.config.seed
+        """Features of train + validation, C chosen on validation, the head refitted on both
+        (``refit``), folded into the model and, for LP-FT, tempered."""
+        seed, k = ctx.config.seed, ctx.num_classes
         tr, va = ctx.splits.train, ctx.splits.val
-        both = np.concatenate([tr, va])
-        feats = extract_features(
-            ctx.backbone,
-            ctx.dataset,
-            both,
-            device=ctx.device,
-            cache=ctx.cache,
-            batch_size=ctx.config.train.batch_size * 2,
-            num_workers=ctx.config.train.num_workers,
-            description="features (train+val)",
-        )
+        feats = _features(ctx, np.concatenate([tr, va]))
         ytr, yva = ctx.labels(tr), ctx.labels(va)
         xtr, xva = feats[: len(tr)], feats[len(tr) :]
-        mean = xtr.mean(0)
-        scale = xtr.std(0)
-        scale[scale < 1e-8] = 1.0
-        if self.temper is not None:
-            # A head to fine-tune from: one scale for every feature. Per-feature scaling
-            # divides the weights by each feature's spread, so directions that barely vary on
-            # the training data get huge weights, and fine-tuning, which moves them freely,
-            # then swings the logits wildly in its first steps.
-            scale = np.full_like(scale, float(np.sqrt(np.mean(scale**2))))
-        k = ctx.num_classes
+        mean, scale = self._standardisation(xtr)
         c, sweep, clf = select_c((xtr - mean) / scale, ytr, (xva - mean) / scale, yva, k, seed)
         if clf is None:  # no sweep: fitted once at the default C
             clf = _logreg(c, (xtr - mean) / scale, ytr, seed)
@@ -140,9 +130,38 @@ class Linear(Strategy):
         if len(va):
             val_proba[:, clf.classes_] = clf.predict_proba((xva - mean) / scale)
         if self.refit and len(va):
-            mean, scale = feats.mean(0), feats.std(0)
-            scale[scale < 1e-8] = 1.0
+            mean, scale = _standardisation(feats)
             clf = _logreg(c, (feats - mean) / scale, np.concatenate([ytr, yva]), seed)
+        model, temperature = self._model(ctx, clf, mean, scale, xtr, ytr)
+        info = {
+            "C": c,
+            "c_sweep": sweep,
+            "c_rule": "validation" if sweep else "default (no validation)",
+            "refit_on": "train+val" if self.refit and len(va) else "train",
+        }
+        if temperature is not None:
+            info["head_temperature"] = temperature
+        return StrategyResult(
+            model, _history(sweep), info, backbone_frozen=True, val_proba=val_proba
+        )
+
+    def _standardisation(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and scale; for a head to fine-tune from (``temper``) one scale
+        for every feature. Per-feature scaling divides the weights by each feature's spread,
+        so directions that barely vary on the training data get huge weights, and
+        fine-tuning, which moves them freely, then swings the logits wildly in its first
+        steps."""
+        mean, scale = _standardisation(x)
+        if self.temper is not None:
+            scale = np.full_like(scale, float(np.sqrt(np.mean(scale**2))))
+        return mean, scale
+
+    def _model(
+        self, ctx: FitContext, clf, mean: np.ndarray, scale: np.ndarray, xtr, ytr
+    ) -> tuple[TransferModel, float | None]:
+        """The backbone with the classifier folded into its head (standardisation
+        absorbed), scaled down by :func:`head_temperature` when tempered; and that factor."""
+        k = ctx.num_classes
         model = TransferModel(ctx.backbone, k)
         w, b = fold_head(clf, mean, scale, k)
         temperature = None
@@ -158,21 +177,36 @@ class Linear(Strategy):
         with torch.no_grad():
             model.head.weight.copy_(w)
             model.head.bias.copy_(b)
-        history = [{"epoch": 1}]
-        if sweep:
-            best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-            history = [
-                {"epoch": 1, "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"]}
-            ]
-        info = {
-            "C": c,
-            "c_sweep": sweep,
-            "c_rule": "validation" if sweep else "default (no validation)",
-            "refit_on": "train+val" if self.refit and len(va) else "train",
-        }
-        if temperature is not None:
-            info["head_temperature"] = temperature
-        return StrategyResult(model, history, info, backbone_frozen=True, val_proba=val_proba)
+        return model, temperature
+
+
+def _features(ctx: FitContext, indices: np.ndarray) -> np.ndarray:
+    """The frozen backbone's features of ``indices`` (through the feature cache)."""
+    return extract_features(
+        ctx.backbone,
+        ctx.dataset,
+        indices,
+        device=ctx.device,
+        cache=ctx.cache,
+        batch_size=ctx.config.train.batch_size * 2,
+        num_workers=ctx.config.train.num_workers,
+        description="features (train+val)",
+    )
+
+
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation (1 where a feature is constant)."""
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale < 1e-8] = 1.0
+    return mean, scale
+
+
+def _history(sweep: list[dict[str, float]]) -> list[dict[str, float]]:
+    """One epoch; with a sweep, the validation metrics of the chosen C."""
+    if not sweep:
+        return [{"epoch": 1}]
+    best = max(sweep, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    return [{"epoch": 1, "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"]}]
 
 
 def probe_start(ctx: FitContext) -> tuple[TransferModel, dict[str, float | None]]:

@@ -169,6 +169,10 @@ class ZeroShot(Strategy):
     class of highest cosine similarity (see the module docstring)."""
 
     options = ZeroShotOptions
+    search_role = "cheap"
+    searched_for = ("text",)
+    search_order = 20
+    model_needs = "describes"  # a model that embeds the class descriptions
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         model = _as_model(ctx, _description_prototypes(self.name, ctx))
@@ -183,6 +187,10 @@ class Prototypes(Strategy):
     and its labelled training examples' embeddings (prototypical networks, Snell et al. 2017)."""
 
     options = ZeroShotOptions
+    search_role = "cheap"
+    searched_for = ("text",)
+    search_order = 30
+    model_needs = "describes"
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         protos = _description_prototypes(self.name, ctx)

@@ -20,6 +20,7 @@ from transferkit.errors import UserError
 from transferkit.explanation.change import block_features, cka_profile, read_profile, weight_change
 from transferkit.explanation.mapping import source_class_table
 from transferkit.store import RunRecord
+from transferkit.strategies import STRATEGIES
 from transferkit.zoo import create_backbone
 from transferkit.zoo.base import Backbone
 from transferkit.zoo.checkpoint import TransferModel
@@ -34,11 +35,12 @@ def _source_of(record: RunRecord) -> tuple[str | None, str]:
     if record.kind not in ("fit", "adapt") or not c.get("model"):
         return None, f"a {record.kind} run has no source model to compare with"
     strategy = (record.extra.get("strategy_info") or {}).get("chosen") or c.get("strategy")
-    if strategy == "scratch" or c.get("scratch"):
+    fresh = strategy in STRATEGIES and not STRATEGIES.get(strategy).pretrained
+    if fresh or c.get("scratch"):
         return (
             None,
-            "it was trained from fresh weights (scratch), so no source model's "
-            "knowledge went into it",
+            f"it was trained from fresh weights ({strategy if fresh else '--scratch'}), so no "
+            "source model's knowledge went into it",
         )
     return str(c["model"]), ""
 

@@ -74,6 +74,24 @@ class LoRA(Strategy):
 
     default_lr = {"image": 1e-3, "text": 5e-4}
     options = LoRAOptions
+    trains_backbone = True  # the adapters change what the encoder computes
+    search_role = "trained"
+    searched_for = ("text",)
+    search_order = 50
+    search_lr = {"image": (1e-4, 3e-3), "text": (1e-4, 3e-3)}
+    model_needs = "adapters"
+    search_ranks = (4, 8, 16)
+
+    @classmethod
+    def search_options(cls, trial, modality: str) -> dict:
+        """The learning rate, then the rank r of the adapters (``search_ranks``)."""
+        params = super().search_options(trial, modality)
+        params["lora_rank"] = trial.suggest_categorical("lora_rank", list(cls.search_ranks))
+        return params
+
+    @classmethod
+    def search_overrides(cls, params: dict) -> dict:
+        return {"lora_rank": int(params["lora_rank"])} if "lora_rank" in params else {}
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         o, lo = ctx.config.train, self.opts(ctx)
