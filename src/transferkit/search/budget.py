@@ -3,6 +3,7 @@ that says how much is left and where the time went, stage by stage."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])")
 
 def parse_budget(text: str | float | int) -> float:
     """Seconds in ``text``: ``90s``, ``15m``, ``1h30m``, ``1.5h``, or a plain number of
-    seconds."""
+    seconds; a budget that is not a positive, finite duration is a :class:`UserError`."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:
@@ -29,8 +30,11 @@ def parse_budget(text: str | float | int) -> float:
                     f"--budget {text!r} is not a duration; write e.g. 90s, 15m, 1h or 1h30m."
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not seconds > 0:
-        raise UserError(f"--budget must be a positive duration, not {text!r}.")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UserError(
+            f"--budget must be a positive, finite duration, not {text!r}; write e.g. 90s, "
+            "15m, 1h or 1h30m."
+        )
     return seconds
 
 
