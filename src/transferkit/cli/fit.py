@@ -22,7 +22,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     if args.cv:
         return _cv(args)
-    result = fit(resume=args.resume) if args.resume else fit(config=fit_config(args))
+    result = fit(resume=args.resume) if args.resume else fit(config=_checked(fit_config(args)))
     if not distributed.is_main():
         return 0
     values = {
@@ -36,10 +36,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked(cfg: FitConfig) -> FitConfig:
+    """``cfg``, refused before anything is loaded when it asks for the search without a
+    budget (``--strategy auto`` alone)."""
+    from transferkit.strategies.auto import check_budget
+
+    check_budget(cfg.strategy, cfg.options.get("budget"))
+    return cfg
+
+
 def _cv(args: argparse.Namespace) -> int:
     from transferkit.runs.cv import cross_validate
 
-    res = cross_validate(config=fit_config(args), k=args.cv)
+    res = cross_validate(config=_checked(fit_config(args)), k=args.cv)
     if args.json:
         print_json(
             {
@@ -121,42 +130,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """ImageNet EfficientNet-Lite0 -> a built-in dataset with linear and finetune."""
-    from transferkit import progress
-    from transferkit.report import build_report, default_out_dir
-    from transferkit.runs.fit import fit
-    from transferkit.store import RunStore
-
+    """ImageNet EfficientNet-Lite0 -> a built-in dataset with linear and finetune, then (with
+    a budget) the automatic search; a table of the runs and one report of them all."""
     d = settings_from_args(DemoConfig, args)
-    results = []
-    for strategy in ("linear", "finetune"):
-        progress.info(f"demo: {strategy} transfer of {d.model} to {d.data}")
-        t0 = time.perf_counter()
-        r = fit(
-            d.data,
-            model=d.model,
-            strategy=strategy,
-            seed=d.seed,
-            labels_per_class=d.labels_per_class,
-            image_size=d.image_size,
-            max_test=d.max_test,
-            epochs=d.epochs,
-        )
-        results.append((r, time.perf_counter() - t0))
+    results = [_demo_fit(d, strategy) for strategy in ("linear", "finetune")]
     if d.budget not in ("0", "0s", ""):
-        progress.info(f"demo: automatic search for {d.budget} (models, strategies, recipes)")
-        t0 = time.perf_counter()
-        r = fit(
-            d.data,
-            strategy="auto",
-            budget=d.budget,
-            seed=d.seed,
-            labels_per_class=d.labels_per_class,
-            max_test=d.max_test,
-        )
-        size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
-        r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
-        results.append((r, time.perf_counter() - t0))
+        results.append(_demo_search(d))
     table(
         f"{d.model} -> {d.data}, {d.labels_per_class} labels per class, {d.image_size}px",
         ["run", "strategy", "test accuracy", "balanced acc", "macro F1", "seconds"],
@@ -173,13 +152,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ],
         no_wrap=("run",),
     )
-    store = RunStore()
-    records = [store.get(r.run_id) for r, _ in results]
-    records += [store.get(r.info["search"]) for r, _ in results if r.info.get("search")]
-    html, _ = build_report(records, default_out_dir(records), title="transferkit demo")
+    html = _demo_report([r for r, _ in results])
     out.print(
         "Inspect a run with `transferkit runs show RUN`; predict with "
         "`transferkit predict --run RUN IMAGES`."
     )
     out.print(f"report: {html}")
     return 0
+
+
+def _demo_fit(d: DemoConfig, strategy: str):
+    """One transfer of the demo's model with ``strategy``; (result, seconds)."""
+    from transferkit import progress
+    from transferkit.runs.fit import fit
+
+    progress.info(f"demo: {strategy} transfer of {d.model} to {d.data}")
+    t0 = time.perf_counter()
+    r = fit(
+        d.data,
+        model=d.model,
+        strategy=strategy,
+        seed=d.seed,
+        labels_per_class=d.labels_per_class,
+        image_size=d.image_size,
+        max_test=d.max_test,
+        epochs=d.epochs,
+    )
+    return r, time.perf_counter() - t0
+
+
+def _demo_search(d: DemoConfig):
+    """The automatic search within the demo's budget; (winning result, seconds), the
+    winner's strategy labelled with its model and input size."""
+    from transferkit import progress
+    from transferkit.runs.fit import fit
+
+    progress.info(f"demo: automatic search for {d.budget} (models, strategies, recipes)")
+    t0 = time.perf_counter()
+    r = fit(
+        d.data,
+        strategy="auto",
+        budget=d.budget,
+        seed=d.seed,
+        labels_per_class=d.labels_per_class,
+        max_test=d.max_test,
+    )
+    size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
+    r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
+    return r, time.perf_counter() - t0
+
+
+def _demo_report(results: list) -> str:
+    """One report of the demo's runs (and the search's record, when there was one)."""
+    from transferkit.report import build_report, default_out_dir
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    records = [store.get(r.run_id) for r in results]
+    records += [store.get(r.info["search"]) for r in results if r.info.get("search")]
+    html, _ = build_report(records, default_out_dir(records), title="transferkit demo")
+    return html
