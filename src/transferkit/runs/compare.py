@@ -15,7 +15,8 @@ from typing import Any
 
 from transferkit import progress
 from transferkit.config import FitConfig
-from transferkit.data.splits import make_splits
+from transferkit.data.base import Dataset
+from transferkit.data.splits import Splits, make_splits
 from transferkit.errors import UserError
 from transferkit.evaluation.compare import METRIC, budget_name, parse_budgets, summarise
 from transferkit.runs._fitting import load_fit_data, make_config, member_config
@@ -77,25 +78,9 @@ def compare(
     base = make_config(data, config=config, strategies=strategies, **overrides)
     budgets = parse_budgets(labels_per_class)
     dataset = load_fit_data(base)
-    d = base.data
-    plan = [
-        (
-            seed,
-            b,
-            make_splits(
-                dataset,
-                seed=seed,
-                labels_per_class=b,
-                val_fraction=d.val_fraction,
-                test_fraction=d.test_fraction,
-                max_test=d.max_test,
-            ),
-        )
-        for seed in seed_list
-        for b in budgets
-    ]  # a budget too large fails before training
+    plan = _plan(dataset, base, seed_list, budgets)
     config_record = {
-        "data": d.data,
+        "data": base.data.data,
         "model": base.model,
         "strategies": strategies,
         "labels_per_class": [budget_name(b) for b in budgets],
@@ -109,33 +94,10 @@ def compare(
         for seed, b, splits in plan:
             for s in strategies:
                 cfg = member_config(base, s, seed=seed, labels_per_class=b)
-                rec = _find_reusable(store, cfg, dataset.fingerprint) if reuse else None
-                if rec is None:
-                    r = fit(
-                        config=cfg,
-                        dataset=dataset,
-                        splits=splits,
-                        store=store,
-                        parent=run.id,
-                        record={"compare": run.id},
-                    )
-                    run_id, acc = r.run_id, r.metrics[METRIC]
-                else:
-                    run_id, acc, reused = rec.id, rec.metrics[METRIC], reused + 1
-                members.append(
-                    {
-                        "run": run_id,
-                        "strategy": s,
-                        "labels_per_class": budget_name(b),
-                        "seed": seed,
-                        METRIC: acc,
-                    }
-                )
+                row, was_reused = _cell(run, store, cfg, dataset, splits, reuse)
+                members.append(row)
+                reused += was_reused
                 run.note(members=members)
-                progress.info(
-                    f"compare {run.id}: {s} @ {budget_name(b)} seed {seed}: "
-                    f"{acc:.4f} ({'reused ' if rec else ''}{run_id})"
-                )
         table, paired, verdicts = summarise(members, strategies, budgets)
         run.finish(
             {},
@@ -148,3 +110,65 @@ def compare(
             dataset=dataset.summary(),
         )
     return CompareResult(run.id, members, table, paired, verdicts, reused)
+
+
+def _plan(
+    dataset: Dataset, base: FitConfig, seeds: list[int], budgets: list[int | None]
+) -> list[tuple[int, int | None, Splits]]:
+    """One split per (seed, budget), drawn before anything trains (so a budget larger than the
+    data is refused first); every strategy of that cell trains and is tested on it."""
+    d = base.data
+    return [
+        (
+            seed,
+            b,
+            make_splits(
+                dataset,
+                seed=seed,
+                labels_per_class=b,
+                val_fraction=d.val_fraction,
+                test_fraction=d.test_fraction,
+                max_test=d.max_test,
+            ),
+        )
+        for seed in seeds
+        for b in budgets
+    ]
+
+
+def _cell(
+    run: RecordedRun,
+    store: RunStore,
+    cfg: FitConfig,
+    dataset: Dataset,
+    splits: Splits,
+    reuse: bool,
+) -> tuple[dict[str, Any], bool]:
+    """One strategy on one cell's split: its finished fit reused when the store has it, else
+    trained as a member of ``run``; returns the member row and whether it was reused."""
+    rec = _find_reusable(store, cfg, dataset.fingerprint) if reuse else None
+    if rec is None:
+        r = fit(
+            config=cfg,
+            dataset=dataset,
+            splits=splits,
+            store=store,
+            parent=run.id,
+            record={"compare": run.id},
+        )
+        run_id, acc = r.run_id, r.metrics[METRIC]
+    else:
+        run_id, acc = rec.id, rec.metrics[METRIC]
+    budget = budget_name(cfg.data.labels_per_class)
+    progress.info(
+        f"compare {run.id}: {cfg.strategy} @ {budget} seed {cfg.seed}: "
+        f"{acc:.4f} ({'reused ' if rec else ''}{run_id})"
+    )
+    row = {
+        "run": run_id,
+        "strategy": cfg.strategy,
+        "labels_per_class": budget,
+        "seed": cfg.seed,
+        METRIC: acc,
+    }
+    return row, rec is not None

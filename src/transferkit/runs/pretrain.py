@@ -23,6 +23,7 @@ from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.training import LoopSettings, run, seed_everything
 from transferkit.zoo import create_backbone
+from transferkit.zoo.base import Backbone
 from transferkit.zoo.checkpoint import TransferModel
 
 
@@ -117,12 +118,7 @@ def pretrain(
 ) -> PretrainResult:
     """Pretrain ``arch`` on ``data`` with ``method``; returns the recorded, saved source model."""
     store = store or RunStore()
-    cfg = _resumed(store, resume) if resume else make_pretrain_config(data, config, overrides)
-    if cfg.name and not resume:
-        from transferkit.zoo import BACKBONES
-
-        if cfg.name in BACKBONES:
-            raise UserError(f"--name {cfg.name} is a zoo model already; pick another name.")
+    cfg = _resumed(store, resume) if resume else _new_config(data, config, overrides)
     task_cls = METHODS.get(cfg.method)
     device = distributed.setup(cfg.device)
     t0 = time.perf_counter()
@@ -144,29 +140,9 @@ def pretrain(
         name=cfg.name,
     ) as rec:
         task = task_cls(backbone, dataset, train, val, cfg, device)
-        settings = LoopSettings(
-            epochs=cfg.epochs,
-            amp=cfg.amp,
-            patience=cfg.patience,
-            monitor=task.monitor,
-            tie_break=None,
-            seed=cfg.seed,
-            checkpoint_dir=rec.dir / "checkpoints",
-            description=f"pretrain {cfg.method}",
-        )
-        progress.info(
-            f"run {rec.id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
-            f"({len(train)} train / {len(val)} val"
-            + (f"; its official test split of {left_out} is left out" if left_out else "")
-            + ")"
-        )
-        result = run(task, settings, device, resume=bool(resume))
-        encoder = task.transferred()
-        head, classes = task.source_head()
-        model = TransferModel(encoder, head.out_features if head is not None else 0)
-        if head is not None:
-            model.head.load_state_dict(head.state_dict())
-        rec.save_model(model, classes or [], method=cfg.method, source_data=dataset.fingerprint)
+        _announce(rec.id, cfg, dataset, len(train), len(val), left_out)
+        result = run(task, _loop_settings(cfg, task, rec.dir), device, resume=bool(resume))
+        encoder = _save_source_model(rec, task, cfg, dataset)
         rec.write_json("history.json", result.history)
         metrics = {k: v for k, v in result.best.items() if k.startswith("val_")}
         rec.finish(
@@ -176,12 +152,69 @@ def pretrain(
             dataset=dataset.summary(),
             best_epoch=result.best_epoch,
             splits={"train": len(train), "val": len(val), "official_test_left_out": int(left_out)},
-            backbone_info={
-                "modality": encoder.data_config.modality,
-                "params": encoder.num_parameters(),
-                "features": encoder.num_features,
-                "input_size": encoder.data_config.input_size[-1],
-                "identity": encoder.identity,
-            },
+            backbone_info=_backbone_info(encoder),
         )
     return PretrainResult(rec.id, cfg.name or f"run:{rec.id}", metrics, result.history, rec.dir)
+
+
+def _new_config(
+    data: str | None, config: PretrainConfig | None, overrides: dict[str, Any]
+) -> PretrainConfig:
+    """The settings of a new run, refused when ``--name`` is taken by a zoo model."""
+    cfg = make_pretrain_config(data, config, overrides)
+    if cfg.name:
+        from transferkit.zoo import BACKBONES
+
+        if cfg.name in BACKBONES:
+            raise UserError(f"--name {cfg.name} is a zoo model already; pick another name.")
+    return cfg
+
+
+def _announce(
+    run_id: str, cfg: PretrainConfig, dataset: Dataset, n_train: int, n_val: int, left_out: int
+) -> None:
+    progress.info(
+        f"run {run_id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
+        f"({n_train} train / {n_val} val"
+        + (f"; its official test split of {left_out} is left out" if left_out else "")
+        + ")"
+    )
+
+
+def _loop_settings(cfg: PretrainConfig, task: Any, run_dir: Path) -> LoopSettings:
+    """The shared loop's settings: the method's own monitored metric, checkpoints in the run."""
+    return LoopSettings(
+        epochs=cfg.epochs,
+        amp=cfg.amp,
+        patience=cfg.patience,
+        monitor=task.monitor,
+        tie_break=None,
+        seed=cfg.seed,
+        checkpoint_dir=run_dir / "checkpoints",
+        description=f"pretrain {cfg.method}",
+    )
+
+
+def _save_source_model(
+    rec: RecordedRun, task: Any, cfg: PretrainConfig, dataset: Dataset
+) -> Backbone:
+    """The pretrained encoder, with the source head when the method has one (supervised),
+    saved as the run's model so the zoo serves it; returns the encoder."""
+    encoder = task.transferred()
+    head, classes = task.source_head()
+    model = TransferModel(encoder, head.out_features if head is not None else 0)
+    if head is not None:
+        model.head.load_state_dict(head.state_dict())
+    rec.save_model(model, classes or [], method=cfg.method, source_data=dataset.fingerprint)
+    return encoder
+
+
+def _backbone_info(encoder: Backbone) -> dict[str, Any]:
+    """What the zoo listing shows about the source model without loading it."""
+    return {
+        "modality": encoder.data_config.modality,
+        "params": encoder.num_parameters(),
+        "features": encoder.num_features,
+        "input_size": encoder.data_config.input_size[-1],
+        "identity": encoder.identity,
+    }

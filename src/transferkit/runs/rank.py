@@ -127,16 +127,7 @@ def rank(
     scorers = scorers_for(names, cfg.options, cfg.seed)
     candidates, problems = expand_models(cfg.models)
     store = store or RunStore()
-    dataset = (
-        data
-        if isinstance(data, Dataset)
-        else load_dataset(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column)
-    )
-    if dataset.labels is None:
-        raise UserError(
-            f"{dataset.name} has no labels; ranking source models needs labelled "
-            "target data (one sub-folder per class, or a label column)."
-        )
+    dataset = _target(data, cfg)
     indices = rank_sample(
         dataset, seed=cfg.seed, max_examples=cfg.max_examples, labels_per_class=cfg.labels_per_class
     )
@@ -160,21 +151,43 @@ def rank(
         rows = [_row(name, problems, dataset, indices, scorers, how) for name in candidates]
         rows, order = ordered(rows, names[0])
         total = time.perf_counter() - t0
-        timings = {
-            "total": total,
-            **{f"{r.model}/{part}": v for r in rows for part, v in r.timings.items()},
-        }
         run.finish(
-            {
-                f"{names[0]}/{r.model}": r.scores[names[0]]
-                for r in rows
-                if r.scores.get(names[0]) is not None
-            },
-            timings,
+            _primary_scores(rows, names[0]),
+            _timings(rows, total),
             table=[dataclasses.asdict(r) for r in rows],
             order=order,
         )
     return RankResult(rows, order, names[0], names, stored["data"], len(indices), k, run.id, total)
+
+
+def _target(data: str | Dataset, cfg: RankConfig) -> Dataset:
+    """The target data (given, or loaded from ``cfg.data``), refused without labels."""
+    dataset = (
+        data
+        if isinstance(data, Dataset)
+        else load_dataset(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column)
+    )
+    if dataset.labels is None:
+        raise UserError(
+            f"{dataset.name} has no labels; ranking source models needs labelled "
+            "target data (one sub-folder per class, or a label column)."
+        )
+    return dataset
+
+
+def _primary_scores(rows: list[RankRow], primary: str) -> dict[str, float]:
+    """The record's metrics: each scored candidate's primary score, as ``SCORE/MODEL``."""
+    return {
+        f"{primary}/{r.model}": r.scores[primary] for r in rows if r.scores.get(primary) is not None
+    }
+
+
+def _timings(rows: list[RankRow], total: float) -> dict[str, float]:
+    """The total and each candidate's stages, as ``MODEL/STAGE``."""
+    return {
+        "total": total,
+        **{f"{r.model}/{part}": v for r in rows for part, v in r.timings.items()},
+    }
 
 
 def _row(

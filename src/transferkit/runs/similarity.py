@@ -68,7 +68,6 @@ def similarity(
     sampled (stratified when labelled) to the same size, at most ``max_examples``, so the
     domain classifier's chance level is 0.5."""
     from transferkit.transferability.similarity import domain_distances
-    from transferkit.zoo import create_backbone
 
     t0 = time.perf_counter()
     names = [d if isinstance(d, str) else d.name for d in (source, target)]
@@ -77,20 +76,9 @@ def similarity(
     )
     check_ranges(cfg)
     store = store or RunStore()
-    src, tgt = (
-        load_dataset(d, validate=False, text_column=cfg.text_column, label_column=cfg.label_column)
-        if isinstance(d, str)
-        else d
-        for d in (source, target)
-    )
-    n = min(len(src), len(tgt), cfg.max_examples)
-    if n < 2:
-        raise UserError(f"{src.name if len(src) < 2 else tgt.name} has fewer than 2 examples.")
-    si, ti = (sample_indices(d.labels, len(d), n, cfg.seed) for d in (src, tgt))
-    backbone = create_backbone(model, image_size=cfg.image_size)
-    for d in (src, tgt):
-        if why := modality_problem(backbone.data_config.modality, d, model):
-            raise UserError(why)
+    src, tgt = (_load(d, cfg) for d in (source, target))
+    n, si, ti = _samples(src, tgt, cfg)
+    backbone = _backbone(model, cfg, (src, tgt))
     with RecordedRun(
         store,
         "similarity",
@@ -98,12 +86,7 @@ def similarity(
         seed=cfg.seed,
         data_fingerprint=f"{src.fingerprint}+{tgt.fingerprint}",
     ) as run:
-        fs, ft = (
-            backbone_features(
-                backbone, d, i, feature_cache(store), device=cfg.device, batch_size=cfg.batch_size
-            )
-            for d, i in ((src, si), (tgt, ti))
-        )
+        fs, ft = (_features(backbone, d, i, store, cfg) for d, i in ((src, si), (tgt, ti)))
         t1 = time.perf_counter()
         shared, ys, yt = _shared_labels(src, tgt, si, ti)
         dist = domain_distances(
@@ -111,12 +94,7 @@ def similarity(
         )
         total = time.perf_counter() - t0
         run.finish(
-            {
-                "mmd2": dist.mmd2,
-                "mmd_p_value": dist.p_value,
-                "proxy_a_distance": dist.proxy_a_distance,
-                "domain_error": dist.domain_error,
-            },
+            _metrics(dist),
             {"features": t1 - t0, "distances": time.perf_counter() - t1, "total": total},
             class_mmd=dist.class_mmd,
             bandwidth=dist.bandwidth,
@@ -134,3 +112,57 @@ def similarity(
         run_id=run.id,
         seconds=total,
     )
+
+
+def _load(data: str | Dataset, cfg: SimilarityConfig) -> Dataset:
+    """One side: given, or loaded (labels optional)."""
+    if not isinstance(data, str):
+        return data
+    return load_dataset(
+        data, validate=False, text_column=cfg.text_column, label_column=cfg.label_column
+    )
+
+
+def _samples(
+    src: Dataset, tgt: Dataset, cfg: SimilarityConfig
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """The common sample size and each side's sample (stratified when labelled)."""
+    n = min(len(src), len(tgt), cfg.max_examples)
+    if n < 2:
+        raise UserError(f"{src.name if len(src) < 2 else tgt.name} has fewer than 2 examples.")
+    si, ti = (sample_indices(d.labels, len(d), n, cfg.seed) for d in (src, tgt))
+    return n, si, ti
+
+
+def _backbone(model: str, cfg: SimilarityConfig, sides: tuple[Dataset, Dataset]) -> Any:
+    """The model's backbone, refused when either side holds data of another modality."""
+    from transferkit.zoo import create_backbone
+
+    backbone = create_backbone(model, image_size=cfg.image_size)
+    for d in sides:
+        if why := modality_problem(backbone.data_config.modality, d, model):
+            raise UserError(why)
+    return backbone
+
+
+def _features(
+    backbone: Any, dataset: Dataset, indices: np.ndarray, store: RunStore, cfg: SimilarityConfig
+) -> np.ndarray:
+    """One side's sample in the backbone's feature space, through the shared feature cache."""
+    return backbone_features(
+        backbone,
+        dataset,
+        indices,
+        feature_cache(store),
+        device=cfg.device,
+        batch_size=cfg.batch_size,
+    )
+
+
+def _metrics(dist: DomainDistances) -> dict[str, float]:
+    return {
+        "mmd2": dist.mmd2,
+        "mmd_p_value": dist.p_value,
+        "proxy_a_distance": dist.proxy_a_distance,
+        "domain_error": dist.domain_error,
+    }
