@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from transferkit.errors import UserError
 from transferkit.search.cheap import val_interval
 
 
@@ -52,17 +53,7 @@ def choose(board: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """The chosen row and the reason, in words."""
     done = [r for r in board if r.get("state") == "complete" and r.get("val") is not None]
     if not done:
-        from transferkit.errors import UserError
-
-        failed = "; ".join(
-            f"{r.get('model')} {r.get('strategy')}: {r.get('reason')}"
-            for r in board[:8]
-            if r.get("model")
-        )
-        raise UserError(
-            f"Every configuration of the search failed ({failed}). Fix the cause "
-            "named above, or give a larger --budget."
-        )
+        _refuse(board)
     cheap = [r for r in done if r["kind"] == "cheap"]
     trials = [r for r in done if r["kind"] == "trial"]
     best_cheap = min(cheap, key=lambda r: (-r["score"], *_tie_break(r))) if cheap else None
@@ -84,6 +75,25 @@ def choose(board: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
         f"the best cheap strategy; the best trial "
         f"({_name(best_trial)}, {best_trial['val']:.4f}) is not "
         f"ahead by more than one standard error ({se:.4f})",
+    )
+
+
+def _refuse(board: list[dict[str, Any]]) -> None:
+    """No row completed: say why each failed (the first eight), or that none ran."""
+    failed = "; ".join(
+        f"{r.get('model')} {r.get('strategy')}: {r.get('reason')}"
+        for r in board[:8]
+        if r.get("model")
+    )
+    if not failed:
+        raise UserError(
+            "The search ran no configuration: no cheap strategy was among --strategies and "
+            "no trial ran. Add linear to --strategies, or give the trials room (--trials above "
+            "0, a larger --budget)."
+        )
+    raise UserError(
+        f"Every configuration of the search failed ({failed}). Fix the cause "
+        "named above, or give a larger --budget."
     )
 
 
