@@ -230,7 +230,9 @@ class FineTune(Strategy):
     @classmethod
     def search_options(cls, trial, modality: str) -> dict:
         """The learning rate, then how many top blocks train (not sampled when
-        ``search_unfreeze`` is empty: every block trains)."""
+        ``search_unfreeze`` is empty: every block trains). The choices are the Optuna
+        parameter ``unfreeze``, and one parameter keeps one set of choices in a study: a
+        subclass with other choices samples them under a name of its own."""
         params = super().search_options(trial, modality)
         if cls.search_unfreeze:
             params["unfreeze"] = trial.suggest_categorical("unfreeze", list(cls.search_unfreeze))

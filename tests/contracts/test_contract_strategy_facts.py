@@ -1,0 +1,197 @@
+"""The facts every registered strategy declares for the search, ``explain`` and the reports
+(:class:`~transferkit.strategies.Strategy`): valid types and values, checked by
+:func:`check_strategy_facts` (a plain function so that ``transferkit.testing`` can offer it to
+plug-in authors); and a strategy defined in a test, with no other edit, is searched,
+explained and reported like the built-in ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import optuna
+import pytest
+
+from transferkit.config import FitConfig, TrainOptions
+from transferkit.report.explain import changes_the_source, what_transferred
+from transferkit.runs.explain.transfer import _source_of
+from transferkit.search import space
+from transferkit.search.space import ModelInfo, SearchSpace
+from transferkit.store import RunRecord
+from transferkit.strategies import STRATEGIES, Strategy
+from transferkit.strategies.base import SEARCH_ROLES
+from transferkit.strategies.finetune import FineTune
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+MODALITIES = ("image", "text")
+MODEL_FLAGS = {f.name for f in dataclasses.fields(ModelInfo) if f.type in ("bool", bool)}
+
+
+def _fit_setting_names() -> set[str]:
+    """Names ``fit`` accepts as keyword settings: its own, the training recipe's and every
+    strategy's options."""
+    own = {f.name for f in dataclasses.fields(FitConfig)} - {"data", "train", "options"}
+    recipe = {f.name for f in dataclasses.fields(TrainOptions)}
+    return own | recipe | {dest for dest, _, _ in STRATEGIES.option_fields()}
+
+
+def check_strategy_facts(cls: type[Strategy], trials: int = 20) -> None:
+    """Assert that strategy class ``cls`` declares the facts the library reads about it, with
+    valid types and values; for a searched one, sample ``trials`` recipes of each modality
+    and check they fall in its declared ranges and map onto ``fit``'s settings."""
+    name = cls.name
+    assert isinstance(cls.pretrained, bool), f"{name}: pretrained must be True or False"
+    assert isinstance(cls.trains_backbone, bool), f"{name}: trains_backbone must be a bool"
+    for m in MODALITIES:
+        lr = cls.default_lr.get(m)
+        assert isinstance(lr, float) and lr > 0, f"{name}: default_lr[{m!r}] must be > 0"
+    assert cls.search_role in (None, *SEARCH_ROLES), f"{name}: search_role {cls.search_role!r}"
+    assert isinstance(cls.searched_for, tuple), f"{name}: searched_for must be a tuple"
+    assert set(cls.searched_for) <= set(MODALITIES), f"{name}: searched_for {cls.searched_for}"
+    assert isinstance(cls.search_order, int), f"{name}: search_order must be an int"
+    assert cls.model_needs is None or cls.model_needs in MODEL_FLAGS, (
+        f"{name}: model_needs {cls.model_needs!r} is not one of ModelInfo's flags {MODEL_FLAGS}"
+    )
+    if cls.search_role is None:
+        assert not cls.searched_for, f"{name}: not searched, but searched_for {cls.searched_for}"
+    if cls.search_role == "trained":
+        for m in MODALITIES:
+            _check_trained(cls, m, trials)
+
+
+def _check_trained(cls: type[Strategy], modality: str, trials: int) -> None:
+    """A trained strategy's range on ``modality`` holds its default, and the recipes it
+    samples there stay in its range and become settings ``fit`` accepts."""
+    name = cls.name
+    lo, hi = cls.search_lr[modality]
+    assert 0 < lo < hi, f"{name}: search_lr[{modality!r}] = {(lo, hi)}"
+    assert lo <= cls.default_lr[modality] <= hi, (
+        f"{name}: the default lr {cls.default_lr[modality]} on {modality} is outside its "
+        f"search range {(lo, hi)}"
+    )
+    known = _fit_setting_names()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(trials):
+        trial = study.ask()
+        params = cls.search_options(trial, modality)
+        assert lo <= params[f"lr_{name}"] <= hi, f"{name}: sampled lr outside its range"
+        overrides = cls.search_overrides({"strategy": name, **params})
+        assert set(overrides) <= known, f"{name}: {set(overrides) - known} are not fit settings"
+        study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.list())
+def test_every_registered_strategy_declares_valid_facts(strategy):
+    check_strategy_facts(STRATEGIES.get(strategy))
+
+
+def test_search_orders_are_distinct_among_searched_strategies():
+    """Two searched strategies at one place would be ordered by name alone, by accident."""
+    searched = [n for n in STRATEGIES.list() if STRATEGIES.get(n).search_role]
+    assert len(searched) >= 4
+    assert len({STRATEGIES.get(n).search_order for n in searched}) == len(searched)
+
+
+def test_the_check_fails_on_a_strategy_with_wrong_facts():
+    class Broken(FineTune):
+        search_lr = {"image": (1e-2, 1e-1), "text": (1e-5, 5e-4)}  # image default 1e-3 below
+
+    Broken.name = "broken"
+    with pytest.raises(AssertionError, match="outside its search range"):
+        check_strategy_facts(Broken)
+    Broken.search_lr, Broken.search_role = FineTune.search_lr, "expensive"
+    with pytest.raises(AssertionError, match="search_role"):
+        check_strategy_facts(Broken)
+
+
+# -- a new strategy file, with no other edit --------------------------------------------------
+class Partial(FineTune):
+    """A new trained strategy: fine-tuning searched over its own learning-rate range (it
+    shares finetune's ``unfreeze`` choices: one Optuna parameter keeps one set of choices)."""
+
+    searched_for = ("image",)
+    search_order = 45  # after finetune, before scratch
+    search_lr = {"image": (2e-4, 2e-2), "text": (2e-5, 5e-4)}
+
+
+class Fresh(FineTune):
+    """A new strategy from fresh weights (not searched by default)."""
+
+    pretrained = False
+    searched_for = ()
+    search_order = 75
+
+
+@pytest.fixture
+def new_strategies():
+    """``partial`` and ``fresh`` registered for one test, and removed after it."""
+    STRATEGIES.register("partial", Partial)
+    STRATEGIES.register("fresh", Fresh)
+    try:
+        yield
+    finally:
+        STRATEGIES.unregister("partial")
+        STRATEGIES.unregister("fresh")
+    assert "partial" not in STRATEGIES and "fresh" not in STRATEGIES
+
+
+def _fit_record(strategy: str, **extra: Any) -> RunRecord:
+    return RunRecord(
+        "r1",
+        "fit",
+        "done",
+        "",
+        "",
+        config={"strategy": strategy, "model": "tiny-cnn"},
+        extra=extra,
+    )
+
+
+def test_a_new_strategy_is_searched_with_no_other_edit(new_strategies):
+    check_strategy_facts(Partial)
+    check_strategy_facts(Fresh)
+    assert space.default_strategies("image") == ("linear", "finetune", "partial", "scratch")
+    assert space.default_strategies("text") == (
+        "linear",
+        "zeroshot",
+        "prototypes",
+        "finetune",
+        "lora",
+    )
+    assert space.trained_strategies() == (
+        "finetune",
+        "partial",
+        "lora",
+        "scratch",
+        "contrastive",
+        "fresh",
+    )
+    sp = SearchSpace([ModelInfo("a", "image")], ["finetune", "partial"], [96])
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(20):
+        trial = study.ask()
+        drawn.append(sp.overrides(sp.suggest(trial)))
+        study.tell(trial, 0.0)
+    mine = [o for o in drawn if o["strategy"] == "partial"]
+    assert mine, "the sampler never drew the new strategy"
+    assert all(2e-4 <= o["lr"] <= 2e-2 and o.get("unfreeze", 0) in (0, 1, 2, 4) for o in mine)
+
+
+def test_a_new_strategy_is_explained_and_reported_with_no_other_edit(new_strategies):
+    assert changes_the_source("partial") and not changes_the_source("fresh")
+    note = what_transferred(_fit_record("partial"))
+    assert note and "explain --run r1" in note[0].text
+    assert what_transferred(_fit_record("fresh")) == []  # nothing of a source to analyse
+    name, why = _source_of(_fit_record("fresh"))
+    assert name is None and "fresh weights (fresh)" in why
+    assert _source_of(_fit_record("partial")) == ("tiny-cnn", "")
+
+
+def test_explain_reads_the_chosen_strategy_and_tolerates_unknown_names():
+    chosen = _fit_record("linear-or-finetune", strategy_info={"chosen": "finetune"})
+    assert what_transferred(chosen)  # the rule chose finetune, which trains the backbone
+    assert what_transferred(_fit_record("linear")) == []
+    assert what_transferred(_fit_record("gone-since")) == []  # a record of a removed plug-in
+    assert _source_of(_fit_record("scratch"))[0] is None
