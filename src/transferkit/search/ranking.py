@@ -161,12 +161,14 @@ def rank_stage(
                 "empty": dict(row.empty),
             }
         )
-    _choose(out, infos, keep)
+    keep_best(out, infos, keep)
     return out
 
 
-def _choose(out: Ranked, infos: dict[str, ModelInfo], keep: int) -> None:
-    """Mean rank over the scores; the top ``keep`` and a hedge from another family."""
+def keep_best(out: Ranked, infos: dict[str, ModelInfo], keep: int) -> None:
+    """Rank the scored rows of ``out`` by their mean rank over the scores, and keep the top
+    ``keep`` and a hedge from another family (``out.kept``, in that order); every row says
+    why it was kept or not. ``infos``: the models that were scored, by name."""
     scored = [r for r in out.rows if r["status"] == "ok"]
     for s in SCORES:
         values = [r for r in scored if r["scores"].get(s) is not None]
