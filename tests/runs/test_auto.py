@@ -1,6 +1,8 @@
 """The automatic search on a tiny model and small data: inside its budget, better than the
 library's default recipe, the test split read once; killed and resumed without redoing
-finished trials; two workers sharing one study (SQLite, and a real PostgreSQL server)."""
+finished trials; two workers sharing one study (SQLite, and a real PostgreSQL server). First,
+the fast parts of the runner: trials read back from a real Optuna study, when trials stop, and
+``fit --strategy auto --budget`` reaching the search."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from conftest import run_cli
 
 import transferkit
+from transferkit.runs.auto.trials import optimize, trial_rows
 from transferkit.store import RunStore
 
 SMALL = [
@@ -40,6 +43,85 @@ def _trial_runs(store: RunStore, search: str) -> list:
         for r in store.list(kind="fit", limit=None)
         if r.parent == search and r.extra.get("trial") is not None
     ]
+
+
+def _study():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(direction="maximize")  # in memory
+
+
+def test_trial_rows_read_every_trial_of_the_study_as_a_leaderboard_row():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    study = _study()
+    dist = {
+        "model": CategoricalDistribution(["tiny-cnn"]),
+        "strategy": CategoricalDistribution(["finetune", "scratch"]),
+        "lr_finetune": FloatDistribution(1e-4, 1e-2, log=True),
+    }
+    params = {"model": "tiny-cnn", "strategy": "finetune", "lr_finetune": 1e-3}
+    common = {"params": params, "distributions": dist}
+    study.add_trial(
+        create_trial(
+            value=0.9,
+            intermediate_values={2: 0.9, 0: 0.5, 1: 0.8},  # read back in epoch order
+            user_attrs={"run": "r0", "n_val": 40, "val_nll": 0.3, "host": "a"},
+            **common,
+        )
+    )
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            intermediate_values={0: 0.4},
+            user_attrs={"reason": "pruned by successive halving after epoch 0"},
+            **common,
+        )
+    )
+    study.add_trial(  # a failed trial is pruned for Optuna, failed for the leaderboard
+        create_trial(state=TrialState.PRUNED, user_attrs={"failed": "CUDA out of memory"}, **common)
+    )
+    rows = trial_rows(study)
+    assert [(r["trial"], r["state"]) for r in rows] == [
+        (0, "complete"),
+        (1, "pruned"),
+        (2, "failed"),
+    ]
+    done = rows[0]
+    assert done["curve"] == [0.5, 0.8, 0.9] and done["epochs"] == 3
+    assert (done["val"], done["run"], done["n_val"], done["val_nll"]) == (0.9, "r0", 40, 0.3)
+    assert (done["model"], done["strategy"], done["image_size"]) == ("tiny-cnn", "finetune", None)
+    assert done["worker"] == "a" and done["kind"] == "trial" and done["params"] == params
+    assert rows[1]["reason"].startswith("pruned by successive halving")
+    assert rows[2]["reason"] == "CUDA out of memory" and rows[2]["curve"] == []
+
+
+def test_trials_stop_at_the_number_asked_for_and_never_start_after_the_deadline():
+    study = _study()
+    ran = []
+
+    def objective(trial) -> float:
+        ran.append(trial.number)
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    optimize(study, objective, time.monotonic() - 1.0, None)
+    assert ran == []  # the deadline has passed: not one trial
+    optimize(study, objective, time.monotonic() + 60.0, 3)
+    assert ran == [0, 1, 2]
+    optimize(study, objective, time.monotonic() + 60.0, 3)  # a resumed search with 3 finished
+    assert ran == [0, 1, 2]
+    optimize(study, objective, time.monotonic() + 60.0, 5)
+    assert ran == [0, 1, 2, 3, 4]
+
+
+def test_fit_with_strategy_auto_and_a_budget_runs_the_search():
+    # fit hands a budget to the search, which checks its settings before loading anything
+    with pytest.raises(transferkit.UserError, match="--budget 'abc' is not a duration"):
+        transferkit.fit("builtin:digits", strategy="auto", budget="abc")
+    with pytest.raises(transferkit.UserError, match="loads and splits the data itself"):
+        transferkit.fit("builtin:digits", strategy="auto", budget="1m", splits=None)
 
 
 def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
