@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from transferkit.report.plots import COLORS, _figure, _png, label
 
 
-def trial_curves(trials: Sequence[dict], chosen: int | None = None, title: str = "") -> bytes:
+def trial_curves(trials: Sequence[dict], chosen: int | None = None) -> bytes:
     """Validation accuracy per epoch of each trial: completed trials in colour, pruned and
     failed ones in grey, the chosen trial thick."""
     fig = _figure(8, 3.6)
@@ -53,6 +53,4 @@ def trial_curves(trials: Sequence[dict], chosen: int | None = None, title: str =
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, ncol=2)
-    if title:
-        ax.set_title(label(title, 90), fontsize=11)
     return _png(fig)
