@@ -143,15 +143,7 @@ def rank_stage(
             continue
         out.seconds_per_batch[name] = sec
         score_candidate(row, name, dataset, sample, scorers, how, backbone=backbone)
-        modality = backbone.data_config.modality
-        infos[name] = ModelInfo(
-            name,
-            modality,
-            backbone.native_size,
-            len(backbone.blocks()),
-            hasattr(backbone, "add_adapters"),
-            modality == "text" or hasattr(backbone, "encode_text"),
-        )
+        infos[name] = _model_info(name, backbone)
         out.rows.append(
             {
                 "model": name,
@@ -163,6 +155,19 @@ def rank_stage(
         )
     keep_best(out, infos, keep)
     return out
+
+
+def _model_info(name: str, backbone: Any) -> ModelInfo:
+    """What the later stages need to know about a pre-flighted backbone."""
+    modality = backbone.data_config.modality
+    return ModelInfo(
+        name,
+        modality,
+        backbone.native_size,
+        len(backbone.blocks()),
+        hasattr(backbone, "add_adapters"),
+        modality == "text" or hasattr(backbone, "encode_text"),
+    )
 
 
 def keep_best(out: Ranked, infos: dict[str, ModelInfo], keep: int) -> None:
