@@ -33,10 +33,12 @@ from transferkit.runs._fitting import (
 from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
 from transferkit.store.artifacts import save_predictions
-from transferkit.strategies import STRATEGIES, FitContext
+from transferkit.strategies import STRATEGIES, FitContext, StrategyResult
+from transferkit.strategies.base import Strategy
 from transferkit.strategies.linear import NO_VALIDATION_C
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
+from transferkit.zoo.base import Backbone
 from transferkit.zoo.checkpoint import TransferModel
 
 
@@ -98,18 +100,8 @@ def transfer(
         validate_config(cfg)
         with timing.stage("load"):
             device = distributed.setup(cfg.train.device)
-            dataset = dataset if dataset is not None else load_fit_data(cfg)
-            check_labelled(dataset)
-            splits = splits if splits is not None else _splits(dataset, cfg)
-            strategy = STRATEGIES.get(cfg.strategy)()
-            seed_everything(cfg.seed)
-            backbone = create_backbone(
-                cfg.model,
-                pretrained=strategy.pretrained,
-                weights=cfg.weights,
-                image_size=cfg.data.image_size,
-                max_length=cfg.data.max_length,
-            )
+            dataset, splits = _data(cfg, dataset, splits)
+            strategy, backbone = _model(cfg)
             notes = _notes(dataset, splits, backbone, cfg, device)
         with RecordedRun(
             store,
@@ -121,13 +113,14 @@ def transfer(
             data_fingerprint=dataset.fingerprint,
         ) as run:
             run.note(**notes, **(record or {}))
+            cache = feature_cache(store)
             ctx = FitContext(
                 cfg,
                 dataset,
                 splits,
                 backbone,
                 device,
-                feature_cache(store),
+                cache,
                 run.dir,
                 resume=bool(resume),
                 hooks=hooks,
@@ -135,29 +128,80 @@ def transfer(
             _announce(run.id, strategy.name, cfg, dataset, splits)
             result = strategy.fit(ctx)
             with timing.stage("test"):
-                val_proba = (
-                    result.val_proba
-                    if result.val_proba is not None
-                    else evaluate(ctx, result, splits.val)
-                )
-                test_proba = evaluate(ctx, result, splits.test)
-                metrics = {
-                    **split_metrics(ctx, splits.val, val_proba, "val_"),
-                    **split_metrics(ctx, splits.test, test_proba, "test_"),
-                }
+                metrics, test_proba = _evaluate(ctx, result)
             with timing.stage("store"):
-                run.save_model(result.model, dataset.classes, strategy=strategy.name)
-                run.write_json("config.json", cfg.to_dict())
-                run.write_json("history.json", result.history)
-                extra = {"strategy_info": result.info, "history": result.history}
-                if len(splits.test) and run.main:
-                    y_test = dataset.labels[splits.test]
-                    save_predictions(run.dir, splits.test, y_test, test_proba)
-                    extra["calibration"] = calibration_bins(y_test, test_proba)
+                extra = _write(run, ctx, result, strategy.name, test_proba)
             run.finish(metrics, stages.timings(), **extra)
+    return _result(run, strategy.name, metrics, result, dataset)
+
+
+def _data(cfg: FitConfig, dataset: Dataset | None, splits: Splits | None) -> tuple[Dataset, Splits]:
+    """The labelled target data and its splits: as given, or loaded and drawn by ``cfg``."""
+    dataset = dataset if dataset is not None else load_fit_data(cfg)
+    check_labelled(dataset)
+    return dataset, splits if splits is not None else _splits(dataset, cfg)
+
+
+def _model(cfg: FitConfig) -> tuple[Strategy, Backbone]:
+    """The strategy and the source model (pretrained or fresh, as the strategy asks), created
+    after seeding so that fresh weights are the same for the same seed."""
+    strategy = STRATEGIES.get(cfg.strategy)()
+    seed_everything(cfg.seed)
+    backbone = create_backbone(
+        cfg.model,
+        pretrained=strategy.pretrained,
+        weights=cfg.weights,
+        image_size=cfg.data.image_size,
+        max_length=cfg.data.max_length,
+    )
+    return strategy, backbone
+
+
+def _evaluate(ctx: FitContext, result: StrategyResult) -> tuple[dict[str, Any], np.ndarray]:
+    """Validation and test metrics (validation from the strategy's own probabilities when it
+    kept them: a model refit on the validation examples is not re-scored on them); returns
+    them with the test probabilities."""
+    splits = ctx.splits
+    val_proba = (
+        result.val_proba if result.val_proba is not None else evaluate(ctx, result, splits.val)
+    )
+    test_proba = evaluate(ctx, result, splits.test)
+    metrics = {
+        **split_metrics(ctx, splits.val, val_proba, "val_"),
+        **split_metrics(ctx, splits.test, test_proba, "test_"),
+    }
+    return metrics, test_proba
+
+
+def _write(
+    run: RecordedRun, ctx: FitContext, result: StrategyResult, strategy: str, test_proba: np.ndarray
+) -> dict[str, Any]:
+    """The model, config, history and test predictions, each written atomically; returns what
+    the record keeps besides the metrics (with the test set's calibration bins)."""
+    run.save_model(result.model, ctx.dataset.classes, strategy=strategy)
+    run.write_json("config.json", ctx.config.to_dict())
+    run.write_json("history.json", result.history)
+    extra = {"strategy_info": result.info, "history": result.history}
+    test = ctx.splits.test
+    if len(test) and run.main:
+        y_test = ctx.dataset.labels[test]
+        save_predictions(run.dir, test, y_test, test_proba)
+        extra["calibration"] = calibration_bins(y_test, test_proba)
+    return extra
+
+
+def _result(
+    run: RecordedRun,
+    strategy: str,
+    metrics: dict[str, Any],
+    result: StrategyResult,
+    dataset: Dataset,
+) -> FitResult:
+    """What the caller gets: the record's id and metrics, the trained model and its history
+    (``strategy`` is the one ``auto`` chose, when it chose)."""
     return FitResult(
         run.id,
-        result.info.get("chosen", strategy.name),
+        result.info.get("chosen", strategy),
         metrics,
         result.model,
         list(dataset.classes),

@@ -109,23 +109,15 @@ def zeroshot(
 ) -> ZeroShotResult:
     """Classify ``data`` by similarity to the class descriptions (see the module docstring)."""
     t0 = time.perf_counter()
-    cfg = dataclasses.replace(config or ZeroShotConfig(), **overrides)
-    cfg = dataclasses.replace(cfg, data=data) if isinstance(data, str) else cfg
-    check_ranges(cfg)
-    pairs = parse_labels(cfg.labels)
-    if pairs is not None and len(pairs) < 2:
-        raise too_few(pairs)  # before anything is loaded
+    cfg, pairs = _config(data, config, overrides)
     dataset = _load(data, cfg)
     pairs = label_pairs(pairs, dataset)
     templates = templates_of(cfg.template, dataset.modality)
     store = store or RunStore()
     device = distributed.device_for(cfg.device)
-    backbone = create_backbone(
-        cfg.model, weights=cfg.weights, image_size=cfg.image_size, max_length=cfg.max_length
-    )
-    check_zeroshot_model(backbone, dataset, cfg.model)
+    backbone = _backbone(cfg, dataset)
     support, evaluated = _evaluation(dataset, cfg)
-    names = [n for n, _ in pairs]
+    names, descriptions = [n for n, _ in pairs], [d for _, d in pairs]
     to_class = _class_map(dataset, names)
     truncated = truncation(dataset, backbone.data_config)
     with RecordedRun(
@@ -139,7 +131,7 @@ def zeroshot(
             dataset=dataset.summary(),
             backbone=backbone.identity,
             classes=names,
-            descriptions=[d for _, d in pairs],
+            descriptions=descriptions,
             templates=templates,
             support=int(len(support)),
             **({"truncation": truncated} if truncated else {}),
@@ -148,55 +140,118 @@ def zeroshot(
             f"run {run.id}: zero-shot {cfg.model} on {dataset.name}, {len(names)} "
             "classes" + (f", {cfg.shots} shots per class" if cfg.shots else "")
         )
-
-        def embed(indices: np.ndarray) -> torch.Tensor:
-            return torch.nn.functional.normalize(
-                torch.from_numpy(
-                    extract_features(
-                        backbone,
-                        dataset,
-                        indices,
-                        device=device,
-                        cache=feature_cache(store),
-                        batch_size=cfg.batch_size,
-                        description="embed",
-                    )
-                ),
-                dim=-1,
-            )
-
-        protos = prototypes(backbone, pairs, templates, device)
-        if len(support):
-            ys = torch.as_tensor(to_class[dataset.labels[support]])
-            protos = torch.nn.functional.normalize(
-                protos.clone().index_add_(0, ys, embed(support)), dim=-1
-            )
+        embed = _Embedder(backbone, dataset, device, store, cfg.batch_size)
+        protos = _prototypes(backbone, pairs, templates, device, embed, support, to_class)
         scale = logit_scale(backbone)
         proba = softmax((scale * embed(evaluated) @ protos.T).numpy())
-        metrics: dict[str, Any] = {}
-        if to_class is not None and len(evaluated):
-            y = to_class[dataset.labels[evaluated]]
-            metrics = classification_metrics(y, proba, names, prefix="test_")
-            if run.main:
-                save_predictions(run.dir, evaluated, y, proba)
+        metrics = _test_metrics(run, dataset, evaluated, names, proba, to_class)
         rows = _rows(dataset, evaluated, names, proba, to_class)
         run.write_csv("predictions.csv", rows)
-        model = TransferModel(backbone, len(names))
-        with torch.no_grad():
-            model.head.weight.copy_(scale * protos)
-            model.head.bias.zero_()
-        run.save_model(model, names, strategy="zeroshot")
+        _save_classifier(run, backbone, names, scale * protos)
         run.finish(metrics, {"total": time.perf_counter() - t0})
     return ZeroShotResult(
         run.id,
         names,
-        [d for _, d in pairs],
+        descriptions,
         metrics,
         len(evaluated),
         cfg.shots,
         run.dir / "predictions.csv",
         rows,
     )
+
+
+def _config(
+    data: str | Dataset | None, config: ZeroShotConfig | None, overrides: dict[str, Any]
+) -> tuple[ZeroShotConfig, list[tuple[str, str]] | None]:
+    """The settings and the classes given with ``--labels`` (None: the data's own), refused
+    before anything is loaded when they cannot work (fewer than two classes)."""
+    cfg = dataclasses.replace(config or ZeroShotConfig(), **overrides)
+    cfg = dataclasses.replace(cfg, data=data) if isinstance(data, str) else cfg
+    check_ranges(cfg)
+    pairs = parse_labels(cfg.labels)
+    if pairs is not None and len(pairs) < 2:
+        raise too_few(pairs)
+    return cfg, pairs
+
+
+def _backbone(cfg: ZeroShotConfig, dataset: Dataset) -> Any:
+    """The model, refused when it cannot embed both the data and the label descriptions."""
+    backbone = create_backbone(
+        cfg.model, weights=cfg.weights, image_size=cfg.image_size, max_length=cfg.max_length
+    )
+    check_zeroshot_model(backbone, dataset, cfg.model)
+    return backbone
+
+
+@dataclass
+class _Embedder:
+    """Normalised embeddings of examples of ``dataset``, through the shared feature cache."""
+
+    backbone: Any
+    dataset: Dataset
+    device: torch.device
+    store: RunStore
+    batch_size: int
+
+    def __call__(self, indices: np.ndarray) -> torch.Tensor:
+        feats = extract_features(
+            self.backbone,
+            self.dataset,
+            indices,
+            device=self.device,
+            cache=feature_cache(self.store),
+            batch_size=self.batch_size,
+            description="embed",
+        )
+        return torch.nn.functional.normalize(torch.from_numpy(feats), dim=-1)
+
+
+def _prototypes(
+    backbone: Any,
+    pairs: list[tuple[str, str]],
+    templates: list[str],
+    device: torch.device,
+    embed: _Embedder,
+    support: np.ndarray,
+    to_class: np.ndarray | None,
+) -> torch.Tensor:
+    """One unit-length prototype per class: its embedded descriptions, plus its few-shot
+    support examples when there are any."""
+    protos = prototypes(backbone, pairs, templates, device)
+    if len(support):
+        ys = torch.as_tensor(to_class[embed.dataset.labels[support]])
+        protos = torch.nn.functional.normalize(
+            protos.clone().index_add_(0, ys, embed(support)), dim=-1
+        )
+    return protos
+
+
+def _test_metrics(
+    run: RecordedRun,
+    dataset: Dataset,
+    evaluated: np.ndarray,
+    names: list[str],
+    proba: np.ndarray,
+    to_class: np.ndarray | None,
+) -> dict[str, Any]:
+    """Test metrics and the saved test predictions, when the data has labels."""
+    if to_class is None or not len(evaluated):
+        return {}
+    y = to_class[dataset.labels[evaluated]]
+    if run.main:
+        save_predictions(run.dir, evaluated, y, proba)
+    return classification_metrics(y, proba, names, prefix="test_")
+
+
+def _save_classifier(run: RecordedRun, backbone: Any, names: list[str], head: torch.Tensor):
+    """The classifier as an ordinary model (the scaled prototypes as its head), so ``predict
+    --run`` serves it."""
+    model = TransferModel(backbone, len(names))
+    with torch.no_grad():
+        model.head.weight.copy_(head)
+        model.head.bias.zero_()
+    run.save_model(model, names, strategy="zeroshot")
 
 
 def _rows(
