@@ -1,8 +1,15 @@
 """Everything that talks to ``torch.distributed``: the only module that does.
 
 Training code calls these helpers and runs unchanged with one process or under ``torchrun``
-(DDP; gloo on CPU, NCCL on GPU, one machine or several). The launcher sets RANK, WORLD_SIZE,
-LOCAL_RANK and the rendezvous address; we only read them.
+(DDP, one machine or several). The launcher sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous
+address; we only read them.
+
+One process group, a backend per device (:func:`backend_for`): gloo for CPU tensors everywhere,
+and NCCL for CUDA tensors when training on GPUs (``"cpu:gloo,cuda:nccl"``). DDP's gradient
+all-reduce runs on the GPUs through NCCL; the small host-side agreements (:func:`any_rank`,
+:func:`all_reduce_mean`, object collectives, barriers) stay CPU tensors and go through gloo. NCCL
+alone cannot reduce a CPU tensor, so a group created with ``nccl`` alone stopped at the training
+loop's first stop check.
 
 Waiting for the others. torchrun's agents meet first (``--rdzv-conf join_timeout=S``, 600 s by
 default; a peer that never comes or an unreachable endpoint fails *there*, before our process
@@ -17,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -77,21 +85,32 @@ def join_timeout() -> float:
     return value
 
 
-def init(device_type: str = "cpu") -> bool:
-    """Create the process group when launched by torchrun; returns whether it is distributed.
-    Waiting longer than :func:`join_timeout` for the other processes is a UserError."""
+def backend_for(device_type: str, nccl_available: bool | None = None) -> str:
+    """The process group's backend string for a run on ``device_type``: gloo alone on CPU, and
+    on CUDA NCCL for the GPU tensors plus gloo for the CPU ones (where NCCL is not built in,
+    e.g. on Windows, gloo does both). ``nccl_available`` defaults to what this torch has."""
+    if nccl_available is None:
+        nccl_available = dist.is_nccl_available()
+    if device_type == "cuda" and nccl_available:
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"
+
+
+def init(device_type: str = "cpu") -> None:
+    """Create the process group when launched by torchrun (once; a backend per device, see
+    :func:`backend_for`). Waiting longer than :func:`join_timeout` for the other processes is a
+    UserError."""
     if not launched() or is_initialized():
-        return is_initialized()
+        return
     wait = join_timeout()
-    backend = "nccl" if device_type == "cuda" and dist.is_nccl_available() else "gloo"
-    if backend == "nccl":
+    backend = backend_for(device_type)
+    if "nccl" in backend:
         torch.cuda.set_device(local_rank())
     try:
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=wait))
     except dist.DistError as e:  # DistStoreError (peers missing), DistNetworkError (unreachable)
         raise _join_error(e, wait) from None
     dist.set_timeout(max(COLLECTIVE_TIMEOUT, timedelta(seconds=wait)))
-    return True
 
 
 def _join_error(e: Exception, wait: float) -> UserError:
@@ -129,12 +148,6 @@ def abandon() -> None:
             pass
 
 
-def shutdown() -> None:
-    if is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def device_for(requested: str = "auto") -> torch.device:
     """The device this process should use: cuda:LOCAL_RANK when CUDA is there, else CPU."""
     if requested == "auto":
@@ -156,12 +169,12 @@ def barrier() -> None:
         dist.barrier()
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    """Send a picklable-free small object (str, dict of JSON values) from ``src`` to all ranks."""
+def broadcast_object(obj: Any) -> Any:
+    """Send a small JSON-like object (str, dict of JSON values) from rank 0 to all ranks."""
     if not is_initialized():
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=src)
+    dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -173,22 +186,23 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
-def all_reduce_mean(value: float, device: torch.device | None = None) -> float:
-    """Mean of a scalar over all ranks."""
+def all_reduce_mean(value: float) -> float:
+    """Mean of a scalar over all ranks (a CPU tensor: gloo, also on GPU runs)."""
     if not is_initialized():
         return float(value)
-    t = torch.tensor([float(value)], dtype=torch.float64, device=device or torch.device("cpu"))
+    t = torch.tensor([float(value)], dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item()) / world_size()
 
 
-def any_rank(flag: bool) -> bool:
-    """True if ``flag`` is true on any rank (used to stop all ranks together)."""
+def any_rank(*flags: bool) -> tuple[bool, ...]:
+    """For each of ``flags``, whether it is true on any rank: the ranks agree in one collective
+    (a CPU tensor: gloo, also on GPU runs), so all of them stop together."""
     if not is_initialized():
-        return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+        return tuple(bool(f) for f in flags)
+    t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return tuple(bool(v) for v in t.tolist())
 
 
 def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
@@ -198,6 +212,15 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     ids = [device.index] if device.type == "cuda" else None
     # find_unused_parameters: frozen (and gradually unfrozen) blocks produce no gradients
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def gradient_sync(model: nn.Module, enabled: bool) -> AbstractContextManager:
+    """Context for one forward and backward pass of ``model``: DDP all-reduces the gradients
+    only when ``enabled``. On gradient-accumulation micro-steps pass False: the gradients add
+    up locally and the step that follows reduces their sum once (DDP's ``no_sync``)."""
+    if enabled or not isinstance(model, nn.parallel.DistributedDataParallel):
+        return nullcontext()
+    return model.no_sync()
 
 
 def unwrap(model: nn.Module) -> nn.Module:

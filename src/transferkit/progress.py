@@ -34,10 +34,6 @@ def quiet() -> bool:
     return not distributed.is_main()
 
 
-def set_quiet(value: bool) -> None:
-    os.environ["TRANSFERKIT_QUIET"] = "1" if value else "0"
-
-
 def info(message: str) -> None:
     """A status line on stderr (stdout stays clean for tables and CSV)."""
     if not quiet():
@@ -60,19 +56,23 @@ def _progress() -> Progress:
 
 @contextmanager
 def bar(description: str, total: int | None):
-    """A progress bar; yields ``update(advance=1, status='')``."""
+    """A progress bar; yields ``update(advance=1, status=None)``: ``status`` replaces the text
+    beside the bar, None keeps it (the training loop refreshes its loss only now and then)."""
     with _progress() as p:
         task = p.add_task(description, total=total, status="")
 
-        def update(advance: int = 1, status: str = "") -> None:
-            p.update(task, advance=advance, status=status)
+        def update(advance: int = 1, status: str | None = None) -> None:
+            if status is None:
+                p.update(task, advance=advance)
+            else:
+                p.update(task, advance=advance, status=status)
 
         yield update
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
+def track(items: Iterable[T], description: str) -> Iterator[T]:
+    """``items`` with a progress bar (its length the total, when it has one)."""
+    total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     with bar(description, total) as update:
         for item in items:
             yield item

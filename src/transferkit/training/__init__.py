@@ -1,12 +1,7 @@
-"""The one training loop (``loop.run``), its checkpoints, schedule and sampling."""
+"""The one training loop (``loop.run``), its epochs, checkpoints, schedule and sampling."""
 
-from transferkit.training.loop import (
-    LoopResult,
-    LoopSettings,
-    Task,
-    TrainHooks,
-    run,
-    seed_everything,
-)
+from transferkit.training.epoch import seed_everything
+from transferkit.training.loop import run
+from transferkit.training.task import LoopResult, LoopSettings, Task, TrainHooks
 
 __all__ = ["LoopResult", "LoopSettings", "Task", "TrainHooks", "run", "seed_everything"]

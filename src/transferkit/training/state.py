@@ -1,8 +1,10 @@
 """Checkpoints of a training run without pickle: tensors in safetensors, the rest in JSON.
 
 A checkpoint holds the model, the optimizer (its tensors flattened to safetensors keys, its
-structure in JSON), the scheduler, the epoch, the early-stopping state, the history and the
-task's own state (e.g. which blocks are frozen). The non-tensor state is stored twice: in the
+structure in JSON), the scheduler and the loop's :class:`LoopState` (the epoch, the history and
+the early-stopping state), its fields saved as they are. The task's own state (e.g. which blocks
+are frozen) is not saved: tasks derive it from the epoch alone
+(:meth:`~transferkit.training.task.Task.on_epoch_start`). The non-tensor state is stored twice: in the
 metadata of ``last.safetensors`` (one atomic file, so the tensors and the epoch they belong to
 can never come from different epochs, even when the process is killed between the two writes)
 and in ``last.json`` beside it, for people and tools. Loading trusts the safetensors file;
@@ -12,6 +14,7 @@ and in ``last.json`` beside it, for people and tools. Loading trusts the safeten
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,28 @@ from transferkit.zoo.checkpoint import _unshare
 LAST = "last"
 BEST = "best"
 STATE_KEY = "transferkit.state"  # safetensors metadata entry holding the JSON state
+
+
+@dataclass
+class LoopState:
+    """Where a training run stands after an epoch: what the loop carries from one epoch to the
+    next and what a resume needs besides the tensors. Saved as it is (``dataclasses.asdict``)."""
+
+    epoch: int = -1  # the last finished epoch, from 0; -1 before the first
+    history: list[dict[str, float]] = field(default_factory=list)  # each epoch's metrics
+    best: dict[str, float] | None = None  # the best epoch's metrics so far
+    best_epoch: int = -1  # from 0
+    bad_epochs: int = 0  # epochs since the best one: early stopping's patience count
+
+    @property
+    def next_epoch(self) -> int:
+        return self.epoch + 1
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> LoopState:
+        """The state a checkpoint's JSON holds. Checkpoints of every earlier version stored
+        these same five keys (under these names), so they resume too."""
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
