@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 
+from transferkit.cli.config_file import from_file, merge_config_files, print_config
 from transferkit.cli.parser import build_parser, command_of
 from transferkit.errors import RunInterrupted, UserError
 
@@ -20,7 +21,7 @@ from transferkit.errors import RunInterrupted, UserError
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_of(argv)
-    parser = build_parser(command.name if command else None)
+    parser = build_parser(command.name if command else None, from_file(argv))
     try:
         args = parser.parse_args(argv)
     except UserError as e:  # a registry could not be read while building the options
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     module, function = command.run.split(":")
     handler = getattr(importlib.import_module(f"transferkit.cli.{module}"), function)
     try:
+        if command.settings:
+            merge_config_files(args, command)
+            if args.print_config:
+                print(print_config(args, command), end="")
+                return 0
         return handler(args) or 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

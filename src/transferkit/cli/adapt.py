@@ -32,6 +32,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    _candidates(res)
+    _notes(res)
+    return 0
+
+
+def _candidates(res) -> None:
+    """One row per candidate: its label-free risk, source accuracy and domain distance (and
+    its target accuracy when target labels were given for the report); the choice marked."""
     evaluated = any(r.get("target_accuracy") is not None for r in res.table)
     columns = ["candidate", "seeds", f"{res.rule} risk", "source val acc", "proxy A-dist"]
     rows = []
@@ -55,6 +63,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         rows,
         no_wrap=("candidate",),
     )
+
+
+def _notes(res) -> None:
+    """What was chosen and how to use it; the rule actually used and the oracle's gap."""
     asked, used = res.metrics.get("selection_rule_asked"), res.metrics.get("selection_rule")
     if used != asked:
         out.print(
@@ -71,4 +83,3 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             f"oracle (target labels) would pick {res.oracle}: gap "
             f"{100 * res.metrics.get('selection_gap', 0.0):.1f} points."
         )
-    return 0

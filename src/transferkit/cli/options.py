@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import types
 import typing
 from typing import Any
 
 from transferkit.config.fields import flag_of
+from transferkit.config.mapping import Part, Setting, base_type, build, option_keys, setting_keys
 
 #: Registry keys that settings fields name (``opt(..., registry="strategy")``), and where the
 #: registries live: imported only when a command's options are built.
@@ -36,14 +36,6 @@ def registries(key: str) -> list[Any]:
         module, attr = where.split(":")
         out.append(getattr(importlib.import_module(module), attr))
     return out
-
-
-def _base_type(tp: Any) -> Any:
-    """int for ``int | None``, etc."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0]
-    return tp
 
 
 def _comma_list(item: type, flag: str):
@@ -71,38 +63,29 @@ def _help(f: dataclasses.Field, default: Any) -> str:
     return text.replace("%", "%%")  # argparse expands %-formats in help
 
 
-def _ordered_fields(cls: type) -> list[dataclasses.Field]:
-    """The class's own fields first, then those of its blocks (for a readable --help)."""
-    inherited = {
-        f.name
-        for base in cls.__mro__[1:]
-        if dataclasses.is_dataclass(base)
-        for f in dataclasses.fields(base)
-    }
-    own = set(cls.__dict__.get("__annotations__", {})) - inherited
-    fields = dataclasses.fields(cls)
-    return [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]
-
-
 def add_field(
     parser: argparse.ArgumentParser,
     f: dataclasses.Field,
     tp: Any,
     flag: str | None = None,
     dest: str | None = None,
+    from_file: bool = False,
 ) -> None:
-    """One option (or positional) for a settings field."""
+    """One option (or positional) for a settings field; ``from_file``: a config file may give
+    it, so the command line need not (required options and positionals become optional)."""
     m, dest = f.metadata, dest or f.name
     default = (
         f.default
         if f.default is not dataclasses.MISSING
         else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
     )
-    tp = _base_type(tp)
+    tp = base_type(tp)
     kw: dict[str, Any] = {"help": _help(f, default), "default": argparse.SUPPRESS}
     if m.get("positional"):
         kw.update(nargs=m.get("nargs"), metavar=m.get("metavar", f.name.upper()))
-        if kw["nargs"] is None:
+        if kw["nargs"] is None and from_file:
+            kw["nargs"] = "?"
+        elif kw["nargs"] is None:
             kw.pop("nargs")
             kw.pop("default")
         parser.add_argument(dest, **kw)
@@ -119,50 +102,31 @@ def add_field(
         *flags,
         dest=dest,
         metavar=m.get("metavar", dest.upper()),
-        required=bool(m.get("required")),
+        required=bool(m.get("required")) and not from_file,
         **kw,
     )
 
 
-def add_settings(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Options for every field of ``cls`` (nested settings classes included)."""
-    hints = typing.get_type_hints(cls)
-    for f in _ordered_fields(cls):
-        if f.name in skip or not f.metadata.get("cli", True):
-            continue
-        if dataclasses.is_dataclass(hints[f.name]):
-            add_settings(parser, hints[f.name], skip)
-        else:
-            add_field(parser, f, hints[f.name])
+def add_settings(
+    parser: argparse.ArgumentParser, parts: tuple[Part, ...], from_file: bool = False
+) -> None:
+    """Options for every setting of a command's settings classes (nested ones included)."""
+    for s in setting_keys(parts).values():
+        add_field(parser, s.field, s.type, from_file=from_file)
+
+
+def family_keys(keys: tuple[str, ...]) -> dict[str, Setting]:
+    """The options every entry of the families ``keys`` declares, by name (``lora_rank``)."""
+    return option_keys(r for key in keys for r in registries(key))
 
 
 def add_family(parser: argparse.ArgumentParser, key: str) -> None:
     """The options every entry of the family ``key`` declares (``--lora-rank`` ...)."""
-    for registry in registries(key):
-        for dest, f, cls in registry.option_fields():
-            hints = typing.get_type_hints(cls)
-            add_field(parser, f, hints[f.name], flag="--" + dest.replace("_", "-"), dest=dest)
+    for dest, s in family_keys((key,)).items():
+        add_field(parser, s.field, s.type, flag="--" + dest.replace("_", "-"), dest=dest)
 
 
-def family_values(ns: argparse.Namespace, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The values given for the families' own options, by name (``{"lora_rank": 4}``)."""
-    dests = {d for k in keys for r in registries(k) for d, _, _ in r.option_fields()}
-    return {k: v for k, v in vars(ns).items() if k in dests}
-
-
-def settings_from_args(
-    cls: type, ns: argparse.Namespace, families: tuple[str, ...] = (), **fixed: Any
-) -> Any:
+def settings_from_args(cls: type, ns: argparse.Namespace, families: tuple[str, ...] = ()) -> Any:
     """``cls`` filled from the options given (the rest keep their defaults); nested settings
     classes are filled the same way, and an ``options`` field gets the families' options."""
-    hints = typing.get_type_hints(cls)
-    given = vars(ns)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name == "options" and families:
-            values["options"] = family_values(ns, families)
-        elif dataclasses.is_dataclass(hints[f.name]):
-            values[f.name] = settings_from_args(hints[f.name], ns)
-        elif f.name in given:
-            values[f.name] = given[f.name]
-    return cls(**{**values, **fixed})
+    return build(cls, vars(ns), family_keys(families) if families else None)

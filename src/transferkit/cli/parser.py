@@ -1,249 +1,17 @@
-"""The command line as a table: each command's settings classes, the families whose entries'
-options it takes, its few extra arguments, and the function that runs it. The parser is built
-from the table (:func:`build_parser`); only the command being run gets its options built, so
-``transferkit --help`` and commands that need no models never import torch."""
+"""The parser, built from the command table (:mod:`transferkit.cli.commands`); only the command
+being run gets its options built, so ``transferkit --help`` and commands that need no models
+never import torch."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 
+from transferkit.cli.commands import COMMANDS, EXAMPLES, Command
+from transferkit.cli.config_file import add_config_options
 from transferkit.cli.options import add_family, add_settings
-from transferkit.config import (
-    AdaptConfig,
-    AutoConfig,
-    CompareConfig,
-    DemoConfig,
-    ExplainConfig,
-    FitConfig,
-    PredictConfig,
-    PretrainConfig,
-    RankConfig,
-    ReportConfig,
-    SimilarityConfig,
-    ZeroShotConfig,
-)
 
-JSON = (("--json",), {"action": "store_true", "help": "Print the result as JSON."})
-
-
-def _resume(what: str):
-    return (
-        ("--resume",),
-        {
-            "metavar": "RUN",
-            "help": f"Continue an interrupted {what} run "
-            "from its last checkpoint, with its stored options.",
-        },
-    )
-
-
-@dataclass(frozen=True)
-class Command:
-    """One command (or ``runs`` action): what it is for, what it parses, what runs it."""
-
-    name: str
-    help: str
-    run: str = ""  # "module:function" in transferkit.cli
-    settings: tuple[tuple[type, tuple[str, ...]], ...] = ()  # (settings class, fields skipped)
-    families: tuple[str, ...] = ()  # registries whose entries' options this command takes
-    args: tuple = ()  # ((flags...), argparse keyword arguments)
-    actions: tuple[Command, ...] = ()
-
-
-RUNS_ACTIONS = (
-    Command(
-        "list",
-        "Recent runs, newest first.",
-        args=(
-            (("--kind",), {"help": "Only runs of this kind (fit, compare, adapt, ...)."}),
-            (
-                ("--status",),
-                {"help": "Only runs with this status (running, done, failed, interrupted)."},
-            ),
-            (("--limit",), {"type": int, "default": 20, "help": "At most this many runs."}),
-            JSON,
-        ),
-    ),
-    Command(
-        "show",
-        "Everything recorded about one run.",
-        args=((("run",), {"help": "Run id (or unique prefix)."}), JSON),
-    ),
-    Command(
-        "compare",
-        "Two finished runs side by side, with a paired test when they share their test examples.",
-        args=((("run_a",), {}), (("run_b",), {}), JSON),
-    ),
-    Command("delete", "Delete a run and its artifacts.", args=((("run",), {}),)),
-    Command(
-        "check",
-        "Verify the run store: database integrity, runs left running by a process "
-        "that is gone, records without an artifact folder, folders without a "
-        "record, leftover temporary files. Exit 0: clean (or all repaired); 1: "
-        "problems left; 2: the store cannot be opened.",
-        args=(
-            (
-                ("--repair",),
-                {
-                    "action": "store_true",
-                    "help": "Fix what was found: mark stale runs "
-                    "interrupted, runs without a folder failed; remove orphan folders and "
-                    "temporary files.",
-                },
-            ),
-            JSON,
-        ),
-    ),
-)
-
-COMMANDS = (
-    Command(
-        "zoo",
-        "List source models and whether they work offline now.",
-        "zoo:cmd_zoo",
-        args=(
-            (
-                ("pattern",),
-                {
-                    "nargs": "?",
-                    "default": "*",
-                    "help": "Shell pattern, e.g. 'effnet*' or 'timm:resnet*'.",
-                },
-            ),
-            JSON,
-        ),
-    ),
-    Command(
-        "fit",
-        "Transfer a source model to labelled target data.",
-        "fit:cmd_fit",
-        settings=((FitConfig, ()),),
-        families=("strategy",),
-        args=(
-            _resume("fit"),
-            (
-                ("--cv",),
-                {
-                    "type": int,
-                    "metavar": "K",
-                    "help": "Stratified K-fold "
-                    "cross-validation of this configuration over the labelled "
-                    "examples (per-fold and pooled metrics).",
-                },
-            ),
-            JSON,
-        ),
-    ),
-    Command(
-        "runs",
-        "List, show, compare, delete or check recorded runs.",
-        "runs:cmd_runs",
-        actions=RUNS_ACTIONS,
-    ),
-    Command(
-        "compare",
-        "Strategies x labels per class x seeds on the same splits: mean, "
-        "spread, 95% CI and paired differences.",
-        "fit:cmd_compare",
-        settings=((CompareConfig, ()), (FitConfig, ("strategy", "seed", "labels_per_class"))),
-        families=("strategy",),
-        args=(JSON,),
-    ),
-    Command(
-        "pretrain",
-        "Make your own source model: supervised, autoencoder, vae or "
-        "contrastive pretraining; the result joins the zoo.",
-        "pretrain:cmd_pretrain",
-        settings=((PretrainConfig, ()),),
-        families=("pretrain",),
-        args=(_resume("pretrain"), JSON),
-    ),
-    Command(
-        "predict",
-        "Predict with a finished run; CSV on stdout.",
-        "predict:cmd_predict",
-        settings=((PredictConfig, ()),),
-    ),
-    Command(
-        "demo",
-        "Offline demo: ImageNet EfficientNet-Lite0 -> Fashion-MNIST, linear vs "
-        "finetune, with a comparison table.",
-        "fit:cmd_demo",
-        settings=((DemoConfig, ()),),
-    ),
-    Command(
-        "report",
-        "Write a self-contained HTML report (and a Markdown twin) for runs or "
-        "comparisons; prints the HTML path.",
-        "runs:cmd_report",
-        settings=((ReportConfig, ()),),
-    ),
-    Command(
-        "rank",
-        "Rank source models for labelled target data by transferability scores, "
-        "without training them.",
-        "rank:cmd_rank",
-        settings=((RankConfig, ()),),
-        families=("score",),
-        args=(JSON,),
-    ),
-    Command(
-        "similarity",
-        "Distance between two datasets in a backbone's feature space (MMD "
-        "with p-value, proxy A-distance, per class).",
-        "rank:cmd_similarity",
-        settings=((SimilarityConfig, ()),),
-        args=(JSON,),
-    ),
-    Command(
-        "adapt",
-        "Domain adaptation: labelled source, unlabelled target, every method "
-        "chosen between without target labels.",
-        "adapt:cmd_adapt",
-        settings=((AdaptConfig, ()),),
-        families=("adaptation",),
-        args=(_resume("adapt"), JSON),
-    ),
-    Command(
-        "auto",
-        "Automatic transfer within a time budget: rank the source models, try the "
-        "cheap strategies, then successive halving over fine-tuning recipes; the "
-        "winner is chosen by validation and tested once.",
-        "auto:cmd_auto",
-        settings=((AutoConfig, ()),),
-        args=(_resume("auto"), JSON),
-    ),
-    Command(
-        "explain",
-        "Why a finished run predicts what it does (Grad-CAM, integrated "
-        "gradients, occlusion; token attributions for text) and what its "
-        "transfer changed: per-block CKA and weight change, the source classes "
-        "the target classes map to.",
-        "explain:cmd_explain",
-        settings=((ExplainConfig, ()),),
-        args=(JSON,),
-    ),
-    Command(
-        "zeroshot",
-        "Classify text (or images, with CLIP) by similarity to embedded label "
-        "descriptions; no training. Few-shot prototypes with --shots.",
-        "zeroshot:cmd_zeroshot",
-        settings=((ZeroShotConfig, ()),),
-        args=(JSON,),
-    ),
-)
-
-EXAMPLES = """examples:
-  transferkit zoo
-  transferkit fit --data builtin:fashion-mnist --labels-per-class 100 --model effnet-lite0 --strategy finetune
-  transferkit runs list ; transferkit runs show RUN
-  transferkit predict --run RUN path/to/images/ > predictions.csv
-  transferkit fit --data reviews.csv --text-column text --model minilm-l6 --strategy lora
-  transferkit zeroshot --data docs.csv --labels "sports,politics,technology" --model minilm-l6
-  transferkit demo
-"""
+__all__ = ["COMMANDS", "Command", "Parser", "build_parser", "command_of"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -262,9 +30,10 @@ def _quiet(parser: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def _populate(parser: argparse.ArgumentParser, cmd: Command) -> None:
-    for cls, skip in cmd.settings:
-        add_settings(parser, cls, skip)
+def _populate(parser: argparse.ArgumentParser, cmd: Command, from_file: bool = False) -> None:
+    if cmd.settings:
+        add_settings(parser, cmd.settings, from_file)
+        add_config_options(parser)
     for key in cmd.families:
         add_family(parser, key)
     for flags, kw in cmd.args:
@@ -279,8 +48,9 @@ def _populate(parser: argparse.ArgumentParser, cmd: Command) -> None:
             _quiet(p)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command`` (the one being run) gets its options."""
+def build_parser(command: str | None = None, from_file: bool = False) -> argparse.ArgumentParser:
+    """The parser; only ``command`` (the one being run) gets its options. ``from_file``: a
+    config file is read or printed, so no option is required on the command line."""
     p = Parser(
         prog="transferkit",
         description="Transfer learning: reuse a pretrained source model on your target data.",
@@ -292,7 +62,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for cmd in COMMANDS:
         c = sub.add_parser(cmd.name, help=cmd.help.replace("%", "%%"), description=cmd.help)
         if cmd.name == command:
-            _populate(c, cmd)
+            _populate(c, cmd, from_file)
         _quiet(c)
     return p
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from transferkit.cli.config_file import stored_config
 from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, print_json, table
 from transferkit.config import ReportConfig, reproduce_command
@@ -59,6 +60,9 @@ def _list(args: argparse.Namespace, store) -> int:
 
 def _show(args: argparse.Namespace, store) -> int:
     r = store.get(args.run)
+    if args.config:
+        print(stored_config(r), end="")
+        return 0
     if args.json:
         print_json(r.to_dict())
         return 0

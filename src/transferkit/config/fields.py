@@ -83,7 +83,9 @@ def flag_of(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def _problems_of(f: dataclasses.Field, value: Any, flag: str) -> list[str]:
+def field_problems(f: dataclasses.Field, value: Any, flag: str) -> list[str]:
+    """One phrase per bound or choice of ``f`` that ``value`` (each element of a list) breaks,
+    naming the setting ``flag``."""
     values = value if isinstance(value, (list, tuple)) else [value]
     problems = []
     for key, (ok, words) in _BOUNDS.items():
@@ -116,7 +118,7 @@ def range_problems(settings: Any, flags: dict[str, str] | None = None) -> list[s
         if dataclasses.is_dataclass(value):
             problems += range_problems(value)
         elif value is not None:
-            problems += _problems_of(f, value, (flags or {}).get(f.name) or flag_of(f))
+            problems += field_problems(f, value, (flags or {}).get(f.name) or flag_of(f))
     return problems
 
 

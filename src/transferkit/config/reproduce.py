@@ -1,4 +1,5 @@
-"""Command lines that reproduce a stored config (``runs show``, the reports)."""
+"""How to reproduce a stored run: its command line (``runs show``, the reports) and its settings
+objects, for the config file ``runs show RUN --config`` prints."""
 
 from __future__ import annotations
 
@@ -6,7 +7,28 @@ import dataclasses
 import shlex
 from typing import Any
 
+from transferkit.config.adapt import AdaptConfig
+from transferkit.config.auto import AutoConfig
+from transferkit.config.compare import CompareConfig
+from transferkit.config.finished import ExplainConfig
 from transferkit.config.fit import DataOptions, FitConfig, TrainOptions
+from transferkit.config.pretrain import PretrainConfig
+from transferkit.config.rank import RankConfig, SimilarityConfig
+from transferkit.config.zeroshot import ZeroShotConfig
+from transferkit.errors import UserError
+
+#: Run kinds whose stored config is their command's settings object as it is.
+_ONE_SETTINGS = {
+    "adapt": AdaptConfig,
+    "auto": AutoConfig,
+    "explain": ExplainConfig,
+    "pretrain": PretrainConfig,
+    "rank": RankConfig,
+    "similarity": SimilarityConfig,
+    "zeroshot": ZeroShotConfig,
+}
+#: Run kinds that are parts of another run: the run to reproduce instead.
+_PART_OF = {"adapt-member": "adapt", "auto-worker": "auto"}
 
 
 def _flag(name: str) -> str:
@@ -79,3 +101,37 @@ def compare_command(cfg: dict[str, Any]) -> str:
         if rest:
             parts.append(rest)
     return " ".join(parts)
+
+
+def _seed_count(seeds: list[int], run: str) -> int:
+    if list(seeds) != list(range(len(seeds))):
+        raise UserError(
+            f"Run {run} compared seeds {seeds}; the command line runs seeds 0..N-1 only. "
+            "Call transferkit.compare(..., seeds=[...]) from Python to run those seeds again."
+        )
+    return len(seeds)
+
+
+def stored_settings(kind: str, cfg: dict[str, Any], run: str = "") -> tuple[str, list[Any], str]:
+    """(the command that reproduces a stored run of ``kind``, its settings objects, the
+    arguments that are not settings: cv's ``--cv K``). A UserError for a run that is part of
+    another run (an adapt member, a search worker) or of a kind with no command."""
+    if kind in ("fit", "cv"):
+        fit = FitConfig.from_dict(cfg["fit"] if kind == "cv" else cfg)
+        return "fit", [fit], f"--cv {cfg['k']}" if kind == "cv" else ""
+    if kind == "compare":
+        compare = CompareConfig(
+            strategies=list(cfg["strategies"]),
+            labels_per_class=[str(b) for b in cfg["labels_per_class"]],
+            seeds=_seed_count(cfg.get("seeds") or [0], run),
+        )
+        return "compare", [compare, FitConfig.from_dict(cfg["base"])], ""
+    if kind in _ONE_SETTINGS:
+        return kind, [_ONE_SETTINGS[kind].from_dict(cfg)], ""
+    parent = _PART_OF.get(kind)
+    whose = f"the {parent} run it belongs to" if parent else "the run that made it"
+    raise UserError(
+        f"Run {run} is a {kind} run, which no command starts by itself; reproduce {whose} "
+        "(`transferkit runs list` shows it; `transferkit runs show ID --config` prints its "
+        "config)."
+    )
