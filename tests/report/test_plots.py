@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferkit.report import plots
+from transferkit.report import efficiency_plots, plots
 
 NASTY = ["<script>alert(1)</script>", "\"&'", "$x$ ^_ {", "a\\b$", "x" * 80]
 
@@ -62,7 +62,7 @@ def test_data_efficiency_places_all_right_and_renders_a_single_point():
         for b, m in ((10, base), (100, base + 0.2), ("all", base + 0.3))
     ]
     _image(plots.data_efficiency(rows))
-    pos = plots._budget_positions([10, 100, "all"])
+    pos = efficiency_plots._budget_positions([10, 100, "all"])
     assert pos["all"] > pos[100] > pos[10]
     one = [
         {

@@ -144,15 +144,12 @@ def _per_class(r: RunRecord) -> Table | None:
     )
 
 
-@SECTIONS.register("adapt")
-def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
-    extra, cfg = r.extra, r.config
-    blocks: list = status_blocks(r)
-    for note in extra.get("notes") or []:
-        blocks.append(Paragraph(str(note), kind="warning"))
+def _warnings(extra: dict) -> list[Paragraph]:
+    """The run's notes, and which classes only one of the domains has."""
+    out = [Paragraph(str(note), kind="warning") for note in extra.get("notes") or []]
     missing = extra.get("missing_classes") or {}
     if missing:
-        blocks.append(
+        out.append(
             Paragraph(
                 "Partial class overlap: only in the source: "
                 f"{', '.join(map(str, missing.get('source_only') or [])) or 'none'}; only in the "
@@ -160,68 +157,86 @@ def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
                 kind="warning",
             )
         )
+    return out
+
+
+def _pad_figure(run_id: str, extra: dict) -> Image | None:
+    """Proxy A-distance per candidate as bars (the initial backbone among them), if measured."""
+    pad = {k: v for k, v in (extra.get("pad") or {}).items() if isinstance(v, (int, float))}
+    if not pad:
+        return None
+    return Image(
+        f"{run_id}-proxy-a-distance",
+        plots.bar_chart(
+            list(pad),
+            list(pad.values()),
+            xlabel="proxy A-distance (lower: domains closer)",
+            title="Domain classifier before (initial) and after adaptation",
+        ),
+        "Proxy A-distance per candidate",
+    )
+
+
+def _embedding_figure(run_id: str, extra: dict) -> Image | None:
+    """The t-SNE panels of both domains before and after adaptation, if recorded."""
+    emb = extra.get("embedding") or {}
+    panels = [emb[k] for k in ("before", "after") if emb.get(k)]
+    if not panels:
+        return None
+    return Image(
+        f"{run_id}-tsne",
+        plots.domain_embeddings(panels),
+        "t-SNE of source and target features before and after adaptation",
+        "Held-out source (circles) and target (triangles), seed 0",
+    )
+
+
+def _members_details(members: list[dict]) -> Details:
+    """One row per member run (candidate and seed), folded away."""
+    rows = [
+        [
+            mm.get("run"),
+            mm.get("candidate"),
+            mm.get("seed"),
+            value(mm.get("risk"), False),
+            pct(mm.get("source_val_accuracy")),
+            pct(mm.get("target_accuracy")),
+        ]
+        for mm in members
+    ]
+    return Details(
+        f"Member runs ({len(members)})",
+        [
+            Table(
+                [
+                    "run",
+                    "candidate",
+                    "seed",
+                    "risk",
+                    "source val acc (%)",
+                    "target acc (%)",
+                ],
+                rows,
+            )
+        ],
+    )
+
+
+@SECTIONS.register("adapt")
+def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
+    """An adaptation run: warnings, the selection table, the domain plots, per-class target
+    accuracy and the member runs; its verdicts are the report's headline."""
+    extra, cfg = r.extra, r.config
+    blocks: list = status_blocks(r) + _warnings(extra)
     verdicts = _verdicts(r) if r.status == "done" else []  # shown as the report's headline
     if extra.get("table"):
         blocks.append(_selection_table(r))
-    pad = {k: v for k, v in (extra.get("pad") or {}).items() if isinstance(v, (int, float))}
-    if pad:
-        blocks.append(
-            Image(
-                f"{r.id}-proxy-a-distance",
-                plots.bar_chart(
-                    list(pad),
-                    list(pad.values()),
-                    xlabel="proxy A-distance (lower: domains closer)",
-                    title="Domain classifier before (initial) and after adaptation",
-                ),
-                "Proxy A-distance per candidate",
-            )
-        )
-    emb = extra.get("embedding") or {}
-    panels = [emb[k] for k in ("before", "after") if emb.get(k)]
-    if panels:
-        blocks.append(
-            Image(
-                f"{r.id}-tsne",
-                plots.domain_embeddings(panels),
-                "t-SNE of source and target features before and after adaptation",
-                "Held-out source (circles) and target (triangles), seed 0",
-            )
-        )
-    per_class = _per_class(r)
-    if per_class is not None:
-        blocks.append(per_class)
+    for block in (_pad_figure(r.id, extra), _embedding_figure(r.id, extra), _per_class(r)):
+        if block is not None:
+            blocks.append(block)
     members = extra.get("members") or []
     if members:
-        rows = [
-            [
-                mm.get("run"),
-                mm.get("candidate"),
-                mm.get("seed"),
-                value(mm.get("risk"), False),
-                pct(mm.get("source_val_accuracy")),
-                pct(mm.get("target_accuracy")),
-            ]
-            for mm in members
-        ]
-        blocks.append(
-            Details(
-                f"Member runs ({len(members)})",
-                [
-                    Table(
-                        [
-                            "run",
-                            "candidate",
-                            "seed",
-                            "risk",
-                            "source val acc (%)",
-                            "target acc (%)",
-                        ],
-                        rows,
-                    )
-                ],
-            )
-        )
+        blocks.append(_members_details(members))
     blocks += provenance(r, adapt_command(cfg) if cfg else None)
     title = (
         f"Adaptation {r.id}: {cfg.get('source', '?')} -> {cfg.get('target', '?')} "

@@ -6,7 +6,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from transferkit.report.plots import COLORS, _figure, _png, label
+from transferkit.report.canvas import COLORS, figure, label, png
 
 
 def gallery(images: Sequence[tuple[bytes, str]], cols: int = 4) -> bytes:
@@ -16,15 +16,15 @@ def gallery(images: Sequence[tuple[bytes, str]], cols: int = 4) -> bytes:
     n = max(1, len(images))
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig = _figure(2.4 * cols, 2.7 * rows)
+    fig = figure(2.4 * cols, 2.7 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k < len(images):
-            png, caption = images[k]
-            ax.imshow(Image.open(io.BytesIO(png)).convert("RGB"))
+            overlay, caption = images[k]
+            ax.imshow(Image.open(io.BytesIO(overlay)).convert("RGB"))
             ax.set_title(label(caption, 34), fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def transfer_profile(blocks: Sequence[dict], title: str = "") -> bytes:
@@ -36,7 +36,7 @@ def transfer_profile(blocks: Sequence[dict], title: str = "") -> bytes:
         for b in blocks
     ]
     cka = [float(b["cka"]) if b.get("cka") is not None else float("nan") for b in blocks]
-    fig = _figure(max(5.0, 0.45 * len(xs) + 3), 3.4)
+    fig = figure(max(5.0, 0.45 * len(xs) + 3), 3.4)
     ax = fig.subplots()
     ax.bar(xs, change, color=COLORS[0], alpha=0.55, label="weight change ||W - W0|| / ||W0||")
     ax.set_xlabel("block (input to output)")
@@ -51,4 +51,4 @@ def transfer_profile(blocks: Sequence[dict], title: str = "") -> bytes:
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(label(title, 80), fontsize=9)
-    return _png(fig)
+    return png(fig)

@@ -27,6 +27,7 @@ def _cell(row: dict, score: str) -> str:
 
 
 def rank_command(cfg: dict) -> str:
+    """The `transferkit rank` command line that reproduces a stored config."""
     parts = [
         "transferkit rank",
         "--data",
@@ -42,80 +43,99 @@ def rank_command(cfg: dict) -> str:
     return " ".join(parts + option_args(cfg.get("options") or {}))
 
 
+def _rank_table(rows: list[dict], scores: list[str], primary: str) -> Table:
+    """Every candidate with each score, numbered by rank where the primary score exists."""
+    table = [
+        [
+            i + 1
+            if row.get("status") == "ok" and _num(row["scores"].get(primary)) is not None
+            else "",
+            row.get("model"),
+            row.get("status"),
+            *[_cell(row, s) for s in scores],
+            f"{row.get('seconds', 0):.1f}",
+        ]
+        for i, row in enumerate(rows)
+    ]
+    return Table(
+        ["rank", "model", "status", *scores, "seconds"],
+        table,
+        caption=f"Candidates ranked by {primary} (higher is better); an "
+        "empty cell says why it has no value",
+    )
+
+
+def _rank_figure(r: RunRecord, rows: list[dict], primary: str) -> Image | None:
+    """The primary score of each scored candidate as bars, best first and highlighted."""
+    ranked = [row for row in rows if _num((row.get("scores") or {}).get(primary)) is not None]
+    if not ranked:
+        return None
+    return Image(
+        f"{r.id}-ranking",
+        plots.bar_chart(
+            [row["model"] for row in ranked],
+            [float(row["scores"][primary]) for row in ranked],
+            xlabel=primary,
+            title=f"{primary} per candidate",
+            highlight=0,
+        ),
+        f"{primary} of each candidate on {dataset_name(r)}",
+        "Best first; the highlighted bar is the predicted best source model",
+    )
+
+
+def _not_scored(rows: list[dict]) -> Paragraph | None:
+    """Which candidates failed, and why."""
+    failed = [row for row in rows if row.get("status") != "ok"]
+    if not failed:
+        return None
+    return Paragraph(
+        "Not scored: "
+        + "; ".join(f"{row['model']} ({row.get('status')}: {row.get('reason')})" for row in failed),
+        kind="warning",
+    )
+
+
+def _rank_verdicts(r: RunRecord, rows: list[dict], primary: str | None) -> list[str]:
+    """The predicted best source model and its runner-up, in one sentence."""
+    order = r.extra.get("order") or []
+    if not (order and primary):
+        return []
+    best = next(row for row in rows if row["model"] == order[0])
+    text = (
+        f"By {primary}, {order[0]} is predicted to transfer best to {dataset_name(r)} "
+        f"(score {float(best['scores'][primary]):.4g}"
+    )
+    if len(order) > 1:
+        second = next(row for row in rows if row["model"] == order[1])
+        text += f"; next {order[1]} at {float(second['scores'][primary]):.4g}"
+    return [text + f", {len(order)} candidates scored)."]
+
+
 @SECTIONS.register("rank")
 def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
-    cfg, extra = r.config, r.extra
+    """A ranking: the candidates' scores as a table and bars, the failures, the verdict."""
+    cfg = r.config
     scores = list(cfg.get("scores") or [])
-    rows = extra.get("table") or []
+    rows = r.extra.get("table") or []
     primary = scores[0] if scores else None
     blocks: list = status_blocks(r)
     if rows and primary:
-        table = [
-            [
-                i + 1
-                if row.get("status") == "ok" and _num(row["scores"].get(primary)) is not None
-                else "",
-                row.get("model"),
-                row.get("status"),
-                *[_cell(row, s) for s in scores],
-                f"{row.get('seconds', 0):.1f}",
-            ]
-            for i, row in enumerate(rows)
-        ]
-        blocks.append(
-            Table(
-                ["rank", "model", "status", *scores, "seconds"],
-                table,
-                caption=f"Candidates ranked by {primary} (higher is better); an "
-                "empty cell says why it has no value",
-            )
-        )
-        ranked = [row for row in rows if _num((row.get("scores") or {}).get(primary)) is not None]
-        if ranked:
-            blocks.append(
-                Image(
-                    f"{r.id}-ranking",
-                    plots.bar_chart(
-                        [row["model"] for row in ranked],
-                        [float(row["scores"][primary]) for row in ranked],
-                        xlabel=primary,
-                        title=f"{primary} per candidate",
-                        highlight=0,
-                    ),
-                    f"{primary} of each candidate on {dataset_name(r)}",
-                    "Best first; the highlighted bar is the predicted best source model",
-                )
-            )
-    failed = [row for row in rows if row.get("status") != "ok"]
-    if failed:
-        blocks.append(
-            Paragraph(
-                "Not scored: "
-                + "; ".join(
-                    f"{row['model']} ({row.get('status')}: {row.get('reason')})" for row in failed
-                ),
-                kind="warning",
-            )
-        )
+        blocks.append(_rank_table(rows, scores, primary))
+        figure = _rank_figure(r, rows, primary)
+        if figure is not None:
+            blocks.append(figure)
+    failed = _not_scored(rows)
+    if failed is not None:
+        blocks.append(failed)
     blocks += provenance(r, rank_command(cfg) if cfg else None)
-    order = extra.get("order") or []
-    verdicts = []
-    if order and primary:
-        best = next(row for row in rows if row["model"] == order[0])
-        text = (
-            f"By {primary}, {order[0]} is predicted to transfer best to {dataset_name(r)} "
-            f"(score {float(best['scores'][primary]):.4g}"
-        )
-        if len(order) > 1:
-            second = next(row for row in rows if row["model"] == order[1])
-            text += f"; next {order[1]} at {float(second['scores'][primary]):.4g}"
-        verdicts.append(text + f", {len(order)} candidates scored).")
     title = f"Ranking {r.id}: {len(rows)} source models for {dataset_name(r)}"
-    return Section(title, blocks, anchor=r.id), verdicts
+    return Section(title, blocks, anchor=r.id), _rank_verdicts(r, rows, primary)
 
 
 @SECTIONS.register("similarity")
 def similarity_section(r: RunRecord) -> tuple[Section, list[str]]:
+    """A similarity run: the distances, class-conditional MMD as bars, and the verdict."""
     cfg, m, extra = r.config, r.metrics, r.extra
     blocks: list = status_blocks(r)
     pairs = [
