@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,64 @@ def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return _read_rows(path)
 
 
+def _table_columns(
+    columns: list[str], text_column: str | None, label_column: str | None, path: Path
+) -> tuple[str, str | None, str | None]:
+    """The text column, the label column (None: unlabelled) and the ``split`` column if any."""
+    tcol = _pick_column(columns, text_column, TEXT_COLUMNS, "text", path)
+    lcol = None
+    if label_column or any(str(c).strip().lower() in LABEL_COLUMNS for c in columns):
+        lcol = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
+    scol = next((c for c in columns if str(c).strip().lower() == "split"), None)
+    return tcol, lcol, scol
+
+
+@dataclass
+class _Kept:
+    """The usable rows of a table, column by column, and the rows skipped."""
+
+    texts: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    split: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _keep_rows(
+    rows: list[tuple[int, dict]],
+    path: Path,
+    columns: tuple[str, str | None, str | None],
+    strict: bool,
+) -> _Kept:
+    """Rows with a text (and a label, if labelled); the others skipped, or an error if strict."""
+    tcol, lcol, scol = columns
+    kept = _Kept()
+    for line, row in rows:
+        text = row.get(tcol)
+        text = "" if text is None else str(text)
+        label = "" if lcol is None or row.get(lcol) is None else str(row[lcol]).strip()
+        problem = (
+            "empty or whitespace-only text"
+            if not text.strip()
+            else "empty label"
+            if lcol is not None and not label
+            else ""
+        )
+        if problem:
+            if strict:
+                raise UserError(
+                    f"Line {line} of {path} has an {problem}. Fill it in or "
+                    f"remove the row. {_STRICT_HINT}"
+                )
+            kept.skipped.append(Skipped(f"{path.name}:{line}", problem))
+            continue
+        kept.texts.append(text)
+        kept.names.append(label)
+        kept.items.append(f"{path.name}:{line}")
+        kept.split.append(split_name(row.get(scol) or "") or "train" if scol else "")
+    return kept
+
+
 def read_text_table(
     path: Path,
     *,
@@ -178,52 +237,37 @@ def read_text_table(
             f"{path} has no rows. Add one row per text, with a header line "
             "naming the columns (e.g. `text,label`)."
         )
-    tcol = _pick_column(columns, text_column, TEXT_COLUMNS, "text", path)
-    lcol = None
-    if label_column or any(str(c).strip().lower() in LABEL_COLUMNS for c in columns):
-        lcol = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
-    scol = next((c for c in columns if str(c).strip().lower() == "split"), None)
-    texts, names, items, skipped, split = [], [], [], [], []
-    for line, row in rows:
-        text = row.get(tcol)
-        text = "" if text is None else str(text)
-        label = "" if lcol is None or row.get(lcol) is None else str(row[lcol]).strip()
-        problem = (
-            "empty or whitespace-only text"
-            if not text.strip()
-            else "empty label"
-            if lcol is not None and not label
-            else ""
-        )
-        if problem:
-            if strict:
-                raise UserError(
-                    f"Line {line} of {path} has an {problem}. Fill it in or "
-                    f"remove the row. {_STRICT_HINT}"
-                )
-            skipped.append(Skipped(f"{path.name}:{line}", problem))
-            continue
-        texts.append(text)
-        names.append(label)
-        items.append(f"{path.name}:{line}")
-        split.append(split_name(row.get(scol) or "") or "train" if scol else "")
-    if not texts:
+    tcol, lcol, scol = _table_columns(columns, text_column, label_column, path)
+    kept = _keep_rows(rows, path, (tcol, lcol, scol), strict)
+    if not kept.texts:
         raise UserError(
             f"None of the {len(rows)} rows of {path} has a non-empty text in "
-            f"column {tcol!r} (e.g. {skipped[0].item}: {skipped[0].reason})."
+            f"column {tcol!r} (e.g. {kept.skipped[0].item}: {kept.skipped[0].reason})."
         )
     if lcol is None:
         return TextDataset(
-            texts, None, [], name=path.stem, skipped=skipped, columns=columns, items=items
+            kept.texts,
+            None,
+            [],
+            name=path.stem,
+            skipped=kept.skipped,
+            columns=columns,
+            items=kept.items,
         )
-    classes = sorted_labels(set(names))
+    classes = sorted_labels(set(kept.names))
     index = {c: i for i, c in enumerate(classes)}
-    y = np.asarray([index[n] for n in names], dtype=np.int64)
+    y = np.asarray([index[n] for n in kept.names], dtype=np.int64)
     ds = TextDataset(
-        texts, y, classes, name=path.stem, skipped=skipped, columns=columns, items=items
+        kept.texts,
+        y,
+        classes,
+        name=path.stem,
+        skipped=kept.skipped,
+        columns=columns,
+        items=kept.items,
     )
-    if "test" in split or "val" in split:
-        ds.predefined = np.asarray(split)
+    if "test" in kept.split or "val" in kept.split:
+        ds.predefined = np.asarray(kept.split)
     return ds
 
 

@@ -91,17 +91,8 @@ def _bad_rows(x: np.ndarray) -> str:
     return f"{len(rows)} of {len(x)} rows (row {shown})"
 
 
-def prepare(
-    features: np.ndarray,
-    labels: np.ndarray,
-    source_probs: np.ndarray | None = None,
-    *,
-    needs_source: bool = False,
-    what: str = "transferability score",
-) -> Inputs:
-    """Validate and normalise a score's inputs; UserError for anything a score cannot use."""
-    x = np.asarray(features)
-    y = np.asarray(labels)
+def _check_arrays(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """Features (N, D) of finite numbers and labels (N,) of finite values, row for row."""
     if x.ndim != 2:
         raise UserError(
             f"{what}: features must be a 2-D array (examples x dimensions), got shape {x.shape}."
@@ -128,19 +119,29 @@ def prepare(
         )
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise UserError(f"{what}: the labels contain NaN or infinite values.")
-    classes, y = np.unique(y, return_inverse=True)
+
+
+def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct label values and the labels as 0..K-1; at least two classes, and more
+    examples than classes."""
+    classes, codes = np.unique(y, return_inverse=True)
     k = len(classes)
     if k < 2:
         raise UserError(
             f"{what}: the labels hold a single class ({classes[0]!r} if any); "
             "transferability needs at least two classes."
         )
-    if len(y) <= k:
+    if len(codes) <= k:
         raise UserError(
-            f"{what}: {len(y)} examples for {k} classes; a score needs more "
+            f"{what}: {len(codes)} examples for {k} classes; a score needs more "
             "examples than classes (at least two of some class). Use more examples "
             "(a larger --max-examples or --labels-per-class)."
         )
+    return classes, codes
+
+
+def _informative_columns(x: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` without its constant columns, as floats, and the mask of the columns dropped."""
     constant = np.ptp(x, axis=0) == 0
     if constant.all():
         raise UserError(
@@ -151,10 +152,27 @@ def prepare(
         x = x[:, ~constant]
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
+    return x, constant
+
+
+def prepare(
+    features: np.ndarray,
+    labels: np.ndarray,
+    source_probs: np.ndarray | None = None,
+    *,
+    needs_source: bool = False,
+    what: str = "transferability score",
+) -> Inputs:
+    """Validate and normalise a score's inputs; UserError for anything a score cannot use."""
+    x = np.asarray(features)
+    y = np.asarray(labels)
+    _check_arrays(x, y, what)
+    classes, y = _encode_labels(y, what)
+    x, constant = _informative_columns(x, what)
     probs = None
     if needs_source:
         probs = _check_source(source_probs, len(y), what)
-    return Inputs(x, y.astype(np.int64), k, classes, probs, np.flatnonzero(constant))
+    return Inputs(x, y.astype(np.int64), len(classes), classes, probs, np.flatnonzero(constant))
 
 
 def _check_source(p: np.ndarray | None, n: int, what: str) -> np.ndarray:
