@@ -5,20 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferkit.adaptation.selection import (
-    choose,
-    density_ratio,
-    dev_risk,
-    im_score,
-    iwcv_risk,
-    selection_risk,
-    selection_scores,
-    snd_score,
-    unreliable,
-)
+from transferkit.adaptation.risk_estimates import density_ratio, dev_risk, iwcv_risk, unreliable
+from transferkit.adaptation.selection import choose, selection_risk, selection_scores
 from transferkit.adaptation.shallow_coral import ShallowCORAL
 from transferkit.adaptation.shallow_heads import fit_head
 from transferkit.adaptation.subspace_alignment import SubspaceAlignment
+from transferkit.adaptation.target_scores import im_score, snd_score
 from transferkit.errors import UserError
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from transferkit.adaptation.base import SHALLOW_METHODS, ShallowMethod
-from transferkit.adaptation.selection import density_ratio
+from transferkit.adaptation.risk_estimates import density_ratio
 
 
 @SHALLOW_METHODS.register("importance-weighting")
