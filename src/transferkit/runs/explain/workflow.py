@@ -3,7 +3,7 @@
 Read top to bottom: the run's saved model (refused when the run is unfinished or saved none)
 -> the inputs, checked (their modality, how many: at most 64 without ``--max``) -> the method,
 checked against the backbone (:func:`transferkit.explanation.methods.choose`) -> predictions and
-attributions batch by batch -> a PNG overlay per image or one HTML page of highlighted tokens,
+attributions batch by batch (:mod:`~transferkit.runs.explain.attribution`) -> a PNG overlay per image or one HTML page of highlighted tokens,
 a CSV (file, predicted class, confidence) and the maps as arrays, all written atomically into
 the explain run's folder -> what fine-tuning changed and which source classes the target
 uses (:mod:`~transferkit.runs.explain.transfer`) -> the record finished (kind ``explain``, its
@@ -21,16 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from transferkit import distributed, progress
+from transferkit import distributed
 from transferkit.config import ExplainConfig, check_ranges
-from transferkit.data.base import Dataset
 from transferkit.errors import UserError
 from transferkit.explanation import render
-from transferkit.explanation.methods import Method, Settings, choose
 from transferkit.runs._recorded import RecordedRun
-from transferkit.runs.explain.inputs import read_inputs, targets_of
+from transferkit.runs.explain.attribution import (
+    Job,
+    attribute,
+    make_job,
+    relative_deltas,
+)
 from transferkit.runs.explain.transfer import what_transferred
 from transferkit.runs.predict import load_run_model
 from transferkit.store import RunStore
@@ -54,15 +56,6 @@ class ExplainResult:
     tokens: list[list[str]] = field(default_factory=list)
     transfer: dict[str, Any] | None = None
     artifact_dir: Path | None = None
-
-
-@dataclass
-class _Job:
-    dataset: Dataset
-    indices: np.ndarray
-    method: Method
-    targets: list[int | None]
-    settings: Settings
 
 
 def _settings(
@@ -104,7 +97,7 @@ def explain(
     model, classes, run_id = load_run_model(record.id, store)
     device = distributed.device_for(cfg.device)
     model.eval().to(device)
-    job = _job(cfg, model, classes, run_id) if cfg.inputs else None
+    job = make_job(cfg, model, classes, run_id) if cfg.inputs else None
     t_loaded = time.perf_counter()
     if job is None and not cfg.transfer:
         raise UserError(
@@ -122,34 +115,21 @@ def explain(
         rec.note(dataset=job.dataset.summary() if job else record.extra.get("dataset"))
         res = ExplainResult(rec.id, run_id, job.method.name if job else None, artifact_dir=rec.dir)
         if job is not None:
-            _attribute(job, model, classes, device, res)
+            att = attribute(job, model, classes, device)
+            res.rows, res.maps, res.tokens, res.deltas = att.rows, att.maps, att.tokens, att.deltas
             _write(job, model, res, rec)
         t_attr = time.perf_counter()
         if cfg.transfer:
             res.transfer = what_transferred(record, model, cfg, device)
             rec.write_json("transfer.json", res.transfer)
-        extra = {
-            "files_dir": str(rec.dir),
-            "modality": model.data_config.modality,
-            "method": res.method,
-            "rows": res.rows,
-            "transfer": res.transfer,
-            "classes": classes,
+        now = time.perf_counter()
+        timings = {
+            "load": t_loaded - t0,
+            "attribute": t_attr - t_loaded,
+            "transfer": now - t_attr,
+            "total": now - t0,
         }
-        if rec.main and res.transfer and res.transfer.get("analysed"):
-            store.update(
-                run_id, extra={"what_transferred": {**res.transfer, "explain_run": rec.id}}
-            )
-        rec.finish(
-            _metrics(res),
-            {
-                "load": t_loaded - t0,
-                "attribute": t_attr - t_loaded,
-                "transfer": time.perf_counter() - t_attr,
-                "total": time.perf_counter() - t0,
-            },
-            **extra,
-        )
+        _finish(rec, store, res, model, classes, timings)
     return res
 
 
@@ -183,107 +163,7 @@ def _explainable(store: RunStore, run: str):
     return r
 
 
-def _job(cfg: ExplainConfig, model: TransferModel, classes: list[str], run_id: str) -> _Job:
-    dataset, indices = read_inputs(cfg, model.data_config.modality, run_id)
-    method = choose(cfg.method, model.backbone, f"the model of run {run_id}")
-    settings = Settings(ig_steps=cfg.ig_steps, window=cfg.window, batch_size=cfg.batch_size)
-    if model.data_config.modality == "text":
-        from transferkit.zoo.transformers_common import load_tokenizer
-
-        tok = load_tokenizer(model.data_config.tokenizer)
-        settings.pad_id = int(tok.pad_token_id or 0)
-        settings.keep_ids = tuple(int(i) for i in tok.all_special_ids if i != tok.pad_token_id)
-    return _Job(dataset, indices, method, targets_of(cfg.classes, classes), settings)
-
-
-def _attribute(
-    job: _Job, model: TransferModel, classes: list[str], device: torch.device, res: ExplainResult
-) -> None:
-    """Predictions and one map per input and explained class, batch by batch."""
-    from torch.utils.data import DataLoader
-
-    from transferkit.data.batches import batch_len, examples, to_device
-
-    items, collate = examples(job.dataset, job.indices, model.data_config)
-    loader = DataLoader(items, batch_size=job.settings.batch_size, collate_fn=collate)
-    deltas: list[float] = []
-    start = 0
-    for x, _ in progress.track(loader, f"explain ({job.method.name})"):
-        idx = job.indices[start : start + batch_len(x)]
-        start += len(idx)
-        x = to_device(x, device)
-        with torch.no_grad():
-            proba = torch.softmax(model(x).float(), dim=1).cpu()
-        pred = proba.argmax(1)
-        for target in job.targets:
-            t = pred if target is None else torch.full_like(pred, target)
-            att = job.method.attribute(model, x, t.to(device), job.settings)
-            for j, i in enumerate(idx):
-                res.rows.append(_row(job.dataset, int(i), classes, proba[j], int(t[j])))
-                res.maps.append(np.asarray(att.maps[j], dtype=np.float32))
-                if att.delta is not None:
-                    deltas.append(float(att.delta[j]))
-                    res.rows[-1]["delta"] = deltas[-1]
-                    rel = att.relative_delta()
-                    if rel is not None:
-                        res.rows[-1]["relative_delta"] = float(rel[j])
-                res.tokens.append(_tokens(x, j, model) if isinstance(x, dict) else [])
-                if isinstance(x, dict):
-                    top = np.argsort(-res.maps[-1], kind="stable")[:5]
-                    res.rows[-1]["top_tokens"] = [res.tokens[-1][k] for k in top]
-                else:
-                    res.rows[-1]["_image"] = render.display_image(
-                        x[j], model.data_config.mean, model.data_config.std
-                    )
-    res.deltas = np.asarray(deltas, dtype=np.float32) if deltas else None
-    rel = _relative_deltas(res)
-    if rel and float(np.median(rel)) > ROUGH_IG:
-        progress.info(
-            f"warning: integrated gradients' completeness error is "
-            f"{100 * float(np.median(rel)):.0f}% (median) of the explained output's "
-            f"change at --ig-steps {job.settings.ig_steps}; the maps are rough. "
-            f"More steps make them exact (4x the steps cut the error about 4-5x on "
-            f"EfficientNet-Lite0), at that many times the cost."
-        )
-
-
-#: Median |delta| / |F(x) - F(baseline)| above which integrated gradients are called rough.
-ROUGH_IG = 0.05
-
-
-def _relative_deltas(res: ExplainResult) -> list[float]:
-    return [r["relative_delta"] for r in res.rows if "relative_delta" in r]
-
-
-def _row(
-    dataset: Dataset, i: int, classes: list[str], proba: torch.Tensor, target: int
-) -> dict[str, Any]:
-    p = int(proba.argmax())
-    row = {
-        "file": dataset.item_name(i),
-        "predicted": classes[p],
-        "confidence": float(proba[p]),
-        "explained": classes[target],
-        "explained_probability": float(proba[target]),
-    }
-    if dataset.labels is not None and dataset.classes[int(dataset.labels[i])] in classes:
-        row["true"] = dataset.classes[int(dataset.labels[i])]  # right or wrong: by class name
-    if dataset.modality == "text":
-        row["text"] = str(dataset.load(i))[:300]
-    return row
-
-
-def _tokens(x: dict[str, torch.Tensor], j: int, model: TransferModel) -> list[str]:
-    from transferkit.zoo.transformers_common import load_tokenizer
-
-    ids = x["input_ids"][j]
-    mask = x.get("attention_mask", torch.ones_like(x["input_ids"]))[j].bool()
-    return list(
-        load_tokenizer(model.data_config.tokenizer).convert_ids_to_tokens(ids[mask].tolist())
-    )
-
-
-def _write(job: _Job, model: TransferModel, res: ExplainResult, rec: RecordedRun) -> None:
+def _write(job: Job, model: TransferModel, res: ExplainResult, rec: RecordedRun) -> None:
     """Overlays or the token page, the CSV and the maps, each written atomically."""
     from transferkit.report.document import safe_name
 
@@ -338,6 +218,31 @@ def _arrays(res: ExplainResult) -> bytes:
     return buf.getvalue()
 
 
+def _finish(
+    rec: RecordedRun,
+    store: RunStore,
+    res: ExplainResult,
+    model: TransferModel,
+    classes: list[str],
+    timings: dict[str, float],
+) -> None:
+    """Finish the explain run with its metrics and rows, and note the transfer analysis on the
+    explained run too, so that run's report shows it."""
+    extra = {
+        "files_dir": str(rec.dir),
+        "modality": model.data_config.modality,
+        "method": res.method,
+        "rows": res.rows,
+        "transfer": res.transfer,
+        "classes": classes,
+    }
+    if rec.main and res.transfer and res.transfer.get("analysed"):
+        store.update(
+            res.explained, extra={"what_transferred": {**res.transfer, "explain_run": rec.id}}
+        )
+    rec.finish(_metrics(res), timings, **extra)
+
+
 def _metrics(res: ExplainResult) -> dict[str, Any]:
     m: dict[str, Any] = {"explained": len(res.rows)}
     known = [r for r in res.rows if "true" in r]
@@ -346,7 +251,7 @@ def _metrics(res: ExplainResult) -> dict[str, Any]:
     if res.deltas is not None and len(res.deltas):
         m["max_abs_delta"] = float(np.abs(res.deltas).max())
         m["mean_abs_delta"] = float(np.abs(res.deltas).mean())
-    rel = _relative_deltas(res)
+    rel = relative_deltas(res.rows)
     if rel:
         m["median_relative_delta"] = float(np.median(rel))
         m["max_relative_delta"] = float(np.max(rel))
