@@ -14,7 +14,7 @@ ROOT = Path(transferkit.__file__).parent
 LAYERS = [
     {"__main__"},
     {"cli"},
-    {"api", "sklearn", "__init__"},
+    {"api", "sklearn", "testing", "__init__"},
     {"runs"},
     {"search", "explanation", "report"},
     {"strategies", "adaptation", "pretraining", "transferability"},
