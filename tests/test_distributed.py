@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from conftest import finish, free_port, run_cli, run_torchrun, run_torchrun_nodes, start_node
 from readonly import as_ordinary_user, can_write
 
+import transferkit
 from transferkit.store import RunStore
+
+PACKAGE = Path(transferkit.__file__).resolve().parent  # our source, wherever the checkout is
 
 COMMON = [
     "--data",
@@ -137,6 +141,29 @@ def test_pretrain_on_two_nodes_matches_one_process(one_process):
 
 
 # ----------------------------------------------------------------------------- bad inputs
+def _our_frames(stderr: str) -> list[str]:
+    """The traceback frames in ``stderr`` whose file is in our package's source directory.
+    Matched by that directory, not by a name: in a checkout whose folder is named
+    ``transferkit`` torchrun's own frames (``.../transferkit/.venv/lib/.../torch/...``) hold
+    the name too."""
+    paths = re.findall(r'^\s*File "([^"]+)", line \d+', stderr, flags=re.MULTILINE)
+    return [f for f in paths if Path(f).resolve().is_relative_to(PACKAGE)]
+
+
+def test_only_frames_of_our_source_count_as_ours(tmp_path):
+    venv_torch = tmp_path / "transferkit" / ".venv" / "lib" / "site-packages" / "torch"
+    stderr = (
+        "Traceback (most recent call last):\n"
+        f'  File "{venv_torch / "distributed" / "run.py"}", line 905, in main\n'
+        "    run(args)\n"
+        f'  File "{tmp_path / "transferkit" / "tests" / "conftest.py"}", line 3, in <module>\n'
+    )
+    assert re.search(r'File ".*transferkit/', stderr)  # what this test once looked for
+    assert _our_frames(stderr) == []
+    ours = PACKAGE / "cli" / "__init__.py"
+    assert _our_frames(f'{stderr}  File "{ours}", line 40, in main\n') == [str(ours)]
+
+
 def _refused(p, *words: str) -> str:
     """Our process stopped with exit code 2 and one paragraph holding ``words``; torchrun
     itself then exits 1 and lists the exit code. No traceback from transferkit."""
@@ -145,7 +172,7 @@ def _refused(p, *words: str) -> str:
     assert len(lines) == 1, p.stderr[-3000:]
     assert all(w in lines[0] for w in words), lines[0]
     assert re.search(r"exitcode\s*: 2\b", p.stderr), p.stderr[-3000:]
-    assert not re.search(r'File ".*transferkit/', p.stderr), p.stderr[-3000:]
+    assert not _our_frames(p.stderr), p.stderr[-3000:]
     return lines[0]
 
 
