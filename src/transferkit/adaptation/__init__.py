@@ -6,9 +6,10 @@ discriminator (``modules``) and the losses (``losses``), and train on the projec
 through :class:`~transferkit.adaptation.task.AdaptTask`. Shallow methods on cached features
 (registered in :data:`SHALLOW_METHODS`): ``shallow-coral``, ``subspace-alignment``,
 ``importance-weighting`` and the ``shallow-source-only`` baseline. Model selection that never
-reads target labels, with its registered rules, is in ``selection``. The ``adapt`` workflow
-that runs and records them is :mod:`transferkit.runs.adapt`. Each registry imports every module
-of this package on first use: a new method is one new file.
+reads target labels, with its registered rules, is in ``selection`` (the importance-weighted
+risk estimates in ``risk_estimates``, the target-side scores in ``target_scores``). The
+``adapt`` workflow that runs and records them is :mod:`transferkit.runs.adapt`. Each registry
+imports every module of this package on first use: a new method is one new file.
 """
 
 from transferkit.adaptation.base import (
@@ -17,7 +18,6 @@ from transferkit.adaptation.base import (
     AdaptationNet,
     DeepMethod,
     ShallowMethod,
-    is_deep,
     method_class,
 )
 
@@ -27,6 +27,5 @@ __all__ = [
     "AdaptationNet",
     "DeepMethod",
     "ShallowMethod",
-    "is_deep",
     "method_class",
 ]

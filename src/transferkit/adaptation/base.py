@@ -176,7 +176,3 @@ def method_class(name: str) -> type:
         f"Deep methods: {DEEP_METHODS.names()}; shallow methods (on cached "
         f"features): {SHALLOW_METHODS.names()}."
     )
-
-
-def is_deep(name: str) -> bool:
-    return name in DEEP_METHODS
