@@ -80,8 +80,9 @@ def _check_required(args: argparse.Namespace, command: Command) -> None:
 
 
 def settings_of(args: argparse.Namespace, command: Command) -> list[Any]:
-    """The command's settings objects, as its handler builds them from ``args``."""
-    return [settings_from_args(cls, args, command.families) for cls, _ in command.settings]
+    """The command's settings objects from ``args``, as its handler builds them (each without
+    the fields its command skips)."""
+    return [settings_from_args(cls, args, command.families, skip) for cls, skip in command.settings]
 
 
 def _named_entries(objects: list[Any], command: Command) -> list[str]:

@@ -126,7 +126,11 @@ def add_family(parser: argparse.ArgumentParser, key: str) -> None:
         add_field(parser, s.field, s.type, flag="--" + dest.replace("_", "-"), dest=dest)
 
 
-def settings_from_args(cls: type, ns: argparse.Namespace, families: tuple[str, ...] = ()) -> Any:
+def settings_from_args(
+    cls: type, ns: argparse.Namespace, families: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+) -> Any:
     """``cls`` filled from the options given (the rest keep their defaults); nested settings
-    classes are filled the same way, and an ``options`` field gets the families' options."""
-    return build(cls, vars(ns), family_keys(families) if families else None)
+    classes are filled the same way, and an ``options`` field gets the families' options.
+    Fields in ``skip`` keep their defaults: the command's own options of the same name (compare's
+    ``--labels-per-class``) are not theirs."""
+    return build(cls, vars(ns), family_keys(families) if families else None, skip)

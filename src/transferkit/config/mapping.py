@@ -221,17 +221,24 @@ def check_mapping(
     return values
 
 
-def build(cls: type, values: dict[str, Any], options: typing.Container[str] | None = None) -> Any:
+def build(
+    cls: type,
+    values: dict[str, Any],
+    options: typing.Container[str] | None = None,
+    skip: tuple[str, ...] = (),
+) -> Any:
     """``cls`` filled from flat ``values`` (the rest keep their defaults): nested settings the
     same way, and the ``options`` field, when ``options`` names the entries' option keys, with
-    the values of those keys."""
+    the values of those keys. Fields in ``skip`` (the command's own) keep their defaults."""
     hints = typing.get_type_hints(cls)
     kw: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         if f.name == "options" and options is not None:
             kw["options"] = {k: v for k, v in values.items() if k in options}
         elif dataclasses.is_dataclass(hints[f.name]):
-            kw[f.name] = build(hints[f.name], values)
+            kw[f.name] = build(hints[f.name], values, skip=skip)
         elif f.name in values:
             kw[f.name] = values[f.name]
     return cls(**kw)
@@ -248,4 +255,4 @@ def from_mapping(
     ``options`` are the keys of the entries' options the command takes (:func:`option_keys`)."""
     known = {**setting_keys(parts), **(options or {})}
     values = check_mapping(mapping, known, source, command)
-    return [build(cls, values, options or {}) for cls, _ in parts]
+    return [build(cls, values, options or {}, skip) for cls, skip in parts]
