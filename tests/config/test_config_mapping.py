@@ -16,9 +16,13 @@ from transferkit.config import (
     AutoConfig,
     CompareConfig,
     DataOptions,
+    ExplainConfig,
     FitConfig,
+    PretrainConfig,
     RankConfig,
+    SimilarityConfig,
     TrainOptions,
+    ZeroShotConfig,
 )
 from transferkit.config.files import dump_config, read_config_file
 from transferkit.config.mapping import check_mapping, from_mapping, setting_keys, to_mapping
@@ -180,3 +184,23 @@ def test_a_stored_list_in_a_text_setting_is_written_as_its_flag_takes_it():
     stored = {**dataclasses.asdict(RankConfig(data="d")), "models": ["tiny-cnn", "cnn-small"]}
     _, objects, _ = stored_settings("rank", stored)
     assert to_mapping(objects, rank.settings)["models"] == "tiny-cnn,cnn-small"
+
+
+STORED_AS_IS = {
+    "adapt": AdaptConfig,
+    "auto": AutoConfig,
+    "explain": ExplainConfig,
+    "pretrain": PretrainConfig,
+    "rank": RankConfig,
+    "similarity": SimilarityConfig,
+    "zeroshot": ZeroShotConfig,
+}
+
+
+@pytest.mark.parametrize("kind", STORED_AS_IS)
+def test_a_stored_run_of_every_kind_gives_a_file_its_command_takes(kind):
+    settings = STORED_AS_IS[kind]()
+    name, objects, extra = stored_settings(kind, dataclasses.asdict(settings))
+    command = next(c for c in COMMANDS if c.name == name)
+    assert (name, extra) == (kind, "")
+    assert _round_trip(command, objects) == [settings]
