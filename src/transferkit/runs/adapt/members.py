@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from transferkit.adaptation.base import (
     SHALLOW_METHODS,
     AdaptationNet,
     ShallowMethod,
+    method_class,
 )
 from transferkit.adaptation.selection import cross_entropy, selection_risk
 from transferkit.adaptation.shallow_heads import fit_head
@@ -32,7 +32,6 @@ from transferkit.config import AdaptConfig
 from transferkit.config.options import resolve
 from transferkit.features.cache import FeatureCache
 from transferkit.features.extract import extract_features
-from transferkit.store import RunRecord, RunStore
 from transferkit.training import LoopSettings, run, seed_everything
 from transferkit.zoo.base import Backbone
 from transferkit.zoo.checkpoint import TransferModel
@@ -49,14 +48,23 @@ class Outcome:
 
 def _options(registry, name: str, cfg: AdaptConfig) -> dict[str, Any]:
     """The method's own options from the run's flat ``options`` (defaults filled in)."""
-    import dataclasses
-
     opts = resolve(registry, name, cfg.options)
     return dataclasses.asdict(opts) if opts is not None else {}
 
 
 def candidate_name(method: str, trade_off: float | None) -> str:
     return method if trade_off is None else f"{method}@{trade_off:g}"
+
+
+def candidates(cfg: AdaptConfig) -> list[tuple[str, float | None]]:
+    """Every (method, trade-off) to train: one per trade-off for the methods that have one."""
+    out = []
+    for m in cfg.methods:
+        if method_class(m).uses_trade_off:
+            out += [(m, float(t)) for t in cfg.trade_offs]
+        else:
+            out.append((m, None))
+    return out
 
 
 def train_deep(
@@ -94,7 +102,24 @@ def train_deep(
         backbone_lr=backbone_lr,
         selection_idx=(idx["sel_source"], idx["sel_target"]),
     )
-    settings = LoopSettings(
+    name = candidate_name(method_name, trade_off)
+    result = run(task, _loop_settings(cfg, seed, run_dir, name), device, resume=resume)
+    classifier.backbone.invalidate_identity()
+    info = {
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "train_seconds": result.seconds,
+        "backbone_lr": backbone_lr,
+    }
+    scores = _deep_scores(result.best)
+    space = pad_space(classifier, data, idx, device, cfg)
+    return Outcome(classifier, scores, result.history, info, space)
+
+
+def _loop_settings(cfg: AdaptConfig, seed: int, run_dir: Path | None, name: str) -> LoopSettings:
+    """The shared loop's settings: the best epoch by the label-free selection score (the
+    validation loss breaking ties), checkpoints in the member's run folder."""
+    return LoopSettings(
         epochs=cfg.epochs,
         amp=cfg.amp,
         patience=cfg.patience,
@@ -102,36 +127,39 @@ def train_deep(
         tie_break="val_loss",
         seed=seed,
         checkpoint_dir=(run_dir / "checkpoints") if run_dir else None,
-        description=candidate_name(method_name, trade_off),
+        description=name,
     )
-    result = run(task, settings, device, resume=resume)
-    classifier.backbone.invalidate_identity()
-    best = result.best
-    scores = {
-        k.removeprefix("val_"): float(best[k])
-        for k in (
-            "val_accuracy",
-            "val_loss",
-            "val_risk",
-            "val_dev",
-            "val_iwcv",
-            "val_snd",
-            "val_im",
-            "val_unreliable",
-        )
-        if k in best
-    }
+
+
+#: The best epoch's label-free scores a deep member keeps (without the ``val_`` prefix).
+DEEP_SCORES = (
+    "val_accuracy",
+    "val_loss",
+    "val_risk",
+    "val_dev",
+    "val_iwcv",
+    "val_snd",
+    "val_im",
+    "val_unreliable",
+)
+
+
+def _deep_scores(best: dict[str, float]) -> dict[str, float]:
+    """The best epoch's scores; its accuracy is the source validation accuracy."""
+    scores = {k.removeprefix("val_"): float(best[k]) for k in DEEP_SCORES if k in best}
     scores["source_val_accuracy"] = scores.pop("accuracy", float("nan"))
+    return scores
+
+
+def pad_space(
+    model: TransferModel, data, idx: dict, device: torch.device, cfg: AdaptConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model``'s features of the fixed source and target samples (``pad_source``,
+    ``pad_target``) that the proxy A-distance and the report's t-SNE use."""
     bs = cfg.batch_size * 2
-    fs, _ = embed(classifier, data.source, idx["pad_source"], device, bs)
-    ft, _ = embed(classifier, data.view, idx["pad_target"], device, bs)
-    info = {
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "train_seconds": result.seconds,
-        "backbone_lr": backbone_lr,
-    }
-    return Outcome(classifier, scores, result.history, info, (fs, ft))
+    fs, _ = embed(model, data.source, idx["pad_source"], device, bs)
+    ft, _ = embed(model, data.view, idx["pad_target"], device, bs)
+    return fs, ft
 
 
 def raw_features(
@@ -207,109 +235,3 @@ def fit_shallow(
     if hasattr(method, "weights_"):
         info["weight_max"] = float(method.weights_.max())
     return Outcome(model, scores, [], info, space)
-
-
-def previous_members(store: RunStore, run_id: str) -> dict[tuple[str, int], RunRecord]:
-    """The member runs an earlier attempt of ``run_id`` left, by (candidate, seed); newest."""
-    out: dict[tuple[str, int], RunRecord] = {}
-    for r in store.list(kind="adapt-member", limit=None):  # newest first
-        if r.parent == run_id:
-            key = (candidate_name(r.config["method"], r.config["trade_off"]), r.config["seed"])
-            out.setdefault(key, r)
-    return out
-
-
-def _reuse(
-    store: RunStore, rec: RunRecord, data, idx: dict, cfg: AdaptConfig, device
-) -> tuple[Outcome, float]:
-    """A finished deep member of an interrupted run, as if just trained (weights from disk)."""
-    from transferkit.zoo.checkpoint import load_model
-
-    model, _ = load_model(store.artifact_dir(rec.id) / "model")
-    model = model.to(device)
-    bs = cfg.batch_size * 2
-    fs, _ = embed(model, data.source, idx["pad_source"], device, bs)
-    ft, _ = embed(model, data.view, idx["pad_target"], device, bs)
-    out = Outcome(
-        model, dict(rec.metrics), rec.extra.get("history", []), rec.extra.get("info", {}), (fs, ft)
-    )
-    return out, float(rec.timings.get("total", 0.0))
-
-
-@dataclass
-class Member:
-    """One candidate and seed to train (or reuse) inside the parent run ``parent``."""
-
-    method: str
-    trade_off: float | None
-    seed: int
-    backbone: Backbone
-    idx: dict
-    previous: RunRecord | None = None
-
-    @property
-    def name(self) -> str:
-        return candidate_name(self.method, self.trade_off)
-
-
-def run_member(
-    m: Member, parent: str, store: RunStore, data, cfg: AdaptConfig, device, feats: dict | None
-) -> tuple[str, Outcome, float, dict | None]:
-    """Train (or, when an earlier attempt finished it, reload) one member, as its own
-    ``adapt-member`` run; returns (run id, outcome, seconds, shallow features for reuse)."""
-    from transferkit.runs._fitting import feature_cache
-    from transferkit.runs._recorded import RecordedRun
-    from transferkit.runs.adapt.summary import proxy_a
-
-    deep = m.method in DEEP_METHODS
-    if deep and m.previous is not None and m.previous.status == "done":
-        out, seconds = _reuse(store, m.previous, data, m.idx, cfg, device)
-        return m.previous.id, out, seconds, feats
-    t0 = time.perf_counter()
-    member_cfg = {
-        **dataclasses.asdict(cfg),
-        "method": m.method,
-        "trade_off": m.trade_off,
-        "seed": m.seed,
-    }
-    k = data.source.num_classes
-    with RecordedRun(
-        store,
-        "adapt-member",
-        member_cfg,
-        seed=m.seed,
-        parent=parent,
-        resume=m.previous.id if m.previous else None,
-        data_fingerprint=f"{data.source.fingerprint}+{data.target.fingerprint}",
-    ) as run:
-        if deep:
-            out = train_deep(
-                m.backbone,
-                k,
-                data,
-                m.idx,
-                cfg,
-                m.method,
-                m.trade_off or 1.0,
-                m.seed,
-                device,
-                run.dir,
-                resume=m.previous is not None,
-            )
-        else:
-            feats = feats or raw_features(
-                m.backbone, data, m.idx, cfg, device, feature_cache(store)
-            )
-            out = fit_shallow(m.backbone, k, data, m.idx, feats, cfg, m.method, m.seed)
-        out.scores["pad"] = proxy_a(*out.space, m.seed)
-        run.save_model(out.model, data.source.classes, method=m.method, trade_off=m.trade_off)
-        run.write_json("history.json", out.history)
-        seconds = time.perf_counter() - t0
-        run.finish(
-            dict(out.scores),
-            {"total": seconds},
-            history=out.history,
-            info=out.info,
-            candidate=m.name,
-        )
-    return run.id, out, seconds, feats

@@ -8,7 +8,8 @@ trained and scored, the label-free choice is made from those scores, and only th
 table, the per-class accuracy and the oracle choice shown beside the label-free one).
 The methods are in :mod:`transferkit.adaptation`; checking and loading the domains in
 :mod:`~transferkit.runs.adapt.domains`, one member in :mod:`~transferkit.runs.adapt.members`,
-the summary in :mod:`~transferkit.runs.adapt.summary`.
+all of them as recorded runs in :mod:`~transferkit.runs.adapt.member_runs`, the summary in
+:mod:`~transferkit.runs.adapt.summary`.
 """
 
 from __future__ import annotations
@@ -20,20 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from transferkit import distributed, progress
-from transferkit.adaptation import DEEP_METHODS, SHALLOW_METHODS, method_class
+from transferkit.adaptation import DEEP_METHODS, SHALLOW_METHODS
 from transferkit.adaptation.selection import choose, selection_scores
-from transferkit.adaptation.task import embed
 from transferkit.config import AdaptConfig
 from transferkit.errors import UserError
 from transferkit.runs._recorded import RecordedRun
-from transferkit.runs.adapt.domains import check_batchnorm, check_config, load_domains, seed_indices
-from transferkit.runs.adapt.members import Member, candidate_name, previous_members, run_member
+from transferkit.runs.adapt.domains import (
+    AdaptData,
+    check_batchnorm,
+    check_config,
+    load_domains,
+    seed_indices,
+)
+from transferkit.runs.adapt.member_runs import train_all
+from transferkit.runs.adapt.members import candidate_name, candidates
 from transferkit.runs.adapt.summary import (
     embedding_plot_data,
-    proxy_a,
     selection_table,
     summary,
     target_metrics,
@@ -41,7 +45,7 @@ from transferkit.runs.adapt.summary import (
 from transferkit.store import RunStore
 from transferkit.training import seed_everything
 from transferkit.zoo import create_backbone
-from transferkit.zoo.checkpoint import TransferModel
+from transferkit.zoo.base import Backbone
 
 
 @dataclass
@@ -100,16 +104,6 @@ def make_adapt_config(config: AdaptConfig | None = None, **overrides: Any) -> Ad
     return dataclasses.replace(cfg, **clean, options=options)
 
 
-def _candidates(cfg: AdaptConfig) -> list[tuple[str, float | None]]:
-    out = []
-    for m in cfg.methods:
-        if method_class(m).uses_trade_off:
-            out += [(m, float(t)) for t in cfg.trade_offs]
-        else:
-            out.append((m, None))
-    return out
-
-
 def _config(
     store: RunStore, resume: str | None, config: AdaptConfig | None, overrides: dict[str, Any]
 ) -> tuple[AdaptConfig, str | None]:
@@ -166,16 +160,7 @@ def adapt(
     device = distributed.setup(cfg.device)
     _check_processes(cfg)
     data = load_domains(cfg)
-    seed_everything(0)
-    backbone0 = create_backbone(
-        cfg.model, pretrained=not cfg.scratch, weights=cfg.weights, image_size=cfg.image_size
-    )
-    if backbone0.data_config.modality != data.source.modality:
-        raise UserError(
-            f"{cfg.model} is a {backbone0.data_config.modality} model but the "
-            f"domains hold {data.source.modality} data; pick a matching model."
-        )
-    check_batchnorm(cfg.methods, backbone0, cfg.model)
+    backbone0 = _backbone(cfg, data)
     plan = [(s, seed_indices(data, cfg, s)) for s in range(cfg.seeds)]  # refuses before training
     with RecordedRun(
         store,
@@ -185,110 +170,86 @@ def adapt(
         resume=run_id,
         data_fingerprint=f"{data.source.fingerprint}+{data.target.fingerprint}",
     ) as run:
-        run.note(
-            dataset=data.source.summary(),
-            target=data.target.summary(),
-            backbone=backbone0.identity,
-            notes=data.notes,
-            missing_classes=data.missing,
-            device=str(device),
-            world_size=distributed.world_size(),
-        )
-        members, kept, before = _train_all(
+        run.note(**_notes(data, backbone0, device))
+        members, kept, before = train_all(
             run.id, store, data, cfg, plan, backbone0, device, resumed=bool(resume)
         )
-        table = selection_table(members, [candidate_name(m, t) for m, t in _candidates(cfg)])
-        scores, rule, fallback = selection_scores(cfg.select, table)
-        for r in table:
-            r["selection_score"] = scores[r["candidate"]]
-        chosen = choose(scores)  # 1) the label-free choice, from the scores alone
-        if fallback:
-            progress.info(f"Selection: {fallback}.")
-        oracle = None  # 2) only now: target labels, for the report
-        if data.eval_labels is not None:
-            target_metrics(members, kept, data, dict(plan), table)
-            scored = [r for r in table if r.get("target_accuracy") is not None]
-            oracle = (
-                max(scored, key=lambda r: r["target_accuracy"])["candidate"] if scored else None
-            )
+        table, chosen, rule, fallback = _choose(members, cfg)  # 1) from label-free scores alone
+        oracle = _oracle(members, kept, data, plan, table)  # 2) only now: target labels
         metrics, extra = summary(table, chosen, oracle, before, cfg, rule, fallback)
         extra["embedding"] = embedding_plot_data(kept, before, chosen, cfg, data, plan[0][1])
         extra["pad"] = {
             "initial": metrics["pad_initial"],
             **{r["candidate"]: r.get("pad") for r in table},
         }
-        if run.main:
-            chosen_run = next(m["run"] for m in members if m["candidate"] == chosen)
-            shutil.copytree(
-                store.artifact_dir(chosen_run) / "model", run.dir / "model", dirs_exist_ok=True
-            )
+        _copy_chosen_model(run, store, members, chosen)
         run.finish(
             metrics, {"total": time.perf_counter() - t0}, **extra, members=members, table=table
         )
     return AdaptResult(run.id, chosen, oracle, rule, table, members, metrics, run.dir)
 
 
-def _train_all(
-    run_id: str,
-    store: RunStore,
-    data,
-    cfg: AdaptConfig,
-    plan: list,
-    backbone0,
-    device,
-    resumed: bool,
-) -> tuple[list[dict], dict, dict]:
-    """Every candidate for every seed: the members' rows, their kept target logits and
-    report features, and the pretrained backbone's distances before adaptation."""
-    previous = previous_members(store, run_id) if resumed else {}
-    candidates = _candidates(cfg)
-    progress.info(
-        f"adapt {run_id}: {len(candidates)} candidates x {cfg.seeds} seeds, "
-        f"{data.source.name} -> {data.target.name} with {cfg.model}"
-        + (
-            f"; resumed, {sum(r.status == 'done' for r in previous.values())} members already done"
-            if resumed
-            else ""
-        )
+def _backbone(cfg: AdaptConfig, data: AdaptData) -> Backbone:
+    """The backbone every seed starts from (seeded: fresh weights are the same each time),
+    refused when it reads another modality than the domains or a method needs BatchNorm it
+    lacks."""
+    seed_everything(0)
+    backbone = create_backbone(
+        cfg.model, pretrained=not cfg.scratch, weights=cfg.weights, image_size=cfg.image_size
     )
-    members: list[dict[str, Any]] = []
-    kept: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-    before: dict[str, Any] = {}
-    bs = cfg.batch_size * 2
-    for seed, idx in plan:
-        seed_everything(seed)
-        backbone = (
-            backbone0
-            if seed == 0 or not cfg.scratch
-            else create_backbone(cfg.model, pretrained=False, image_size=cfg.image_size)
+    if backbone.data_config.modality != data.source.modality:
+        raise UserError(
+            f"{cfg.model} is a {backbone.data_config.modality} model but the "
+            f"domains hold {data.source.modality} data; pick a matching model."
         )
-        init = TransferModel(backbone, data.source.num_classes)
-        fs0, _ = embed(init, data.source, idx["pad_source"], device, bs)
-        ft0, _ = embed(init, data.view, idx["pad_target"], device, bs)
-        before.setdefault("pad_initial", []).append(proxy_a(fs0, ft0, seed))
-        if seed == 0:
-            before["initial_space"] = (fs0, ft0)
-        feats = None
-        for method, trade_off in candidates:
-            m = Member(method, trade_off, seed, backbone, idx)
-            m.previous = previous.get((m.name, seed))
-            mid, out, seconds, feats = run_member(m, run_id, store, data, cfg, device, feats)
-            members.append(
-                {
-                    "run": mid,
-                    "candidate": m.name,
-                    "method": method,
-                    "trade_off": trade_off,
-                    "seed": seed,
-                    "seconds": seconds,
-                    **out.scores,
-                }
-            )
-            _, logits = embed(out.model, data.view, idx["target"], device, bs)
-            kept[(m.name, seed)] = {"logits": logits, "space": out.space}
-            progress.info(
-                f"  {m.name} seed {seed}: source val acc "
-                f"{out.scores.get('source_val_accuracy', float('nan')):.4f}, "
-                f"{cfg.select} risk {out.scores['risk']:.4f} ({mid})"
-            )
-    return members, kept, before
+    check_batchnorm(cfg.methods, backbone, cfg.model)
+    return backbone
+
+
+def _notes(data: AdaptData, backbone: Backbone, device) -> dict[str, Any]:
+    """What the record says about the inputs: both domains, the backbone, the warnings."""
+    return {
+        "dataset": data.source.summary(),
+        "target": data.target.summary(),
+        "backbone": backbone.identity,
+        "notes": data.notes,
+        "missing_classes": data.missing,
+        "device": str(device),
+        "world_size": distributed.world_size(),
+    }
+
+
+def _choose(members: list[dict], cfg: AdaptConfig) -> tuple[list[dict], str, str, str | None]:
+    """The label-free choice: one row per candidate (its scores' mean over seeds) with its
+    selection score, the chosen candidate, the rule used and why it fell back, if it did."""
+    table = selection_table(members, [candidate_name(m, t) for m, t in candidates(cfg)])
+    scores, rule, fallback = selection_scores(cfg.select, table)
+    for r in table:
+        r["selection_score"] = scores[r["candidate"]]
+    chosen = choose(scores)
+    if fallback:
+        progress.info(f"Selection: {fallback}.")
+    return table, chosen, rule, fallback
+
+
+def _oracle(
+    members: list[dict], kept: dict, data: AdaptData, plan: list, table: list[dict]
+) -> str | None:
+    """After the choice, and only with ``target_labels_for_eval``: the target metrics of every
+    member and candidate (written into ``members`` and ``table``), and the candidate target
+    labels would have chosen."""
+    if data.eval_labels is None:
+        return None
+    target_metrics(members, kept, data, dict(plan), table)
+    scored = [r for r in table if r.get("target_accuracy") is not None]
+    return max(scored, key=lambda r: r["target_accuracy"])["candidate"] if scored else None
+
+
+def _copy_chosen_model(run: RecordedRun, store: RunStore, members: list[dict], chosen: str) -> None:
+    """The chosen candidate's model (its first seed's) becomes the run's own, so ``predict
+    --run`` serves it."""
+    if run.main:
+        chosen_run = next(m["run"] for m in members if m["candidate"] == chosen)
+        shutil.copytree(
+            store.artifact_dir(chosen_run) / "model", run.dir / "model", dirs_exist_ok=True
+        )
