@@ -17,14 +17,18 @@ import griffe
 ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):`(~?)([^`]+)`")
 
 
+LITERAL_MARK = re.compile(r"(?<=\S)::$", re.M)  # "e.g.::" before an indented example
+
+
 def plain(text: str) -> str:
-    """``text`` with every role replaced by inline code of its target."""
+    """``text`` with every role replaced by inline code of its target, and reStructuredText's
+    ``::`` (which introduces an indented example, a code block in Markdown too) shown as ``:``."""
 
     def code(match: re.Match) -> str:
         short, target = match.groups()
         return f"`{target.rsplit('.', 1)[-1] if short else target}`"
 
-    return ROLE.sub(code, text)
+    return LITERAL_MARK.sub(":", ROLE.sub(code, text))
 
 
 class SphinxRoles(griffe.Extension):
