@@ -12,18 +12,19 @@ from transferkit.runs._fitting import feature_cache
 from transferkit.runs.auto.search import Search
 from transferkit.search.cheap import probe_cv, run_cheap, tiny_validation
 from transferkit.search.ranking import Ranked
-from transferkit.search.space import CHEAP, ModelInfo
+from transferkit.search.space import ModelInfo, cheap_strategies
 
 CHEAP_SHARE = 0.05  # a cheap run starts only with this share (and the reserve) left
 
 
-def cheap_strategies(search: Search, ranked: Ranked, strategies: list[str]) -> list[dict[str, Any]]:
+def cheap_stage(search: Search, ranked: Ranked, strategies: list[str]) -> list[dict[str, Any]]:
     """The leaderboard rows of the cheap strategies among ``strategies`` (or those an earlier
     try of the search saved)."""
     if "cheap" in search.done:
         return search.done["cheap"]
     rows: list[dict[str, Any]] = []
-    wanted = [s for s in strategies if s in CHEAP]
+    cheap = cheap_strategies()
+    wanted = [s for s in strategies if s in cheap]
     with search.clock.stage("cheap"):
         for info in ranked.kept:
             size = search.sizes(info.native_size)[0] if info.modality == "image" else None

@@ -16,17 +16,18 @@ from transferkit.config import FitConfig
 from transferkit.errors import UserError
 from transferkit.runs.auto.search import Search
 from transferkit.search.ranking import Ranked
-from transferkit.search.space import CHEAP, SearchSpace
+from transferkit.search.space import SearchSpace, cheap_strategies
 from transferkit.search.study import Objective, fail_orphans, open_study, storage_url
 
 
 def trial_space(search: Search, ranked: Ranked, strategies: list[str]) -> SearchSpace:
     """The recipes the trials sample: the trained strategies among ``strategies`` on the kept
     models (LoRA only when every kept model takes adapters)."""
-    trained = [s for s in strategies if s not in CHEAP]
+    cheap = cheap_strategies()
+    trained = [s for s in strategies if s not in cheap]
     if "lora" in trained and not all(m.adapters for m in ranked.kept):
         trained.remove("lora")
-        if not trained and not any(s in CHEAP for s in strategies):
+        if not trained and not any(s in cheap for s in strategies):
             raise UserError(
                 f"--strategies {','.join(strategies)}: LoRA needs transformers "
                 "encoders, and the kept models "

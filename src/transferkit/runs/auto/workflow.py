@@ -22,7 +22,7 @@ from transferkit.errors import UserError
 from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs._transfer import FitResult
-from transferkit.runs.auto.cheap import cheap_strategies
+from transferkit.runs.auto.cheap import cheap_stage
 from transferkit.runs.auto.final import evaluate_winner, trained_here
 from transferkit.runs.auto.rank import check_budget, rank
 from transferkit.runs.auto.search import AutoResult, Search, search_splits
@@ -31,7 +31,7 @@ from transferkit.runs.auto.worker import work
 from transferkit.search.budget import Clock, parse_budget
 from transferkit.search.choose import choose, leaderboard
 from transferkit.search.ranking import Ranked, candidate_names
-from transferkit.search.space import DEFAULTS
+from transferkit.search.space import default_strategies
 from transferkit.store import RunStore
 from transferkit.strategies import STRATEGIES
 
@@ -127,7 +127,7 @@ def auto(
     base = _base(cfg)
     dataset, splits = _data(cfg, base, fingerprint, resume)
     names = candidate_names(cfg.models, dataset.modality)
-    strategies = cfg.strategies or list(DEFAULTS[dataset.modality])
+    strategies = cfg.strategies or list(default_strategies(dataset.modality))
     with RecordedRun(
         store,
         "auto",
@@ -181,7 +181,7 @@ def _stages(
     leaderboard, the chosen row, why it was chosen)."""
     ranked = rank(search, names)
     check_budget(search, ranked)
-    cheap_rows = cheap_strategies(search, ranked, strategies)
+    cheap_rows = cheap_stage(search, ranked, strategies)
     trials = run_trials(search, trial_space(search, ranked, strategies))
     board = leaderboard(cheap_rows + trials)
     chosen, why = choose(board)
