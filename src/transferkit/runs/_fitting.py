@@ -15,6 +15,7 @@ from transferkit.config import DataOptions, FitConfig, TrainOptions, range_probl
 from transferkit.config.options import resolved_values
 from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
+from transferkit.data.splits import Splits, make_splits
 from transferkit.errors import UserError
 from transferkit.evaluation.metrics import classification_metrics, softmax
 from transferkit.evaluation.predict import predict_logits
@@ -114,6 +115,19 @@ def load_fit_data(cfg: FitConfig) -> Dataset:
         label_column=d.label_column,
         allow_outside_root=d.allow_outside_root,
         text_column=d.text_column,
+    )
+
+
+def fit_splits(dataset: Dataset, d: DataOptions, seed: int, labels_per_class: int | None) -> Splits:
+    """The train / validation / test split ``fit`` draws for ``seed`` and a label budget
+    (``compare`` and ``--cv`` draw the same ones, so their cells pair with plain fits)."""
+    return make_splits(
+        dataset,
+        seed=seed,
+        labels_per_class=labels_per_class,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        max_test=d.max_test,
     )
 
 

@@ -25,6 +25,7 @@ from transferkit.runs._fitting import (
     check_labelled,
     evaluate,
     feature_cache,
+    fit_splits,
     load_fit_data,
     make_config,
     split_metrics,
@@ -139,7 +140,9 @@ def _data(cfg: FitConfig, dataset: Dataset | None, splits: Splits | None) -> tup
     """The labelled target data and its splits: as given, or loaded and drawn by ``cfg``."""
     dataset = dataset if dataset is not None else load_fit_data(cfg)
     check_labelled(dataset)
-    return dataset, splits if splits is not None else _splits(dataset, cfg)
+    if splits is None:
+        splits = fit_splits(dataset, cfg.data, cfg.seed, cfg.data.labels_per_class)
+    return dataset, splits
 
 
 def _model(cfg: FitConfig) -> tuple[Strategy, Backbone]:
@@ -209,20 +212,6 @@ def _result(
         result.info,
         run.dir,
         len(dataset.skipped),
-    )
-
-
-def _splits(dataset: Dataset, cfg: FitConfig) -> Splits:
-    from transferkit.data.splits import make_splits
-
-    d = cfg.data
-    return make_splits(
-        dataset,
-        seed=cfg.seed,
-        labels_per_class=d.labels_per_class,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        max_test=d.max_test,
     )
 
 

@@ -10,16 +10,16 @@ continues where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transferkit import progress
 from transferkit.config import FitConfig
 from transferkit.data.base import Dataset
-from transferkit.data.splits import Splits, make_splits
+from transferkit.data.splits import Splits
 from transferkit.errors import UserError
 from transferkit.evaluation.compare import METRIC, budget_name, parse_budgets, summarise
-from transferkit.runs._fitting import load_fit_data, make_config, member_config
+from transferkit.runs._fitting import fit_splits, load_fit_data, make_config, member_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs.fit import fit
 from transferkit.store import RunStore
@@ -35,7 +35,6 @@ class CompareResult:
     paired: list[dict[str, Any]]
     verdicts: list[str]
     reused: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _find_reusable(store: RunStore, cfg: FitConfig, fingerprint: str):
@@ -96,7 +95,7 @@ def compare(
                 cfg = member_config(base, s, seed=seed, labels_per_class=b)
                 row, was_reused = _cell(run, store, cfg, dataset, splits, reuse)
                 members.append(row)
-                reused += was_reused
+                reused += int(was_reused)
                 run.note(members=members)
         table, paired, verdicts = summarise(members, strategies, budgets)
         run.finish(
@@ -117,23 +116,7 @@ def _plan(
 ) -> list[tuple[int, int | None, Splits]]:
     """One split per (seed, budget), drawn before anything trains (so a budget larger than the
     data is refused first); every strategy of that cell trains and is tested on it."""
-    d = base.data
-    return [
-        (
-            seed,
-            b,
-            make_splits(
-                dataset,
-                seed=seed,
-                labels_per_class=b,
-                val_fraction=d.val_fraction,
-                test_fraction=d.test_fraction,
-                max_test=d.max_test,
-            ),
-        )
-        for seed in seeds
-        for b in budgets
-    ]
+    return [(seed, b, fit_splits(dataset, base.data, seed, b)) for seed in seeds for b in budgets]
 
 
 def _cell(

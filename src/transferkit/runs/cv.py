@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from transferkit.config import FitConfig
-from transferkit.data.splits import Splits, make_splits, stratified_kfold
+from transferkit.data.splits import Splits, stratified_kfold
 from transferkit.errors import UserError
 from transferkit.evaluation.stats import t_interval
-from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
+from transferkit.runs._fitting import check_labelled, fit_splits, load_fit_data, make_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs.fit import fit
 from transferkit.store import RunStore
@@ -51,15 +51,7 @@ def _fold_splits(
 
 def _folds(dataset, cfg: FitConfig, k: int) -> tuple[np.ndarray, list]:
     """The labelled pool and its k stratified folds; refuses too few examples per fold."""
-    d = cfg.data
-    base = make_splits(
-        dataset,
-        seed=cfg.seed,
-        labels_per_class=d.labels_per_class,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        max_test=d.max_test,
-    )
+    base = fit_splits(dataset, cfg.data, cfg.seed, cfg.data.labels_per_class)
     pool = np.sort(np.concatenate([base.train, base.val]))
     folds = stratified_kfold(dataset.labels[pool], k, cfg.seed, classes=dataset.classes)
     for _, test_pos in folds:
