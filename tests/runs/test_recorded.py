@@ -7,7 +7,7 @@ import time
 import pytest
 
 from transferkit.errors import RunInterrupted, RunPruned, UserError
-from transferkit.runs._recorded import RecordedRun
+from transferkit.runs._recorded import RecordedRun, unfinished
 from transferkit.store import RunStore, owner
 
 
@@ -65,3 +65,17 @@ def test_resume_takes_over_the_same_record(tmp_path):
         again.finish({"acc": 1.0})
     assert again.id == first.id and store.get(first.id).status == "done"
     assert len(store.list()) == 1
+
+
+def test_only_an_unfinished_run_of_the_kind_is_resumable(tmp_path):
+    store = RunStore(tmp_path / "home")
+    with pytest.raises(RunInterrupted):
+        with RecordedRun(store, "pretrain", {"arch": "cnn-small"}) as killed:
+            raise RunInterrupted("stop")
+    with RecordedRun(store, "pretrain", {"arch": "cnn-small"}) as finished:
+        finished.finish({})
+    assert unfinished(store, killed.id, "pretrain").config == {"arch": "cnn-small"}
+    with pytest.raises(UserError, match="is a done pretrain run; only an unfinished pretrain"):
+        unfinished(store, finished.id, "pretrain")
+    with pytest.raises(UserError, match="is a interrupted pretrain run; only an unfinished adapt"):
+        unfinished(store, killed.id, "adapt")

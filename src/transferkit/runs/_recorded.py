@@ -28,7 +28,7 @@ from typing import Any
 
 from transferkit import distributed
 from transferkit.errors import RunInterrupted, RunPruned, UserError
-from transferkit.store import RunStore
+from transferkit.store import RunRecord, RunStore
 from transferkit.store.artifacts import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -87,6 +87,18 @@ def _appears(path: Path) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def unfinished(store: RunStore, run_id: str, kind: str) -> RunRecord:
+    """The record of run ``run_id`` to resume, refused unless it is an unfinished ``kind`` run
+    (``--resume`` of pretrain, adapt, ...)."""
+    rec = store.get(run_id)
+    if rec.kind != kind or rec.status == "done":
+        raise UserError(
+            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
+            f"{kind} run can be resumed here."
+        )
+    return rec
 
 
 class RecordedRun:

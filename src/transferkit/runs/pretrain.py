@@ -19,7 +19,7 @@ from transferkit.data import load_dataset
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
 from transferkit.pretraining.base import METHODS
-from transferkit.runs._recorded import RecordedRun
+from transferkit.runs._recorded import RecordedRun, unfinished
 from transferkit.store import RunStore
 from transferkit.training import LoopSettings, run, seed_everything
 from transferkit.zoo import create_backbone
@@ -78,16 +78,6 @@ def make_pretrain_config(
     return cfg
 
 
-def _resumed(store: RunStore, resume: str) -> PretrainConfig:
-    rec = store.get(resume)
-    if rec.kind != "pretrain" or rec.status == "done":
-        raise UserError(
-            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
-            "pretrain run can be resumed here."
-        )
-    return PretrainConfig.from_dict(rec.config)
-
-
 def _load(cfg: PretrainConfig, needs_labels: bool) -> Dataset:
     if not cfg.data:
         raise UserError("No source data given; pass --data.")
@@ -118,7 +108,10 @@ def pretrain(
 ) -> PretrainResult:
     """Pretrain ``arch`` on ``data`` with ``method``; returns the recorded, saved source model."""
     store = store or RunStore()
-    cfg = _resumed(store, resume) if resume else _new_config(data, config, overrides)
+    if resume:
+        cfg = PretrainConfig.from_dict(unfinished(store, resume, "pretrain").config)
+    else:
+        cfg = _new_config(data, config, overrides)
     task_cls = METHODS.get(cfg.method)
     device = distributed.setup(cfg.device)
     t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from transferkit.adaptation import DEEP_METHODS, SHALLOW_METHODS
 from transferkit.adaptation.selection import choose, selection_scores
 from transferkit.config import AdaptConfig
 from transferkit.errors import UserError
-from transferkit.runs._recorded import RecordedRun
+from transferkit.runs._recorded import RecordedRun, unfinished
 from transferkit.runs.adapt.domains import (
     AdaptData,
     check_batchnorm,
@@ -115,12 +115,7 @@ def _config(
             "A resumed adapt run keeps its stored options; pass only the run id "
             f"(got {', '.join(sorted(overrides)) or 'a config'} as well)."
         )
-    rec = store.get(resume)
-    if rec.kind != "adapt" or rec.status == "done":
-        raise UserError(
-            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
-            "adapt run can be resumed here."
-        )
+    rec = unfinished(store, resume, "adapt")
     return AdaptConfig.from_dict(rec.config), rec.id
 
 
