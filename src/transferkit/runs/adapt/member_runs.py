@@ -118,7 +118,7 @@ def _seed_backbone(
 
 @dataclass
 class Member:
-    """One candidate and seed to train (or reuse) inside the parent run ``parent``."""
+    """One candidate and seed of an adapt run, to train (or reuse from an earlier attempt)."""
 
     method: str
     trade_off: float | None
