@@ -90,8 +90,6 @@ def test_lists_derived_from_the_strategies_are_the_former_ones_in_the_same_order
     assert space.cheap_strategies() == CHEAP
     for modality, names in DEFAULTS.items():
         assert space.default_strategies(modality) == names
-    # the former module constants still read the same (runs/auto imports them)
-    assert (space.TRAINED, space.CHEAP, space.DEFAULTS) == (TRAINED, CHEAP, DEFAULTS)
 
 
 def test_learning_rate_ranges_and_choices_are_the_former_ones():
@@ -173,3 +171,10 @@ def test_image_sizes_stay_at_or_below_the_models_native_size():
     assert image_sizes([], "cpu", None) == [64, 96, 128]
     assert image_sizes([], "cuda:0", 160) == [128, 160]
     assert image_sizes([256], "cpu", 224) == [224]
+
+
+def test_a_strategy_is_usable_on_a_model_that_offers_what_it_needs():
+    plain, encoder = ModelInfo("a", "text"), ModelInfo("b", "text", adapters=True, describes=True)
+    assert space.usable("linear", plain) and space.usable("finetune", plain)
+    assert not space.usable("lora", plain) and space.usable("lora", encoder)
+    assert not space.usable("zeroshot", plain) and space.usable("prototypes", encoder)

@@ -59,18 +59,6 @@ def usable(strategy: str, model: ModelInfo) -> bool:
     return needs is None or bool(getattr(model, needs))
 
 
-def __getattr__(name: str) -> Any:
-    """The module constants of before the facts moved to the strategies (``CHEAP``,
-    ``TRAINED``, ``DEFAULTS``), derived from the registry when read."""
-    if name == "CHEAP":
-        return cheap_strategies()
-    if name == "TRAINED":
-        return trained_strategies()
-    if name == "DEFAULTS":
-        return {m: default_strategies(m) for m in ("image", "text")}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass
 class ModelInfo:
     """What the space needs to know about one kept candidate."""
