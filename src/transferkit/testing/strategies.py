@@ -20,6 +20,7 @@ import numpy as np
 
 from transferkit.errors import UserError
 from transferkit.testing._common import (
+    Check,
     bounded_options,
     expect,
     flag,
@@ -68,33 +69,31 @@ def check_strategy(
     name, cls = resolve_entry(STRATEGIES, strategy, "strategy")
     with tempfile.TemporaryDirectory(prefix="transferkit-check-") as tmp:
         fits = _Fits(name, Path(tmp), data, model, fit_options)
-        run_checks(
-            "strategy",
-            name,
-            [
-                (
-                    "declares its options with help and valid defaults",
-                    lambda: options_declared(cls),
-                ),
-                ("checks its options before loading anything", fits.options_range_checked),
-                # Strategy facts (issue 30, finding 5): the check that a strategy declares
-                # what the search, the explanation and the report read from it (cheap or
-                # trained, its learning-rate range per modality, ...) is called here, as
-                # ("declares its search facts", lambda: check_strategy_facts(cls)),
-                # once check_strategy_facts lands (tests/contracts/test_contract_strategy_facts.py).
-                ("trains, or refuses the data naming itself or the model", fits.first),
-            ],
-        )
-        if fits.refused:
-            return
-        run_checks(
-            "strategy",
-            name,
-            [
-                ("gives the same predictions for the same seed", fits.seeded),
-                ("its run alone predicts what the trained model predicted", fits.from_run),
-            ],
-        )
+        run_checks("strategy", name, _first_checks(cls, fits))
+        if not fits.refused:  # a strategy that refused the data has nothing more to show
+            run_checks(
+                "strategy",
+                name,
+                [
+                    ("gives the same predictions for the same seed", fits.seeded),
+                    ("its run alone predicts what the trained model predicted", fits.from_run),
+                ],
+            )
+
+
+def _first_checks(cls: type, fits: _Fits) -> list[Check]:
+    """What a strategy shows before its result is examined: its options, its facts, and
+    a first fit (or a refusal of the data that names it)."""
+    return [
+        ("declares its options with help and valid defaults", lambda: options_declared(cls)),
+        ("checks its options before loading anything", fits.options_range_checked),
+        # STRATEGY FACTS (issue 30, finding 5): the check that a strategy declares what the
+        # search, the explanation and the report read from it (cheap or trained, trains the
+        # backbone, its learning-rate range per modality, ...) is called here, as
+        #   ("declares its search facts", lambda: check_strategy_facts(cls)),
+        # once check_strategy_facts lands (tests/contracts/test_contract_strategy_facts.py).
+        ("trains, or refuses the data naming itself or the model", fits.first),
+    ]
 
 
 def _private_copy(model: str, folder: Path) -> tuple[str, Path | None]:
