@@ -20,6 +20,7 @@ from transferkit import distributed, progress, timing
 from transferkit.config import FitConfig
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits
+from transferkit.errors import UserError
 from transferkit.evaluation.metrics import calibration_bins
 from transferkit.runs._fitting import (
     check_labelled,
@@ -63,8 +64,7 @@ class FitResult:
 
 
 def _resumed(store: RunStore, resume: str) -> FitConfig:
-    from transferkit.errors import UserError
-
+    """The stored settings of the unfinished fit run ``resume``."""
     old = store.get(resume)
     if old.kind != "fit":
         raise UserError(f"Run {old.id} is a {old.kind} run; only fit runs resume here.")

@@ -141,7 +141,7 @@ def zeroshot(
             "classes" + (f", {cfg.shots} shots per class" if cfg.shots else "")
         )
         embed = _Embedder(backbone, dataset, device, store, cfg.batch_size)
-        protos = _prototypes(backbone, pairs, templates, device, embed, support, to_class)
+        protos = _prototypes(embed, pairs, templates, support, to_class)
         scale = logit_scale(backbone)
         proba = softmax((scale * embed(evaluated) @ protos.T).numpy())
         metrics = _test_metrics(run, dataset, evaluated, names, proba, to_class)
@@ -208,17 +208,15 @@ class _Embedder:
 
 
 def _prototypes(
-    backbone: Any,
+    embed: _Embedder,
     pairs: list[tuple[str, str]],
     templates: list[str],
-    device: torch.device,
-    embed: _Embedder,
     support: np.ndarray,
     to_class: np.ndarray | None,
 ) -> torch.Tensor:
     """One unit-length prototype per class: its embedded descriptions, plus its few-shot
     support examples when there are any."""
-    protos = prototypes(backbone, pairs, templates, device)
+    protos = prototypes(embed.backbone, pairs, templates, embed.device)
     if len(support):
         ys = torch.as_tensor(to_class[embed.dataset.labels[support]])
         protos = torch.nn.functional.normalize(
