@@ -8,10 +8,18 @@
 #
 # 1. fit --strategy finetune (on CUDA the loop's defaults: AMP - bf16 where supported - and
 #    channels_last), 2. adapt --method dann, 3. pretrain --method contrastive, 4. the fit of 1
-#    under `torchrun --standalone --nproc-per-node 1` (a real process group: NCCL on CUDA,
-#    checked in NCCL's own log). Each prints images/s of its last training epoch (from the run's
-#    record: training images / the epoch's `time_train`; adapt: ~, source + target batches) and
-#    fails unless every loss in the history is finite. Exits non-zero on the first failure.
+#    under `torchrun --standalone --nproc-per-node 1` (a real process group with a backend per
+#    device, `cpu:gloo,cuda:nccl`: DDP's gradients go through NCCL - checked in NCCL's own log -
+#    and the loop's stop checks, CPU tensors, through gloo). Each prints images/s of its last
+#    training epoch (from the run's record: training images / the epoch's `time_train`; adapt: ~,
+#    source + target batches) and fails unless every loss in the history is finite.
+# 5. Two processes (`torchrun --standalone --nproc-per-node 2`) and the collectives the loop
+#    uses: CPU-tensor all-reduces (any_rank, all_reduce_mean), object gathers and a barrier
+#    through gloo in the `cpu:gloo,cuda:nccl` group, and with two GPUs or more a CUDA all-reduce
+#    through NCCL as well (each rank on its own GPU, the group formed as a run forms it). With
+#    one GPU there is no CUDA all-reduce: NCCL refuses two ranks on one device, so the script
+#    forms the same per-device group without binding a GPU and checks the CPU collectives only.
+# Exits non-zero on the first failure.
 set -euo pipefail
 
 PY=${PY:-.venv/bin/python}
@@ -98,4 +106,54 @@ if [[ $DEVICE == cuda ]] && ! grep -q "NCCL INFO" "$LOG/torchrun-fit.err" "$LOG/
     echo "gpu_check: torchrun-fit ran, but NCCL's log is not in its output: no NCCL group?" >&2
     exit 1
 fi
+
+# 5. the collectives of two processes (see the header); DEVICE=cpu: gloo alone, as on CPU runs
+cat >"$LOG/collectives.py" <<'PY_END'
+import sys
+
+import torch
+import torch.distributed as dist
+
+from transferkit import distributed
+
+device_type = sys.argv[1]
+gpus = torch.cuda.device_count() if device_type == "cuda" else 0
+backend = distributed.backend_for(device_type)
+if device_type == "cpu" or gpus >= 2:
+    device = distributed.setup(device_type)  # as a run does: cuda:LOCAL_RANK on GPUs
+else:  # one GPU: NCCL cannot put two ranks on it; the same group, no GPU bound, no CUDA tensor
+    dist.init_process_group(backend=backend)
+    device = None
+rank = distributed.rank()
+assert distributed.world_size() == 2, distributed.world_size()
+assert dist.get_backend() == backend, (dist.get_backend(), backend)
+assert distributed.any_rank(rank == 1, False) == (True, False)  # the loop's stop check
+assert distributed.all_reduce_mean(float(rank)) == 0.5  # the loop's epoch loss
+assert distributed.all_gather_object({"rank": rank}) == [{"rank": 0}, {"rank": 1}]
+assert distributed.broadcast_object(f"from {rank}") == "from 0"
+distributed.barrier()
+cuda = "no CUDA all-reduce (one GPU)" if device_type == "cuda" else "CPU run"
+if gpus >= 2:
+    t = torch.full((1024,), float(rank + 1), device=device)
+    dist.all_reduce(t)  # NCCL
+    assert device.index == rank and t.eq(3.0).all().item(), (device, t[:4])
+    cuda = f"CUDA all-reduce through NCCL on cuda:0 and cuda:1 of {gpus} GPUs"
+if rank == 0:
+    print(f"gpu_check: collectives ok, backend {backend!r}: CPU all-reduce, objects and "
+          f"barrier through gloo; {cuda}")
+distributed.abandon()
+PY_END
+t0=$SECONDS
+if ! NCCL_DEBUG=INFO timeout "$STEP_TIMEOUT" "$PY" -m torch.distributed.run --standalone \
+        --nproc-per-node 2 "$LOG/collectives.py" "$DEVICE" \
+        >"$LOG/collectives.out" 2>"$LOG/collectives.err"; then
+    echo "gpu_check: collectives FAILED (exit code or timeout); last lines of its output:" >&2
+    tail -n 30 "$LOG/collectives.err" "$LOG/collectives.out" >&2
+    exit 1
+fi
+if ! grep "^gpu_check:" "$LOG/collectives.out"; then
+    echo "gpu_check: collectives ran, but rank 0 printed no summary line" >&2
+    exit 1
+fi
+echo "gpu_check: collectives took $((SECONDS - t0)) s"
 echo "gpu_check: all passed in $SECONDS s (logs in $LOG)"

@@ -98,6 +98,7 @@ def train(accumulate: int, stop_on_rank: int | None = None) -> dict:
         patience=10,
         seed=3,
         hooks=TrainHooks(should_stop=should_stop),
+        stop_check_every=8,  # the GPU schedule, here on CPU
     )
     out = {"asked": asked, "stopped": None}
     try:

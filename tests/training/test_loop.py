@@ -1,6 +1,7 @@
 """The loop in one process: its state saved as it is and resumed exactly (freeze state,
 optimizer, scheduler), a loss that is not finite stops the run before it is checkpointed, and
-the stop checks come at the first step of each epoch and every ``STOP_CHECK_EVERY`` steps."""
+the stop checks come at the first step of each epoch and every ``STOP_CHECK_EVERY`` steps on
+GPUs (that schedule is run here on CPU), every step on CPU."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from transferkit.errors import RunPruned, UserError
 from transferkit.training import LoopSettings, TrainHooks, run
-from transferkit.training.epoch import STOP_CHECK_EVERY
+from transferkit.training.epoch import STOP_CHECK_EVERY, stop_check_every
 from transferkit.training.state import LoopState
 
 CPU = torch.device("cpu")
@@ -88,19 +89,23 @@ def test_an_older_checkpoint_state_still_loads():
 def test_a_loss_that_is_not_finite_stops_before_a_checkpoint(tmp_path, at):
     """Found at the next stop check (step 8), or at the epoch's end for the last step."""
     task = BreakingTask(at)
+    settings = _settings(epochs=3, checkpoint_dir=tmp_path, stop_check_every=STOP_CHECK_EVERY)
     with pytest.raises(UserError, match=r"training loss became nan in epoch 2\. Lower"):
-        run(task, _settings(epochs=3, checkpoint_dir=tmp_path), CPU)
+        run(task, settings, CPU)
     checked = STOP_CHECK_EVERY if at < STOP_CHECK_EVERY else ddp_worker.STEPS
     assert task.loss_calls == ddp_worker.STEPS + checked
     assert json.loads((tmp_path / "last.json").read_text())["epoch"] == 0  # epoch 1's
 
 
-def test_the_stop_checks_come_every_few_steps():
-    asked = []
-    hooks = TrainHooks(should_stop=lambda: asked.append(1) or (None if len(asked) < 4 else "x"))
-    task = ddp_worker.LinearTask()
-    with pytest.raises(RunPruned, match="^x$"):
-        run(task, _settings(epochs=3, hooks=hooks), CPU)
-    # steps 0 and 8 of epoch 1, then step 0 and (stopping) step 8 of epoch 2
-    assert STOP_CHECK_EVERY == 8
-    assert task.loss_calls == ddp_worker.STEPS + 8
+def test_the_stop_checks_come_every_few_steps_on_gpus_and_every_step_on_cpu():
+    assert stop_check_every(torch.device("cuda", 0)) == STOP_CHECK_EVERY == 8
+    assert stop_check_every(CPU) == 1
+    for every, calls in [(STOP_CHECK_EVERY, ddp_worker.STEPS + 8), (None, 3)]:
+        asked = []
+        stop = TrainHooks(should_stop=lambda a=asked: a.append(1) or (None if len(a) < 4 else "x"))
+        task = ddp_worker.LinearTask()
+        with pytest.raises(RunPruned, match="^x$"):
+            run(task, _settings(epochs=3, hooks=stop, stop_check_every=every), CPU)
+        # every 8: steps 0 and 8 of epoch 1, then step 0 and (stopping) step 8 of epoch 2;
+        # every step: the fourth ask comes before step 4 of epoch 1
+        assert task.loss_calls == calls, every

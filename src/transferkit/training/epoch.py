@@ -4,7 +4,8 @@ clipping, the per-step schedule), the stop checks, then validation.
 Host synchronisation stays off the hot path. The training loss is summed on the device and read
 back only at a stop check; the stop checks (a signal arrived, the caller's ``should_stop``, a
 loss that is not finite) happen at the first step of every epoch - right after the previous
-epoch's checkpoint - and every :data:`STOP_CHECK_EVERY` steps after it, as one collective in
+epoch's checkpoint - and every :data:`STOP_CHECK_EVERY` steps after it on GPUs (every step on
+CPU, where a check costs next to nothing beside a step), as one collective in
 which every rank takes part at the same step, so all of them stop together and none waits for a
 peer that left. On accumulation micro-steps DDP does not all-reduce the gradients
 (:func:`~transferkit.distributed.gradient_sync`); the step that follows reduces their sum once.
@@ -31,13 +32,20 @@ from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.timing import stage
 from transferkit.training.task import LoopSettings, Task
 
-# Steps between stop checks. Each check reads the loss sum back from the device (a host sync:
-# the GPU queue drains) and runs one small gloo all-reduce (about 0.1 ms on one host, a network
-# round trip between nodes): spread over 8 steps this is at most a few percent of the shortest
-# GPU steps (~10 ms) and under 1 % of typical ones. A signal, a search deadline or a non-finite
-# loss is acted on within 8 steps: seconds, inside the 30 s that SLURM and Kubernetes leave
-# between SIGTERM and SIGKILL for steps up to ~3 s.
+# Steps between stop checks on a GPU. Each check reads the loss sum back from the device (a host
+# sync: the GPU queue drains) and runs one small gloo all-reduce (tens of microseconds on an idle
+# host, 2.4 ms measured on a loaded 2-core one, a network round trip between nodes): once every 8
+# steps this stays a small fraction of a GPU step (~10-100 ms), where once a step (as before) it
+# was not. A signal, a search deadline or a non-finite loss is acted on within 8 steps: seconds,
+# inside the 30 s that SLURM and Kubernetes leave between SIGTERM and SIGKILL. On CPU the check
+# comes every step (:func:`stop_check_every`): there is no device queue to drain, the all-reduce
+# is small beside a CPU step, and CPU steps can take seconds each.
 STOP_CHECK_EVERY = 8
+
+
+def stop_check_every(device: torch.device) -> int:
+    """Steps between stop checks on ``device``: :data:`STOP_CHECK_EVERY` on GPUs, 1 on CPU."""
+    return STOP_CHECK_EVERY if device.type == "cuda" else 1
 
 
 class StopFlag:
@@ -88,7 +96,8 @@ def amp_for(device: torch.device, enabled: bool) -> tuple[torch.dtype | None, An
 class EpochTrainer:
     """Runs epochs of ``task`` on ``device``: ``model`` is the bare model (validated, saved),
     ``wrapped`` the same model under DDP when distributed (trained). ``amp`` is the pair from
-    :func:`amp_for`, one GradScaler for the whole run."""
+    :func:`amp_for`, one GradScaler for the whole run; ``check_every``: steps between stop
+    checks."""
 
     task: Task
     model: nn.Module
@@ -99,6 +108,7 @@ class EpochTrainer:
     device: torch.device
     steps: int
     amp: tuple[torch.dtype | None, Any]
+    check_every: int
 
     def epoch(self, epoch: int, flag: StopFlag, update: Callable[..., None]) -> dict[str, float]:
         """One epoch of training, then validation; returns the epoch's metrics, with the
@@ -129,7 +139,7 @@ class EpochTrainer:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         for i, batch in enumerate(self.task.train_batches()):
-            if i % STOP_CHECK_EVERY == 0:
+            if i % self.check_every == 0:
                 self._stop_check(epoch, total, count, flag, update)
             steps_now = (i + 1) % accumulate == 0 or i + 1 == self.steps
             loss = self._backward(batch, sync=steps_now)

@@ -28,6 +28,7 @@ from transferkit.training.epoch import (
     amp_for,
     catching_signals,
     seed_everything,
+    stop_check_every,
 )
 from transferkit.training.state import LoopState
 from transferkit.training.task import LoopResult, LoopSettings, Task, TrainHooks
@@ -56,6 +57,7 @@ def run(
         device,
         steps,
         amp_for(device, settings.amp),
+        settings.stop_check_every or stop_check_every(device),
     )
     best = _BestWeights(folder, model)
     flag, t0, stopped_early = StopFlag(), time.perf_counter(), False

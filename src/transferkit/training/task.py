@@ -66,6 +66,7 @@ class LoopSettings:
     description: str = "train"
     max_grad_norm: float | None = 5.0
     hooks: TrainHooks | None = None
+    stop_check_every: int | None = None  # steps between stop checks; None: by device (epoch.py)
 
 
 @dataclass
