@@ -50,3 +50,17 @@ def test_a_score_blind_to_the_labels_fails_naming_itself_and_the_check(outcomes)
 def test_the_checks_leave_the_users_run_store_alone(outcomes):
     """Strategy checks fit and record runs, in a store of their own in a temporary folder."""
     assert outcomes["_home_untouched"]
+
+
+def test_a_deep_method_whose_critic_never_trains_fails_naming_it(outcomes):
+    assert outcomes["idle-critic"] == (
+        "adaptation method 'idle-critic' fails the check 'its loss is finite and reaches the "
+        "backbone': the loss does not train the method's own modules "
+        "['critic.weight', 'critic.bias']"
+    )
+
+
+def test_an_explanation_that_is_not_a_map_over_the_image_fails_naming_it(outcomes):
+    msg = outcomes["row-saliency"]
+    assert msg.startswith("explanation method 'row-saliency' fails the check 'one finite map")
+    assert "maps of shapes {(24,)} for 24 x 24 images" in msg

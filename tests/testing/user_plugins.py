@@ -11,9 +11,11 @@ import json
 import numpy as np
 import torch
 
+from transferkit.adaptation import DEEP_METHODS, DeepMethod
+from transferkit.explanation.methods import METHODS, Attribution, Method
 from transferkit.features.extract import extract_features
 from transferkit.strategies import STRATEGIES, Strategy, StrategyResult
-from transferkit.testing import check_score, check_strategy
+from transferkit.testing import check_adaptation, check_explanation, check_score, check_strategy
 from transferkit.transferability import SCORES, Score
 from transferkit.zoo import TransferModel
 
@@ -64,6 +66,25 @@ class FirstRow(Score):
         return float(inputs.features[0, 0])
 
 
+@DEEP_METHODS.register("idle-critic")
+class IdleCritic(DeepMethod):
+    """Broken: builds a domain critic and forgets it; the term is a plain mean gap."""
+
+    def build(self, num_features: int, num_classes: int) -> torch.nn.Module:
+        return torch.nn.ModuleDict({"critic": torch.nn.Linear(num_features, 1)})
+
+    def transfer_loss(self, extra, fs, ft, ls, lt, progress) -> torch.Tensor:
+        return (fs.mean(0) - ft.mean(0)).square().sum()
+
+
+@METHODS.register("row-saliency")
+class RowSaliency(Method):
+    """Broken: one score per image row, not a map over the image."""
+
+    def attribute(self, model, x, targets, settings) -> Attribution:
+        return Attribution([row.abs().mean(dim=(0, 2)).numpy() for row in x])
+
+
 def outcome(check, name: str) -> str:
     try:
         check(name)
@@ -78,5 +99,7 @@ if __name__ == "__main__":
         "jittered-centroids": outcome(check_strategy, "jittered-centroids"),
         "centroid-gap": outcome(check_score, "centroid-gap"),
         "first-row": outcome(check_score, "first-row"),
+        "idle-critic": outcome(check_adaptation, "idle-critic"),
+        "row-saliency": outcome(check_explanation, "row-saliency"),
     }
     print(json.dumps(results))
