@@ -92,7 +92,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         model: str = "effnet-lite0",
-        strategy: str = "auto",
+        strategy: str = "linear-or-finetune",
         epochs: int = 15,
         batch_size: int = 32,
         lr: float = 1e-3,

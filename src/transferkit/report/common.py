@@ -35,7 +35,7 @@ def dataset_name(r: RunRecord) -> str:
 def strategy_of(r: RunRecord) -> str:
     chosen = (r.extra.get("strategy_info") or {}).get("chosen")
     s = str(r.config.get("strategy", "?"))
-    return f"{chosen} (auto)" if chosen and s == "auto" else s
+    return f"{chosen} ({s})" if chosen and chosen != s else s
 
 
 def labels_per_class(r: RunRecord) -> str:

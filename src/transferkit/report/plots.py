@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from transferkit.report.adapt_plots import domain_embeddings
 from transferkit.report.canvas import COLORS, label
-from transferkit.report.canvas import figure as _figure  # the names search_plots imports
-from transferkit.report.canvas import png as _png
 from transferkit.report.comparison_plots import bar_chart, stage_bar
 from transferkit.report.efficiency_plots import data_efficiency
 from transferkit.report.fit_plots import confusion_matrix, learning_curves, reliability_diagram
 
 __all__ = [
     "COLORS",
-    "_figure",
-    "_png",
     "bar_chart",
     "confusion_matrix",
     "data_efficiency",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from transferkit.report.plots import COLORS, _figure, _png, label
+from transferkit.report.canvas import COLORS, label
+from transferkit.report.canvas import figure as _figure
+from transferkit.report.canvas import png as _png
 
 
 def trial_curves(trials: Sequence[dict], chosen: int | None = None) -> bytes:
