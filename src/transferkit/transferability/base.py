@@ -25,10 +25,12 @@ from transferkit.registry import Registry
 class Score:
     """Base class: subclasses set ``needs_source`` and implement ``_score``; the registry sets
     ``name``. ``options``: a dataclass of the score's own settings (its constructor's
-    arguments), or None."""
+    arguments), or None. ``order_free``: the score's value does not depend on the order of
+    the examples (False where a seeded draw over the examples is part of its definition)."""
 
     name: str = ""
     needs_source: bool = False
+    order_free: bool = True
     options: type | None = None
 
     def score(

@@ -33,6 +33,10 @@ class NLEEP(Score):
     mixture is fitted with a fixed ``seed`` (diagonal covariances), so the score is repeatable.
     """
 
+    order_free = (
+        False  # its Gaussian mixture starts from k-means++ seeds drawn in the examples' order
+    )
+
     needs_source = False
     options = NLEEPOptions
 

@@ -44,6 +44,8 @@ class LinearProbe(Score):
     cheap: one fit per fold, no hyper-parameter search (C fixed).
     """
 
+    order_free = False  # its seeded stratified folds are drawn over the examples in their order
+
     needs_source = False
     options = ProbeOptions
 
