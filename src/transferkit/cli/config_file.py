@@ -17,6 +17,7 @@ from typing import Any
 from transferkit.cli.commands import COMMANDS, Command
 from transferkit.cli.options import family_keys, registries, settings_from_args
 from transferkit.config import check_ranges
+from transferkit.config.fields import flag_of
 from transferkit.config.files import dump_config, read_config_file
 from transferkit.config.mapping import check_mapping, setting_keys, to_mapping
 from transferkit.config.options import dests, resolve
@@ -68,13 +69,14 @@ def merge_config_files(args: argparse.Namespace, command: Command) -> None:
 
 
 def _check_required(args: argparse.Namespace, command: Command) -> None:
+    """What argparse checks when no file is read: each required option and positional."""
     for key, s in setting_keys(command.settings).items():
         m = s.field.metadata
         required = m.get("required") or (m.get("positional") and m.get("nargs") is None)
         if required and not hasattr(args, key):
-            name = m.get("metavar", key.upper()) if m.get("positional") else "--" + key
+            name = m.get("metavar", key.upper()) if m.get("positional") else flag_of(s.field)
             raise UserError(
-                f"`transferkit {command.name}` needs {name.replace('_', '-')}: give it on "
+                f"`transferkit {command.name}` needs {name}: give it on "
                 f"the command line, or as `{key}:` in the --config file."
             )
 
