@@ -35,6 +35,7 @@ from transferkit.testing.explanation import check_explanation
 from transferkit.testing.pretraining import check_pretraining
 from transferkit.testing.scores import check_score
 from transferkit.testing.strategies import check_strategy
+from transferkit.testing.strategy_facts import check_strategy_facts
 
 __all__ = [
     "check_adaptation",
@@ -43,4 +44,5 @@ __all__ = [
     "check_pretraining",
     "check_score",
     "check_strategy",
+    "check_strategy_facts",
 ]

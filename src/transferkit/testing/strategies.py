@@ -29,6 +29,7 @@ from transferkit.testing._common import (
     run_checks,
 )
 from transferkit.testing._data import band_images
+from transferkit.testing.strategy_facts import check_strategy_facts as facts
 
 #: A short recipe: two epochs of small batches, seeded.
 FAST = {"epochs": 2, "batch_size": 8, "seed": 0}
@@ -87,11 +88,7 @@ def _first_checks(cls: type, fits: _Fits) -> list[Check]:
     return [
         ("declares its options with help and valid defaults", lambda: options_declared(cls)),
         ("checks its options before loading anything", fits.options_range_checked),
-        # STRATEGY FACTS (issue 30, finding 5): the check that a strategy declares what the
-        # search, the explanation and the report read from it (cheap or trained, trains the
-        # backbone, its learning-rate range per modality, ...) is called here, as
-        #   ("declares its search facts", lambda: check_strategy_facts(cls)),
-        # once check_strategy_facts lands (tests/contracts/test_contract_strategy_facts.py).
+        ("declares the facts the search, explain and reports read", lambda: facts(cls)),
         ("trains, or refuses the data naming itself or the model", fits.first),
     ]
 
