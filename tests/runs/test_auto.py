@@ -281,3 +281,10 @@ def test_resume_refuses_data_that_changed_since_the_search_started(tk_home, tmp_
     np.savez(data, x=rng.integers(0, 255, (80, 12, 12), dtype=np.uint8), y=np.arange(80) % 4)
     p = run_cli("auto", "--resume", search, env_extra=env)
     assert p.returncode == 2 and "changed" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_strategies_the_search_does_not_run_are_refused_before_loading():
+    # the rule and the search itself are strategies too, but no trial or cheap stage runs them
+    for name in ("linear-or-finetune", "auto"):
+        with pytest.raises(transferkit.UserError, match=f"the search does not run '{name}'"):
+            transferkit.auto("builtin:digits", budget="5m", strategies=["linear", name])

@@ -12,7 +12,7 @@ from transferkit.runs._fitting import feature_cache
 from transferkit.runs.auto.search import Search
 from transferkit.search.cheap import probe_cv, run_cheap, tiny_validation
 from transferkit.search.ranking import Ranked
-from transferkit.search.space import ModelInfo, cheap_strategies
+from transferkit.search.space import ModelInfo, cheap_strategies, usable
 
 CHEAP_SHARE = 0.05  # a cheap run starts only with this share (and the reserve) left
 
@@ -29,7 +29,7 @@ def cheap_stage(search: Search, ranked: Ranked, strategies: list[str]) -> list[d
         for info in ranked.kept:
             size = search.sizes(info.native_size)[0] if info.modality == "image" else None
             for s in wanted:
-                if s == "linear" or info.describes:
+                if usable(s, info):
                     # the first one always runs: a search that ran out of time still
                     # returns the cheapest result rather than none
                     first = not any(r.get("state") == "complete" for r in rows)

@@ -16,24 +16,24 @@ from transferkit.config import FitConfig
 from transferkit.errors import UserError
 from transferkit.runs.auto.search import Search
 from transferkit.search.ranking import Ranked
-from transferkit.search.space import SearchSpace, cheap_strategies
+from transferkit.search.space import SearchSpace, cheap_strategies, usable
 from transferkit.search.study import Objective, fail_orphans, open_study, storage_url
+from transferkit.strategies import STRATEGIES
 
 
 def trial_space(search: Search, ranked: Ranked, strategies: list[str]) -> SearchSpace:
     """The recipes the trials sample: the trained strategies among ``strategies`` on the kept
     models (LoRA only when every kept model takes adapters)."""
     cheap = cheap_strategies()
-    trained = [s for s in strategies if s not in cheap]
-    if "lora" in trained and not all(m.adapters for m in ranked.kept):
-        trained.remove("lora")
-        if not trained and not any(s in cheap for s in strategies):
-            raise UserError(
-                f"--strategies {','.join(strategies)}: LoRA needs transformers "
-                "encoders, and the kept models "
-                f"({', '.join(m.name for m in ranked.kept)}) are not; add "
-                "finetune or linear, or name transformers models with --models."
-            )
+    wanted = [s for s in strategies if s not in cheap]
+    trained = [s for s in wanted if all(usable(s, m) for m in ranked.kept)]
+    if wanted and not trained and not any(s in cheap for s in strategies):
+        needs = ", ".join(f"{s} needs {STRATEGIES.get(s).model_needs}" for s in wanted)
+        raise UserError(
+            f"--strategies {','.join(strategies)}: no kept model can take them ({needs}; "
+            f"kept: {', '.join(m.name for m in ranked.kept)}); add finetune or linear, or "
+            "name models that can with --models (LoRA: transformers encoders)."
+        )
     native = ranked.kept[0].native_size
     sizes = search.sizes(native) if search.dataset.modality == "image" else []
     return SearchSpace(ranked.kept, trained, sizes, search.cfg.max_epochs)

@@ -62,9 +62,19 @@ def make_auto_config(data: str | None, config: AutoConfig | None, **overrides: A
             f"{MIN_BUDGET_S:.0f} s to check and rank its candidates and fit one "
             "linear probe (on large data, minutes)."
         )
-    for s in cfg.strategies:
-        STRATEGIES.get(s)
+    _check_searched(cfg.strategies)
     return cfg
+
+
+def _check_searched(strategies: list[str]) -> None:
+    """Every ``--strategies`` entry is a strategy the search runs (cheap or trained)."""
+    searched = [n for n in STRATEGIES.list() if STRATEGIES.get(n).search_role]
+    for s in strategies:
+        if STRATEGIES.get(s).search_role is None:
+            raise UserError(
+                f"--strategies {s}: the search does not run {s!r} (it is not a strategy a "
+                f"trial or the cheap stage trains). Choose among: {', '.join(searched)}."
+            )
 
 
 def _base(cfg: AutoConfig) -> FitConfig:
