@@ -104,6 +104,8 @@ def init(device_type: str = "cpu") -> None:
         return
     wait = join_timeout()
     backend = backend_for(device_type)
+    if device_type == "cuda":
+        check_gpu_count(local_rank(), torch.cuda.device_count())
     if "nccl" in backend:
         torch.cuda.set_device(local_rank())
     try:
@@ -111,6 +113,17 @@ def init(device_type: str = "cpu") -> None:
     except dist.DistError as e:  # DistStoreError (peers missing), DistNetworkError (unreachable)
         raise _join_error(e, wait) from None
     dist.set_timeout(max(COLLECTIVE_TIMEOUT, timedelta(seconds=wait)))
+
+
+def check_gpu_count(rank_on_node: int, gpus: int) -> None:
+    """One GPU per process on a node: process ``rank_on_node`` needs GPU number
+    ``rank_on_node`` to exist (CUDA's own error for a missing device is a traceback)."""
+    if rank_on_node >= gpus:
+        raise UserError(
+            f"Process {rank_on_node} on this node has no GPU of its own: the node has {gpus} "
+            f"GPU(s) and each process uses one. Start at most {gpus} processes per node "
+            f"(torchrun --nproc-per-node {max(gpus, 1)}), or run on the CPU (--device cpu)."
+        )
 
 
 def _join_error(e: Exception, wait: float) -> UserError:

@@ -16,6 +16,7 @@ import ddp_worker
 import pytest
 
 from transferkit import distributed
+from transferkit.errors import UserError
 
 WORKER = Path(ddp_worker.__file__)
 BACKENDS = ["ours", "cpu:gloo,cuda:gloo"]
@@ -49,6 +50,14 @@ def test_backend_is_chosen_per_device():
     assert distributed.backend_for("cuda", nccl_available=False) == "gloo"
     assert distributed.backend_for("cpu", nccl_available=True) == "gloo"
     assert distributed.backend_for("cpu", nccl_available=False) == "gloo"
+
+
+def test_more_processes_than_gpus_on_a_node_is_a_clear_error():
+    distributed.check_gpu_count(1, 2)  # the second of two GPUs: fine
+    with pytest.raises(UserError, match=r"node has 1 GPU\(s\).*--nproc-per-node 1"):
+        distributed.check_gpu_count(1, 1)
+    with pytest.raises(UserError, match="--device cpu"):
+        distributed.check_gpu_count(0, 0)
 
 
 def test_cpu_tensor_collectives_work(ranks):
