@@ -75,7 +75,11 @@ def test_only_an_unfinished_run_of_the_kind_is_resumable(tmp_path):
     with RecordedRun(store, "pretrain", {"arch": "cnn-small"}) as finished:
         finished.finish({})
     assert unfinished(store, killed.id, "pretrain").config == {"arch": "cnn-small"}
-    with pytest.raises(UserError, match="is a done pretrain run; only an unfinished pretrain"):
+    with pytest.raises(
+        UserError, match="is a pretrain run that is done; only an unfinished pretrain"
+    ):
         unfinished(store, finished.id, "pretrain")
-    with pytest.raises(UserError, match="is a interrupted pretrain run; only an unfinished adapt"):
+    with pytest.raises(
+        UserError, match="is a pretrain run that is interrupted; only an unfinished adapt"
+    ):
         unfinished(store, killed.id, "adapt")

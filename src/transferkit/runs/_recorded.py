@@ -95,8 +95,8 @@ def unfinished(store: RunStore, run_id: str, kind: str) -> RunRecord:
     rec = store.get(run_id)
     if rec.kind != kind or rec.status == "done":
         raise UserError(
-            f"Run {rec.id} is a {rec.status} {rec.kind} run; only an unfinished "
-            f"{kind} run can be resumed here."
+            f"Run {rec.id} is a {rec.kind} run that is {rec.status}; only an unfinished "
+            f"{kind} run can be resumed here (start a new one without --resume)."
         )
     return rec
 
