@@ -36,6 +36,7 @@ def test_auto_without_a_budget_is_refused_from_python():
     with pytest.raises(UserError, match="--budget") as e:
         transferkit.fit("builtin:digits", strategy="auto", labels_per_class=10, **FAST)
     assert "linear-or-finetune" in str(e.value)
+    assert RunStore().list() == []  # refused before a run was recorded
 
 
 def test_auto_without_a_budget_is_refused_on_the_command_line_before_loading():
