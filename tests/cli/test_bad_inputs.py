@@ -191,7 +191,7 @@ def cases(f):
                 "--budget",
                 "15s",
             ],
-            "every configuration",
+            "ran no configuration",
         ),
         (
             [
