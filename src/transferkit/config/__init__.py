@@ -3,8 +3,12 @@
 The CLI and YAML files only fill these dataclasses (:mod:`transferkit.cli.options` builds the
 command line from the fields' metadata), and every run stores the fully resolved config so
 ``transferkit runs show`` tells exactly how to reproduce it. Shared blocks (runtime, batching,
-optimiser, reading, columns, input sizes) are in :mod:`~transferkit.config.blocks`; options
-that belong to one method live with the method (:mod:`~transferkit.config.options`).
+optimiser, reading, columns, input sizes) are in :mod:`~transferkit.config.blocks`, each
+workflow family's settings in a module of its own (``fit``, ``compare``, ``adapt``, ``auto``,
+``pretrain``, ``rank``, ``zeroshot``, ``finished``); options that belong to one method live with
+the method (:mod:`~transferkit.config.options`). :mod:`~transferkit.config.mapping` turns a
+command's settings into the flat mapping of a YAML config file and back, and
+:mod:`~transferkit.config.files` reads and writes such files.
 """
 
 from transferkit.config.adapt import AdaptConfig
