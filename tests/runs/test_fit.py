@@ -105,8 +105,10 @@ def test_partial_unfreeze_keeps_frozen_blocks_and_their_batchnorm_stats():
     assert top_changed
 
 
-def test_auto_picks_linear_for_few_labels():
-    r = transferkit.fit("builtin:digits", strategy="auto", labels_per_class=10, **FAST)
+def test_the_default_rule_picks_linear_for_few_labels():
+    r = transferkit.fit(
+        "builtin:digits", strategy="linear-or-finetune", labels_per_class=10, **FAST
+    )
     assert r.strategy == "linear"
     assert "smallest class" in r.info["reason"]
 
