@@ -120,6 +120,7 @@ def _recorded(n: int) -> None:
     assert all(r["status"] == "done" for r in runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["processes", "nodes"])
 def test_fit_under_torchrun_matches_one_process(how, one_process):
     lin = _launch(how, FIT["linear"])
@@ -132,6 +133,7 @@ def test_fit_under_torchrun_matches_one_process(how, one_process):
     _recorded(2)
 
 
+@pytest.mark.slow
 def test_pretrain_on_two_nodes_matches_one_process(one_process):
     two = _launch("nodes", PRETRAIN)
     one = one_process(PRETRAIN)
@@ -176,6 +178,7 @@ def _refused(p, *words: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_torchrun_alone_gives_up_at_its_join_timeout(tk_home):
     """The first wait is torchrun's own: its agents meet before any process of ours exists,
     and with no second node `--rdzv-conf join_timeout=S` ends it (default 600 s)."""
@@ -186,6 +189,7 @@ def test_torchrun_alone_gives_up_at_its_join_timeout(tk_home):
     assert not (tk_home / "store.db").exists()  # transferkit never started
 
 
+@pytest.mark.slow
 def test_a_peer_that_never_joins_is_a_clear_error(tk_home):
     """The agents meet, but the process on the other node fails before it joins (here: a bad
     TRANSFERKIT_DIST_TIMEOUT there): ours waits TRANSFERKIT_DIST_TIMEOUT seconds, then stops."""
@@ -208,6 +212,7 @@ def test_a_peer_that_never_joins_is_a_clear_error(tk_home):
     assert RunStore(tk_home).list(limit=None) == []
 
 
+@pytest.mark.slow
 def test_an_unreachable_rendezvous_is_a_clear_error(tk_home):
     """A launcher that leaves the rendezvous to our process (SLURM or mpirun setting RANK,
     WORLD_SIZE, MASTER_ADDR, MASTER_PORT): nobody listens at the address."""
@@ -229,6 +234,7 @@ def test_an_unreachable_rendezvous_is_a_clear_error(tk_home):
     assert RunStore(tk_home).list(limit=None) == []
 
 
+@pytest.mark.slow
 def test_a_store_one_node_cannot_write_is_refused_everywhere(tk_home):
     """One shared store (on one host: the same folder), read-only for the second node's
     process: every process refuses before training, naming the path; nothing changes."""
@@ -258,6 +264,7 @@ def test_a_store_one_node_cannot_write_is_refused_everywhere(tk_home):
     assert sorted(x.name for x in (tk_home / "runs").iterdir()) == [kept]
 
 
+@pytest.mark.slow
 def test_a_store_per_node_is_refused_everywhere(tmp_path):
     """Each node with a store of its own: the others could not read rank 0's checkpoints."""
     homes = [tmp_path / "node0", tmp_path / "node1"]

@@ -238,6 +238,7 @@ def cases(f):
     ]
 
 
+@pytest.mark.slow
 def test_every_command_refuses_bad_input_with_exit_2_and_one_paragraph(files):
     table = cases(files)
     with ThreadPoolExecutor(2) as pool:

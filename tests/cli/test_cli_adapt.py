@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from adapt_data import write_domains
 from conftest import run_cli
 
@@ -12,6 +13,7 @@ import transferkit
 from transferkit.store import RunStore
 
 
+@pytest.mark.slow
 def test_cli_adapt_then_predict(tmp_path):
     """The parent run serves the label-free choice's model."""
     src, tgt = write_domains(tmp_path)
@@ -53,6 +55,7 @@ def test_cli_adapt_then_predict(tmp_path):
     assert len(rows) == 45 and set(rows[0]) >= {"item", "prediction", "p_d", "p_h", "p_v"}
 
 
+@pytest.mark.slow
 def test_cli_adapt_table_with_the_default_rule_says_when_it_fell_back(tmp_path):
     """The table output with the default --select (not given): the note about a fallback
     rule used to crash with AttributeError after the run was recorded."""

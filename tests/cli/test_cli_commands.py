@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from conftest import run_cli
 from PIL import Image
 
@@ -40,6 +41,7 @@ def test_zoo_lists_offline_models():
     assert rows["tiny-cnn"]["features"] > 0
 
 
+@pytest.mark.slow
 def test_fit_runs_show_predict_round_trip(tmp_path):
     data = _folder(tmp_path / "data")
     p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--json", check=0)
@@ -57,6 +59,7 @@ def test_fit_runs_show_predict_round_trip(tmp_path):
     assert sum(line.split(",")[1] == "b" for line in lines[1:]) >= 9
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_a_clear_message(tmp_path):
     cases = [
         (["fit", "--data", str(tmp_path / "nope"), *FAST], "nope"),
@@ -88,6 +91,7 @@ def test_store_not_writable_exits_2(tmp_path):
     assert "TRANSFERKIT_HOME" in p.stderr
 
 
+@pytest.mark.slow
 def test_predict_on_deleted_run_exits_2(tmp_path):
     data = _folder(tmp_path / "data")
     p = run_cli("fit", "--data", str(data), "--strategy", "linear", *FAST, "--json", check=0)
@@ -98,6 +102,7 @@ def test_predict_on_deleted_run_exits_2(tmp_path):
     _no_traceback(p)
 
 
+@pytest.mark.slow
 def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk_home):
     """A real kill mid-training, then --resume: same metrics as a run never interrupted."""
     args = [
@@ -154,6 +159,7 @@ def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk
     assert untimed(history) == untimed(fresh_history)
 
 
+@pytest.mark.slow
 def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
     data = _folder(tmp_path / "data")
     (data / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
@@ -172,6 +178,7 @@ def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
     assert "broken.png" in p.stderr or "truncated.png" in p.stderr
 
 
+@pytest.mark.slow
 def test_help_works_for_every_command():
     p = run_cli("--help", check=0)
     commands = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 from conftest import run_cli
 from PIL import Image
@@ -28,6 +29,7 @@ def _images(root):
     return root
 
 
+@pytest.mark.slow
 def test_printed_settings_work_as_a_file_and_flags_override_files(tmp_path):
     folder = tmp_path / "my configs é"
     folder.mkdir()
@@ -52,6 +54,7 @@ def test_printed_settings_work_as_a_file_and_flags_override_files(tmp_path):
     assert (values["epochs"], values["lora_rank"], values["augment"]) == (4, 3, False)
 
 
+@pytest.mark.slow
 def test_a_run_shown_as_a_config_file_runs_again_with_the_same_config_and_metrics(tmp_path):
     data = str(_images(tmp_path / "my data é"))
     fast = ["--model", "tiny-cnn", "--image-size", "16", "--epochs", "1", "--json"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import run_cli
 from sklearn.datasets import load_digits
 
@@ -26,6 +27,7 @@ def _npz(path, invert=False, one_class=False):
     return str(path)
 
 
+@pytest.mark.slow
 def test_rank_json_then_table(capsys):
     p = run_cli(
         "rank",
@@ -72,6 +74,7 @@ def test_rank_json_then_table(capsys):
     assert runs[0].config["options"]["knn_k"] == 3
 
 
+@pytest.mark.slow
 def test_similarity_json(tmp_path):
     target = _npz(tmp_path / "inverted.npz", invert=True)
     p = run_cli(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import run_cli
 from textkit import topic_rows, write_csv
 
 
+@pytest.mark.slow
 def test_fit_lora_then_predict_on_a_text_file(tiny_bert, tmp_path):
     rows = [
         {"id": str(i), "body": r["text"], "topic": r["label"]} for i, r in enumerate(topic_rows(8))
@@ -47,6 +49,7 @@ def test_fit_lora_then_predict_on_a_text_file(tiny_bert, tmp_path):
     assert "p_politics" in lines[0]
 
 
+@pytest.mark.slow
 def test_zeroshot_command(topics_csv):
     p = run_cli(
         "zeroshot",
@@ -63,6 +66,7 @@ def test_zeroshot_command(topics_csv):
     assert out["classes"] == 3 and out["test_accuracy"] >= 0.8
 
 
+@pytest.mark.slow
 def test_rank_and_similarity_on_a_text_table(tiny_bert, tmp_path):
     rows = [{"body": r["text"], "topic": r["label"]} for r in topic_rows(10)]
     data = write_csv(tmp_path / "docs.csv", rows)

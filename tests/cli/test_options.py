@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import run_cli
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/data")
 from test_folders import split_tree  # noqa: E402
 
 
+@pytest.mark.slow
 def test_quiet_after_the_command_and_split_folders_end_to_end(tmp_path):
     """`fit ... -q` silences the status lines (`--quiet` worked only before the command), and
     a root/train|val|test/<class> folder is the 3-class task with its own test split, not a

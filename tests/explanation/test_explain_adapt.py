@@ -3,12 +3,14 @@ images, and what adaptation changed in the source backbone."""
 
 from __future__ import annotations
 
+import pytest
 from adapt_data import write_domains
 
 import transferkit
 from transferkit.store import RunStore
 
 
+@pytest.mark.slow
 def test_an_adapt_run_is_explained_with_what_adaptation_changed(tmp_path):
     src, tgt = write_domains(tmp_path)
     res = transferkit.adapt(

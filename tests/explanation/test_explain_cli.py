@@ -69,6 +69,7 @@ def _cases(s):
     ]
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_paragraph_naming_the_fix(setup):
     cases = _cases(setup)
     with ThreadPoolExecutor(2) as pool:
@@ -80,6 +81,7 @@ def test_bad_inputs_exit_2_with_one_paragraph_naming_the_fix(setup):
         assert all(w in p.stderr for w in words), (words, p.stderr)
 
 
+@pytest.mark.slow
 def test_explain_and_report_from_the_command_line(setup):
     env, run = setup["env"], setup["run"]
     p = run_cli(

@@ -80,6 +80,7 @@ def test_explain_writes_overlays_csv_arrays_and_records(planted):
     assert noted["reading"] == res.transfer["reading"] and (folder / "transfer.json").is_file()
 
 
+@pytest.mark.slow
 def test_more_inputs_than_max_are_refused_without_max_and_sampled_with_it(planted):
     store, fit, train = planted["store"], planted["fit"], planted["train"]
     with pytest.raises(UserError, match="holds 120 images.*--max 120"):
@@ -140,6 +141,7 @@ def test_report_renders_in_headless_chromium(report):
     assert shot.shape[:2] == (2400, 1200) and shot.std() > 10
 
 
+@pytest.mark.slow
 def test_source_classes_of_each_target_class_from_a_source_with_its_own_head(planted, tmp_path):
     """A model saved by the first fit is the source of a second (file:PATH keeps its head as
     the source head): patch images are predicted as the source's 'patch' class."""

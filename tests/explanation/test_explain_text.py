@@ -80,6 +80,7 @@ def test_image_methods_are_refused_for_text_naming_the_one_that_applies(text_run
         transferkit.explain(run.run_id, str(text_runs["inputs"]), method="gradcam", store=store)
 
 
+@pytest.mark.slow
 def test_cli_refuses_another_modality_and_a_method_that_does_not_apply(text_runs):
     root, run = text_runs["root"], text_runs["finetune"].run_id
     (root / "images").mkdir()

@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from faultcheck import temp_files, verify
 from faultfixtures import flows, references
 from faultkit import outcome, run, start
@@ -50,6 +51,7 @@ def _killed_after_first_checkpoint(args: list[str], home: Path) -> Path:
     return found[0].parent
 
 
+@pytest.mark.slow
 def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
     wf, home = flows()["fit"], tmp_path / "home"
     refs = references().start("fit")  # the reference runs meanwhile
@@ -76,6 +78,7 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
     assert verify(home)["ok"]
 
 
+@pytest.mark.slow
 def test_full_disk_while_writing_the_store_changes_nothing(tmp_path):
     home = tmp_path / "home"
     store = RunStore(home)

@@ -13,6 +13,7 @@ KILLS = {"fit": 2, "pretrain": 1, "adapt": 1, "compare": 1}
 TRIES = 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KILLS))
 def test_killed_run_leaves_an_intact_store_and_resumes_identically(name, tmp_path, request):
     wf, ref = flows()[name], references()[name]

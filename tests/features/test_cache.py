@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from transferkit.features.cache import FeatureCache
@@ -104,6 +105,7 @@ for j in range(10_000):
 """
 
 
+@pytest.mark.slow
 def test_a_writer_killed_at_any_moment_leaves_only_true_rows(tmp_path):
     rng = np.random.default_rng(int(os.environ.get("TRANSFERKIT_FAULT_SEED", "0")))
     for _ in range(3):

@@ -100,6 +100,7 @@ def test_report_files_on_real_fits(runs, tmp_path):
     assert all((md_path.parent / link).is_file() for link in links)
 
 
+@pytest.mark.slow
 def test_cli_report_paths(runs, tmp_path, monkeypatch, capsys):
     from transferkit.cli import main
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from adapt_data import write_domains
 from conftest import run_cli, run_torchrun
 
@@ -33,6 +34,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_adapt_under_torchrun_records_once_and_agrees_with_one_process(tmp_path, tk_home):
     src, tgt = write_domains(tmp_path, n_source=40, n_target=30)
     args = [
@@ -67,6 +69,7 @@ def test_adapt_under_torchrun_records_once_and_agrees_with_one_process(tmp_path,
         assert 0 <= r2["target_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_adapt_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, tk_home):
     src, tgt = write_domains(tmp_path, n_source=60, n_target=40)
     args = [

@@ -124,6 +124,7 @@ def test_fit_with_strategy_auto_and_a_budget_runs_the_search():
         transferkit.fit("builtin:digits", strategy="auto", budget="1m", splits=None)
 
 
+@pytest.mark.slow
 def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
     t0 = time.perf_counter()
     res = transferkit.auto(
@@ -164,6 +165,7 @@ def _start(args: list[str], env: dict) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
     env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
     proc = _start(["auto", *SMALL, "--budget", "30s"], env)
@@ -233,10 +235,12 @@ def _has(store: RunStore, run_id: str | None) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_two_workers_split_the_trials_of_one_study(tmp_path):
     _workers(tmp_path, f"sqlite:///{tmp_path / 'studies.db'}")
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_study_in_postgresql(tmp_path):
     import pg
 
@@ -251,6 +255,7 @@ def test_two_workers_share_a_study_in_postgresql(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_resume_refuses_data_that_changed_since_the_search_started(tk_home, tmp_path):
     import numpy as np
 

@@ -94,6 +94,7 @@ def test_cross_validation_folds_and_refusals():
         cross_validate("builtin:digits", k=13, strategy="linear", labels_per_class=12, **TINY)
 
 
+@pytest.mark.slow
 def test_runs_compare_paired_and_refuses_other_data():
     a = compare(
         "builtin:digits", strategies=["linear", "scratch"], labels_per_class=[10], seeds=1, **TINY
@@ -108,6 +109,7 @@ def test_runs_compare_paired_and_refuses_other_data():
     assert p.returncode == 2 and "different data" in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_compare_and_cv():
     p = run_cli(
         "compare",

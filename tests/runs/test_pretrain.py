@@ -103,6 +103,7 @@ def test_bad_pretraining_inputs(tmp_path):
     assert RunStore().get(r.run_id).status == "done"
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoint():
     p = run_cli(
         "pretrain",
@@ -128,6 +129,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoint():
     assert runs[0].status == "failed"
 
 
+@pytest.mark.slow
 def test_cli_pretrain_then_fit(tmp_path):
     p = run_cli(
         "pretrain",
