@@ -132,6 +132,9 @@ def test_cli_compare_and_cv():
     )
     out = json.loads(p.stdout)
     assert len(out["table"]) == 2 and len(out["verdicts"]) == 1
+    # compare's own lists stay out of the base fit it records (each cell sets its own)
+    base = RunStore().get(out["compare"]).config["base"]
+    assert base["data"]["labels_per_class"] is None and base["strategy"] == "linear-or-finetune"
     p = run_cli(
         "fit",
         "--data",

@@ -88,8 +88,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from transferkit.runs.compare import compare
 
     c = settings_from_args(CompareConfig, args)
+    # compare's own --strategy(ies), --seeds and --labels-per-class lists are not the base fit's
+    base = settings_from_args(
+        FitConfig, args, families=("strategy",), skip=("strategy", "seed", "labels_per_class")
+    )
     res = compare(
-        config=fit_config(args),
+        config=base,
         strategies=c.strategies,
         labels_per_class=c.labels_per_class,
         seeds=c.seeds,
