@@ -12,27 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from transferkit.testing._data import strokes as _strokes
+
 
 def strokes(n_per_class: int, seed: int, target: bool = False, classes=(0, 1, 2)):
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for c in classes:
-        for _ in range(n_per_class):
-            img = np.zeros((8, 8))
-            k = rng.integers(2, 6)
-            if c == 0:
-                img[k, 1:7] = 1.0
-            elif c == 1:
-                img[1:7, k] = 1.0
-            else:
-                img[np.arange(8), np.arange(8)] = 1.0
-            if target:
-                img = 0.6 * img + 0.3 + 0.15 * rng.random((8, 8))
-                img = 0.5 * img + 0.25 * (np.roll(img, 1, 0) + np.roll(img, 1, 1))
-            img = img + 0.1 * rng.random((8, 8))
-            images.append(np.clip(img * 255, 0, 255).astype(np.uint8))
-            labels.append(c)
-    return np.stack(images), np.array(labels)
+    """The strokes :mod:`transferkit.testing` checks adaptation on; ``target``: the shifted
+    domain."""
+    return _strokes(n_per_class, seed, shifted=target, classes=tuple(classes))
 
 
 def write_domains(

@@ -26,13 +26,15 @@ def band_images(root: Path, classes: int = 3, per_class: int = 12, size: int = 2
     return str(root)
 
 
-def strokes(n_per_class: int, seed: int, shifted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def strokes(
+    n_per_class: int, seed: int, shifted: bool = False, classes: tuple[int, ...] = (0, 1, 2)
+) -> tuple[np.ndarray, np.ndarray]:
     """8 x 8 uint8 images of three classes of strokes (horizontal, vertical, diagonal) and
     their labels; ``shifted``: dimmer, blurrier strokes on a brighter background (the target
-    domain of an adaptation check)."""
+    domain of an adaptation check); ``classes``: which of the three to draw."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
-    for c in range(3):
+    for c in classes:
         for _ in range(n_per_class):
             img = np.zeros((8, 8))
             k = rng.integers(2, 6)
