@@ -1,5 +1,5 @@
 """A command's settings as a flat mapping and a YAML file, and back (config/mapping.py,
-config/files.py, config/reproduce.py's stored_settings): the round trip for every command, the
+config/files.py, config/reproduce.py's stored_run): the round trip for every command, the
 representation of lists, booleans, None, paths and method options, and every refusal."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from transferkit.config import (
 )
 from transferkit.config.files import dump_config, read_config_file
 from transferkit.config.mapping import check_mapping, from_mapping, setting_keys, to_mapping
-from transferkit.config.reproduce import stored_settings
+from transferkit.config.reproduce import Reproduction, stored_run
 from transferkit.errors import UserError
 
 WITH_SETTINGS = [c for c in COMMANDS if c.settings]
@@ -157,8 +157,10 @@ def test_a_file_cannot_make_python_objects(tmp_path):
 
 def test_stored_runs_give_their_command_and_settings():
     fit = FitConfig(strategy="linear", model="tiny-cnn", options={})
-    assert stored_settings("fit", fit.to_dict()) == ("fit", [fit], "")
-    assert stored_settings("cv", {"k": 5, "fit": fit.to_dict()}) == ("fit", [fit], "--cv 5")
+    assert stored_run("fit", fit.to_dict()) == Reproduction("fit", [fit])
+    assert stored_run("cv", {"k": 5, "fit": fit.to_dict()}) == Reproduction(
+        "fit", [fit], ("--cv", "5")
+    )
     stored = {
         "data": "d",
         "model": "tiny-cnn",
@@ -167,23 +169,29 @@ def test_stored_runs_give_their_command_and_settings():
         "seeds": [0, 1],
         "base": fit.to_dict(),
     }
-    name, (compare, base), _ = stored_settings("compare", stored)
-    assert name == "compare" and compare.seeds == 2 and compare.labels_per_class == ["10", "all"]
+    again = stored_run("compare", stored)
+    compare, base = again.settings
+    assert (
+        again.command == "compare"
+        and compare.seeds == 2
+        and compare.labels_per_class == ["10", "all"]
+    )
     assert base.model == "tiny-cnn"
     with pytest.raises(UserError, match="seeds 0..N-1"):
-        stored_settings("compare", {**stored, "seeds": [3, 4]}, "r1")
+        stored_run("compare", {**stored, "seeds": [3, 4]}, "r1")
     adapt = AdaptConfig(source="s", target="t", methods=["dann", "coral"], options={"hidden": 8})
-    assert stored_settings("adapt", dataclasses.asdict(adapt)) == ("adapt", [adapt], "")
+    assert stored_run("adapt", dataclasses.asdict(adapt)) == Reproduction("adapt", [adapt])
     with pytest.raises(UserError, match="adapt run it belongs to"):
-        stored_settings("adapt-member", dataclasses.asdict(adapt), "r1")
+        stored_run("adapt-member", dataclasses.asdict(adapt), "r1")
 
 
 def test_a_stored_list_in_a_text_setting_is_written_as_its_flag_takes_it():
     """rank stores its candidates expanded (a list); --models takes them comma-separated."""
     rank = next(c for c in COMMANDS if c.name == "rank")
     stored = {**dataclasses.asdict(RankConfig(data="d")), "models": ["tiny-cnn", "cnn-small"]}
-    _, objects, _ = stored_settings("rank", stored)
-    assert to_mapping(objects, rank.settings)["models"] == "tiny-cnn,cnn-small"
+    again = stored_run("rank", stored)
+    assert to_mapping(again.settings, rank.settings)["models"] == "tiny-cnn,cnn-small"
+    assert again.argv()[again.argv().index("--models") + 1] == "tiny-cnn,cnn-small"
 
 
 STORED_AS_IS = {
@@ -200,7 +208,7 @@ STORED_AS_IS = {
 @pytest.mark.parametrize("kind", STORED_AS_IS)
 def test_a_stored_run_of_every_kind_gives_a_file_its_command_takes(kind):
     settings = STORED_AS_IS[kind]()
-    name, objects, extra = stored_settings(kind, dataclasses.asdict(settings))
-    command = next(c for c in COMMANDS if c.name == name)
-    assert (name, extra) == (kind, "")
-    assert _round_trip(command, objects) == [settings]
+    again = stored_run(kind, dataclasses.asdict(settings))
+    command = next(c for c in COMMANDS if c.name == again.command)
+    assert (again.command, again.extra) == (kind, ())
+    assert _round_trip(command, again.settings) == [settings]

@@ -259,9 +259,9 @@ def test_compare_report_with_single_point_and_verdicts(tmp_path):
     assert html.count("<img ") == 2
     assert verdict in html and verdict.replace("(", "(") in md_path.read_text()
     assert "n/a (one seed)" in html
-    assert (
-        "transferkit compare --data builtin:digits --model tiny-cnn --strategies "
-        "linear,finetune --labels-per-class 10,all --seeds 3"
+    assert (  # 3 seeds is compare's default: left out
+        "transferkit compare --strategies linear,finetune --labels-per-class 10,all "
+        "--model tiny-cnn --data builtin:digits --image-size 32 --epochs 2"
     ) in html
     assert "--image-size 32 --epochs 2" in html
 

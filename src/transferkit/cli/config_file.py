@@ -14,14 +14,14 @@ import argparse
 import dataclasses
 from typing import Any
 
-from transferkit.cli.commands import COMMANDS, Command
+from transferkit.cli.commands import Command
 from transferkit.cli.options import family_keys, registries, settings_from_args
 from transferkit.config import check_ranges
 from transferkit.config.fields import flag_of
 from transferkit.config.files import dump_config, read_config_file
 from transferkit.config.mapping import check_mapping, setting_keys, to_mapping
 from transferkit.config.options import dests, resolve
-from transferkit.config.reproduce import stored_settings
+from transferkit.config.reproduce import stored_run
 from transferkit.errors import UserError
 
 PRINT_FLAGS = ("--print-config", "--print_config")
@@ -134,11 +134,8 @@ def print_config(args: argparse.Namespace, command: Command) -> str:
 def stored_config(record: Any) -> str:
     """A stored run's settings as the YAML of a config file (``runs show RUN --config``); its
     first lines say which command runs it again."""
-    name, objects, extra = stored_settings(record.kind, record.config, record.id)
-    command = next(c for c in COMMANDS if c.name == name)
-    again = f"transferkit {name} --config FILE" + (f" {extra}" if extra else "")
-    return dump_config(
-        to_mapping(objects, command.settings),
-        name,
-        f"run {record.id} ({record.kind}, {record.status}); run it again with\n  {again}",
+    again = stored_run(record.kind, record.config, record.id)
+    command = " ".join([f"transferkit {again.command} --config FILE", *again.extra])
+    return again.config_file(
+        f"run {record.id} ({record.kind}, {record.status}); run it again with\n  {command}"
     )

@@ -8,7 +8,9 @@ import argparse
 from transferkit.cli.config_file import stored_config
 from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, print_json, table
-from transferkit.config import ReportConfig, reproduce_command
+from transferkit.config import ReportConfig
+from transferkit.config.reproduce import stored_run
+from transferkit.errors import UserError
 from transferkit.timing import ordered
 
 RESUMABLE = ("fit", "pretrain", "adapt")
@@ -89,12 +91,24 @@ def _show(args: argparse.Namespace, store) -> int:
         )
     out.print("config:")
     print_json(r.config)
-    if r.kind == "fit":
-        out.print(f"reproduce: {reproduce_command(r.config)}")
+    _reproduce(r)
     if r.kind == "auto" and r.extra.get("leaderboard"):
         _leaderboard(r)
     out.print(f"artifacts: {store.root / 'runs' / r.id}")
     return 0
+
+
+def _reproduce(r) -> None:
+    """The command line that runs ``r`` again (generated from its stored settings), and the
+    config file that does the same; or why no command line does."""
+    say = lambda text: out.print(text, markup=False, soft_wrap=True)  # noqa: E731 - paths
+    try:
+        again = stored_run(r.kind, r.config, r.id)
+        say(f"reproduce: {again.line()}")
+    except UserError as e:
+        say(f"reproduce: {e}")
+        return
+    say(f"as a config file: transferkit runs show {r.id} --config > run.yaml")
 
 
 def _time(r) -> None:
@@ -211,7 +225,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from transferkit import progress
-    from transferkit.errors import UserError
     from transferkit.report import build_report, default_out_dir, latest_fits, load_records
     from transferkit.store import RunStore
 

@@ -8,39 +8,11 @@ after, t-SNE embeddings of both domains before and after, and per-class target a
 
 from __future__ import annotations
 
-from typing import Any
-
 from transferkit.report import plots
 from transferkit.report.common import pct, provenance, status_blocks, value
 from transferkit.report.document import Details, Image, Paragraph, Section, Table
 from transferkit.report.sections import SECTIONS
 from transferkit.store import RunRecord
-
-
-def adapt_command(cfg: dict[str, Any]) -> str:
-    """The `transferkit adapt` command line that reproduces a stored config."""
-    import dataclasses
-    import shlex
-
-    from transferkit.config import AdaptConfig, option_args
-
-    defaults = dataclasses.asdict(AdaptConfig())
-    parts = [
-        "transferkit adapt",
-        "--method",
-        ",".join(cfg.get("methods") or []),
-        "--trade-off",
-        ",".join(f"{t:g}" for t in cfg.get("trade_offs") or []),
-    ]
-    for k, v in cfg.items():
-        if k in ("methods", "trade_offs", "options") or v == defaults.get(k) or v is None:
-            continue
-        flag = "--" + k.replace("_", "-")
-        if isinstance(v, bool):
-            parts.append(flag if v else "--no-" + k.replace("_", "-"))
-        else:
-            parts += [flag, shlex.quote(str(v))]
-    return " ".join(parts + option_args(cfg.get("options") or {}))
 
 
 def _verdicts(r: RunRecord) -> list[str]:
@@ -237,7 +209,7 @@ def adapt_section(r: RunRecord) -> tuple[Section, list[str]]:
     members = extra.get("members") or []
     if members:
         blocks.append(_members_details(members))
-    blocks += provenance(r, adapt_command(cfg) if cfg else None)
+    blocks += provenance(r)
     title = (
         f"Adaptation {r.id}: {cfg.get('source', '?')} -> {cfg.get('target', '?')} "
         f"with {cfg.get('model', '?')}"

@@ -82,9 +82,7 @@ def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
     if ranking:
         blocks.append(_ranking_table(ranking))
     blocks += _budget_plot(r)
-    blocks += provenance(
-        r, f"transferkit auto --data {r.config.get('data')} --budget {r.config.get('budget')}"
-    )
+    blocks += provenance(r)
     return Section(f"Automatic search {r.id}", blocks, anchor=r.id), verdicts
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from transferkit.config.reproduce import stored_run
+from transferkit.errors import UserError
 from transferkit.report.document import Code, Details, KeyValues, Paragraph, Table, fmt
 from transferkit.store import RunRecord
 
@@ -63,7 +65,18 @@ def status_blocks(r: RunRecord) -> list:
     return [Paragraph(text, kind="warning")]
 
 
-def provenance(r: RunRecord, command: str | None) -> list:
+def reproduce_blocks(r: RunRecord) -> list:
+    """The command line that runs ``r`` again, generated from its stored settings
+    (:func:`transferkit.config.reproduce.stored_run`), or a note saying why none does."""
+    if not r.config:
+        return []
+    try:
+        return [Code(stored_run(r.kind, r.config, r.id).line(), caption="Command to reproduce it")]
+    except UserError as e:
+        return [Paragraph(f"No command line reproduces it: {e}", kind="note")]
+
+
+def provenance(r: RunRecord) -> list:
     """What was run: the data, the record's identity, versions, config and how to reproduce it."""
     ds = r.extra.get("dataset") or {}
     pairs: list[tuple[str, Any]] = [
@@ -104,8 +117,7 @@ def provenance(r: RunRecord, command: str | None) -> list:
     blocks: list = [
         KeyValues([(k, v) for k, v in pairs if v not in (None, "")], caption="What was run")
     ]
-    if command:
-        blocks.append(Code(command, caption="Command to reproduce it"))
+    blocks += reproduce_blocks(r)
     detail = [Code(json.dumps(r.config, indent=2, default=str), caption="Resolved config")]
     if r.versions:
         detail.append(KeyValues(sorted(r.versions.items()), caption="Package versions"))

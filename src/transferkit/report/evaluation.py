@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from transferkit.config import compare_command, reproduce_command
 from transferkit.report import plots
 from transferkit.report.common import dataset_name, pct, provenance, status_blocks, value
 from transferkit.report.document import Bullets, Details, Image, Section, Table
@@ -118,7 +117,7 @@ def compare_section(r: RunRecord) -> tuple[Section, list[str]]:
         blocks.append(_efficiency_figure(r.id, table))
     if members:
         blocks.append(_members_details(members))
-    blocks += provenance(r, compare_command(cfg) if cfg else None)
+    blocks += provenance(r)
     return Section(title, blocks, anchor=r.id), [str(v) for v in extra.get("verdicts") or []]
 
 
@@ -217,8 +216,7 @@ def cv_section(r: RunRecord) -> tuple[Section, list[str]]:
         figure = _fold_figure(r.id, folds)
         if figure is not None:
             blocks.append(figure)
-    command = f"{reproduce_command(fit_cfg)} --cv {k}" if fit_cfg else None
-    blocks += provenance(r, command)
+    blocks += provenance(r)
     return Section(f"Cross-validation {r.id} on {dataset_name(r)}", blocks, anchor=r.id), verdicts
 
 
@@ -236,5 +234,5 @@ def generic_section(r: RunRecord) -> Section:
     verdicts = r.extra.get("verdicts")
     if isinstance(verdicts, list) and verdicts:
         blocks.append(Bullets([str(v) for v in verdicts]))
-    blocks += provenance(r, None)
+    blocks += provenance(r)
     return Section(f"{r.kind.capitalize()} run {r.id}", blocks, anchor=r.id)

@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from transferkit.config import reproduce_command
+from transferkit.config.reproduce import stored_run
 from transferkit.report import explain_plots
 from transferkit.report.common import provenance, status_blocks
 from transferkit.report.document import Block, Code, Details, Image, Paragraph, Section, Table
@@ -144,7 +144,10 @@ def transfer_blocks(t: dict[str, Any], name: str, fit_config: dict | None = None
         cfg = copy.deepcopy(fit_config)
         cfg.setdefault("train", {})["unfreeze"] = int(k)
         out.append(
-            Code(reproduce_command(cfg), caption=f"The cheaper recipe it suggests (--unfreeze {k})")
+            Code(
+                stored_run("fit", cfg).line(),
+                caption=f"The cheaper recipe it suggests (--unfreeze {k})",
+            )
         )
     out += _source_classes(t.get("source_classes") or [], src)
     out += [Paragraph(n, kind="note") for n in t.get("notes") or []]
@@ -199,30 +202,6 @@ def _source_classes(mapping: list[dict], src: str) -> list[Block]:
     ]
 
 
-def _command(c: dict[str, Any]) -> str:
-    """The ``transferkit explain`` command line of a stored config (options not at their
-    defaults)."""
-    import shlex
-
-    parts = ["transferkit", "explain", "--run", str(c.get("run"))]
-    for key, flag, default in (
-        ("method", "--method", "auto"),
-        ("max_inputs", "--max", None),
-        ("ig_steps", "--ig-steps", 32),
-        ("window", "--window", 8),
-        ("transfer_data", "--transfer-data", None),
-    ):
-        if c.get(key, default) != default:
-            parts += [flag, str(c[key])]
-    if c.get("classes"):
-        parts += ["--classes", ",".join(c["classes"])]
-    if c.get("transfer") is False:
-        parts.append("--no-transfer")
-    if c.get("inputs"):
-        parts.append(str(c["inputs"]))
-    return " ".join(shlex.quote(p) for p in parts)
-
-
 @SECTIONS.register("explain")
 def explain_section(r: RunRecord) -> tuple[Section, list[str]]:
     rows = r.extra.get("rows") or []
@@ -256,7 +235,7 @@ def explain_section(r: RunRecord) -> tuple[Section, list[str]]:
     if t.get("reading"):
         verdicts.append(f"What transferred into run {r.parent}: {t['reading']}")
     blocks += transfer_blocks(t, r.id)
-    blocks += provenance(r, _command(r.config))
+    blocks += provenance(r)
     return Section(f"Explanations {r.id} of run {r.parent}", blocks, anchor=r.id), verdicts
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from transferkit.config import reproduce_command
 from transferkit.report import plots
 from transferkit.report.common import (
     dataset_name,
@@ -134,7 +133,7 @@ def fit_section(r: RunRecord) -> Section:
         )
     blocks += fit_plots(r)
     blocks += fit_blocks(r)  # registered extras, e.g. report/explain.py's "what transferred"
-    blocks += provenance(r, reproduce_command(r.config) if r.config else None)
+    blocks += provenance(r)
     return Section(title, blocks, anchor=r.id)
 
 

@@ -4,10 +4,8 @@ far source and target are) runs: tables, a bar chart, provenance and a one-line 
 from __future__ import annotations
 
 import math
-import shlex
 from typing import Any
 
-from transferkit.config import option_args
 from transferkit.report import plots
 from transferkit.report.common import dataset_name, provenance, status_blocks
 from transferkit.report.document import Image, KeyValues, Paragraph, Section, Table
@@ -24,23 +22,6 @@ def _cell(row: dict, score: str) -> str:
     if v is not None:
         return f"{v:.4g}"
     return f"- ({(row.get('empty') or {}).get(score) or row.get('reason') or 'no value'})"
-
-
-def rank_command(cfg: dict) -> str:
-    """The `transferkit rank` command line that reproduces a stored config."""
-    parts = [
-        "transferkit rank",
-        "--data",
-        shlex.quote(str(cfg.get("data", ""))),
-        "--models",
-        shlex.quote(",".join(cfg.get("models") or [])),
-    ]
-    if cfg.get("scores"):
-        parts += ["--scores", ",".join(cfg["scores"])]
-    for key in ("max_examples", "labels_per_class", "image_size", "seed"):
-        if cfg.get(key) is not None:
-            parts += [f"--{key.replace('_', '-')}", str(cfg[key])]
-    return " ".join(parts + option_args(cfg.get("options") or {}))
 
 
 def _rank_table(rows: list[dict], scores: list[str], primary: str) -> Table:
@@ -128,7 +109,7 @@ def rank_section(r: RunRecord) -> tuple[Section, list[str]]:
     failed = _not_scored(rows)
     if failed is not None:
         blocks.append(failed)
-    blocks += provenance(r, rank_command(cfg) if cfg else None)
+    blocks += provenance(r)
     title = f"Ranking {r.id}: {len(rows)} source models for {dataset_name(r)}"
     return Section(title, blocks, anchor=r.id), _rank_verdicts(r, rows, primary)
 
@@ -169,13 +150,7 @@ def similarity_section(r: RunRecord) -> tuple[Section, list[str]]:
                 "The classes whose source and target examples differ most come first",
             )
         )
-    command = None
-    if cfg:
-        command = (
-            f"transferkit similarity --source {shlex.quote(str(cfg.get('source')))} "
-            f"--target {shlex.quote(str(cfg.get('target')))} --model {cfg.get('model')}"
-        )
-    blocks += provenance(r, command)
+    blocks += provenance(r)
     verdicts = []
     pad, p = _num(m.get("proxy_a_distance")), _num(m.get("mmd_p_value"))
     if pad is not None and p is not None:
