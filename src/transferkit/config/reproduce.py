@@ -12,7 +12,9 @@ left out, the entries' options always written), shell-quoted by :func:`command_l
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ from transferkit.config.fields import flag_of
 from transferkit.config.files import dump_config
 from transferkit.config.finished import ExplainConfig
 from transferkit.config.fit import FitConfig
-from transferkit.config.mapping import Part, setting_keys, to_mapping
+from transferkit.config.mapping import Part, base_type, setting_keys, to_mapping
 from transferkit.config.pretrain import PretrainConfig
 from transferkit.config.rank import RankConfig, SimilarityConfig
 from transferkit.config.zeroshot import ZeroShotConfig
@@ -207,7 +209,19 @@ def _reproduction(kind: str, cfg: dict[str, Any], run: str) -> Reproduction:
         }
         return Reproduction("compare", [compare, FitConfig.from_dict(base)])
     ((cls, _),) = PARTS[kind]
-    return Reproduction(kind, [cls.from_dict(cfg)])
+    return Reproduction(kind, [_lists_joined(cls.from_dict(cfg))])
+
+
+def _lists_joined(settings: Any) -> Any:
+    """``settings`` with a list stored in a text setting joined by commas, as its flag takes
+    it (rank stores its candidates expanded: ``--models`` is one comma-separated text)."""
+    hints = typing.get_type_hints(type(settings))
+    joined = {
+        f.name: ",".join(map(str, getattr(settings, f.name)))
+        for f in dataclasses.fields(settings)
+        if base_type(hints[f.name]) is str and isinstance(getattr(settings, f.name), list)
+    }
+    return dataclasses.replace(settings, **joined) if joined else settings
 
 
 def reproduce_command(cfg: dict[str, Any]) -> str:
