@@ -5,7 +5,9 @@ paragraph naming the problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from conftest import run_cli
 from PIL import Image
 
 from transferkit.cli import main
+from transferkit.config import AdaptConfig, AutoConfig, FitConfig, RankConfig
+from transferkit.store import RunStore
 
 LORA = ["--strategy", "lora", "--lora-rank", "4", "--no-augment", "--labels-per-class", "7"]
 
@@ -72,6 +76,57 @@ def test_a_run_shown_as_a_config_file_runs_again_with_the_same_config_and_metric
     assert records[0]["config"]["data"]["data"] == data
     for key in ("test_accuracy", "test_macro_f1", "val_accuracy"):
         assert records[0]["metrics"][key] == records[1]["metrics"][key], key
+
+
+@pytest.mark.slow
+def test_a_run_reproduced_from_its_shown_command_line_gives_the_same_config_and_metrics():
+    """The command ``runs show`` prints, split as a shell splits it, runs the fit again."""
+    tiny = ["--data", "builtin:digits", "--model", "tiny-cnn", "--strategy", "finetune"]
+    tiny += ["--epochs", "1", "--image-size", "16", "--labels-per-class", "10", "--seed", "3"]
+    first = json.loads(run_cli("fit", *tiny, "--no-augment", "--json", check=0).stdout)
+    shown = run_cli("runs", "show", first["run"], check=0).stdout.splitlines()
+    (line,) = [x.removeprefix("reproduce: ") for x in shown if x.startswith("reproduce: ")]
+    argv = shlex.split(line)
+    assert argv[:2] == ["transferkit", "fit"] and "--no-augment" in argv, line
+    again = json.loads(run_cli(*argv[1:], "--json", check=0).stdout)
+    records = [
+        json.loads(run_cli("runs", "show", r["run"], "--json", check=0).stdout)
+        for r in (first, again)
+    ]
+    assert again["run"] != first["run"]
+    assert records[0]["config"] == records[1]["config"]
+    for key in ("test_accuracy", "test_macro_f1", "val_accuracy"):
+        assert records[0]["metrics"][key] == records[1]["metrics"][key], key
+
+
+def test_runs_show_prints_the_generated_command_of_every_kind(capsys):
+    """Not only fit: every kind a command starts, and why not for a part of another run."""
+    fit = FitConfig(model="tiny-cnn", options={}).to_dict()
+    stored = {
+        "fit": (fit, "transferkit fit --model tiny-cnn"),
+        "cv": ({"k": 4, "fit": fit}, "transferkit fit --model tiny-cnn --cv 4"),
+        "adapt": (
+            dataclasses.asdict(AdaptConfig(source="s é", target="t", methods=["dann", "mcc"])),
+            "transferkit adapt --source 's é' --target t --method dann,mcc",
+        ),
+        "auto": (
+            dataclasses.asdict(AutoConfig(data="builtin:digits", labels_per_class=20, seed=5)),
+            "transferkit auto --data builtin:digits --labels-per-class 20 --seed 5",
+        ),
+        "rank": (
+            {**dataclasses.asdict(RankConfig(data="d")), "models": ["tiny-cnn", "cnn-small"]},
+            "transferkit rank --data d --models tiny-cnn,cnn-small",
+        ),
+        "adapt-member": ({}, "which no command starts by itself"),
+    }
+    store = RunStore()
+    for kind, (config, words) in stored.items():
+        rid = store.create(kind, config, seed=0)
+        assert main(["runs", "show", rid]) == 0
+        printed = capsys.readouterr().out
+        reproduce = printed.partition("\nreproduce: ")[2].splitlines()[0]
+        assert reproduce.startswith(words) or kind == "adapt-member", printed
+        assert words in reproduce, printed
 
 
 def _bad_files(root):
