@@ -89,13 +89,16 @@ def _positional(value: Any, nargs: str | None) -> list[str]:
     return [_text(v) for v in value] if nargs == "*" else [_text(value)]
 
 
-def command_args(mapping: dict[str, Any], parts: tuple[Part, ...]) -> list[str]:
+def command_args(
+    mapping: dict[str, Any], parts: tuple[Part, ...], extra: tuple[str, ...] = ()
+) -> list[str]:
     """The arguments that give a command (of settings ``parts``) the settings in ``mapping``
     (:func:`~transferkit.config.mapping.to_mapping`'s). Settings at their defaults are left
     out unless required; the entries' own options (``lora_rank``) are always written, and
     left out when None (no option is given None otherwise: the run fills in its default).
-    Positionals come last, after ``--`` when one starts with a dash. A UserError for a value
-    the command line cannot carry (None where the default is not)."""
+    ``extra`` (arguments that are not settings, such as ``--cv 5``) follow the flags, then the
+    positionals, after ``--`` when one starts with a dash. A UserError for a value the command
+    line cannot carry (None where the default is not, a list item with a comma)."""
     known = setting_keys(parts)
     defaults = to_mapping([cls() for cls, _ in parts], parts)
     args: list[str] = []
@@ -114,7 +117,7 @@ def command_args(mapping: dict[str, Any], parts: tuple[Part, ...]) -> list[str]:
             args += _flag_args(flag, value)
     if any(p.startswith("-") for p in positionals):
         positionals = ["--", *positionals]
-    return args + positionals
+    return [*args, *extra, *positionals]
 
 
 def command_argv(
@@ -122,7 +125,7 @@ def command_argv(
 ) -> list[str]:
     """``transferkit COMMAND ARGS...`` for the settings objects of ``command`` (one per part),
     with ``extra`` (arguments that are not settings, such as ``--cv 5``) at the end."""
-    return [PROGRAM, command, *command_args(to_mapping(settings, parts), parts), *extra]
+    return [PROGRAM, command, *command_args(to_mapping(settings, parts), parts, extra)]
 
 
 def command_line(
