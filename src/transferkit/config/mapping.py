@@ -5,11 +5,11 @@ is ``--lr``, ``--labels-per-class``): nested settings (fit's data and training r
 flattened, and the entries' own options (``lora_rank``, ``knn_k``) sit beside the fields, as
 their flags do. A command may take several settings classes (compare: its own and fit's, less
 the fields it replaces); a :data:`Part` says which. :func:`to_mapping` writes the mapping
-(``--print-config``, ``runs show --config``, and through
-:mod:`~transferkit.config.reproduce` the command line that reproduces a run: each key is one
-flag), :func:`check_mapping` refuses what the flags would
-refuse (an unknown key, a wrong type, a value out of bounds) and :func:`build` fills the settings
-from checked values, so a file and the command line give the same settings objects.
+(``--print-config``, ``runs show --config``, and through :mod:`~transferkit.config.reproduce`
+the command line that reproduces a run: each key is one flag), :func:`check_mapping` refuses
+what the flags would refuse (an unknown key, a wrong type, a value out of bounds) and
+:func:`build` fills the settings from checked values, so a file and the command line give the
+same settings objects.
 """
 
 from __future__ import annotations
