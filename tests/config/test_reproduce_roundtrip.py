@@ -11,6 +11,7 @@ Every report's "Command to reproduce it" must parse back to its run's stored set
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 import tempfile
 import typing
@@ -115,9 +116,13 @@ def _settings(draw, command) -> tuple[list[Any], list[Any]]:
     return objects, shown
 
 
+#: The real parser of a command (built once: parsing leaves no state in it).
+_parser = functools.cache(build_parser)
+
+
 def _parsed(command, argv: list[str], from_file: bool = False) -> list[Any]:
     """What the real parser of ``command`` makes of ``argv`` (as ``main`` does it)."""
-    args = build_parser(command.name, from_file).parse_args(argv)
+    args = _parser(command.name, from_file).parse_args(argv)
     merge_config_files(args, command)
     return settings_of(args, command)
 
