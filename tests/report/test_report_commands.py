@@ -34,6 +34,7 @@ from transferkit.config.mapping import setting_keys
 from transferkit.config.reproduce import stored_run
 from transferkit.report.build import make_document
 from transferkit.report.document import Code, Details, Section
+from transferkit.report.explain import transfer_blocks
 from transferkit.store import RunStore
 
 FIT = FitConfig(
@@ -175,3 +176,12 @@ def test_no_command_line_is_written_by_hand_in_report_or_runs():
                 if flags & _setting_flags(command) or bare:
                     found.append(f"{path.relative_to(root)}: {text!r}")
     assert not found, "\n".join(found)
+
+
+def test_the_cheaper_recipe_a_transfer_analysis_suggests_is_the_fit_with_fewer_blocks():
+    (code,) = _codes(transfer_blocks({"suggested_unfreeze": 2}, "r1", FIT.to_dict()))
+    argv = shlex.split(code.text)
+    command = next(c for c in COMMANDS if c.name == "fit")
+    args = build_parser("fit").parse_args(argv[1:])
+    cheaper = dataclasses.replace(FIT, train=dataclasses.replace(FIT.train, unfreeze=2))
+    assert settings_of(args, command) == _without_none_options([cheaper]), code.text
