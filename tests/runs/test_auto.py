@@ -165,6 +165,26 @@ def _start(args: list[str], env: dict) -> subprocess.Popen:
     )
 
 
+def _complete_trials(home: Path, search: str) -> dict[int, str]:
+    """{trial number: its run} of the trials the search's study has recorded as complete (a
+    trial whose run is done may not be, yet: a kill then loses it)."""
+    import optuna
+
+    if not (home / "optuna.db").exists():
+        return {}
+    try:
+        study = optuna.load_study(
+            study_name=f"auto-{search}", storage=f"sqlite:///{home / 'optuna.db'}"
+        )
+    except KeyError:  # not created yet
+        return {}
+    return {
+        t.number: t.user_attrs["run"]
+        for t in study.trials
+        if t.state.name == "COMPLETE" and "run" in t.user_attrs
+    }
+
+
 @pytest.mark.slow
 def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
     env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
@@ -173,13 +193,13 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
     while time.time() < deadline and proc.poll() is None:
         searches = store.list(kind="auto")
         search = searches[0].id if searches else None
-        if search and len([r for r in _trial_runs(store, search) if r.status == "done"]) >= 2:
+        if search and len(_complete_trials(tk_home, search)) >= 2:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert search is not None
-    before = {r.extra["trial"]: r.id for r in _trial_runs(store, search) if r.status == "done"}
+    before = _complete_trials(tk_home, search)
     assert len(before) >= 2 and store.get(search).status == "interrupted"
     out = json.loads(run_cli("auto", "--resume", search, "--json", env_extra=env, check=0).stdout)
     assert out["run"] == search
@@ -190,6 +210,79 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
     numbers = [r.extra["trial"] for r in done]
     assert len(numbers) == len(set(numbers))  # no trial ran to the end twice
     assert store.get(search).status == "done"
+
+
+STARTUP_S = 5.0  # per call: the interpreter, torch and the data loaded before the clock starts
+
+
+def _killed_search(env: dict, budget: str, until) -> tuple[str, float]:
+    """A search started as a user would, SIGKILLed once ``until(record)`` holds; (its run
+    id, the wall seconds from the start of its process to the kill)."""
+    t0 = time.perf_counter()
+    proc = _start(["auto", *SMALL, "--budget", budget], env)
+    store, deadline, rec = RunStore(Path(env["TRANSFERKIT_HOME"])), time.time() + 90, None
+    while time.time() < deadline and proc.poll() is None:
+        searches = store.list(kind="auto")
+        rec = searches[0] if searches else None
+        if rec is not None and until(rec, time.perf_counter() - t0):
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]  # killed, not finished
+    proc.send_signal(signal.SIGKILL)
+    wall = time.perf_counter() - t0
+    proc.wait(timeout=30)
+    assert rec is not None and store.get(rec.id).status == "interrupted"
+    return rec.id, wall
+
+
+@pytest.mark.slow
+def test_a_resumed_search_keeps_to_the_budget_of_all_its_calls(tk_home):
+    """The budget is the total of every call: killed 20 s into a 30 s budget, the resumed
+    search gets what is left (the time a call spends starting, before its clock starts, is
+    :data:`STARTUP_S` at most), and the record, the report and `runs show` show both parts."""
+    from transferkit.report import search_plots
+
+    env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
+    search, first = _killed_search(env, "30s", lambda rec, wall: wall >= 20)
+    t0 = time.perf_counter()
+    run_cli("auto", "--resume", search, "--json", env_extra=env, check=0)
+    second = time.perf_counter() - t0
+    assert first + second <= 1.1 * 30 + 2 * STARTUP_S, (first, second)
+    rec = RunStore(tk_home).get(search)
+    before = rec.timings["before interruption 1"]
+    assert first - STARTUP_S - 1.0 <= before <= first  # the killed call counted, to a second
+    assert rec.timings["total"] == pytest.approx(
+        sum(rec.extra["budget_account"]["before"]) + rec.extra["budget_account"]["this_call"],
+        abs=1.0,
+    )
+    assert rec.timings["total"] <= 1.1 * 30
+    parts = search_plots.budget_parts(rec.extra, rec.timings, finished=True)
+    assert parts[0] == ("before interruption 1", before) and "test" in dict(parts)
+    words = search_plots.budget_words(parts, 30.0, finished=True)
+    assert f"{before:.0f} s before interruption 1, then" in words
+    shown = run_cli("runs", "show", search, env_extra=env, check=0).stdout
+    assert "before interruption 1" in shown
+
+
+@pytest.mark.slow
+def test_a_resumed_search_with_no_budget_left_chooses_among_what_finished(tk_home):
+    env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
+    search, _ = _killed_search(env, "20s", lambda rec, wall: "cheap" in rec.extra)
+    store = RunStore(tk_home)
+    ran = {r.id for r in store.list(limit=None) if r.parent == search}
+    # as if the killed call had run to the end of its budget: nothing is left for the resume
+    store.update(
+        search, extra={"budget_account": {"budget_s": 20.0, "before": [], "this_call": 20.0}}
+    )
+    p = run_cli("auto", "--resume", search, "--json", env_extra=env, check=0)
+    out = json.loads(p.stdout)
+    assert (
+        "the earlier calls spent the budget, so the resumed search ran nothing more" in out["why"]
+    )
+    assert out["chosen"]["state"] == "complete" and out["chosen"]["run"] in ran
+    assert {r.id for r in store.list(limit=None) if r.parent == search} == ran  # none new
+    rec = store.get(search)
+    assert rec.status == "done" and rec.timings["before interruption 1"] == 20.0
 
 
 def _workers(tmp_path: Path, storage: str) -> None:

@@ -16,7 +16,13 @@ class AutoConfig(Stored, Seeded, Batching, Runtime, Reading, Columns, TextInput)
     """The automatic search: which source model, strategy and recipe, within a time budget."""
 
     data: str = opt("", "Labelled target data (as for fit).")
-    budget: str = opt("15m", "Wall-time budget of the whole search, e.g. 90s, 15m, 1h30m.")
+    budget: str = opt(
+        "15m",
+        "Wall-time budget of the whole search, e.g. 90s, 15m, 1h30m: the total over every "
+        "call, so a search resumed with --resume gets what its earlier calls left (the time "
+        "between calls does not count), and one with nothing left chooses among what they "
+        "finished.",
+    )
     models: str = opt(
         "",
         "Candidate source models (comma-separated, shell patterns allowed); "

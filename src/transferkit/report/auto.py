@@ -148,21 +148,21 @@ def _ranking_table(ranking: list[dict]) -> Table:
     )
 
 
-def _budget_plot(r: RunRecord) -> list[Image]:
-    """Seconds per stage against the budget (none when the record has no stage timings)."""
-    extra = r.extra
-    stages = {
-        k: float(v)
-        for k, v in (extra.get("stages") or r.timings or {}).items()
-        if k != "total" and isinstance(v, (int, float))
-    }
-    if not (stages and extra.get("budget_s")):
+def _budget_plot(r: RunRecord) -> list[Image | Paragraph]:
+    """Seconds per stage against the budget, after the time of each call that was interrupted
+    (the budget is the total of all calls), and the same in words; none when the record has
+    no stage timings."""
+    extra, finished = r.extra, r.status == "done"
+    parts = search_plots.budget_parts(extra, r.timings or {}, finished)
+    if not (parts and extra.get("budget_s")):
         return []
+    budget = float(extra["budget_s"])
     return [
         Image(
             f"{r.id}-budget",
-            plots.stage_bar(list(stages.items()), float(extra["budget_s"]), "budget"),
-            "seconds per stage",
+            plots.stage_bar(parts, budget, "budget"),
+            "seconds per stage, after the time spent before each interruption",
             "Where the budget went",
-        )
+        ),
+        Paragraph(search_plots.budget_words(parts, budget, finished)),
     ]

@@ -1,9 +1,12 @@
 """Plots of an automatic search: every trial's validation curve (pruned ones greyed). Where the
-budget went is :func:`transferkit.report.plots.stage_bar` with the budget marked."""
+budget went (:func:`budget_parts`, :func:`budget_words`) is drawn by
+:func:`transferkit.report.plots.stage_bar` with the budget marked."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from transferkit.report.canvas import COLORS, label
 from transferkit.report.canvas import figure as _figure
@@ -56,3 +59,63 @@ def trial_curves(trials: Sequence[dict], chosen: int | None = None) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, ncol=2)
     return _png(fig)
+
+
+_STAGES = ("rank", "cheap", "trials", "test")  # the search's stages, in the order they run
+_BEFORE = re.compile(r"before interruption (\d+)$")
+
+
+def budget_parts(
+    extra: Mapping[str, Any], timings: Mapping[str, Any], finished: bool
+) -> list[tuple[str, float]]:
+    """Where a search's budget went, in order: each call that was interrupted (``before
+    interruption N``; the budget is the total of all calls), then the last call's stages and
+    its time outside them (``other``). A finished search's timings hold all of it; an
+    unfinished one has its account (saved as it ran) and its last call's stages."""
+    account = extra.get("budget_account")
+    if finished and timings:
+        parts = dict(timings)
+    elif isinstance(account, Mapping):
+        stages = dict(extra.get("stages") or {})
+        before = account.get("before") or []
+        parts = {f"before interruption {i}": s for i, s in enumerate(before, 1)}
+        parts.update(stages)
+        parts["other"] = float(account.get("this_call") or 0.0) - sum(stages.values())
+    else:  # a record from before the account was kept
+        parts = dict(extra.get("stages") or timings or {})
+    seconds = {
+        k: float(v)
+        for k, v in parts.items()
+        if k != "total" and isinstance(v, (int, float)) and v > 0
+    }
+
+    def order(name: str) -> tuple[int, int, str]:
+        m = _BEFORE.match(name)
+        if m:
+            return (0, int(m.group(1)), "")
+        return (1, _STAGES.index(name) if name in _STAGES else len(_STAGES), name)
+
+    tail = sorted((k for k in seconds if k != "other"), key=order)
+    return [(k, seconds[k]) for k in tail + (["other"] if "other" in seconds else [])]
+
+
+def budget_words(parts: Sequence[tuple[str, float]], budget_s: float, finished: bool) -> str:
+    """The budget bar in words: the budget is the total of every call, and how each call of a
+    resumed search used it."""
+    before = [(k, s) for k, s in parts if _BEFORE.match(k)]
+    last = sum(s for k, s in parts if not _BEFORE.match(k))
+    total = last + sum(s for _, s in before)
+    if not before:
+        return (
+            f"{total:.0f} s of the {budget_s:.0f} s budget ({100 * total / budget_s:.0f}%); "
+            "the budget is the total of every call, should the search be interrupted and "
+            "resumed."
+        )
+    calls = "".join(f"{s:.0f} s {k}, " for k, s in before)
+    state = "finished" if finished else "was interrupted"
+    return (
+        f"The budget of {budget_s:.0f} s is the total of every call of the search (a resumed "
+        f"search gets what the earlier calls left): {calls}then {last:.0f} s in the last "
+        f"call, which {state}; {total:.0f} s in all ({100 * total / budget_s:.0f}% of the "
+        "budget)."
+    )

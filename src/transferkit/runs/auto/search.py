@@ -12,6 +12,8 @@ keeps the trials already finished.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,10 @@ from transferkit.errors import UserError
 from transferkit.runs._fitting import member_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs._transfer import FitResult, transfer
-from transferkit.search.budget import Clock
+from transferkit.search.budget import Clock, save_every
 from transferkit.search.space import image_sizes
 from transferkit.store import RunStore
+from transferkit.store.owner import Heartbeat
 
 
 @dataclasses.dataclass
@@ -106,7 +109,33 @@ class Search:
     def save(self, **stage: Any) -> None:
         """Note a finished stage in the record (with the time spent so far, stage by stage)."""
         self.done.update(stage)
-        self.run.note(**stage, elapsed=self.clock.elapsed(), stages=dict(self.clock.stages))
+        self.run.note(**stage, **self.account())
+
+    def account(self) -> dict[str, Any]:
+        """The budget's account as the record keeps it (what a resumed search reads back)."""
+        clock = self.clock
+        return {
+            "elapsed": clock.elapsed(),
+            "stages": dict(clock.stages),
+            "budget_account": clock.account(),
+        }
+
+    @contextmanager
+    def keeping_account(self) -> Iterator[None]:
+        """Save the budget's account every :func:`~transferkit.search.budget.save_every`
+        seconds while the search works, and once more however it ends, so a resumed search
+        knows what this call spent (a SIGKILL loses at most one interval)."""
+        every = save_every(self.clock.budget_s)
+        with Heartbeat(lambda: self.run.note(**self.account()), every):
+            try:
+                yield
+            finally:
+                self.run.note(**self.account())
+
+    def out_of_time(self) -> bool:
+        """Whether the earlier calls of a resumed search left no more than the end's reserve:
+        then it goes straight to the choice among what they finished."""
+        return bool(self.clock.before) and self.clock.left() <= self.reserve()
 
     def reserve(self) -> float:
         """Seconds kept for the end: the final share of the budget, or more when testing the

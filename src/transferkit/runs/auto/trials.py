@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from transferkit import progress
-from transferkit.config import FitConfig
+from transferkit.config import AutoConfig, FitConfig
 from transferkit.errors import UserError
 from transferkit.runs.auto.search import Search
 from transferkit.search.ranking import Ranked
@@ -46,17 +46,7 @@ def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
         return []
     name = cfg.study or f"auto-{search.run.id}"
     url = storage_url(cfg.storage, search.store.root)
-    study = open_study(
-        url,
-        name,
-        sampler=cfg.sampler,
-        pruner=cfg.pruner,
-        seed=cfg.seed,
-        min_epochs=cfg.min_epochs,
-        max_epochs=cfg.max_epochs,
-        reduction=cfg.reduction,
-    )
-    fail_orphans(study)
+    study = _open(cfg, url, name)
     deadline = time.monotonic() + search.clock.left() - search.reserve()
     study.set_user_attr("transferkit", _study_attrs(search, space, deadline))
     search.save(study={"name": name, "storage": url})
@@ -66,6 +56,32 @@ def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
     with search.clock.stage("trials"):
         optimize(study, objective, deadline, cfg.trials)
     return trial_rows(study)
+
+
+def finished_trials(search: Search) -> list[dict[str, Any]]:
+    """The trials earlier calls of a resumed search ran, as leaderboard rows (none when they
+    never reached the trials), without running more."""
+    saved = search.done.get("study")
+    if not saved:
+        return []
+    return trial_rows(_open(search.cfg, saved["storage"], saved["name"], create=False))
+
+
+def _open(cfg: AutoConfig, url: str, name: str, create: bool = True):
+    """The search's study (its trials left running by a killed process marked failed)."""
+    study = open_study(
+        url,
+        name,
+        sampler=cfg.sampler,
+        pruner=cfg.pruner,
+        seed=cfg.seed,
+        min_epochs=cfg.min_epochs,
+        max_epochs=cfg.max_epochs,
+        reduction=cfg.reduction,
+        create=create,
+    )
+    fail_orphans(study)
+    return study
 
 
 def optimize(study, objective: Objective, deadline: float, most: int | None) -> None:

@@ -26,9 +26,9 @@ from transferkit.runs.auto.cheap import cheap_stage
 from transferkit.runs.auto.final import evaluate_winner, trained_here
 from transferkit.runs.auto.rank import check_budget, rank
 from transferkit.runs.auto.search import AutoResult, Search, search_splits
-from transferkit.runs.auto.trials import run_trials, trial_space
+from transferkit.runs.auto.trials import finished_trials, run_trials, trial_space
 from transferkit.runs.auto.worker import work
-from transferkit.search.budget import Clock, parse_budget
+from transferkit.search.budget import Clock, calls_before, parse_budget
 from transferkit.search.choose import choose, leaderboard
 from transferkit.search.ranking import Ranked, candidate_names
 from transferkit.search.space import default_strategies
@@ -132,7 +132,7 @@ def auto(
         cfg = make_auto_config(data, config, **overrides)
     if cfg.worker:
         return work(cfg, store)
-    clock = Clock(parse_budget(cfg.budget), float(done.get("elapsed", 0.0)))
+    clock = Clock(parse_budget(cfg.budget), calls_before(done))
     device = distributed.setup(cfg.device)
     base = _base(cfg)
     dataset, splits = _data(cfg, base, fingerprint, resume)
@@ -153,18 +153,21 @@ def auto(
             budget_s=clock.budget_s,
         )
         search = Search(cfg, store, run, dataset, splits, base, clock, device, done)
-        ranked, board, chosen, why = _stages(search, names, strategies)
-        with clock.stage("test"):
-            chosen = trained_here(search, chosen)
-            winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
+        if clock.before:
+            progress.info(f"auto: resuming search {run.id}; {clock.summary()}")
+        with search.keeping_account():
+            ranked, board, chosen, why = _stages(search, names, strategies)
+            with clock.stage("test"):
+                chosen = trained_here(search, chosen)
+                winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
         run.finish(
             metrics,
-            {**clock.stages, "total": clock.elapsed()},
+            clock.timings(),
             leaderboard=board,
             chosen=chosen,
             why=why,
-            elapsed=clock.elapsed(),
             winner_run=chosen.get("run"),
+            **search.account(),
         )
     return AutoResult(run.id, chosen, why, metrics, winner, board, ranked.rows, run.dir)
 
@@ -189,12 +192,42 @@ def _stages(
 ) -> tuple[Ranked, list[dict[str, Any]], dict[str, Any], str]:
     """The search's stages up to the choice, by validation only: (the ranking, the
     leaderboard, the chosen row, why it was chosen)."""
+    if search.out_of_time():
+        return _what_finished(search, names)
+    fresh = "ranking" not in search.done  # a resumed search's ranking passed the check
     ranked = rank(search, names)
-    check_budget(search, ranked)
+    if fresh:
+        check_budget(search, ranked)
     cheap_rows = cheap_stage(search, ranked, strategies)
     trials = run_trials(search, trial_space(search, ranked, strategies))
     board = leaderboard(cheap_rows + trials)
     chosen, why = choose(board)
+    progress.info(f"auto: chose {why}")
+    return ranked, board, chosen, why
+
+
+def _what_finished(
+    search: Search, names: list[str]
+) -> tuple[Ranked, list[dict[str, Any]], dict[str, Any], str]:
+    """The choice among what the earlier calls of a resumed search finished, when they left
+    no time for more (the budget is the total of all calls): nothing new runs."""
+    clock = search.clock
+    progress.info(
+        f"auto: no time left to search ({clock.summary()}); choosing among what the "
+        "earlier calls finished"
+    )
+    saved = "ranking" in search.done
+    ranked = rank(search, names) if saved else Ranked([], [], {})
+    board = leaderboard(search.done.get("cheap", []) + finished_trials(search))
+    if not any(r.get("state") == "complete" for r in board):
+        raise UserError(
+            f"Search {search.run.id} has no time left ({clock.summary()}; --budget is the "
+            "total of all its calls) and no configuration finished before it was "
+            "interrupted, so there is nothing to choose; start a new search with a larger "
+            "--budget."
+        )
+    chosen, why = choose(board)
+    why += "; the earlier calls spent the budget, so the resumed search ran nothing more"
     progress.info(f"auto: chose {why}")
     return ranked, board, chosen, why
 
