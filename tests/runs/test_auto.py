@@ -212,6 +212,38 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(tk_home):
     assert store.get(search).status == "done"
 
 
+def test_the_budget_bar_of_an_interrupted_search_shows_each_call_and_what_is_left():
+    from transferkit.report.search_plots import budget_parts, budget_words
+
+    # what a search killed in its second call left in its record: its account and stages
+    extra = {
+        "budget_account": {"budget_s": 180.0, "before": [100.0], "this_call": 50.0},
+        "stages": {"trials": 30.0, "cheap": 15.0},
+    }
+    parts = budget_parts(extra, {}, finished=False)
+    assert parts == [
+        ("before interruption 1", 100.0),
+        ("cheap", 15.0),
+        ("trials", 30.0),
+        ("other", 5.0),
+    ]
+    words = budget_words(parts, 180.0, "interrupted")
+    assert "150 s of the 180 s budget" in words and "gets the 30 s left" in words
+    # once finished, its timings hold every call (their keys come back sorted from the store)
+    timings = {"before interruption 2": 50.0, "before interruption 1": 100.0, "test": 2.0}
+    timings |= {"trials": 20.0, "other": 1.0, "total": 173.0}
+    parts = budget_parts(extra, timings, finished=True)
+    assert [k for k, _ in parts] == [
+        "before interruption 1",
+        "before interruption 2",
+        "trials",
+        "test",
+        "other",
+    ]
+    words = budget_words(parts, 180.0, "done")
+    assert "100 s before interruption 1, 50 s before interruption 2, then 23 s" in words
+
+
 STARTUP_S = 5.0  # per call: the interpreter, torch and the data loaded before the clock starts
 
 
@@ -241,6 +273,8 @@ def test_a_resumed_search_keeps_to_the_budget_of_all_its_calls(tk_home):
     search gets what is left (the time a call spends starting, before its clock starts, is
     :data:`STARTUP_S` at most), and the record, the report and `runs show` show both parts."""
     from transferkit.report import search_plots
+    from transferkit.report.auto import auto_section
+    from transferkit.report.document import Image, Paragraph
 
     env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
     search, first = _killed_search(env, "30s", lambda rec, wall: wall >= 20)
@@ -258,10 +292,13 @@ def test_a_resumed_search_keeps_to_the_budget_of_all_its_calls(tk_home):
     assert rec.timings["total"] <= 1.1 * 30
     parts = search_plots.budget_parts(rec.extra, rec.timings, finished=True)
     assert parts[0] == ("before interruption 1", before) and "test" in dict(parts)
-    words = search_plots.budget_words(parts, 30.0, finished=True)
+    words = search_plots.budget_words(parts, 30.0, "done")
     assert f"{before:.0f} s before interruption 1, then" in words
-    shown = run_cli("runs", "show", search, env_extra=env, check=0).stdout
-    assert "before interruption 1" in shown
+    section, _ = auto_section(rec)  # the report's budget bar, and the same in words
+    assert words in [b.text for b in section.blocks if isinstance(b, Paragraph)]
+    assert any(isinstance(b, Image) and b.name.endswith("-budget") for b in section.blocks)
+    shown = " ".join(run_cli("runs", "show", search, env_extra=env, check=0).stdout.split())
+    assert f"before interruption 1 {before:.1f} s" in shown  # in its time line
 
 
 @pytest.mark.slow

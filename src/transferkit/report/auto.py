@@ -164,5 +164,5 @@ def _budget_plot(r: RunRecord) -> list[Image | Paragraph]:
             "seconds per stage, after the time spent before each interruption",
             "Where the budget went",
         ),
-        Paragraph(search_plots.budget_words(parts, budget, finished)),
+        Paragraph(search_plots.budget_words(parts, budget, r.status)),
     ]

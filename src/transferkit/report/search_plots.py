@@ -99,23 +99,26 @@ def budget_parts(
     return [(k, seconds[k]) for k in tail + (["other"] if "other" in seconds else [])]
 
 
-def budget_words(parts: Sequence[tuple[str, float]], budget_s: float, finished: bool) -> str:
-    """The budget bar in words: the budget is the total of every call, and how each call of a
-    resumed search used it."""
+def budget_words(parts: Sequence[tuple[str, float]], budget_s: float, status: str) -> str:
+    """The budget bar in words, for a search whose record is ``status``: the budget is the
+    total of every call, and how each call of a resumed search used it."""
     before = [(k, s) for k, s in parts if _BEFORE.match(k)]
     last = sum(s for k, s in parts if not _BEFORE.match(k))
     total = last + sum(s for _, s in before)
-    if not before:
+    share = f"{total:.0f} s of the {budget_s:.0f} s budget ({100 * total / budget_s:.0f}%)"
+    rule = "The budget is the total of every call of the search"
+    if status == "running":
+        return f"{share} spent so far (the search is running). {rule}."
+    if status != "done":
         return (
-            f"{total:.0f} s of the {budget_s:.0f} s budget ({100 * total / budget_s:.0f}%); "
-            "the budget is the total of every call, should the search be interrupted and "
-            "resumed."
+            f"{share} spent when the search stopped ({status}). {rule}: resumed with "
+            f"--resume, it gets the {max(0.0, budget_s - total):.0f} s left (with none left, "
+            "it chooses among what finished)."
         )
+    if not before:
+        return f"{share}, in one call. {rule}: a resumed search gets what is left."
     calls = "".join(f"{s:.0f} s {k}, " for k, s in before)
-    state = "finished" if finished else "was interrupted"
     return (
-        f"The budget of {budget_s:.0f} s is the total of every call of the search (a resumed "
-        f"search gets what the earlier calls left): {calls}then {last:.0f} s in the last "
-        f"call, which {state}; {total:.0f} s in all ({100 * total / budget_s:.0f}% of the "
-        "budget)."
+        f"{rule} (a resumed search gets what the earlier calls left): {calls}then "
+        f"{last:.0f} s in the last call; {share}."
     )
