@@ -6,7 +6,8 @@ record, keep time for the end). The stages themselves are :mod:`~.rank`, :mod:`~
 
 Each stage writes what it found into the search record as soon as it has it (``ranking``,
 ``cheap``, the study's name), so a resumed search skips the stages already done and the study
-keeps the trials already finished.
+keeps the trials already finished; and the budget's account every few seconds
+(:meth:`Search.keeping_account`), so a resumed search gets only what the earlier calls left.
 """
 
 from __future__ import annotations

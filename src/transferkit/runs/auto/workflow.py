@@ -6,7 +6,9 @@ the cheap strategies on cached features -> successive halving over fine-tuning r
 Optuna study -> the choice by validation (:mod:`transferkit.search.choose`) -> the winner tested
 -> the record finished with the leaderboard. Every cheap run and trial is an ordinary transfer
 run linked to the search. ``--resume`` continues a killed search (finished stages and trials
-are kept); ``--worker`` joins another machine's study (:func:`work`).
+are kept; the budget is the total over all calls, so it gets what the earlier calls left, and
+with none left it only chooses among what they finished); ``--worker`` joins another machine's
+study (:func:`work`).
 """
 
 from __future__ import annotations
