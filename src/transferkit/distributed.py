@@ -151,6 +151,16 @@ def _join_error(e: Exception, wait: float) -> UserError:
     )
 
 
+def close() -> None:
+    """Leave the process group at the end of a command that succeeded on every rank: wait for
+    the others (so no rank closes its connections while a peer still uses them), then destroy
+    the group. A group left alive at exit can abort the interpreter in gloo's threads
+    ("terminate called without an active exception")."""
+    if is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def abandon() -> None:
     """Leave the process group without waiting for the others (a process stopping on an
     error): a group left alive at exit can abort the interpreter in the backend's threads."""

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.print_config:
                 print(print_config(args, command), end="")
                 return 0
-        return handler(args) or 0
+        code = handler(args) or 0
+        _leave_process_group(wait=code == 0)
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         _leave_process_group()
@@ -59,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _leave_process_group() -> None:
-    """Under torchrun, leave the process group before exiting on an error (only when it was
-    imported: ``--help`` and listing never load torch for this)."""
+def _leave_process_group(wait: bool = False) -> None:
+    """Under torchrun, leave the process group before exiting: after the other processes
+    (``wait``: the command succeeded, so every rank reaches this point) or at once (an error).
+    Only when it was imported: ``--help`` and listing never load torch for this."""
     if "transferkit.distributed" in sys.modules:
-        sys.modules["transferkit.distributed"].abandon()
+        module = sys.modules["transferkit.distributed"]
+        module.close() if wait else module.abandon()
