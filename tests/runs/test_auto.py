@@ -19,6 +19,7 @@ from conftest import run_cli
 
 import transferkit
 from transferkit.runs.auto.trials import optimize, trial_rows
+from transferkit.search.choose import standard_error
 from transferkit.store import RunStore
 
 SMALL = [
@@ -125,7 +126,7 @@ def test_fit_with_strategy_auto_and_a_budget_runs_the_search():
 
 
 @pytest.mark.slow
-def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
+def test_search_stays_in_budget_keeps_up_with_trial_0_and_reads_the_test_split_once():
     t0 = time.perf_counter()
     res = transferkit.auto(
         "builtin:digits",
@@ -141,7 +142,11 @@ def test_search_stays_in_budget_beats_trial_0_and_reads_the_test_split_once():
     board = {(r["kind"], r.get("trial"), r.get("strategy")): r for r in res.leaderboard}
     trial0 = board[("trial", 0, "finetune")]
     assert trial0["params"]["lr_finetune"] == 1e-3 and trial0["params"]["unfreeze"] == 0
-    assert res.chosen["state"] == "complete" and res.chosen["val"] > trial0["val"]
+    assert res.chosen["state"] == "complete"
+    # never behind the library's default recipe by more than the choice rule's one standard
+    # error (a trial must beat the best cheap strategy by that much to be chosen over it)
+    se = standard_error(res.chosen["val"], int(trial0.get("n_val") or 0))
+    assert res.chosen["val"] >= trial0["val"] - se, (res.chosen, trial0, se)
     assert 0.5 < res.metrics["test_accuracy"] <= 1.0
     store = RunStore()
     search = store.get(res.run_id)
