@@ -47,6 +47,12 @@ def test_ordered_puts_known_stages_first_and_other_last():
     assert got == ["load", "train", "zz", "other"]
 
 
+def test_ordered_puts_a_resumed_searchs_earlier_calls_first_in_order():
+    t = {"test": 1, "before interruption 10": 2, "trials": 3, "before interruption 2": 4}
+    got = [k for k, _ in ordered({**t, "other": 1})]
+    assert got == ["before interruption 2", "before interruption 10", "test", "trials", "other"]
+
+
 def test_a_fit_run_records_where_its_time_went(tk_home):
     r = transferkit.fit(
         "builtin:digits",

@@ -102,4 +102,11 @@ def ordered(timings: dict[str, float]) -> list[tuple[str, float]]:
         (k, float(v)) for k, v in timings.items() if k != "total" and isinstance(v, (int, float))
     ]
     rank = {k: i for i, k in enumerate(ORDER)}
-    return sorted(parts, key=lambda kv: (rank.get(kv[0], rank["other"] - 0.5), kv[0]))
+
+    def key(kv: tuple[str, float]) -> tuple[float, int, str]:
+        # a resumed search's earlier calls ("before interruption N") come first, in order
+        if kv[0].startswith("before interruption "):
+            return (-1.0, int(kv[0].rsplit(" ", 1)[1]), kv[0])
+        return (rank.get(kv[0], rank["other"] - 0.5), 0, kv[0])
+
+    return sorted(parts, key=key)

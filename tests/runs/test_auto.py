@@ -283,6 +283,8 @@ def test_a_resumed_search_keeps_to_the_budget_of_all_its_calls(tk_home):
 
     env = {**os.environ, "TRANSFERKIT_HOME": str(tk_home)}
     search, first = _killed_search(env, "30s", lambda rec, wall: wall >= 20)
+    shown = " ".join(run_cli("runs", "show", search, env_extra=env, check=0).stdout.split())
+    assert "s of the 30 s budget" in shown, shown  # what the killed call spent, in runs show
     t0 = time.perf_counter()
     run_cli("auto", "--resume", search, "--json", env_extra=env, check=0)
     second = time.perf_counter() - t0

@@ -112,7 +112,14 @@ def _reproduce(r) -> None:
 
 
 def _time(r) -> None:
-    """Where the run's time went: seconds and share per stage, and per epoch when trained."""
+    """Where the run's time went: seconds and share per stage, and per epoch when trained; for
+    a search, how its calls used the budget (also while it is interrupted)."""
+    if r.kind == "auto" and r.extra.get("budget_s"):
+        from transferkit.report.search_plots import budget_parts, budget_words
+
+        spent = budget_parts(r.extra, r.timings or {}, r.status == "done")
+        if spent:
+            out.print(f"budget: {budget_words(spent, float(r.extra['budget_s']), r.status)}")
     parts, total = ordered(r.timings), r.timings.get("total")
     if not parts:
         return
