@@ -356,6 +356,8 @@ def start_part(args: argparse.Namespace, clock: C.Clock) -> dict[str, Any]:
 
 # -- report --------------------------------------------------------------------------------------
 def markdown(out: dict[str, Any]) -> str:
+    from transferkit.timing import ORDER
+
     head = out["header"]
     lines = [
         f"# Throughput: transferkit beside a hand-written loop\n\n"
@@ -408,22 +410,7 @@ def markdown(out: dict[str, Any]) -> str:
             if s["arm"] == "plain":
                 continue
             st = s["stages_mean"]
-            parts = [
-                k
-                for k in (
-                    "load",
-                    "extract",
-                    "batchnorm",
-                    "probe",
-                    "train",
-                    "validate",
-                    "checkpoint",
-                    "test",
-                    "store",
-                    "other",
-                )
-                if k in st
-            ]
+            parts = [k for k in ORDER if k in st]
             stage_rows.append(
                 [
                     s["size"],

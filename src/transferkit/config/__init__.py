@@ -31,7 +31,7 @@ from transferkit.config.finished import ExplainConfig, PredictConfig, ReportConf
 from transferkit.config.fit import DataOptions, FitConfig, TrainOptions
 from transferkit.config.pretrain import PretrainConfig
 from transferkit.config.rank import RankConfig, SimilarityConfig
-from transferkit.config.reproduce import compare_command, option_args, reproduce_command
+from transferkit.config.reproduce import Reproduction, command_line, stored_run
 from transferkit.config.zeroshot import ZeroShotConfig
 
 __all__ = [
@@ -61,10 +61,10 @@ __all__ = [
     "TrainOptions",
     "ZeroShotConfig",
     "check_ranges",
-    "compare_command",
-    "reproduce_command",
     "defaults",
     "opt",
-    "option_args",
+    "Reproduction",
+    "command_line",
+    "stored_run",
     "range_problems",
 ]

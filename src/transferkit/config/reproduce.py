@@ -225,23 +225,3 @@ def _lists_joined(settings: Any) -> Any:
         if base_type(hints[f.name]) is str and isinstance(getattr(settings, f.name), list)
     }
     return dataclasses.replace(settings, **joined) if joined else settings
-
-
-def reproduce_command(cfg: dict[str, Any]) -> str:
-    """The ``transferkit fit`` command line that reproduces a stored fit config."""
-    return stored_run("fit", cfg).line()
-
-
-def compare_command(cfg: dict[str, Any]) -> str:
-    """The ``transferkit compare`` command line of a stored comparison config."""
-    return stored_run("compare", cfg).line()
-
-
-def option_args(options: dict[str, Any]) -> list[str]:
-    """The flags of an entry's options (``--lora-rank 4``), None ones left out."""
-    return [
-        a
-        for k, v in (options or {}).items()
-        if v is not None
-        for a in _flag_args("--" + k.replace("_", "-"), v)
-    ]
