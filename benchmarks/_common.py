@@ -129,6 +129,22 @@ class Clock:
         print(f"{self.stamp()} {message}", flush=True)
 
 
+CPU_TIME_NOTE = (
+    "CPU seconds: user + system time of the benchmark's process (all its threads) and of its "
+    "waited-for child processes (resource.getrusage)"
+)
+
+
+def cpu_seconds() -> float:
+    """CPU time so far of this process (every thread) and of the children it waited for:
+    what a method cost in CPU, as opposed to wall time on a shared machine."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 # -- statistics ----------------------------------------------------------------------------------
 def mean(values: Sequence[float]) -> float:
     return float(statistics.fmean(values)) if values else math.nan

@@ -1,5 +1,6 @@
 """The Markdown of ``auto_transfer.py``: per target, every method's test accuracy over seeds;
-then the issue's targets, each with its measured figure."""
+then the issues' targets, each with its measured figure (issue 15's when the results have
+random search or top-k, issue 31's when they have auto_old)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import _common as C
 
-ORDER = ("auto", "random", "linear", "finetune", "topk", "oracle")
+ORDER = ("auto", "auto_old", "random", "linear", "finetune", "topk", "oracle")
 
 
 def _by(cells: list[dict]) -> dict[tuple[str, str], dict[int, dict]]:
@@ -30,14 +31,10 @@ def _target_rows(target: str, by: dict, seeds: list[int]) -> list[list[Any]]:
             continue
         tests = [cells[s]["test"] for s in seeds if s in cells and cells[s]["test"] is not None]
         walls = [cells[s]["wall_s"] for s in seeds if s in cells]
+        cpus = [cells[s]["cpu_s"] for s in seeds if s in cells and "cpu_s" in cells[s]]
         extra = ""
-        if m in ("auto", "random"):
-            extra = "; ".join(
-                f"s{s}: {c['chosen']['strategy']} {c['chosen']['model']}"
-                f"{' @' + str(c['chosen']['image_size']) if c['chosen'].get('image_size') else ''}"
-                f" ({c['complete']}/{c['trials']} trials complete)"
-                for s, c in sorted(cells.items())
-            )
+        if m in ("auto", "auto_old", "random"):
+            extra = "; ".join(f"s{s}: {_chosen(c)}" for s, c in sorted(cells.items()))
         if m == "topk":
             extra = "; ".join(
                 f"s{s}: {c['best']['strategy']} {c['best']['model']} "
@@ -55,10 +52,24 @@ def _target_rows(target: str, by: dict, seeds: list[int]) -> list[list[Any]]:
                 f"{_pct(C.mean(tests))} ± {_pct(C.std(tests))}",
                 ", ".join(_pct(cells[s]["test"]) if s in cells else "-" for s in seeds),
                 f"{C.mean(walls):.0f}",
+                f"{C.mean(cpus):.0f}" if cpus else "-",
                 extra,
             ]
         )
     return rows
+
+
+def _chosen(c: dict) -> str:
+    """What a search shipped: its ensemble (members, prediction time ratio) or one model."""
+    ens = c.get("ensemble") or {}
+    trials = f"{c['complete']}/{c['trials']} trials complete"
+    if ens.get("members", 0) > 1:
+        ratio = ens.get("prediction_time_ratio")
+        time_ratio = f", {ratio:.1f}x its heaviest member's time" if ratio else ""
+        return f"ensemble of {ens['members']}{time_ratio} ({trials})"
+    ch = c.get("chosen") or {}
+    size = f" @{ch['image_size']}" if ch.get("image_size") else ""
+    return f"{ch.get('strategy')} {ch.get('model')}{size} ({trials})"
 
 
 def _paired(target: str, by: dict, a: str, b: str | tuple[str, str]) -> list[float]:
@@ -93,14 +104,24 @@ def markdown(data: dict[str, Any]) -> str:
                     "test acc % (mean ± std)",
                     f"seeds {', '.join(map(str, seeds))}",
                     "wall s",
+                    "CPU s",
                     "chosen",
                 ],
                 _target_rows(t, by, seeds),
             ),
             "",
         ]
-    parts += [
-        "## Targets",
+    methods = {c["method"] for c in cells}
+    if "auto_old" in methods:
+        parts += _issue31(data, by, targets)
+    if methods & {"random", "topk"}:
+        parts += _issue15(by, targets)
+    return "\n".join(parts) + "\n"
+
+
+def _issue15(by: dict, targets: list[str]) -> list[str]:
+    parts = [
+        "## Targets of issue 15",
         "",
         C.md_table(
             [
@@ -134,7 +155,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"{_pct(C.mean(regrets))} points (target <= 1.0). Mean auto - random over "
         f"{len(vs_random)} targets: {_pct(C.mean(vs_random), True)} (target >= 0)."
     )
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 def _summary_row(t: str, by: dict) -> list[str]:
@@ -166,3 +187,75 @@ def _summary_row(t: str, by: dict) -> list[str]:
         f"{ratio:.2f}",
         f"{C.mean(cost):.1f}x" if cost else "-",
     ]
+
+
+def _issue31(data: dict[str, Any], by: dict, targets: list[str]) -> list[str]:
+    """Issue 31's targets, each target on a line, then the averages against their goals."""
+    rows, new_old, new_best, regrets = [], {}, {}, {}
+    for t in targets:
+        new_old[t] = _paired(t, by, "auto", "auto_old")
+        new_best[t] = _paired(t, by, "auto", ("linear", "finetune"))
+        regrets[t] = [-d for d in _paired(t, by, "auto", "oracle")]
+        autos = by.get((t, "auto"), {})
+        ratios = [
+            c["wall_s"] / c["budget_s"]
+            for m in ("auto", "auto_old")
+            for c in by.get((t, m), {}).values()
+        ]
+        times = [
+            (c.get("ensemble") or {}).get("prediction_time_ratio")
+            for c in autos.values()
+            if (c.get("ensemble") or {}).get("members", 0) > 1
+        ]
+        times = [x for x in times if x]
+        rows.append(
+            [
+                t,
+                f"{_pct(C.mean(new_old[t]), True)} ({len(new_old[t])} seeds)",
+                f"{_pct(C.mean(new_best[t]), True)} ({len(new_best[t])} seeds)",
+                f"{max(ratios):.2f}" if ratios else "-",
+                f"{C.mean(times):.1f}x (max {max(times):.1f}x)" if times else "-",
+                _pct(C.mean(regrets[t])) if regrets[t] else "-",
+            ]
+        )
+    means = {
+        name: [C.mean(v) for v in d.values() if v]
+        for name, d in (("old", new_old), ("best", new_best), ("regret", regrets))
+    }
+    cpu = _cpu_hours(data["cells"])
+    return [
+        "## Targets of issue 31",
+        "",
+        C.md_table(
+            [
+                "target",
+                "auto - auto_old",
+                "auto - max(linear, finetune)",
+                "wall / budget (max over auto, auto_old)",
+                "ensemble prediction time / heaviest member",
+                "regret to the seed-0 oracle",
+            ],
+            rows,
+        ),
+        "",
+        f"- auto - auto_old, mean over {len(means['old'])} targets: "
+        f"{_pct(C.mean(means['old']), True)} points (target >= +1.5); worst target "
+        f"{_pct(min(means['old'], default=float('nan')), True)} (target >= -1.0).",
+        f"- auto - max(default linear, default finetune), mean over {len(means['best'])} "
+        f"targets: {_pct(C.mean(means['best']), True)} points (target >= +3).",
+        f"- Regret to the seed-0 oracle, mean over the {len(means['regret'])} targets with an "
+        f"auto run on seed 0: {_pct(C.mean(means['regret']))} points (target <= 0).",
+        "- CPU hours spent: "
+        + ", ".join(f"{m} {h:.2f}" for m, h in cpu.items())
+        + f"; total {sum(cpu.values()):.2f} ({data['header'].get('cpu_time', 'CPU time')}; "
+        "the oracle grids read from other files not counted).",
+        "",
+    ]
+
+
+def _cpu_hours(cells: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for c in cells:
+        if "cpu_s" in c and "from" not in c:
+            out[c["method"]] += c["cpu_s"] / 3600
+    return dict(out)
