@@ -124,12 +124,16 @@ def run_auto(spec: str, lpc: int, seed: int, a, method: str, **settings: Any) ->
 
 def earlier_search(store, spec: str, settings: dict[str, Any], used: set) -> Any:
     """The newest search of the store with these settings that a killed call of this
-    benchmark left behind (interrupted, or done but not in the results), or None."""
+    benchmark left behind (interrupted, or done but not in the results), or None. The rules
+    auto_old sets are compared at their defaults for the other methods."""
+    from transferkit.config import AutoConfig
+
+    want = {**{k: getattr(AutoConfig(), k) for k in OLD_RULES}, **settings}
     for rec in store.list(kind="auto", limit=None):
         if rec.id in used or rec.status not in ("interrupted", "done"):
             continue
         cfg = rec.config
-        if cfg.get("data") == spec and all(cfg.get(k, object()) == v for k, v in settings.items()):
+        if cfg.get("data") == spec and all(cfg.get(k, object()) == v for k, v in want.items()):
             return rec
     return None
 
@@ -422,6 +426,12 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--oracle-seeds", default="0", help="the seeds the oracle grid runs for")
     p.add_argument(
+        "--result-seeds",
+        default="3,4",
+        help="the seeds the report's gains average over (a search on seed 0 is run for the "
+        "regret to the seed-0 oracle only)",
+    )
+    p.add_argument(
         "--replay-top",
         type=int,
         default=10,
@@ -451,6 +461,7 @@ def main() -> int:
     data = json.loads(out.read_text()) if out.is_file() else {"header": C.header(), "cells": []}
     data["header"]["machine"]["torch_threads"] = a.threads
     data["header"]["cpu_time"] = C.CPU_TIME_NOTE
+    data["header"]["result_seeds"] = seeds_of(a.result_seeds)
     clock = C.Clock()
     done = {(c["target"], c["seed"], c["method"]) for c in data["cells"]}
     a.used_runs = {c.get("run") for c in data["cells"]} - {None}
@@ -479,6 +490,7 @@ def main() -> int:
                     f"  test {cell['test']}, {cell['wall_s']:.0f} s, CPU {cell['cpu_s']:.0f} s"
                 )
                 data["cells"].append(cell)
+                a.used_runs.add(cell.get("run"))
                 head = data["header"]
                 head["wall_s"] = head.get("wall_s", 0) + cell["wall_s"]
                 head["cpu_s"] = head.get("cpu_s", 0) + cell["cpu_s"]

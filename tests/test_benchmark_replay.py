@@ -193,3 +193,25 @@ def test_record_search_predicts_each_candidate_as_its_runs_do_sharing_frozen_fea
     np.testing.assert_array_equal(r.test_y, dataset.labels[test])
     # the two linear probes share the frozen backbone: two feature passes for three runs
     assert r.meta["distinct_backbones"] == 2
+
+
+def test_auto_transfer_report_lines_of_issue_31():
+    import _common as C
+    from auto_transfer_report import markdown
+
+    cells = []
+    for seed, (new, old, lin, ft) in {0: (0.70, 0.80, 0.5, 0.5), 3: (0.75, 0.72, 0.65, 0.70),
+                                       4: (0.77, 0.73, 0.66, 0.60)}.items():  # fmt: skip
+        for method, acc in (("auto", new), ("auto_old", old), ("linear", lin), ("finetune", ft)):
+            cell = {"target": "t", "seed": seed, "method": method, "test": acc, "wall_s": 990.0}
+            if method.startswith("auto"):
+                ens = {"members": 3, "prediction_time_ratio": 2.5} if method == "auto" else None
+                cell.update(budget_s=900.0, complete=2, trials=5, chosen={}, ensemble=ens)
+            cells.append({**cell, "cpu_s": 1800.0})
+    cells.append({"target": "t", "seed": 0, "method": "oracle", "test": 0.72, "wall_s": 9.0,
+                  "best": {"strategy": "linear", "model": "m"}, "cells": []})  # fmt: skip
+    head = {**C.header(), "result_seeds": [3, 4]}
+    text = markdown({"header": head, "cells": cells}).split("## Targets of issue 31")[1]
+    # seeds 3 and 4 only: auto - auto_old = (3 + 4) / 2, auto - max(defaults) = (5 + 11) / 2
+    assert "| t | +3.5 (2 seeds) | +8.0 (2 seeds) | 1.10 | 2.5x (max 2.5x) | 2.0 |" in text
+    assert "CPU hours spent: auto 1.50, auto_old 1.50, linear 1.50, finetune 1.50" in text
