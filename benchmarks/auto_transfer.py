@@ -1,4 +1,6 @@
-"""Automatic transfer (issues 15 and 31): the search against the library's fixed recipes, random
+"""Automatic transfer (issues 15 and 31): the search against fixed recipes and the oracle.
+
+The search (as it is now and with the rules of issue 15), the library's fixed recipes, random
 search at the same budget, and the oracle, side by side on the same splits.
 
 Per target and seed, in one run (so speeds compare on the same load):
