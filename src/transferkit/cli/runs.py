@@ -94,6 +94,10 @@ def _show(args: argparse.Namespace, store) -> int:
     _reproduce(r)
     if r.kind == "auto" and r.extra.get("leaderboard"):
         _leaderboard(r)
+    if r.kind == "ensemble":
+        from transferkit.cli.runs_ensemble import show_members
+
+        show_members(r)
     out.print(f"artifacts: {store.root / 'runs' / r.id}")
     return 0
 

@@ -49,6 +49,8 @@ PARTS: dict[str, tuple[Part, ...]] = {
 }
 #: Run kinds that are parts of another run: the run to reproduce instead.
 _PART_OF = {"adapt-member": "adapt", "auto-worker": "auto"}
+#: Run kinds that a search makes from other runs (no command of their own): the search to show.
+_MADE_BY = {"ensemble": "auto"}
 
 
 def _cannot(flag: str, value: Any, why: str) -> UserError:
@@ -178,6 +180,17 @@ def stored_run(kind: str, cfg: dict[str, Any], run: str = "") -> Reproduction:
     """The command that reproduces a stored run of ``kind`` with config ``cfg``. A UserError
     for a run that is part of another run (an adapt member, a search worker), of a kind with
     no command, or whose stored config lacks what its command needs."""
+    if kind in _MADE_BY:
+        search = cfg.get("search") if isinstance(cfg, dict) else None
+        how = (
+            f"`transferkit runs show {search}` shows how to run that search again"
+            if search
+            else "`transferkit runs list --kind auto` lists the searches"
+        )
+        raise UserError(
+            f"Run {run} is an {kind} made by the automatic search {search or ''}".rstrip()
+            + f" from its members' runs, and no command makes one by itself; {how}."
+        )
     if kind in _PART_OF or (kind not in PARTS and kind != "cv"):
         parent = _PART_OF.get(kind)
         whose = f"the {parent} run it belongs to" if parent else "the run that made it"

@@ -1,4 +1,7 @@
-"""``predict``: a finished run's model on new inputs (images, a folder, a dataset spec, texts)."""
+"""``predict``: a finished run's model on new inputs (images, a folder, a dataset spec, texts).
+
+An ensemble run predicts the weighted average of its members' probabilities, each member
+reading the inputs with its own preprocessing."""
 
 from __future__ import annotations
 
@@ -14,10 +17,14 @@ from transferkit.evaluation.metrics import softmax
 from transferkit.evaluation.predict import predict_logits
 from transferkit.store import RunStore
 from transferkit.zoo.checkpoint import TransferModel, load_model
+from transferkit.zoo.ensemble import EnsembleModel
 
 
-def load_run_model(run: str, store: RunStore | None = None) -> tuple[TransferModel, list[str], str]:
-    """The saved model of a finished run: (model, classes, run id)."""
+def load_run_model(
+    run: str, store: RunStore | None = None
+) -> tuple[TransferModel | EnsembleModel, list[str], str]:
+    """The saved model of a finished run: (model, classes, run id). An ensemble run's model is
+    its :class:`~transferkit.zoo.ensemble.EnsembleModel` (every member loaded from its run)."""
     store = store or RunStore()
     record = store.get(run)
     folder = store.artifact_dir(record.id) / "model"

@@ -3,7 +3,8 @@
 A saved model is a folder with ``model.safetensors`` (the state dict of a
 :class:`TransferModel`) and ``model.json`` (the backbone spec, its data config and the head
 shape); a text model also gets ``tokenizer/`` (its tokenizer's files), so the folder alone is
-enough to predict. Loading rebuilds the architecture from the spec through the zoo (no pretrained
+enough to predict. An ensemble's folder (:mod:`transferkit.zoo.ensemble`) names its members'
+folders instead. Loading rebuilds the architecture from the spec through the zoo (no pretrained
 download) and reads the weights with safetensors: no pickle, no code executed from the file.
 """
 
@@ -24,6 +25,7 @@ from torch import nn
 from transferkit.errors import UserError
 from transferkit.store.artifacts import atomic_save_tensors, atomic_write_json
 from transferkit.zoo.base import Backbone, BackboneSpec, DataConfig
+from transferkit.zoo.ensemble import EnsembleModel, is_ensemble, load_ensemble
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -102,10 +104,10 @@ def _save_tokenizer(source: str, folder: Path) -> str:
     return TOKENIZER
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    folder = Path(folder)
-    meta_path = folder / META
-    if not meta_path.is_file() or not (folder / WEIGHTS).is_file():
+def _read_json(folder: Path) -> dict[str, Any]:
+    """The parsed ``model.json`` of ``folder`` (a single model's or an ensemble's)."""
+    meta_path = Path(folder) / META
+    if not meta_path.is_file():
         raise UserError(
             f"{folder} holds no saved transferkit model ({META} and {WEIGHTS} expected). "
             "Point to the artifact folder of a finished run, or run `transferkit fit` first."
@@ -114,6 +116,26 @@ def read_meta(folder: Path) -> dict[str, Any]:
         return json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise UserError(f"{meta_path} is not valid JSON ({e}); the saved model is damaged.") from e
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The ``model.json`` of a single saved model (an ensemble's is refused: it has no
+    backbone of its own to reuse)."""
+    folder = Path(folder)
+    meta = _read_json(folder)
+    if is_ensemble(meta):
+        runs = ", ".join(str(m.get("run")) for m in meta.get("members", []))
+        raise UserError(
+            f"{folder} holds an ensemble (members: runs {runs}), not a single model with a "
+            "backbone, so it cannot be used as a source model. Use one of its member runs "
+            "(`run:ID`) instead."
+        )
+    if not (folder / WEIGHTS).is_file():
+        raise UserError(
+            f"{folder} holds no saved transferkit model ({META} and {WEIGHTS} expected). "
+            "Point to the artifact folder of a finished run, or run `transferkit fit` first."
+        )
+    return meta
 
 
 def saved_data_config(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -125,11 +147,15 @@ def saved_data_config(meta: dict[str, Any], folder: Path) -> dict[str, Any]:
     return d
 
 
-def load_model(folder: Path) -> tuple[TransferModel, list[str]]:
-    """Rebuild a saved model (architecture from the zoo, weights from safetensors)."""
+def load_model(folder: Path) -> tuple[TransferModel | EnsembleModel, list[str]]:
+    """Rebuild a saved model (architecture from the zoo, weights from safetensors); for an
+    ensemble's folder, the :class:`~transferkit.zoo.ensemble.EnsembleModel` of its members,
+    each loaded from its own run's folder."""
     from transferkit.zoo.factory import build_from_spec  # the zoo imports this module
 
     folder = Path(folder)
+    if is_ensemble(_read_json(folder)):
+        return load_ensemble(folder, _read_json(folder), load_model)
     meta = read_meta(folder)
     spec = BackboneSpec(meta["backbone"]["name"], dict(meta["backbone"].get("kwargs", {})))
     backbone = build_from_spec(spec, DataConfig.from_dict(saved_data_config(meta, folder)))

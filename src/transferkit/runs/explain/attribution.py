@@ -1,6 +1,8 @@
 """Attributions for ``explain``: the job (the inputs, checked, the method chosen for the
 backbone, the classes to explain, the method's settings) and the loop that predicts and
-attributes batch by batch, one row and one map per input and explained class."""
+attributes batch by batch, one row and one map per input and explained class. An ensemble is
+explained as one model: its averaged prediction, through
+:meth:`~transferkit.zoo.ensemble.EnsembleModel.forward`."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import torch
 from transferkit import progress
 from transferkit.config import ExplainConfig
 from transferkit.data.base import Dataset
+from transferkit.errors import UserError
 from transferkit.explanation import render
-from transferkit.explanation.methods import Method, Settings, choose
+from transferkit.explanation.methods import METHODS, Method, Settings, choose
 from transferkit.runs.explain.inputs import read_inputs, targets_of
 from transferkit.zoo.checkpoint import TransferModel
+from transferkit.zoo.ensemble import EnsembleModel
 
 #: Median |delta| / |F(x) - F(baseline)| above which integrated gradients are called rough.
 ROUGH_IG = 0.05
@@ -49,7 +53,10 @@ def make_job(cfg: ExplainConfig, model: TransferModel, classes: list[str], run_i
     """The inputs of ``cfg`` checked against the model of run ``run_id``, with the method
     chosen for its backbone (and, for texts, the tokenizer's padding and special tokens)."""
     dataset, indices = read_inputs(cfg, model.data_config.modality, run_id)
-    method = choose(cfg.method, model.backbone, f"the model of run {run_id}")
+    if isinstance(model, EnsembleModel):
+        method = ensemble_method(cfg.method, model, run_id)
+    else:
+        method = choose(cfg.method, model.backbone, f"the model of run {run_id}")
     settings = Settings(ig_steps=cfg.ig_steps, window=cfg.window, batch_size=cfg.batch_size)
     if model.data_config.modality == "text":
         from transferkit.zoo.transformers_common import load_tokenizer
@@ -58,6 +65,36 @@ def make_job(cfg: ExplainConfig, model: TransferModel, classes: list[str], run_i
         settings.pad_id = int(tok.pad_token_id or 0)
         settings.keep_ids = tuple(int(i) for i in tok.all_special_ids if i != tok.pad_token_id)
     return Job(dataset, indices, method, targets_of(cfg.classes, classes), settings)
+
+
+def ensemble_method(name: str, model: EnsembleModel, run_id: str) -> Method:
+    """The method that explains the averaged prediction of ensemble run ``run_id``: one that
+    needs only the model's output (integrated gradients, occlusion), as the Grad-CAM family
+    weights the feature maps of one network; ``auto`` is integrated gradients."""
+    model.check_forward()
+    modality = model.data_config.modality
+    usable = [
+        n
+        for n in METHODS.list()
+        if modality in METHODS.get(n).modalities and not METHODS.get(n).needs_conv
+    ]
+    if modality == "text":
+        raise UserError(
+            f"Run {run_id} is an ensemble of text models; integrated gradients attribute a text "
+            "model through its embedding layer, and an ensemble's members each have their own, "
+            "so explain does not attribute text ensembles yet. Explain its members one by one: "
+            f"runs {', '.join(model.runs)}."
+        )
+    name = "ig" if name == "auto" else name
+    if name not in usable:
+        METHODS.get(name)  # an unknown name: refused, with the close ones suggested
+        raise UserError(
+            f"--method {name} does not apply to run {run_id}, an ensemble of "
+            f"{len(model.members)} models: the Grad-CAM family weights the feature maps of one "
+            "network, and the ensemble averages several. Methods that apply: "
+            f"{', '.join(usable)}; pass one of them with --method (or --method auto)."
+        )
+    return choose(name, model.members[model.heaviest].backbone, f"the model of run {run_id}")
 
 
 def attribute(

@@ -32,6 +32,12 @@ UNCHANGED = 1e-6
 def _source_of(record: RunRecord) -> tuple[str | None, str]:
     """The source model's name, or None and why there is none."""
     c = record.config
+    if record.kind == "ensemble":
+        runs = ", ".join(m.get("run", "?") for m in c.get("members") or [])
+        return None, (
+            "an ensemble averages its members' predictions and changed no weights itself; "
+            f"explain a member run to see what its transfer changed (runs {runs})"
+        )
     if record.kind not in ("fit", "adapt") or not c.get("model"):
         return None, f"a {record.kind} run has no source model to compare with"
     strategy = (record.extra.get("strategy_info") or {}).get("chosen") or c.get("strategy")
