@@ -3,7 +3,10 @@
 The lists, ranges and choices below are written out as ``search/space.py`` held them; the
 sampled recipes are compared with a reference copy of its former ``suggest`` / ``overrides``
 on the same seeded Optuna samplers, so a change in a strategy's facts, or in the order the
-space asks the sampler, shows up here as a different recipe for the same seed."""
+space asks the sampler, shows up here as a different recipe for the same seed. One change
+since, on text only (issue 31): the default text search includes ``contrastive``, whose text
+trials train pairs of 64-token texts (``contrastive_pair_length``, fixed, not sampled); the
+image space is unchanged."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ TRAINED = ("finetune", "lora", "scratch", "contrastive")
 CHEAP = ("linear", "zeroshot", "prototypes")
 DEFAULTS = {
     "image": ("linear", "finetune", "scratch"),
-    "text": ("linear", "zeroshot", "prototypes", "finetune", "lora"),
+    "text": ("linear", "zeroshot", "prototypes", "finetune", "lora", "contrastive"),
 }
 LR = {
     "image": {
@@ -60,6 +63,8 @@ def reference_suggest(sp: SearchSpace, trial: Any) -> dict[str, Any]:
         params["unfreeze"] = trial.suggest_categorical("unfreeze", list(UNFREEZE))
     if strategy == "lora":
         params["lora_rank"] = trial.suggest_categorical("lora_rank", list(LORA_RANKS))
+    if strategy == "contrastive" and sp.modality == "text":  # since issue 31
+        params["contrastive_pair_length"] = 64
     if len(sp.image_sizes) > 1:
         params["image_size"] = trial.suggest_categorical("image_size", sp.image_sizes)
     return params
@@ -78,6 +83,8 @@ def reference_overrides(sp: SearchSpace, params: dict[str, Any]) -> dict[str, An
         out["unfreeze"] = int(params["unfreeze"])
     if "lora_rank" in params:
         out["lora_rank"] = int(params["lora_rank"])
+    if "contrastive_pair_length" in params:
+        out["contrastive_pair_length"] = 64
     size = params.get("image_size", sp.image_sizes[0] if sp.image_sizes else None)
     if size:
         out["image_size"] = int(size)
@@ -178,3 +185,33 @@ def test_a_strategy_is_usable_on_a_model_that_offers_what_it_needs():
     assert space.usable("linear", plain) and space.usable("finetune", plain)
     assert not space.usable("lora", plain) and space.usable("lora", encoder)
     assert not space.usable("zeroshot", plain) and space.usable("prototypes", encoder)
+
+
+def test_a_text_space_runs_trial_0_then_the_contrastive_trial_and_an_image_space_trial_0_only():
+    text = SearchSpace(TEXT[:1], list(TRAINED))
+    assert text.early("a") == [
+        text.default("a"),
+        {"model": "a", "strategy": "contrastive", "lr_contrastive": 2e-5},
+    ]
+    study = optuna.create_study(direction="maximize", sampler=SAMPLERS["tpe"]())
+    for params in text.early("a"):
+        study.enqueue_trial(params)
+    got = [text.suggest(study.ask()) for _ in range(2)]  # what the study's first trials run
+    assert [p["strategy"] for p in got] == ["finetune", "contrastive"]
+    assert text.overrides(got[1]) == {
+        "model": "a",
+        "strategy": "contrastive",
+        "lr": 2e-5,
+        "epochs": 9,
+        "contrastive_pair_length": 64,
+    }
+    assert SearchSpace(TEXT[:1], ["finetune", "lora"]).early("a") == [text.default("a")]
+    image = SearchSpace(IMAGE, list(TRAINED), [64, 96])
+    assert image.early("a") == [image.default("a")]  # contrastive on images: no early trial
+
+
+def test_text_trials_train_short_texts_only_before_the_first_rung():
+    text = SearchSpace(TEXT[:1], ["finetune"], short_length=64, short_epochs=2)
+    assert [text.max_length(e) for e in range(4)] == [64, 64, None, None]
+    image = SearchSpace(IMAGE, ["finetune"], [64])
+    assert [image.max_length(e) for e in range(3)] == [None, None, None]

@@ -1,12 +1,20 @@
 """The space of fine-tuning recipes the search samples, and trial 0 (the library's defaults).
 
 A trial is one transfer run: a kept source model, a trained strategy (LP-FT ``finetune``,
-``lora`` for transformers, ``scratch`` as the control, ``contrastive`` when asked for), its
+``lora`` for transformers, ``scratch`` as the control, ``contrastive`` on text), its
 learning rate on a log scale, the strategy's own choices (finetune: how many top blocks train;
 lora: the rank), and the input size where the model takes several. The parameters are sampled
 define-by-run on an Optuna trial; each strategy has its own learning-rate range (so the sampler
 learns one per strategy). The cheap strategies (linear, zeroshot, prototypes) are not trials:
 they run on cached features before the search (:mod:`transferkit.search.cheap`).
+
+Text is dear on a CPU (a fine-tuning trial of MiniLM on 160 newsgroup posts took 220-240 s of
+a 10-minute budget), so a text space does two more things. Its trials train on texts cut to
+:data:`SHORT_LENGTH` tokens in the epochs before the first rung of successive halving
+(``short_epochs``) and at the model's full length after: most trials stop at that rung, and
+they stop cheaply; the ones that go on are trained and compared at full length. And its early
+trials (:meth:`SearchSpace.early`) are trial 0 and then the SetFit-style ``contrastive``
+strategy at its default learning rate, which few-shot text often favours.
 
 Which strategies are cheap or trained, which the search tries by default for a modality and
 in which order, their ranges and choices are facts each strategy declares
@@ -22,6 +30,8 @@ from typing import Any
 from transferkit.strategies import STRATEGIES
 
 SIZES = {"cpu": (64, 96, 128), "cuda": (128, 160, 224)}
+#: Tokens per text in the epochs of a text trial before the first pruning rung.
+SHORT_LENGTH = 64
 
 
 def _in_search_order(role: str | None = None, modality: str | None = None) -> tuple[str, ...]:
@@ -77,6 +87,13 @@ class SearchSpace:
     strategies: list[str]  # the trained ones, in search order
     image_sizes: list[int] = field(default_factory=list)
     max_epochs: int = 9
+    short_length: int | None = None  # text: tokens per text in the first ``short_epochs``
+    short_epochs: int = 0  # the epochs before the first rung of successive halving
+
+    def max_length(self, epoch: int) -> int | None:
+        """The most tokens per text a trial trains on in ``epoch`` (0-based): the short length
+        before the first rung, None (the model's own) after it and for images."""
+        return self.short_length if epoch < self.short_epochs else None
 
     @property
     def modality(self) -> str:
@@ -99,6 +116,16 @@ class SearchSpace:
         if len(self.image_sizes) > 1:
             params["image_size"] = self.image_sizes[0]
         return params
+
+    def early(self, default_model: str) -> list[dict[str, Any]]:
+        """The recipes the study runs first, in order: trial 0 (:meth:`default`), then on text
+        the ``contrastive`` strategy (SetFit-style) on the same model at its default learning
+        rate, when the search offers it."""
+        first = [self.default(default_model)]
+        if self.modality == "text" and "contrastive" in self._strategies():
+            lr = STRATEGIES.get("contrastive").default_lr["text"]
+            first.append({"model": default_model, "strategy": "contrastive", "lr_contrastive": lr})
+        return first
 
     def suggest(self, trial: Any) -> dict[str, Any]:
         """Sample one recipe on an Optuna trial (define-by-run); returns its parameters."""

@@ -5,7 +5,10 @@ from :class:`~transferkit.search.space.SearchSpace`, each trial is an ordinary t
 reports its validation accuracy after every epoch (the fidelity is the number of epochs), and
 the pruner (``SuccessiveHalvingPruner`` from ``min_epochs`` with ``reduction``, or
 ``HyperbandPruner``) stops the ones behind the others at the same epoch. Trial 0 is always
-the library's default recipe. A trial that fails counts as pruned (its reason kept) and the
+the library's default recipe (on text, the SetFit-style ``contrastive`` trial follows it).
+Text trials train their epochs before the first rung on shorter texts
+(:meth:`~transferkit.search.space.SearchSpace.max_length`, handed to the training run as
+:attr:`TrialHooks.max_length`). A trial that fails counts as pruned (its reason kept) and the
 search goes on. The study lives in a SQLite file beside the run store by default, or in any
 database Optuna's storage reaches (``postgresql://...``), so several machines can share it:
 each ``transferkit auto --worker`` asks the study for its next trial (Optuna hands each trial
@@ -16,12 +19,23 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from transferkit import progress
 from transferkit.errors import RunInterrupted, RunPruned, UserError
 from transferkit.search.space import SearchSpace
 from transferkit.training import TrainHooks
+
+
+@dataclass
+class TrialHooks(TrainHooks):
+    """A trial's hooks: the pruner's report and the deadline (:class:`TrainHooks`), and
+    ``max_length(epoch)``, the most tokens per text the trial trains on in that epoch (None:
+    the model's own), which the text strategies read at the start of each epoch."""
+
+    max_length: Callable[[int], int | None] | None = None
 
 
 def storage_url(url: str | None, home) -> str:
@@ -137,7 +151,7 @@ class Objective:
     def __init__(self, space: SearchSpace, fit_once, metric: str, deadline: float) -> None:
         self.space, self.fit_once, self.metric, self.deadline = space, fit_once, metric, deadline
 
-    def _hooks(self, trial) -> TrainHooks:
+    def _hooks(self, trial) -> TrialHooks:
         def on_epoch(m: dict[str, float]) -> None:
             step = int(m["epoch"])
             if "val_accuracy" in m:
@@ -148,7 +162,7 @@ class Objective:
         def should_stop() -> str | None:
             return "the time budget ran out" if time.monotonic() > self.deadline else None
 
-        return TrainHooks(on_epoch, should_stop)
+        return TrialHooks(on_epoch, should_stop, self.space.max_length)
 
     def __call__(self, trial) -> float:
         import optuna

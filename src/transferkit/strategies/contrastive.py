@@ -12,11 +12,21 @@ The encoder trains at one learning rate (SetFit's 2e-5 for text) in the shared l
 early stopping on the nearest-class-mean accuracy of the validation examples. The head is the
 ``linear`` strategy on the fine-tuned embeddings (C chosen on validation, refitted on train +
 validation); the validation metrics reported are those of the train-only head.
+
+On a CPU the pairs are what cost: an epoch runs 4N texts through the encoder (two pairs of two
+per example) where fine-tuning runs N. ``--contrastive-pair-length`` trains the pairs on texts
+cut to fewer tokens (the head still reads the model's full length): at 64 tokens an epoch of
+pairs costs about what a fine-tuning epoch at 256 does, so the automatic search runs it as an
+early trial on text (:attr:`Contrastive.search_pair_length`) whose epochs weigh about as much as
+the other trials' at the same rung of successive halving. A search's low rungs may cut the
+texts further for an epoch (:func:`epoch_length`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +34,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from transferkit import distributed
-from transferkit.data.batches import examples, to_device
+from transferkit.config import opt
+from transferkit.data.batches import TextCollate, examples, to_device
 from transferkit.features.extract import forward_batches
 from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
 from transferkit.strategies.linear import Linear
@@ -32,6 +43,26 @@ from transferkit.training.sampling import GlobalBatchSampler
 from transferkit.training.schedule import adamw_warmup_cosine
 
 SCALE = 20.0  # cosine logits for the validation loss (sentence-transformers' usual scale)
+
+
+@dataclass
+class ContrastiveOptions:
+    pair_length: int | None = opt(
+        None,
+        "contrastive: text, the most tokens per text in the pair training (fewer is cheaper; "
+        "the head reads the model's full length); default: the model's own limit.",
+        min=2,
+    )
+
+
+def epoch_length(ctx: FitContext, epoch: int, own: int | None = None) -> int | None:
+    """The most tokens per text in ``epoch``'s training batches: the shortest of the model's
+    limit, the strategy's own (``own``) and the caller's for that epoch (a hook's
+    ``max_length(epoch)``: the automatic search trains its low rungs on shorter texts, so
+    trials it prunes there cost less). None: no limit is set (the tokenizer's own applies)."""
+    hook = getattr(ctx.hooks, "max_length", None)
+    limits = [ctx.backbone.data_config.max_length, own, hook(epoch) if hook else None]
+    return min((int(n) for n in limits if n), default=None)
 
 
 def draw_pairs(labels: np.ndarray, seed: int, epoch: int) -> np.ndarray:
@@ -84,7 +115,7 @@ class PairCollate:
 class ContrastiveTask:
     """Siamese cosine-similarity training of the backbone alone (see ``training.loop.Task``)."""
 
-    def __init__(self, ctx: FitContext, lr: float) -> None:
+    def __init__(self, ctx: FitContext, lr: float, pair_length: int | None = None) -> None:
         self.ctx, self.opts, self.lr = ctx, ctx.config.train, lr
         self.model = ctx.backbone
         tr = ctx.splits.train
@@ -93,6 +124,8 @@ class ContrastiveTask:
         )
         self.pairs = Pairs(items, ctx.labels(tr), ctx.config.seed)
         self.collate = PairCollate(collate)
+        self.text = collate if isinstance(collate, TextCollate) else None
+        self.pair_length = pair_length
         n = len(self.pairs)
         self.sampler = GlobalBatchSampler(
             n,
@@ -115,6 +148,8 @@ class ContrastiveTask:
     def on_epoch_start(self, epoch: int) -> None:
         self.pairs.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
+        if self.text is not None:  # the DataLoader of each epoch takes this collate
+            self.text.max_length = epoch_length(self.ctx, epoch, self.pair_length) or 0
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)
@@ -173,13 +208,33 @@ class Contrastive(Strategy):
     """SetFit-style: contrastive pair fine-tuning, then a logistic-regression head."""
 
     default_lr = {"image": 1e-4, "text": 2e-5}
+    options = ContrastiveOptions
     trains_backbone = True
-    search_role = "trained"  # searched only when asked for (--strategies contrastive)
+    search_role = "trained"
+    searched_for = ("text",)  # images: only when asked for (--strategies contrastive)
     search_order = 70
     search_lr = {"image": (1e-5, 1e-3), "text": (5e-6, 2e-4)}
+    search_pair_length = 64  # text trials: pairs of 64-token texts (see the module docstring)
+
+    @classmethod
+    def search_options(cls, trial: Any, modality: str) -> dict[str, Any]:
+        """The learning rate; on text, also the pair length of a trial (fixed, not sampled:
+        :attr:`search_pair_length`), so a trial's epoch costs about a fine-tuning epoch."""
+        params = super().search_options(trial, modality)
+        if modality == "text":
+            params["contrastive_pair_length"] = cls.search_pair_length
+        return params
+
+    @classmethod
+    def search_overrides(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The pair length of a text trial, as ``--contrastive-pair-length``."""
+        n = params.get("contrastive_pair_length")
+        return {"contrastive_pair_length": int(n)} if n else {}
 
     def fit(self, ctx: FitContext) -> StrategyResult:
-        task = ContrastiveTask(ctx, lr=self.learning_rate(ctx))
+        task = ContrastiveTask(
+            ctx, lr=self.learning_rate(ctx), pair_length=self.opts(ctx).pair_length
+        )
         result = self.train(task, ctx)
         ctx.backbone.invalidate_identity()
         # the head: a linear probe of the fine-tuned embeddings (not cached: used once)
@@ -190,6 +245,7 @@ class Contrastive(Strategy):
             "train_seconds": result.seconds,
             "lr": task.lr,
             "pairs_per_epoch": len(task.pairs),
+            "pair_length": task.pair_length,
             **{f"head_{k}": v for k, v in head.info.items() if k != "c_sweep"},
         }
         return StrategyResult(

@@ -1,9 +1,11 @@
 """Stage 3 of the search: successive halving over fine-tuning recipes on an Optuna study (the
 study, its sampler and pruner and the objective are :mod:`transferkit.search.study`; the
 recipes :mod:`transferkit.search.space`). The study is opened (or found again on resume, its
-finished trials kept), trial 0 is the library's default recipe, and trials run until the
-deadline (the budget less the end's reserve) or the number of trials asked for. The study's
-attributes tell workers on other machines what to run (:mod:`~.worker`)."""
+finished trials kept), trial 0 is the library's default recipe (on text the SetFit-style
+``contrastive`` trial comes next, and the epochs before the first rung train on shorter
+texts), and trials run until the deadline (the budget less the end's reserve) or the number of
+trials asked for. The study's attributes tell workers on other machines what to run
+(:mod:`~.worker`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from transferkit.config import AutoConfig, FitConfig
 from transferkit.errors import UserError
 from transferkit.runs.auto.search import Search
 from transferkit.search.ranking import Ranked
-from transferkit.search.space import SearchSpace, cheap_strategies, usable
+from transferkit.search.space import SHORT_LENGTH, SearchSpace, cheap_strategies, usable
 from transferkit.search.study import Objective, fail_orphans, open_study, storage_url
 from transferkit.strategies import STRATEGIES
 
@@ -35,8 +37,20 @@ def trial_space(search: Search, ranked: Ranked, strategies: list[str]) -> Search
             "name models that can with --models (LoRA: transformers encoders)."
         )
     native = ranked.kept[0].native_size
-    sizes = search.sizes(native) if search.dataset.modality == "image" else []
-    return SearchSpace(ranked.kept, trained, sizes, search.cfg.max_epochs)
+    image = search.dataset.modality == "image"
+    sizes = search.sizes(native) if image else []
+    space = SearchSpace(ranked.kept, trained, sizes, search.cfg.max_epochs)
+    if not image:
+        space.short_length, space.short_epochs = SHORT_LENGTH, short_epochs(search.cfg)
+    return space
+
+
+def short_epochs(cfg: AutoConfig) -> int:
+    """The epochs of a text trial before its first pruning rung (``--min-epochs``): they train
+    on short texts. None without a pruner, or when that rung is the last epoch."""
+    if cfg.pruner == "none" or cfg.min_epochs >= cfg.max_epochs:
+        return 0
+    return cfg.min_epochs
 
 
 def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
@@ -51,7 +65,8 @@ def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
     study.set_user_attr("transferkit", _study_attrs(search, space, deadline))
     search.save(study={"name": name, "storage": url})
     if not study.trials:
-        study.enqueue_trial(space.default(_default_model(space)))
+        for params in space.early(_default_model(space)):
+            study.enqueue_trial(params)
     objective = Objective(space, search.fit_once, cfg.metric, deadline)
     with search.clock.stage("trials"):
         optimize(study, objective, deadline, cfg.trials)
@@ -149,6 +164,8 @@ def _study_attrs(search: Search, space: SearchSpace, deadline: float) -> dict[st
         "strategies": space.strategies,
         "image_sizes": space.image_sizes,
         "max_epochs": space.max_epochs,
+        "short_length": space.short_length,
+        "short_epochs": space.short_epochs,
         "fingerprint": search.dataset.fingerprint,
         "deadline_unix": time.time() + deadline - time.monotonic(),
         "search": search.run.id,
