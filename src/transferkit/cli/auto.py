@@ -33,24 +33,23 @@ def cmd_auto(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    rows = [
-        [
-            r.get("kind"),
-            r.get("trial", ""),
-            r.get("model"),
-            r.get("strategy"),
-            r.get("image_size"),
-            r.get("state"),
-            r.get("val"),
-            r.get("cv"),
-            f"{r['seconds']:.0f}" if r.get("seconds") is not None else "",
-            r.get("run"),
-        ]
-        for r in res.leaderboard[:20]
-    ]
+    rows = _rows(res.leaderboard[:20])
     table(
-        f"auto {res.run_id}: leaderboard (validation; the test split is read once, below)",
-        ["kind", "trial", "model", "strategy", "size", "state", "val", "cv", "s", "run"],
+        f"auto {res.run_id}: leaderboard (validation, and out-of-fold (oof) on every label "
+        "for small data; the test split is read once, below)",
+        [
+            "kind",
+            "trial",
+            "model",
+            "strategy",
+            "size",
+            "state",
+            "val",
+            "oof/cv",
+            "weight",
+            "s",
+            "run",
+        ],
         rows,
         no_wrap=("run", "model"),
     )
@@ -64,3 +63,23 @@ def cmd_auto(args: argparse.Namespace) -> int:
             f"report {res.run_id}`."
         )
     return 0
+
+
+def _rows(board: list[dict]) -> list[list]:
+    """The leaderboard's rows as the table shows them."""
+    return [
+        [
+            r.get("kind"),
+            r.get("trial", ""),
+            r.get("model"),
+            r.get("strategy"),
+            r.get("image_size"),
+            r.get("state"),
+            r.get("val"),
+            r.get("oof", r.get("cv")),
+            r.get("weight", ""),
+            f"{r['seconds']:.0f}" if r.get("seconds") is not None else "",
+            r.get("run"),
+        ]
+        for r in board
+    ]

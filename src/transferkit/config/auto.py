@@ -77,6 +77,25 @@ class AutoConfig(Stored, Seeded, Batching, Runtime, Reading, Columns, TextInput)
         None, "Most fine-tuning trials (default: as many as the budget allows).", min=0
     )
     final_share: float = opt(0.1, "Share of the budget kept for the final evaluation.", min=0, lt=1)
+    folds: int = opt(
+        5,
+        "Stratified folds of the cross-validated selection on small data (the cheap "
+        "strategies and the best trials are scored out-of-fold on every label).",
+    )
+    kfold_below: int = opt(
+        50,
+        "Labelled examples per class (mean) under which the search chooses by k-fold "
+        "cross-validation on every label instead of the validation split; 0: never.",
+        min=0,
+    )
+    ensemble: bool = opt(
+        True,
+        "End with an ensemble of the best configurations (greedy ensemble selection on "
+        "out-of-fold or validation probabilities); --no-ensemble keeps one model.",
+    )
+    ensemble_size: int | None = opt(
+        None, "Most configurations in the ensemble (default 5): its inference cost."
+    )
     labels: str | None = opt(
         None, "Class descriptions for zeroshot / prototypes (name=description pairs)."
     )

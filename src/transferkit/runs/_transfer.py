@@ -34,7 +34,7 @@ from transferkit.runs._fitting import (
 )
 from transferkit.runs._recorded import RecordedRun
 from transferkit.store import RunStore
-from transferkit.store.artifacts import save_predictions
+from transferkit.store.artifacts import VAL_PREDICTIONS, save_predictions
 from transferkit.strategies import STRATEGIES, FitContext, StrategyResult
 from transferkit.strategies.base import Strategy
 from transferkit.strategies.linear import NO_VALIDATION_C
@@ -129,9 +129,9 @@ def transfer(
             _announce(run.id, strategy.name, cfg, dataset, splits)
             result = strategy.fit(ctx)
             with timing.stage("test"):
-                metrics, test_proba = _evaluate(ctx, result)
+                metrics, val_proba, test_proba = _evaluate(ctx, result)
             with timing.stage("store"):
-                extra = _write(run, ctx, result, strategy.name, test_proba)
+                extra = _write(run, ctx, result, strategy.name, (val_proba, test_proba))
             run.finish(metrics, stages.timings(), **extra)
     return _result(run, strategy.name, metrics, result, dataset)
 
@@ -160,10 +160,12 @@ def _model(cfg: FitConfig) -> tuple[Strategy, Backbone]:
     return strategy, backbone
 
 
-def _evaluate(ctx: FitContext, result: StrategyResult) -> tuple[dict[str, Any], np.ndarray]:
+def _evaluate(
+    ctx: FitContext, result: StrategyResult
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Validation and test metrics (validation from the strategy's own probabilities when it
     kept them: a model refit on the validation examples is not re-scored on them); returns
-    them with the test probabilities."""
+    them with the validation and test probabilities."""
     splits = ctx.splits
     val_proba = (
         result.val_proba if result.val_proba is not None else evaluate(ctx, result, splits.val)
@@ -173,19 +175,28 @@ def _evaluate(ctx: FitContext, result: StrategyResult) -> tuple[dict[str, Any], 
         **split_metrics(ctx, splits.val, val_proba, "val_"),
         **split_metrics(ctx, splits.test, test_proba, "test_"),
     }
-    return metrics, test_proba
+    return metrics, val_proba, test_proba
 
 
 def _write(
-    run: RecordedRun, ctx: FitContext, result: StrategyResult, strategy: str, test_proba: np.ndarray
+    run: RecordedRun,
+    ctx: FitContext,
+    result: StrategyResult,
+    strategy: str,
+    proba: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
-    """The model, config, history and test predictions, each written atomically; returns what
-    the record keeps besides the metrics (with the test set's calibration bins)."""
+    """The model, config, history and the validation and test predictions, each written
+    atomically; returns what the record keeps besides the metrics (with the test set's
+    calibration bins)."""
+    val_proba, test_proba = proba
     run.save_model(result.model, ctx.dataset.classes, strategy=strategy)
     run.write_json("config.json", ctx.config.to_dict())
     run.write_json("history.json", result.history)
     extra = {"strategy_info": result.info, "history": result.history}
-    test = ctx.splits.test
+    val, test = ctx.splits.val, ctx.splits.test
+    if len(val) and run.main:
+        y_val = ctx.dataset.labels[val]
+        save_predictions(run.dir, val, y_val, val_proba, name=VAL_PREDICTIONS)
     if len(test) and run.main:
         y_test = ctx.dataset.labels[test]
         save_predictions(run.dir, test, y_test, test_proba)
@@ -247,7 +258,7 @@ def _announce(run_id: str, strategy: str, cfg: FitConfig, dataset: Dataset, spli
     )
     if len(splits.val) == 0:
         progress.info(
-            "no validation split (one label per class): the linear head uses a fixed "
+            "no validation split: the linear head uses a fixed "
             f"C={NO_VALIDATION_C}, training runs all {cfg.train.epochs} epochs and keeps "
             "the last one"
         )

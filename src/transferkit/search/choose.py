@@ -26,16 +26,19 @@ from transferkit.search.cheap import val_interval
 
 
 def leaderboard(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Completed rows best first (by their selection score), with intervals; then the others."""
+    """Completed rows best first (by their selection score: out-of-fold when the k-fold stage
+    scored them, else cross-validated or validation), with intervals; then the others."""
 
     def complete(r: dict[str, Any]) -> bool:
         return r.get("state") == "complete" and r.get("val") is not None
 
     done = [dict(r) for r in rows if complete(r)]
     for r in done:
-        r["score"] = r.get("cv", r["val"])
+        r["score"] = r.get("oof", r.get("cv", r["val"]))
         r["val_low"], r["val_high"] = val_interval(r["val"], int(r.get("n_val") or 0))
-    done.sort(key=lambda r: (-r["score"], *_tie_break(r)))
+    # rows scored out-of-fold on every label first: their scores are not comparable with
+    # the validation scores of the rows the k-fold stage left out
+    done.sort(key=lambda r: ("oof" not in r, -r["score"], *_tie_break(r)))
     return done + [dict(r) for r in rows if not complete(r)]
 
 

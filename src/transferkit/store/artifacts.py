@@ -26,6 +26,7 @@ from typing import Any
 from transferkit.errors import UserError
 
 PREDICTIONS = "test_predictions.npz"
+VAL_PREDICTIONS = "val_predictions.npz"  # the search ensembles and replays them
 _NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 _NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
 _UMASK = os.umask(0)
@@ -140,8 +141,10 @@ def atomic_save_tensors(path: Path, tensors: dict, metadata: dict | None = None)
     atomic_write(path, lambda tmp: save_file(clean, tmp, metadata=metadata))
 
 
-def save_predictions(folder: Path, indices, labels, proba) -> None:
-    """Test-split predictions for paired comparisons (numeric arrays only: no pickle)."""
+def save_predictions(folder: Path, indices, labels, proba, name: str = PREDICTIONS) -> None:
+    """Predictions of a split (the test split's by default, for paired comparisons; the
+    search keeps validation and out-of-fold ones under other names): numeric arrays only,
+    no pickle."""
     import numpy as np
 
     buf = io.BytesIO()
@@ -151,13 +154,13 @@ def save_predictions(folder: Path, indices, labels, proba) -> None:
         labels=np.asarray(labels, np.int64),
         proba=np.asarray(proba, np.float32),
     )
-    atomic_write_bytes(Path(folder) / PREDICTIONS, buf.getvalue())
+    atomic_write_bytes(Path(folder) / name, buf.getvalue())
 
 
-def load_predictions(folder: Path) -> dict | None:
+def load_predictions(folder: Path, name: str = PREDICTIONS) -> dict | None:
     import numpy as np
 
-    p = Path(folder) / PREDICTIONS
+    p = Path(folder) / name
     if not p.is_file():
         return None
     with np.load(p, allow_pickle=False) as z:

@@ -83,7 +83,9 @@ class Strategy:
     ``search_lr``, a trained strategy's log-uniform learning-rate range per modality, with
     ``default_lr`` inside; ``model_needs``, what a candidate model must offer for it (a
     :class:`~transferkit.search.space.ModelInfo` flag: ``"adapters"``, ``"describes"``), or
-    None; :meth:`search_options`, how a trial samples its recipe, and
+    None; ``learns_from_labels``, False for a strategy whose model never reads the labelled
+    examples (zero-shot), so the search scores it on every label at once instead of by
+    k-fold; :meth:`search_options`, how a trial samples its recipe, and
     :meth:`search_overrides`, that recipe as fit's settings."""
 
     pretrained = True
@@ -95,6 +97,7 @@ class Strategy:
     search_order = 100
     search_lr: dict[str, tuple[float, float]] = {}
     model_needs: str | None = None
+    learns_from_labels = True
 
     @classmethod
     def search_options(cls, trial: Any, modality: str) -> dict[str, Any]:

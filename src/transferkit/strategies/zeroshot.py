@@ -173,6 +173,7 @@ class ZeroShot(Strategy):
     searched_for = ("text",)
     search_order = 20
     model_needs = "describes"  # a model that embeds the class descriptions
+    learns_from_labels = False  # scored on every labelled example at once by the search
 
     def fit(self, ctx: FitContext) -> StrategyResult:
         model = _as_model(ctx, _description_prototypes(self.name, ctx))

@@ -13,11 +13,49 @@ from transferkit.data.base import Dataset
 from transferkit.evaluation.metrics import calibration_bins, classification_metrics, softmax
 from transferkit.evaluation.predict import predict_logits
 from transferkit.runs._transfer import FitResult
+from transferkit.runs.auto.candidates import Candidate
 from transferkit.runs.auto.search import Search, in_store
+from transferkit.runs.auto.select import Choice, members
+from transferkit.runs.ensemble import record_ensemble
 from transferkit.runs.predict import load_run_model
 from transferkit.search.space import SearchSpace
 from transferkit.store import RunStore
 from transferkit.store.artifacts import save_predictions
+
+
+def finish(
+    search: Search, choice: Choice, candidates: list[Candidate]
+) -> tuple[dict[str, Any], FitResult | None, dict[str, Any]]:
+    """The chosen model on the test split, read here for the only time: (the chosen row, the
+    model as a FitResult, its test metrics). An ensemble of several runs (several
+    configurations, or one configuration's fold models) is recorded as one run."""
+    dataset, test = search.dataset, search.splits.test
+    group = members(candidates, choice.weights) if choice.weights else []
+    if len(group) <= 1:
+        chosen = {**choice.row, **({"run": group[0]["run"]} if group else {})}
+        chosen = trained_here(search, chosen)
+        winner, metrics = evaluate_winner(chosen, dataset, test, search.store, search.device)
+        return chosen, winner, metrics
+    res = record_ensemble(
+        search.store,
+        dataset,
+        group,
+        test=test,
+        device=search.device,
+        parent=search.run.id,
+        record={"search": search.run.id},
+    )
+    chosen = {
+        "kind": "ensemble",
+        "strategy": "ensemble",
+        "state": "complete",
+        "model": choice.row.get("model"),
+        "image_size": choice.row.get("image_size"),
+        "run": res.run_id,
+        "weights": choice.weights,
+        "members": len(group),
+    }
+    return chosen, res, res.metrics
 
 
 def trained_here(search: Search, chosen: dict[str, Any]) -> dict[str, Any]:

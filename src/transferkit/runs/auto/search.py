@@ -28,6 +28,7 @@ from transferkit.runs._fitting import member_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs._transfer import FitResult, transfer
 from transferkit.search.budget import Clock, save_every
+from transferkit.search.folds import KFOLD_SHARE
 from transferkit.search.space import image_sizes
 from transferkit.store import RunStore
 from transferkit.store.owner import Heartbeat
@@ -66,6 +67,7 @@ class Search:
     clock: Clock
     device: Any
     done: dict[str, Any] = dataclasses.field(default_factory=dict)
+    selection: dict[str, Any] = dataclasses.field(default_factory=lambda: {"mode": "val"})
 
     @property
     def pool(self) -> np.ndarray:
@@ -84,10 +86,13 @@ class Search:
         image_size: int | None = None,
         hooks=None,
         record: dict | None = None,
+        splits: Splits | None = None,
         **settings: Any,
     ):
         """One configuration as a transfer run, a child of the search record: ``settings``
-        that name a training setting go to the recipe, the others to the strategy's options."""
+        that name a training setting go to the recipe, the others to the strategy's options;
+        ``splits`` (default: the search's train and validation splits) never hold the test
+        split."""
         cfg = member_config(self.base, strategy, model=model, image_size=image_size)
         train = dataclasses.replace(
             cfg.train, **{k: v for k, v in settings.items() if hasattr(cfg.train, k)}
@@ -100,7 +105,7 @@ class Search:
         return transfer(
             config=cfg,
             dataset=self.dataset,
-            splits=self.trial_splits(),
+            splits=splits or self.trial_splits(),
             store=self.store,
             parent=self.run.id,
             hooks=hooks,
@@ -146,6 +151,12 @@ class Search:
         )  # pre-flight timed forward + backward
         test = per_batch * len(self.splits.test) / max(1, 2 * self.cfg.batch_size)
         return max(self.cfg.final_share * self.clock.budget_s, 1.5 * test + 2.0)
+
+    def kfold_reserve(self) -> float:
+        """Seconds the trials leave for the k-fold stage (none when choosing on validation)."""
+        if self.selection.get("mode") != "oof":
+            return 0.0
+        return KFOLD_SHARE * self.clock.budget_s + float(self.selection.get("cheap_s", 0.0))
 
     def sizes(self, native: int | None) -> list[int]:
         """The input sizes the search tries for a model of native size ``native``."""

@@ -61,7 +61,7 @@ def run_trials(search: Search, space: SearchSpace) -> list[dict[str, Any]]:
     name = cfg.study or f"auto-{search.run.id}"
     url = storage_url(cfg.storage, search.store.root)
     study = _open(cfg, url, name)
-    deadline = time.monotonic() + search.clock.left() - search.reserve()
+    deadline = time.monotonic() + search.clock.left() - search.reserve() - search.kfold_reserve()
     study.set_user_attr("transferkit", _study_attrs(search, space, deadline))
     search.save(study={"name": name, "storage": url})
     if not study.trials:

@@ -16,94 +16,32 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from transferkit import distributed, progress
-from transferkit.config import AutoConfig, FitConfig, check_ranges
+from transferkit.config import AutoConfig, FitConfig
 from transferkit.data.base import Dataset
 from transferkit.data.splits import Splits
 from transferkit.errors import UserError
 from transferkit.runs._fitting import check_labelled, load_fit_data, make_config
 from transferkit.runs._recorded import RecordedRun
 from transferkit.runs._transfer import FitResult
+from transferkit.runs.auto.candidates import Candidate, annotate, library, write_library
 from transferkit.runs.auto.cheap import cheap_stage
-from transferkit.runs.auto.final import evaluate_winner, trained_here
+from transferkit.runs.auto.final import finish
+from transferkit.runs.auto.folds import decide_selection
 from transferkit.runs.auto.rank import check_budget, rank
 from transferkit.runs.auto.search import AutoResult, Search, search_splits
+from transferkit.runs.auto.select import Choice, select
+from transferkit.runs.auto.settings import base_settings, make_auto_config
 from transferkit.runs.auto.trials import finished_trials, run_trials, trial_space
 from transferkit.runs.auto.worker import work
 from transferkit.search.budget import Clock, calls_before, parse_budget
 from transferkit.search.choose import choose, leaderboard
+from transferkit.search.folds import check_folds, use_kfold
 from transferkit.search.ranking import Ranked, candidate_names
 from transferkit.search.space import default_strategies
 from transferkit.store import RunStore
-from transferkit.strategies import STRATEGIES
-
-MIN_BUDGET_S = 10.0
-
-
-def make_auto_config(data: str | None, config: AutoConfig | None, **overrides: Any) -> AutoConfig:
-    """AutoConfig from keyword overrides (strategies' own options, e.g. ``lora_rank``, flat)."""
-    cfg = config or AutoConfig()
-    names = {f.name for f in dataclasses.fields(AutoConfig)} - {"options"}
-    unknown = set(overrides) - names - {d for d, _, _ in STRATEGIES.option_fields()}
-    if unknown:
-        raise UserError(
-            f"Unknown option(s) {', '.join(sorted(unknown))} for auto. Options: "
-            f"{', '.join(sorted(names))}."
-        )
-    options = {**cfg.options, **{k: v for k, v in overrides.items() if k not in names}}
-    cfg = dataclasses.replace(
-        cfg,
-        **{k: v for k, v in overrides.items() if k in names},
-        options=options,
-        **({"data": data} if data else {}),
-    )
-    check_ranges(cfg)
-    if parse_budget(cfg.budget) < MIN_BUDGET_S:
-        raise UserError(
-            f"--budget {cfg.budget} is too small: the search needs at least "
-            f"{MIN_BUDGET_S:.0f} s to check and rank its candidates and fit one "
-            "linear probe (on large data, minutes)."
-        )
-    _check_searched(cfg.strategies)
-    return cfg
-
-
-def _check_searched(strategies: list[str]) -> None:
-    """Every ``--strategies`` entry is a strategy the search runs (cheap or trained)."""
-    searched = [n for n in STRATEGIES.list() if STRATEGIES.get(n).search_role]
-    for s in strategies:
-        if STRATEGIES.get(s).search_role is None:
-            raise UserError(
-                f"--strategies {s}: the search does not run {s!r} (it is not a strategy a "
-                f"trial or the cheap stage trains). Choose among: {', '.join(searched)}."
-            )
-
-
-def _base(cfg: AutoConfig) -> FitConfig:
-    """The transfer settings every run of the search starts from."""
-    keep = {
-        "data",
-        "labels_per_class",
-        "val_fraction",
-        "test_fraction",
-        "max_test",
-        "strict",
-        "text_column",
-        "label_column",
-        "max_length",
-        "seed",
-        "batch_size",
-        "device",
-        "amp",
-        "num_workers",
-    }
-    options = {**cfg.options, **({"labels": cfg.labels} if cfg.labels else {})}
-    return make_config(
-        **{k: v for k, v in dataclasses.asdict(cfg).items() if k in keep},
-        **options,
-        strategy="linear",
-        strategies=STRATEGIES.list(),
-    )
 
 
 def _resumed(store: RunStore, resume: str) -> tuple[AutoConfig, dict[str, Any], str]:
@@ -136,7 +74,7 @@ def auto(
         return work(cfg, store)
     clock = Clock(parse_budget(cfg.budget), calls_before(done))
     device = distributed.setup(cfg.device)
-    base = _base(cfg)
+    base = base_settings(cfg)
     dataset, splits = _data(cfg, base, fingerprint, resume)
     names = candidate_names(cfg.models, dataset.modality)
     strategies = cfg.strategies or list(default_strategies(dataset.modality))
@@ -158,20 +96,20 @@ def auto(
         if clock.before:
             progress.info(f"auto: resuming search {run.id}; {clock.summary()}")
         with search.keeping_account():
-            ranked, board, chosen, why = _stages(search, names, strategies)
+            ranked, board, choice, candidates = _stages(search, names, strategies)
             with clock.stage("test"):
-                chosen = trained_here(search, chosen)
-                winner, metrics = evaluate_winner(chosen, dataset, splits.test, store, device)
+                chosen, winner, metrics = finish(search, choice, candidates)
         run.finish(
             metrics,
             clock.timings(),
             leaderboard=board,
             chosen=chosen,
-            why=why,
+            why=choice.why,
             winner_run=chosen.get("run"),
+            selection=search.selection,
             **search.account(),
         )
-    return AutoResult(run.id, chosen, why, metrics, winner, board, ranked.rows, run.dir)
+    return AutoResult(run.id, chosen, choice.why, metrics, winner, board, ranked.rows, run.dir)
 
 
 def _data(
@@ -186,14 +124,18 @@ def _data(
             f"The data {cfg.data} changed since search {resume} started (its "
             "fingerprint differs), so its trials do not apply; start a new search."
         )
-    return dataset, search_splits(dataset, cfg)
+    splits = search_splits(dataset, cfg)
+    pool = np.concatenate([splits.train, splits.val])
+    if use_kfold(dataset.labels[pool], dataset.num_classes, cfg.kfold_below):
+        check_folds(dataset.labels[pool], cfg.folds)
+    return dataset, splits
 
 
 def _stages(
     search: Search, names: list[str], strategies: list[str]
-) -> tuple[Ranked, list[dict[str, Any]], dict[str, Any], str]:
-    """The search's stages up to the choice, by validation only: (the ranking, the
-    leaderboard, the chosen row, why it was chosen)."""
+) -> tuple[Ranked, list[dict[str, Any]], Choice, list[Candidate]]:
+    """The search's stages up to the choice, on held-out predictions only: (the ranking, the
+    leaderboard, the choice, the library it was made from)."""
     if search.out_of_time():
         return _what_finished(search, names)
     fresh = "ranking" not in search.done  # a resumed search's ranking passed the check
@@ -201,18 +143,23 @@ def _stages(
     if fresh:
         check_budget(search, ranked)
     cheap_rows = cheap_stage(search, ranked, strategies)
+    decide_selection(search, cheap_rows)
     trials = run_trials(search, trial_space(search, ranked, strategies))
     board = leaderboard(cheap_rows + trials)
-    chosen, why = choose(board)
-    progress.info(f"auto: chose {why}")
-    return ranked, board, chosen, why
+    candidates = library(search, board)
+    choice = select(search, board, candidates)
+    annotate(search, candidates, choice.weights)
+    write_library(search, candidates)
+    progress.info(f"auto: chose {choice.why}")
+    return ranked, leaderboard(board), choice, candidates
 
 
 def _what_finished(
     search: Search, names: list[str]
-) -> tuple[Ranked, list[dict[str, Any]], dict[str, Any], str]:
+) -> tuple[Ranked, list[dict[str, Any]], Choice, list[Candidate]]:
     """The choice among what the earlier calls of a resumed search finished, when they left
-    no time for more (the budget is the total of all calls): nothing new runs."""
+    no time for more (the budget is the total of all calls): nothing new runs, and the
+    validation rule chooses one configuration."""
     clock = search.clock
     progress.info(
         f"auto: no time left to search ({clock.summary()}); choosing among what the "
@@ -231,7 +178,7 @@ def _what_finished(
     chosen, why = choose(board)
     why += "; the earlier calls spent the budget, so the resumed search ran nothing more"
     progress.info(f"auto: chose {why}")
-    return ranked, board, chosen, why
+    return ranked, board, Choice(None, chosen, why), []
 
 
 def auto_fit(
