@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from transferkit import progress, timing
+from transferkit import distributed, progress, timing
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
 from transferkit.evaluation.metrics import calibration_bins, classification_metrics
@@ -112,6 +112,7 @@ def record_ensemble(
         folder = run.dir / "model"
         if run.main:
             save_ensemble(folder, kept, list(dataset.classes))
+        distributed.barrier()  # under torchrun the other ranks read the folder rank 0 wrote
         model, classes = load_model(folder)
         _check_classes(model, dataset)
         metrics: dict[str, Any] = {}
