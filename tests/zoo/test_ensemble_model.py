@@ -94,3 +94,27 @@ def test_saved_ensemble_loads_its_members_and_refuses_a_missing_one(tmp_path):
     save_ensemble(runs / "e" / "model", members, ["x", "y", "z"])
     with pytest.raises(UserError, match="outside the run store"):
         load_model(folder)
+
+
+def test_members_on_one_frozen_backbone_compute_its_features_once():
+    import numpy as np
+
+    from transferkit.data import load_dataset
+    from transferkit.evaluation.predict import member_probabilities, predict_logits
+
+    a, other = _image_member(24, 0), _image_member(24, 1)
+    with torch.no_grad():  # another backbone: fine-tuned weights
+        next(other.backbone.parameters()).add_(0.1)
+    b = _image_member(24, 0)  # the same backbone weights as a (a probe's fold models)
+    torch.nn.init.normal_(b.head.weight)  # its own head
+    ens = EnsembleModel([a, other, b], [0.5, 0.2, 0.3], ["0", "1", "2"]).eval()
+    assert ens.shared_backbones() == [[0, 2], [1]]
+    data = load_dataset("builtin:digits")
+    idx = np.arange(12)
+    cpu = torch.device("cpu")
+    probas, seconds = member_probabilities(ens, data, idx, device=cpu, shard=False)
+    for member, (p, alone) in zip([a, other, b], probas):
+        own = torch.softmax(torch.from_numpy(predict_logits(member, data, idx, device=cpu)), 1)
+        np.testing.assert_allclose(p, own.numpy(), atol=1e-5)
+        assert 0 < alone <= seconds
+    assert not np.allclose(probas[0][0], probas[2][0], atol=1e-3)  # the heads differ

@@ -44,7 +44,7 @@ def predict_logits(
             description=description,
             shard=shard,
         )
-        return net.blend([p for p, _ in probas])
+        return net.blend([p for p, _ in probas[0]])
     indices = np.asarray(indices, dtype=np.int64)
     device = device or distributed.device_for("auto")
     part = indices[distributed.shard(len(indices))] if shard else indices
@@ -77,22 +77,52 @@ def member_probabilities(
     num_workers: int = 0,
     description: str = "predict",
     shard: bool = True,
-) -> list[tuple[np.ndarray, float]]:
+) -> tuple[list[tuple[np.ndarray, float]], float]:
     """Each member's class probabilities for ``indices`` (read with its own data config: its
-    input size, normalisation or tokenizer) and the wall-clock seconds it took, in member
-    order; the ensemble's prediction time is their sum."""
-    out = []
-    for i, member in enumerate(ensemble.members):
+    input size, normalisation or tokenizer) with the seconds it takes alone, in member order;
+    and the seconds the whole ensemble took. Members that share a backbone
+    (:meth:`~transferkit.zoo.ensemble.EnsembleModel.shared_backbones`: a linear probe's fold
+    models) compute its features once and apply their own heads."""
+    indices = np.asarray(indices, dtype=np.int64)
+    device = device or distributed.device_for("auto")
+    part = indices[distributed.shard(len(indices))] if shard else indices
+    out: list[tuple[np.ndarray, float] | None] = [None] * len(ensemble.members)
+    total = 0.0
+    groups = ensemble.shared_backbones()
+    for n, group in enumerate(groups):
+        first = ensemble.members[group[0]]
         start = time.perf_counter()
-        logits = predict_logits(
-            member,
+        feats = forward_batches(
+            first.backbone.forward_features,
+            first,
+            first.data_config,
             dataset,
-            indices,
+            part,
             device=device,
             batch_size=batch_size,
             num_workers=num_workers,
-            description=f"{description} ({i + 1}/{len(ensemble.members)})",
-            shard=shard,
+            description=f"{description} ({n + 1}/{len(groups)})",
         )
-        out.append((softmax(logits), time.perf_counter() - start))
-    return out
+        shared = time.perf_counter() - start
+        total += shared
+        for i in group:
+            start = time.perf_counter()
+            logits = _head(ensemble.members[i], feats, len(part))
+            if shard and distributed.is_initialized():
+                logits = np.concatenate(distributed.all_gather_object(logits))
+            own = time.perf_counter() - start
+            total += own
+            out[i] = (softmax(logits), shared + own)
+    return [x for x in out if x is not None], total
+
+
+@torch.no_grad()
+def _head(member: nn.Module, feats: np.ndarray, n: int) -> np.ndarray:
+    """A member's logits from its backbone's features (float32 rows, one per example)."""
+    k = member.head.out_features
+    if n == 0:
+        return np.zeros((0, k), dtype=np.float32)
+    head = member.head
+    weight = head.weight
+    x = torch.from_numpy(np.asarray(feats, np.float32)).to(weight.device, weight.dtype)
+    return head(x).float().cpu().numpy()

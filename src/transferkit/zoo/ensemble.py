@@ -74,6 +74,22 @@ class EnsembleModel(nn.Module):
     def data_config(self) -> DataConfig:
         return self.members[self.heaviest].data_config
 
+    def shared_backbones(self) -> list[list[int]]:
+        """The members grouped by the backbone they run: members whose backbones are the same
+        model with the same weights and the same preprocessing (the fold models of a linear
+        probe, several heads on one frozen source model) compute their features once. Groups
+        in member order; a member alone is a group of one."""
+        if getattr(self, "_groups", None) is None:
+            groups: list[list[int]] = []
+            for i, m in enumerate(self.members):
+                same = next((g for g in groups if _same_backbone(self.members[g[0]], m)), None)
+                if same is None:
+                    groups.append([i])
+                else:
+                    same.append(i)
+            self._groups = groups
+        return self._groups
+
     def blend(self, probas: list[np.ndarray]) -> np.ndarray:
         """log(sum_i w_i p_i) of the members' probabilities, as float32 logits whose softmax is
         the weighted average (clipped at float32's smallest normal number: no -inf)."""
@@ -112,6 +128,19 @@ class EnsembleModel(nn.Module):
             xi = _truncated(xi, member.data_config.max_length) if isinstance(x, dict) else xi
             parts.append(torch.log_softmax(member(xi).float(), dim=1) + math.log(w))
         return torch.logsumexp(torch.stack(parts), dim=0)
+
+
+def _same_backbone(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two members' backbones compute the same features from the same inputs."""
+    ba, bb = getattr(a, "backbone", None), getattr(b, "backbone", None)
+    if ba is None or bb is None or type(ba) is not type(bb):
+        return False
+    if a.data_config.to_dict() != b.data_config.to_dict():
+        return False
+    sa, sb = ba.state_dict(), bb.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa
+    )
 
 
 def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
