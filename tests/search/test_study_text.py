@@ -81,11 +81,6 @@ def test_the_contrastive_trial_trains_short_texts_before_the_first_rung_only(two
         assert dict(seen[1]) == {0: {4}, 1: {9}}  # its 64-token pairs hold the 9 tokens
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finetune / lora do not read TrialHooks.max_length yet (strategies/finetune.py: "
-    "FineTuneTask.on_epoch_start must set its text collate's max_length; see issue 31)",
-)
 def test_the_finetune_trial_trains_short_texts_before_the_first_rung_only(two_trials):
     _, seen = two_trials
     assert dict(seen[0]) == {0: {4}, 1: {9}}

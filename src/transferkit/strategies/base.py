@@ -150,3 +150,13 @@ class Strategy:
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", package="transferkit.strategies")
+
+
+def epoch_length(ctx: FitContext, epoch: int, own: int | None = None) -> int | None:
+    """The most tokens per text in ``epoch``'s training batches: the shortest of the model's
+    limit, the strategy's own (``own``) and the caller's for that epoch (a hook's
+    ``max_length(epoch)``: the automatic search trains its low rungs on shorter texts, so
+    trials it prunes there cost less). None: no limit is set (the tokenizer's own applies)."""
+    hook = getattr(ctx.hooks, "max_length", None)
+    limits = [ctx.backbone.data_config.max_length, own, hook(epoch) if hook else None]
+    return min((int(n) for n in limits if n), default=None)

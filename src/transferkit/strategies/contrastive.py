@@ -19,7 +19,7 @@ cut to fewer tokens (the head still reads the model's full length): at 64 tokens
 pairs costs about what a fine-tuning epoch at 256 does, so the automatic search runs it as an
 early trial on text (:attr:`Contrastive.search_pair_length`) whose epochs weigh about as much as
 the other trials' at the same rung of successive halving. A search's low rungs may cut the
-texts further for an epoch (:func:`epoch_length`).
+texts further for an epoch (:func:`~transferkit.strategies.base.epoch_length`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ from transferkit import distributed
 from transferkit.config import opt
 from transferkit.data.batches import TextCollate, examples, to_device
 from transferkit.features.extract import forward_batches
-from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.strategies.base import (
+    STRATEGIES,
+    FitContext,
+    Strategy,
+    StrategyResult,
+    epoch_length,
+)
 from transferkit.strategies.linear import Linear
 from transferkit.training.sampling import GlobalBatchSampler
 from transferkit.training.schedule import adamw_warmup_cosine
@@ -53,16 +59,6 @@ class ContrastiveOptions:
         "the head reads the model's full length); default: the model's own limit.",
         min=2,
     )
-
-
-def epoch_length(ctx: FitContext, epoch: int, own: int | None = None) -> int | None:
-    """The most tokens per text in ``epoch``'s training batches: the shortest of the model's
-    limit, the strategy's own (``own``) and the caller's for that epoch (a hook's
-    ``max_length(epoch)``: the automatic search trains its low rungs on shorter texts, so
-    trials it prunes there cost less). None: no limit is set (the tokenizer's own applies)."""
-    hook = getattr(ctx.hooks, "max_length", None)
-    limits = [ctx.backbone.data_config.max_length, own, hook(epoch) if hook else None]
-    return min((int(n) for n in limits if n), default=None)
 
 
 def draw_pairs(labels: np.ndarray, seed: int, epoch: int) -> np.ndarray:

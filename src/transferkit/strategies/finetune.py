@@ -18,9 +18,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from transferkit import distributed
-from transferkit.data.batches import batch_len, examples, to_device
+from transferkit.data.batches import TextCollate, batch_len, examples, to_device
 from transferkit.evaluation.predict import predict_logits
-from transferkit.strategies.base import STRATEGIES, FitContext, Strategy, StrategyResult
+from transferkit.strategies.base import (
+    STRATEGIES,
+    FitContext,
+    Strategy,
+    StrategyResult,
+    epoch_length,
+)
 from transferkit.strategies.linear import probe_start
 from transferkit.timing import stage
 from transferkit.training.sampling import GlobalBatchSampler, SeededExamples
@@ -151,6 +157,8 @@ class FineTuneTask:
                 p.requires_grad_(on)
         self.sampler.set_epoch(epoch)
         self.examples.epoch = epoch
+        if isinstance(self.collate, TextCollate):  # the search's low rungs: shorter texts
+            self.collate.max_length = epoch_length(self.ctx, epoch) or 0
 
     def train_mode(self, model: nn.Module) -> None:
         model.train()

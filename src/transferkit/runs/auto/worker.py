@@ -41,6 +41,8 @@ def work(cfg: AutoConfig, store: RunStore) -> AutoResult:
         attrs["strategies"],
         attrs["image_sizes"],
         attrs["max_epochs"],
+        short_length=attrs.get("short_length"),
+        short_epochs=attrs.get("short_epochs", 0),
     )
     deadline = time.monotonic() + attrs["deadline_unix"] - time.time()
     with RecordedRun(
