@@ -55,7 +55,7 @@ def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
     extra = r.extra
     board = extra.get("leaderboard") or []
     blocks: list = status_blocks(r)
-    choice, verdicts = _choice(extra.get("why"), r.metrics)
+    choice, verdicts = _choice(extra.get("why"), r.metrics, extra.get("selection") or {})
     blocks += choice
     blocks.append(_leaderboard_table(board))
     trials = [x for x in board if x.get("kind") == "trial"]
@@ -86,8 +86,10 @@ def auto_section(r: RunRecord) -> tuple[Section, list[str]]:
     return Section(f"Automatic search {r.id}", blocks, anchor=r.id), verdicts
 
 
-def _choice(why: str | None, metrics: dict[str, Any]) -> tuple[list, list[str]]:
-    """The paragraph saying what was chosen and why, and the summary's verdict."""
+def _choice(
+    why: str | None, metrics: dict[str, Any], selection: dict[str, Any]
+) -> tuple[list, list[str]]:
+    """The paragraphs saying how and what was chosen and why, and the summary's verdict."""
     if not why:
         return [], []
     test = (
@@ -95,10 +97,15 @@ def _choice(why: str | None, metrics: dict[str, Any]) -> tuple[list, list[str]]:
         if "test_accuracy" in metrics
         else ""
     )
-    paragraph = Paragraph(
-        f"Chosen by validation only: {why}. The test split was read once, for this configuration."
-    )
-    return [paragraph], [f"The search chose {why}{test}."]
+    how = selection.get("reason") or "chosen on the validation split"
+    blocks = [
+        Paragraph(f"How: {how}."),
+        Paragraph(
+            f"Chosen on held-out predictions only: {why}. The test split was read once, for "
+            "this model."
+        ),
+    ]
+    return blocks, [f"The search chose {why}{test}."]
 
 
 def _leaderboard_table(board: list[dict]) -> Table:
@@ -113,20 +120,21 @@ def _leaderboard_table(board: list[dict]) -> Table:
             x.get("state"),
             _pct(x.get("val")),
             f"{_pct(x.get('val_low'))}-{_pct(x.get('val_high'))}" if "val_low" in x else "",
-            _pct(x.get("cv")) if "cv" in x else "",
+            _pct(x.get("oof", x.get("cv"))) if "oof" in x or "cv" in x else "",
+            x.get("weight", ""),
             x.get("epochs", ""),
             f"{x['seconds']:.0f}" if x.get("seconds") is not None else "",
         ]
         for x in board[:30]
     ]
     columns = ["kind", "trial", "model", "strategy", "size", "state", "val %"]
-    columns += ["95% interval", "cv %", "epochs", "s"]
+    columns += ["95% interval", "oof/cv %", "ensemble weight", "epochs", "s"]
     return Table(
         columns,
         rows,
-        caption="Leaderboard, best first by the selection score (the "
-        "cross-validated one for cheap strategies on a tiny "
-        "validation split)",
+        caption="Leaderboard, best first by the selection score: out-of-fold on every label "
+        "for the configurations the k-fold stage scored (small data), else cross-validated "
+        "(the linear probe on a tiny validation split) or validation",
     )
 
 
