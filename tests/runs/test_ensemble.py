@@ -217,3 +217,19 @@ def test_members_must_have_weights_summing_to_one(made):
         record_ensemble(
             made["store"], made["dataset"], members, test=made["test"], device=torch.device("cpu")
         )
+
+
+def test_an_ensemble_is_refused_as_a_source_model_naming_its_members(made):
+    r = run_cli(
+        "fit",
+        "--data",
+        str(made["data"]),
+        "--model",
+        f"run:{made['ens'].run_id}",
+        "--strategy",
+        "linear",
+        env_extra={"TRANSFERKIT_HOME": str(made["store"].root)},
+    )
+    assert r.returncode == 2, r.stderr
+    assert "holds an ensemble" in r.stderr and made["a"].run_id in r.stderr
+    assert "Traceback" not in r.stderr

@@ -57,6 +57,7 @@ def load_saved(
         backbone = build_from_spec(spec, DataConfig.from_dict(saved_data_config(meta, folder)))
         head, classes = None, None
     else:
+        read_meta(folder)  # an ensemble has no backbone of its own: refused, naming its members
         model, classes = load_model(folder)
         backbone, head = model.backbone, model.head
         if head.out_features == 0:  # an encoder pretrained without labels has no source head

@@ -47,6 +47,12 @@ def kfold_stage(search: Search, board: list[dict[str, Any]]) -> dict[str, dict[s
     y = search.dataset.labels[pool]
     held = stratified_folds(y, search.cfg.folds, search.cfg.seed)
     saved: dict[str, list] = dict(search.done.get("folds", {}))
+    found = _fold_runs_in_store(search) if search.clock.before else {}
+    for (key, i), run in found.items():
+        # a fold that finished just before a kill, before the record noted it
+        runs = saved.setdefault(key, [None] * len(held))
+        if i < len(runs) and runs[i] is None:
+            runs[i] = run
     out: dict[str, dict[str, Any]] = {}
     with search.clock.stage("folds"):
         for row in kfold_rows(board):
@@ -89,7 +95,7 @@ def _cross_validate(
     runs: list[str | None] = list(saved.get(key) or [None] * len(held))
     settings = fold_settings(search, row)
     for i, fold in enumerate(held):
-        got = _finished_fold(search, runs[i])
+        got = _finished_fold(search, runs[i], pool[fold])
         if got is None:
             if search.clock.left() <= search.reserve():
                 return None
@@ -140,12 +146,27 @@ def _run_fold(
     return r.run_id, proba
 
 
-def _finished_fold(search: Search, run: str | None) -> np.ndarray | None:
-    """The held-out predictions of a fold an earlier call finished, or None."""
+def _finished_fold(search: Search, run: str | None, held: np.ndarray) -> np.ndarray | None:
+    """The held-out predictions of a fold an earlier call finished (predicted again from its
+    model when the kill came before they were saved), or None."""
     if not in_store(search.store, run) or search.store.get(run).status != "done":
         return None
-    saved = load_predictions(search.store.artifact_dir(run), name=OOF)
-    return None if saved is None else saved["proba"]
+    folder = search.store.artifact_dir(run)
+    saved = load_predictions(folder, name=OOF)
+    if saved is not None and np.array_equal(saved["indices"], held):
+        return saved["proba"]
+    proba = _predict(search, run, held)
+    save_predictions(folder, held, search.dataset.labels[held], proba, name=OOF)
+    return proba
+
+
+def _fold_runs_in_store(search: Search) -> dict[tuple[str, int], str]:
+    """The finished fold runs of this search in the store, by (candidate, fold)."""
+    found = {}
+    for r in search.store.list(kind="fit", status="done", limit=None):
+        if r.parent == search.run.id and "fold" in r.extra:
+            found[(r.extra.get("candidate"), int(r.extra["fold"]))] = r.id
+    return found
 
 
 def _local_run(search: Search, row: dict[str, Any]) -> str:
