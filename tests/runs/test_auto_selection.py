@@ -33,16 +33,16 @@ def test_small_data_is_chosen_out_of_fold_by_fold_models_that_never_saw_the_exam
     res = transferkit.auto(
         "builtin:digits",
         models="tiny-cnn",
-        budget="40s",
+        budget="60s",
         labels_per_class=20,
         image_sizes=[16, 24],
         max_epochs=3,
         seed=0,
     )
-    assert time.perf_counter() - t0 <= 1.1 * 40
+    assert time.perf_counter() - t0 <= 1.1 * 60
     store = RunStore()
     search = store.get(res.run_id)
-    assert search.extra["selection"]["mode"] == "oof"
+    assert search.extra["selection"]["mode"] == "oof", search.extra["selection"]
     rows, arrays = _library(res.artifact_dir)
     pool, y = arrays["pool"], arrays["y"]
     test = load_predictions(store.artifact_dir(res.chosen["run"]))["indices"]

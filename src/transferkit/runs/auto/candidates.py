@@ -39,6 +39,7 @@ class Candidate:
     runs: list[str]
     proba: np.ndarray
     source: str  # "oof" (every labelled example) or "val" (the validation split)
+    seconds_per_item: float | None = None  # one run's prediction, as measured on its fold
 
 
 def library(search: Search, board: list[dict[str, Any]]) -> list[Candidate]:
@@ -46,7 +47,7 @@ def library(search: Search, board: list[dict[str, Any]]) -> list[Candidate]:
     if search.selection["mode"] == "oof":
         rows = {row_key(r): r for r in board if r.get("state") == "complete"}
         return [
-            Candidate(key, rows[key], got["runs"], got["proba"], "oof")
+            Candidate(key, rows[key], got["runs"], got["proba"], "oof", got["seconds_per_item"])
             for key, got in kfold_stage(search, board).items()
         ]
     return _val_library(search, board)

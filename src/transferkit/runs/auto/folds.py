@@ -12,6 +12,7 @@ finished folds.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -90,20 +91,30 @@ def _cross_validate(
     if not STRATEGIES.get(row["strategy"]).learns_from_labels:
         # its model never reads the labels: one run scores every labelled example at once
         run = _local_run(search, row)
+        start = time.perf_counter()
         proba[:] = _predict(search, run, pool)
-        return {"runs": [run], "proba": proba}
+        per_item = (time.perf_counter() - start) / len(pool)
+        return {"runs": [run], "proba": proba, "seconds_per_item": per_item}
     runs: list[str | None] = list(saved.get(key) or [None] * len(held))
     settings = fold_settings(search, row)
+    timed = []
     for i, fold in enumerate(held):
         got = _finished_fold(search, runs[i], pool[fold])
         if got is None:
             if search.clock.left() <= search.reserve():
                 return None
-            runs[i], got = _run_fold(search, settings, key, i, fold)
+            runs[i], got, seconds = _run_fold(search, settings, key, i, fold)
+            timed.append((seconds, len(fold)))
             saved[key] = runs
             search.save(folds=saved)
         proba[fold] = got
-    return {"runs": runs, "proba": proba}
+    return {"runs": runs, "proba": proba, "seconds_per_item": _per_item(timed)}
+
+
+def _per_item(timed: list[tuple[float, int]]) -> float | None:
+    """Seconds per example of a fold model's prediction (the fastest fold measured here), or
+    None when every fold was finished before."""
+    return min((s / n for s, n in timed if n), default=None)
 
 
 def fold_settings(search: Search, row: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +140,10 @@ def best_epoch(search: Search, row: dict[str, Any]) -> int:
 
 def _run_fold(
     search: Search, settings: dict[str, Any], key: str, i: int, fold: np.ndarray
-) -> tuple[str, np.ndarray]:
+) -> tuple[str, np.ndarray, float]:
     """Train fold ``i`` on the rest of the pool (no validation split: nothing is selected on
-    the held-out fold) and predict the fold; the prediction is saved in the fold run."""
+    the held-out fold) and predict the fold; the prediction is saved in the fold run. Returns
+    the run, the prediction and the seconds the prediction took."""
     pool, y = search.pool, search.dataset.labels
     train = np.delete(pool, fold)
     empty = np.empty(0, np.int64)
@@ -141,9 +153,11 @@ def _run_fold(
         splits=Splits(train, empty, empty),
         record={"candidate": key, "fold": i, "folds": search.cfg.folds},
     )
+    start = time.perf_counter()
     proba = _predict_model(search, r.model, pool[fold])
+    seconds = time.perf_counter() - start
     save_predictions(r.artifact_dir, pool[fold], y[pool[fold]], proba, name=OOF)
-    return r.run_id, proba
+    return r.run_id, proba, seconds
 
 
 def _finished_fold(search: Search, run: str | None, held: np.ndarray) -> np.ndarray | None:

@@ -22,6 +22,7 @@ from transferkit.runs.auto.candidates import Candidate, judged_rows
 from transferkit.runs.auto.search import Search
 from transferkit.search.choose import choose
 from transferkit.search.ensemble import objective, select_ensemble
+from transferkit.strategies import STRATEGIES
 
 DEFAULT_SIZE = 5
 
@@ -88,20 +89,31 @@ def _affordable(
 ) -> dict[str, float]:
     """The heaviest configurations whose runs can all predict the test split in the time
     left (the first always), renormalised."""
-    runs = {c.key: c for c in candidates}
-    per_batch = search.done.get("ranking", {}).get("seconds_per_batch", {})
+    by_key = {c.key: c for c in candidates}
     left = search.clock.left()
     kept: dict[str, float] = {}
     spent = 0.0
     for key, w in sorted(weights.items(), key=lambda kv: -kv[1]):
-        c = runs[key]
-        per_run = per_batch.get(c.row.get("model"), 0.0) / 2 * len(search.splits.test)
-        cost = len(c.runs) * per_run / max(1, 2 * search.cfg.batch_size)
+        cost = test_seconds(search, by_key[key])
         if kept and spent + cost > left:
             continue
         kept[key], spent = w, spent + cost
     total = sum(kept.values())
     return {k: w / total for k, w in kept.items()}
+
+
+def test_seconds(search: Search, c: Candidate) -> float:
+    """Estimated seconds for a configuration's runs to predict the test split: as measured
+    on its held-out folds, else from the ranking stage's timed batch; fold models of a
+    strategy that leaves the backbone as it is share one backbone pass."""
+    n = len(search.splits.test)
+    if c.seconds_per_item is not None:
+        per_run = c.seconds_per_item * n
+    else:
+        per_batch = search.done.get("ranking", {}).get("seconds_per_batch", {})
+        per_run = per_batch.get(c.row.get("model"), 0.0) / 2 * n / max(1, search.cfg.batch_size)
+    shared = not STRATEGIES.get(c.row["strategy"]).trains_backbone
+    return per_run * (1 if shared else len(c.runs))
 
 
 def members(candidates: list[Candidate], weights: dict[str, float]) -> list[dict[str, Any]]:
