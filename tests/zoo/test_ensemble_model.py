@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from textkit import vocab
@@ -97,7 +98,6 @@ def test_saved_ensemble_loads_its_members_and_refuses_a_missing_one(tmp_path):
 
 
 def test_members_on_one_frozen_backbone_compute_its_features_once():
-    import numpy as np
 
     from transferkit.data import load_dataset
     from transferkit.evaluation.predict import member_probabilities, predict_logits
@@ -118,3 +118,28 @@ def test_members_on_one_frozen_backbone_compute_its_features_once():
         np.testing.assert_allclose(p, own.numpy(), atol=1e-5)
         assert 0 < alone <= seconds
     assert not np.allclose(probas[0][0], probas[2][0], atol=1e-3)  # the heads differ
+
+
+def test_integrated_gradients_attribute_a_text_ensemble_through_every_member(tiny_bert):
+    from transferkit.data.batches import TextCollate
+    from transferkit.explanation.attributions import token_attributions
+    from transferkit.explanation.methods import Settings
+
+    def member(seed: int) -> TransferModel:
+        torch.manual_seed(seed)
+        model = TransferModel(create_backbone(f"hf:{tiny_bert}"), 2).eval()
+        torch.nn.init.normal_(model.head.weight, std=2.0)  # heads that disagree
+        return model
+
+    a, b = member(0), member(1)
+    ens = EnsembleModel([a, b], [0.6, 0.4], ["p", "q"]).eval()
+    enc = TextCollate(a.data_config.tokenizer, 16).encode(["cat photo here", "dog text"])
+    targets = torch.tensor([0, 1])
+    got = token_attributions(ens, enc, targets, Settings(ig_steps=64, pad_id=0))
+    lengths = enc["attention_mask"].sum(1).tolist()
+    assert [len(s) for s in got.maps] == lengths  # one score per token, padding dropped
+    # completeness: the scores add up to the change of the averaged prediction's score
+    for s, gap in zip(got.maps, got.gap):
+        assert abs(float(np.sum(s)) - float(gap)) < 0.05 * max(1.0, abs(float(gap)))
+    alone = token_attributions(a, enc, targets, Settings(ig_steps=64, pad_id=0))
+    assert not np.allclose(got.maps[0], alone.maps[0], atol=1e-3)  # b counts too

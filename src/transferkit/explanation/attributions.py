@@ -8,6 +8,7 @@ to [0, 1]; text gets one signed score per token.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -83,29 +84,30 @@ def output_gap(
 def token_attributions(
     model: nn.Module, enc: dict[str, torch.Tensor], targets: torch.Tensor, settings: Settings
 ) -> Attribution:
-    """Integrated gradients of a text model through its embedding layer: one score per token
-    (the attribution summed over the embedding dimensions), padding dropped."""
-    from captum.attr import LayerIntegratedGradients
-
+    """Integrated gradients of a text model through its embedding layer (an ensemble's:
+    through each member's, summed): one score per token (the attribution summed over the
+    embedding dimensions), padding dropped."""
     ids = enc["input_ids"]
     keys = [k for k in enc if k != "input_ids"]
 
     def forward(input_ids: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         return model({"input_ids": input_ids, **dict(zip(keys, rest))})
 
-    layer = hookable(model.backbone.blocks()[0])
+    # an ensemble (members sharing a tokenizer) is attributed through every member's
+    # embedding layer at once; a token's score is the sum over the members
+    members = getattr(model, "members", None)
+    layer = (
+        [hookable(m.backbone.blocks()[0]) for m in members]
+        if members is not None
+        else hookable(model.backbone.blocks()[0])
+    )
     keep = torch.tensor(list(settings.keep_ids) or [-1], device=ids.device)
     baseline = torch.where(torch.isin(ids, keep), ids, torch.full_like(ids, settings.pad_id))
-    attr, delta = LayerIntegratedGradients(forward, layer).attribute(
-        ids,
-        baselines=baseline,
-        target=targets,
-        n_steps=settings.ig_steps,
-        additional_forward_args=tuple(enc[k] for k in keys),
-        internal_batch_size=max(settings.batch_size, len(ids)),
-        return_convergence_delta=True,
-    )
-    scores = attr.detach().float().sum(-1)
+    with warnings.catch_warnings():  # the members' embedding layers do not feed each other
+        warnings.filterwarnings("ignore", message="Multiple layers provided")
+        attr, delta = _layer_ig(forward, layer, ids, baseline, targets, settings, enc, keys)
+    parts = attr if isinstance(attr, (list, tuple)) else [attr]
+    scores = sum(a.detach().float().sum(-1) for a in parts)
     mask = enc.get("attention_mask", torch.ones_like(ids)).bool()
     extra = tuple(enc[k] for k in keys)
     return Attribution(
@@ -141,3 +143,18 @@ class Occlusion(Method):
             perturbations_per_eval=max(1, settings.batch_size // len(x)),
         )
         return Attribution(heat(attr, positive=True))
+
+
+def _layer_ig(forward, layer, ids, baseline, targets, settings: Settings, enc, keys):
+    """Captum's layer integrated gradients of ``forward`` through ``layer`` (one or several)."""
+    from captum.attr import LayerIntegratedGradients
+
+    return LayerIntegratedGradients(forward, layer).attribute(
+        ids,
+        baselines=baseline,
+        target=targets,
+        n_steps=settings.ig_steps,
+        additional_forward_args=tuple(enc[k] for k in keys),
+        internal_batch_size=max(settings.batch_size, len(ids)),
+        return_convergence_delta=True,
+    )

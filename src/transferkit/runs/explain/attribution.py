@@ -78,13 +78,6 @@ def ensemble_method(name: str, model: EnsembleModel, run_id: str) -> Method:
         for n in METHODS.list()
         if modality in METHODS.get(n).modalities and not METHODS.get(n).needs_conv
     ]
-    if modality == "text":
-        raise UserError(
-            f"Run {run_id} is an ensemble of text models; integrated gradients attribute a text "
-            "model through its embedding layer, and an ensemble's members each have their own, "
-            "so explain does not attribute text ensembles yet. Explain its members one by one: "
-            f"runs {', '.join(model.runs)}."
-        )
     name = "ig" if name == "auto" else name
     if name not in usable:
         METHODS.get(name)  # an unknown name: refused, with the close ones suggested
