@@ -162,9 +162,34 @@ def search_cell(store, run_id: str, wall: float, how: str, budget_s: float) -> d
         "pruned": sum(r.get("state") == "pruned" for r in trials),
         "failed": sum(r.get("state") == "failed" for r in trials),
         "kept": [r["model"] for r in (ex.get("ranking") or {}).get("rows", []) if r.get("kept")],
-        "ensemble": ensemble_of(store, ex.get("ensemble") or {}),
+        "ensemble": ensemble_of(store, recorded_ensemble(ex)),
         "run": run_id,
     }
+
+
+def recorded_ensemble(extra: dict[str, Any]) -> dict[str, Any]:
+    """The search record's ensemble note (searches recorded before the record kept one: read
+    from the chosen row, which holds the same weights and run)."""
+    if extra.get("ensemble"):
+        return extra["ensemble"]
+    chosen = extra.get("chosen") or {}
+    if chosen.get("kind") == "ensemble":
+        return {"weights": chosen.get("weights") or {}, "run": chosen.get("run")}
+    return {}
+
+
+def refresh_ensembles(data: dict[str, Any]) -> None:
+    """Fill the ensemble of the search cells that lack it from their records in the store
+    (``--render --home``: cells written before the search record kept its ensemble note)."""
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    for cell in data["cells"]:
+        if cell.get("method") in ("auto", "auto_old") and not cell.get("ensemble"):
+            if cell.get("run"):
+                cell["ensemble"] = ensemble_of(
+                    store, recorded_ensemble(store.get(cell["run"]).extra)
+                )
 
 
 def ensemble_of(store, ens: dict[str, Any]) -> dict[str, Any] | None:
@@ -455,6 +480,11 @@ def main() -> int:
     a = arguments()
     out = C.RESULTS_DIR / f"auto_transfer{a.tag}.json"
     if a.render:
+        if a.home:
+            C.fresh_home(a.home, "tk-auto-")
+            data = json.loads(out.read_text())
+            refresh_ensembles(data)
+            C.write_json(out, data)
         return render(out, a.oracle_from)
     import torch
 

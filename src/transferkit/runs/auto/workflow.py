@@ -44,6 +44,14 @@ from transferkit.search.space import default_strategies
 from transferkit.store import RunStore
 
 
+def _ensemble_note(chosen: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
+    """What the record says of the ensemble the search ships (None for one run): the weight
+    of each configuration (keys of ``candidates.json``) and the ensemble's run."""
+    if chosen.get("kind") != "ensemble":
+        return None
+    return {"weights": choice.weights, "run": chosen["run"], "members": chosen.get("members")}
+
+
 def _resumed(store: RunStore, resume: str) -> tuple[AutoConfig, dict[str, Any], str]:
     rec = store.get(resume)
     if rec.kind != "auto" or rec.status == "done":
@@ -107,6 +115,7 @@ def auto(
             why=choice.why,
             winner_run=chosen.get("run"),
             selection=search.selection,
+            ensemble=_ensemble_note(chosen, choice),
             **search.account(),
         )
     return AutoResult(run.id, chosen, choice.why, metrics, winner, board, ranked.rows, run.dir)
