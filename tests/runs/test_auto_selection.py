@@ -78,6 +78,8 @@ def test_small_data_is_chosen_out_of_fold_by_fold_models_that_never_saw_the_exam
     assert 0.5 < res.metrics["test_accuracy"] <= 1.0
     weights = [r.get("weight") for r in res.leaderboard if r.get("weight")]
     assert weights and abs(sum(weights) - 1) < 1e-3
+    shown = " ".join(run_cli("runs", "show", res.run_id, check=0).stdout.split())
+    assert "oof/cv" in shown and "weight" in shown and "out-of-fold on every label" in shown
 
 
 def test_without_an_ensemble_the_best_out_of_fold_configuration_is_kept():

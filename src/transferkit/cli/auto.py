@@ -8,6 +8,11 @@ from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, print_json, table
 from transferkit.config import AutoConfig
 
+LEADERBOARD_COLUMNS = [
+    *("kind", "trial", "model", "strategy", "size", "state", "val", "oof/cv", "weight", "s"),
+    "run",
+]
+
 
 def cmd_auto(args: argparse.Namespace) -> int:
     from transferkit import distributed
@@ -33,23 +38,11 @@ def cmd_auto(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    rows = _rows(res.leaderboard[:20])
+    rows = leaderboard_rows(res.leaderboard[:20])
     table(
         f"auto {res.run_id}: leaderboard (validation, and out-of-fold (oof) on every label "
         "for small data; the test split is read once, below)",
-        [
-            "kind",
-            "trial",
-            "model",
-            "strategy",
-            "size",
-            "state",
-            "val",
-            "oof/cv",
-            "weight",
-            "s",
-            "run",
-        ],
+        LEADERBOARD_COLUMNS,
         rows,
         no_wrap=("run", "model"),
     )
@@ -65,8 +58,8 @@ def cmd_auto(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(board: list[dict]) -> list[list]:
-    """The leaderboard's rows as the table shows them."""
+def leaderboard_rows(board: list[dict]) -> list[list]:
+    """A search's leaderboard rows as its tables show them (``auto`` and ``runs show``)."""
     return [
         [
             r.get("kind"),

@@ -148,25 +148,13 @@ def _time(r) -> None:
 
 
 def _leaderboard(r) -> None:
-    board = r.extra["leaderboard"]
+    from transferkit.cli.auto import LEADERBOARD_COLUMNS, leaderboard_rows
+
     table(
-        f"leaderboard of search {r.id} (validation)",
-        ["kind", "trial", "model", "strategy", "size", "state", "val", "epochs", "run"],
-        [
-            [
-                x.get("kind"),
-                x.get("trial", ""),
-                x.get("model"),
-                x.get("strategy"),
-                x.get("image_size"),
-                x.get("state"),
-                x.get("val"),
-                x.get("epochs", ""),
-                x.get("run"),
-            ]
-            for x in board[:25]
-        ],
-        no_wrap=("run",),
+        f"leaderboard of search {r.id} (validation, and out-of-fold on every label for small data)",
+        LEADERBOARD_COLUMNS,
+        leaderboard_rows(r.extra["leaderboard"][:25]),
+        no_wrap=("run", "model"),
     )
     if r.extra.get("why"):
         out.print(f"chosen: {r.extra['why']}")
