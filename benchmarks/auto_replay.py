@@ -143,7 +143,9 @@ def record_search(store, search_id: str, dataset, test: np.ndarray, out: Path, *
     cands = json.loads((folder / "candidates.json").read_text())
     with np.load(folder / "candidates.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    ensemble = rec.extra.get("ensemble") or {}
+    from auto_transfer import recorded_ensemble
+
+    ensemble = recorded_ensemble(rec.extra)
     chosen = rec.extra.get("chosen") or {}
     chosen_runs = {chosen.get("run"), *(chosen.get("runs") or [])} - {None}
     picked = for_test(cands, ensemble.get("weights") or {}, chosen_runs, top)
@@ -293,7 +295,9 @@ def ensemble_val(r: Recorded, a) -> dict[int, float] | None:
 
 
 def recorded(r: Recorded) -> dict[int, float] | None:
-    weights = (r.meta.get("ensemble") or {}).get("weights") or {}
+    from auto_transfer import recorded_ensemble
+
+    weights = recorded_ensemble(r.meta).get("weights") or {}
     index = {k: i for i, k in enumerate(r.keys)}
     return {index[k]: float(w) for k, w in weights.items() if w > 0 and k in index} or None
 
