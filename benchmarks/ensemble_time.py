@@ -30,7 +30,8 @@ def measure(store, run_id: str) -> dict:
     rec = store.get(run_id)
     model, _, _ = load_run_model(run_id, store)
     test = load_predictions(store.artifact_dir(run_id))["indices"]
-    dataset = load_dataset(rec.config["data"], validate=False)
+    data = rec.config["data"]
+    dataset = load_dataset(data["data"] if isinstance(data, dict) else data, validate=False)
     cpu = torch.device("cpu")
     heaviest = model.members[model.heaviest]
     t0 = time.perf_counter()

@@ -143,3 +143,17 @@ def test_integrated_gradients_attribute_a_text_ensemble_through_every_member(tin
         assert abs(float(np.sum(s)) - float(gap)) < 0.05 * max(1.0, abs(float(gap)))
     alone = token_attributions(a, enc, targets, Settings(ig_steps=64, pad_id=0))
     assert not np.allclose(got.maps[0], alone.maps[0], atol=1e-3)  # b counts too
+
+
+def test_saved_text_members_on_one_frozen_encoder_share_its_pass(tiny_bert, tmp_path):
+    torch.manual_seed(0)
+    encoder = create_backbone(f"hf:{tiny_bert}")
+    folders = []
+    for i in range(2):  # two heads on the same encoder, saved apart (each with its tokenizer)
+        model = TransferModel(encoder, 2).eval()
+        torch.nn.init.normal_(model.head.weight)
+        folders.append(save_model(model, tmp_path / f"m{i}", ["p", "q"]))
+    members = [load_model(f)[0] for f in folders]
+    assert members[0].data_config.tokenizer != members[1].data_config.tokenizer
+    ens = EnsembleModel(members, [0.5, 0.5], ["p", "q"]).eval()
+    assert ens.shared_backbones() == [[0, 1]]

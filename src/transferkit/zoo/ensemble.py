@@ -135,8 +135,10 @@ def _same_backbone(a: nn.Module, b: nn.Module) -> bool:
     ba, bb = getattr(a, "backbone", None), getattr(b, "backbone", None)
     if ba is None or bb is None or type(ba) is not type(bb):
         return False
-    if a.data_config.to_dict() != b.data_config.to_dict():
-        return False
+    da, db = a.data_config.to_dict(), b.data_config.to_dict()
+    ta, tb = da.pop("tokenizer", None), db.pop("tokenizer", None)
+    if da != db or (ta != tb and _tokenizer_signature(ta) != _tokenizer_signature(tb)):
+        return False  # each saved text model keeps its own copy of the tokenizer
     sa, sb = ba.state_dict(), bb.state_dict()
     return sa.keys() == sb.keys() and all(
         sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sa
