@@ -99,6 +99,7 @@ def test_a_new_strategy_is_searched_with_no_other_edit(new_strategies):
         "prototypes",
         "finetune",
         "lora",
+        "contrastive",
     )
     assert space.trained_strategies() == (
         "finetune",
