@@ -201,8 +201,12 @@ def _demo_search(d: DemoConfig):
         labels_per_class=d.labels_per_class,
         max_test=d.max_test,
     )
-    size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
-    r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
+    if r.strategy == "ensemble":
+        configs = {m.get("config") for m in r.info.get("members", [])}
+        r.strategy = f"auto: ensemble of {len(configs)} configurations"
+    else:
+        size = f" @{r.info['image_size']}px" if r.info.get("image_size") else ""
+        r.strategy = f"auto: {r.strategy} {r.info.get('model')}{size}"
     return r, time.perf_counter() - t0
 
 
