@@ -6,6 +6,7 @@ store's ``_connect``, ``_resolve`` and ``update``. Every change is one write tra
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from transferkit.errors import UserError
@@ -23,8 +24,11 @@ class Lifecycle:
         metrics: dict[str, Any] | None = None,
         timings: dict[str, Any] | None = None,
     ) -> RunRecord:
-        """Mark a run ``done``, merging its final metrics and timings."""
-        return self.update(run_id, status="done", metrics=metrics, timings=timings)
+        """Mark a run ``done``, merging its final metrics and timings, and drop its resume
+        checkpoints (see :meth:`_drop_checkpoints`)."""
+        record = self.update(run_id, status="done", metrics=metrics, timings=timings)
+        self._drop_checkpoints(record.id)
+        return record
 
     def fail(self, run_id: str, error: str) -> RunRecord:
         """Mark a run ``failed`` and keep the error text (message or traceback)."""
@@ -35,8 +39,18 @@ class Lifecycle:
         return self.update(run_id, status="interrupted")
 
     def prune(self, run_id: str, why: str) -> RunRecord:
-        """Mark a run ``pruned``: the search that started it stopped it on purpose (``why``)."""
-        return self.update(run_id, status="pruned", error=why)
+        """Mark a run ``pruned``: the search that started it stopped it on purpose (``why``).
+        A pruned run is never resumed, so its checkpoints go too."""
+        record = self.update(run_id, status="pruned", error=why)
+        self._drop_checkpoints(record.id)
+        return record
+
+    def _drop_checkpoints(self, run_id: str) -> None:
+        """Remove ``checkpoints/`` of a run that will not be resumed. It holds only what a
+        resume needs (the last epoch's weights with the optimizer state, and a copy of the best
+        epoch's weights, which the saved model already is): for a fine-tuned MiniLM 360 MB
+        against the model's 90 MB, and a search keeps dozens of such runs."""
+        shutil.rmtree(self.runs_dir / run_id / "checkpoints", ignore_errors=True)  # type: ignore[attr-defined]
 
     def mark_stale(self, run_id: str, why: str | None = None) -> RunRecord:
         """Mark a run still ``running`` (its process died) as ``interrupted``; others unchanged.
