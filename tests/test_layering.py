@@ -16,7 +16,7 @@ LAYERS = [
     {"cli"},
     {"api", "sklearn", "testing", "__init__"},
     {"runs"},
-    {"search", "explanation", "report"},
+    {"search", "explanation", "report", "shipping"},
     {"strategies", "adaptation", "pretraining", "transferability"},
     {"training", "evaluation"},
     {"features"},
@@ -26,6 +26,8 @@ LAYERS = [
     {"distributed"},
     {"store", "registry"},
     {"config"},
+    {"serving"},
+    {"runtime"},  # imports no torch: numpy, Pillow, onnxruntime, tokenizers only
     {"errors", "version"},
 ]
 RANK = {name: i for i, group in enumerate(LAYERS) for name in group}

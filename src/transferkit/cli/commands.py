@@ -12,11 +12,13 @@ from transferkit.config import (
     CompareConfig,
     DemoConfig,
     ExplainConfig,
+    ExportConfig,
     FitConfig,
     PredictConfig,
     PretrainConfig,
     RankConfig,
     ReportConfig,
+    ServeConfig,
     SimilarityConfig,
     ZeroShotConfig,
 )
@@ -173,6 +175,21 @@ COMMANDS = (
         "Predict with a finished run; CSV on stdout.",
         "predict:cmd_predict",
         settings=((PredictConfig, ()),),
+    ),
+    Command(
+        "export",
+        "Export a finished run's model to a folder that predicts without PyTorch: ONNX, "
+        "config.json, a model card and a parity check against the run.",
+        "export:cmd_export",
+        settings=((ExportConfig, ()),),
+        args=(JSON,),
+    ),
+    Command(
+        "serve",
+        "Serve an exported model (or a run, exported first) over HTTP: POST /predict, "
+        "GET /health, GET /metadata.",
+        "serve:cmd_serve",
+        settings=((ServeConfig, ()),),
     ),
     Command(
         "demo",

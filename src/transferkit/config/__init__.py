@@ -5,7 +5,7 @@ command line from the fields' metadata), and every run stores the fully resolved
 ``transferkit runs show`` tells exactly how to reproduce it. Shared blocks (runtime, batching,
 optimiser, reading, columns, input sizes) are in :mod:`~transferkit.config.blocks`, each
 workflow family's settings in a module of its own (``fit``, ``compare``, ``adapt``, ``auto``,
-``pretrain``, ``rank``, ``zeroshot``, ``finished``); options that belong to one method live with
+``pretrain``, ``rank``, ``zeroshot``, ``finished``, ``ship``); options that belong to one method live with
 the method (:mod:`~transferkit.config.options`). :mod:`~transferkit.config.mapping` turns a
 command's settings into the flat mapping of a YAML config file and back, and
 :mod:`~transferkit.config.files` reads and writes such files.
@@ -32,6 +32,7 @@ from transferkit.config.fit import DataOptions, FitConfig, TrainOptions
 from transferkit.config.pretrain import PretrainConfig
 from transferkit.config.rank import RankConfig, SimilarityConfig
 from transferkit.config.reproduce import Reproduction, command_line, stored_run
+from transferkit.config.ship import ExportConfig, ServeConfig
 from transferkit.config.zeroshot import ZeroShotConfig
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Descriptions",
     "DemoConfig",
     "ExplainConfig",
+    "ExportConfig",
     "FitConfig",
     "ImageInput",
     "Optimiser",
@@ -55,6 +57,7 @@ __all__ = [
     "ReportConfig",
     "Runtime",
     "Seeded",
+    "ServeConfig",
     "SimilarityConfig",
     "Sourced",
     "TextInput",

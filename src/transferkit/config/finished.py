@@ -14,7 +14,13 @@ from transferkit.config.fields import Default, Stored, defaults, opt
 class PredictConfig(Batching):
     """Predictions of a finished run."""
 
-    run: str = opt("", "Run id (or unique prefix).", required=True)
+    run: str = opt("", "Run id (or unique prefix); or --model.")
+    model: str | None = opt(
+        None,
+        "An exported model folder (`transferkit export`): predicts without the run store or "
+        "PyTorch.",
+        metavar="DIR",
+    )
     inputs: str = opt("", "An image, a folder of images, or a dataset spec.", positional=True)
     device: str = opt("auto", "auto, cpu or cuda.")
 
