@@ -22,7 +22,11 @@ from transferkit.config.fields import Default, Stored, defaults, opt
 class PretrainConfig(Stored, Optimiser, Runtime, Reading, ImageInput, Seeded):
     """One pretraining run: source data, method, architecture and recipe."""
 
-    data: str = opt("", "Source data (labelled or not): builtin:NAME, a folder, CSV, .npz, idx.")
+    data: str = opt(
+        "",
+        "Source data (labelled or not): builtin:NAME, a folder, CSV, .npz, idx; multitask: "
+        "several labelled sources, comma-separated (builtin:mnist5k,builtin:fashion-mnist).",
+    )
     method: str = opt("supervised", "How to pretrain.", registry="pretrain")
     arch: str = opt("cnn-small", "Architecture: cnn-small, tiny-cnn, timm:NAME, effnet-lite0 ...")
     from_pretrained: bool = opt(
@@ -30,7 +34,9 @@ class PretrainConfig(Stored, Optimiser, Runtime, Reading, ImageInput, Seeded):
     )
     weights: str | None = opt(None, "Local weights file for timm:/torchvision: architectures.")
     name: str | None = opt(None, "A name for the result in the zoo (default: run:ID).")
-    max_examples: int | None = opt(None, "Use a seeded random subset of this many examples.", min=1)
+    max_examples: int | None = opt(
+        None, "Use a seeded random subset of this many examples (multitask: per source).", min=1
+    )
     val_fraction: float = opt(0.1, "Share of the source data held out for validation.", min=0, lt=1)
     augment: bool = opt(
         True, "Augment the supervised / autoencoder views too (contrastive always does)."

@@ -69,6 +69,12 @@ def load_image_source(cfg: PretrainConfig, spec: str, needs_labels: bool) -> Dat
     """One image source for pretraining, refused (UserError) when it holds text, or has no
     labels (or one class) while the method needs them."""
     dataset = load_dataset(spec, strict=cfg.strict, validate=needs_labels)
+    check_source(cfg, dataset, needs_labels)
+    return dataset
+
+
+def check_source(cfg: PretrainConfig, dataset: Dataset, needs_labels: bool) -> None:
+    """Refuse a source that holds text, or has no labels (or one class) when they are needed."""
     if dataset.modality != "image":
         raise UserError(
             f"pretrain works on images; {dataset.name} holds {dataset.modality} "
@@ -82,7 +88,6 @@ def load_image_source(cfg: PretrainConfig, spec: str, needs_labels: bool) -> Dat
             "folder with one sub-folder per class, or an unsupervised method "
             "(--method autoencoder, vae or contrastive)."
         )
-    return dataset
 
 
 class PretrainTask:
