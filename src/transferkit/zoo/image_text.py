@@ -51,7 +51,11 @@ class TextTower(nn.Module):
 
 
 class ImageTextBackbone(Backbone):
-    """Image tower + projection (L2-normalised); ``encode_text`` embeds texts beside it."""
+    """Image tower + projection (L2-normalised); ``encode_text`` embeds texts beside it.
+    ``text_in_state`` False leaves the text tower out of the state dict (while a training
+    module that holds the tower as a child is saved, so that it is not stored twice)."""
+
+    text_in_state = True
 
     def __init__(self, image: Backbone, text: Backbone, dim: int) -> None:
         super().__init__()
@@ -98,6 +102,8 @@ class ImageTextBackbone(Backbone):
     # -- the text tower's weights travel in the state dict ---------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
+        if not self.text_in_state:
+            return
         for k, v in self.text_tower.state_dict(keep_vars=keep_vars).items():
             destination[prefix + TEXT_PREFIX + k] = v if keep_vars else v.detach()
 
@@ -105,6 +111,11 @@ class ImageTextBackbone(Backbone):
         self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors
     ) -> None:
         mine = prefix + TEXT_PREFIX
+        if not self.text_in_state:
+            super()._load_from_state_dict(
+                state_dict, prefix, local_metadata, strict, missing, unexpected, errors
+            )
+            return
         text = {k[len(mine) :]: v for k, v in state_dict.items() if k.startswith(mine)}
         result = self.text_tower.load_state_dict(text, strict=False)
         missing.extend(mine + k for k in result.missing_keys)
@@ -115,11 +126,15 @@ class ImageTextBackbone(Backbone):
         )
 
     # -- text ------------------------------------------------------------------------------------
-    def tokenize(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], int]:
-        """Token tensors of ``texts`` (truncated to the limit) and how many were truncated."""
+    def tokenizer(self):
+        """The text tower's tokenizer (saved with the model)."""
         from transferkit.zoo.transformers_common import load_tokenizer
 
-        tok = load_tokenizer(self.data_config.tokenizer)
+        return load_tokenizer(self.data_config.tokenizer)
+
+    def tokenize(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], int]:
+        """Token tensors of ``texts`` (truncated to the limit) and how many were truncated."""
+        tok = self.tokenizer()
         limit = self.text_limit
         lengths = [len(ids) for ids in tok(list(texts), truncation=False)["input_ids"]]
         enc = tok(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
