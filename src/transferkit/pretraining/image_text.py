@@ -35,6 +35,7 @@ from transferkit.pretraining.base import METHODS, PretrainTask, data_sources, lo
 from transferkit.pretraining.image_text_model import ImageTextModule, PairExamples, add_text_lora
 from transferkit.pretraining.pairs import (
     ImageTextPairs,
+    is_manifest,
     pairs_from_classes,
     read_descriptions,
     read_pairs_manifest,
@@ -53,8 +54,9 @@ class ImageTextOptions:
     text_model: str = opt("minilm-l6", "Image-text: the text tower (a zoo text encoder).")
     descriptions: str = opt(
         "",
-        "Image-text: JSON/YAML file, class -> sentences, pairing each image of --data with its "
-        "class's sentences (without it, --data is a pairs manifest: path,text).",
+        "Image-text: JSON/YAML file, class -> sentences, pairing each image of a labelled --data "
+        "with its class's sentences (without it: a CSV/JSONL --data is a pairs manifest, "
+        "path,text; labelled images are described by their class names).",
     )
     text_tuning: str = opt(
         "frozen",
@@ -94,9 +96,16 @@ class ImageTextTask(PretrainTask):
                 "Image-text pretraining reads one --data: a pairs manifest (CSV/JSONL with "
                 "path,text) or a labelled image source with --descriptions FILE."
             )
-        if not opts.descriptions:
+        if not opts.descriptions and is_manifest(sources[0]):
             return read_pairs_manifest(sources[0], strict=cfg.strict)
         images = load_image_source(cfg, sources[0], needs_labels=True)
+        if not opts.descriptions:
+            progress.info(
+                f"No --descriptions: each class of {images.name} is described by its name alone "
+                "(write sentences per class in a JSON/YAML file for a better text side)."
+            )
+            names = {c: [f"a photo of a {c.replace('_', ' ')}."] for c in images.classes}
+            return pairs_from_classes(images, names, "the class names")
         return pairs_from_classes(images, read_descriptions(opts.descriptions), opts.descriptions)
 
     @classmethod

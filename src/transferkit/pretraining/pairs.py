@@ -168,6 +168,11 @@ def pairs_from_classes(
 
 
 # ---------------------------------------------------------------------------------- manifest
+def is_manifest(spec: str) -> bool:
+    """Whether ``--data`` names a pairs manifest (a CSV / JSONL file) rather than images."""
+    return Path(spec).expanduser().suffix.lower() in (".csv", ".jsonl")
+
+
 def _rows(path: Path, rows, cols, strict: bool, skipped: list[Skipped]):
     """(files, texts, labels) of the usable rows; the others are skipped or refused."""
     pcol, tcol, lcol = cols
