@@ -95,8 +95,8 @@ def test_each_task_keeps_its_own_head_and_label_set():
     assert np.array_equal(data.load(12), b.load(2))
     assert data.item_name(12) == "digits-2:2"
     net = MultiTaskNet(create_backbone("tiny-cnn", image_size=8), [2, 3], learned=False)
-    out = net(torch.randn(4, 3, 8, 8))
-    assert [o.shape for o in out] == [(4, 2), (4, 3)]
+    out, log_vars = net(torch.randn(4, 3, 8, 8))
+    assert [o.shape for o in out] == [(4, 2), (4, 3)] and log_vars.tolist() == [0.0, 0.0]
 
 
 def test_per_task_losses_and_their_weighted_sum():

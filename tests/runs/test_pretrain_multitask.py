@@ -139,7 +139,7 @@ def test_multitask_under_torchrun(two_tasks):
     a, b = two_tasks
     p = run_torchrun(*_cli_args(a, b, epochs=2))
     assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = json.loads(p.stdout)
     assert 0.0 <= out["val_accuracy"] <= 1.0 and "val_accuracy_beta" in out
     runs = RunStore().list(kind="pretrain")
     assert len(runs) == 1 and runs[0].status == "done"

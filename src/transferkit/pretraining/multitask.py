@@ -71,9 +71,11 @@ class MultiTaskNet(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(backbone.num_features, k) for k in num_classes)
         self.log_vars = nn.Parameter(torch.zeros(len(num_classes)), requires_grad=learned)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(every head's logits, the log-variances s): s is returned through the forward pass
+        so that DDP sees it used there, not only in the loss."""
         f = self.backbone.forward_features(x)
-        return [head(f) for head in self.heads]
+        return [head(f) for head in self.heads], self.log_vars * 1.0
 
 
 def per_task_losses(logits: list[torch.Tensor], y: torch.Tensor, tasks: torch.Tensor, offsets):
@@ -167,15 +169,13 @@ class MultiTaskTask(PretrainTask):
         counts = _class_counts(self.dataset)
         return MultiTaskNet(self.backbone, counts, self.opts.task_weights == "uncertainty")
 
-    def _learned(self, model) -> torch.Tensor | None:
-        net = distributed.unwrap(model)
-        return net.log_vars if self.opts.task_weights == "uncertainty" else None
-
     def compute_loss(self, model, batch, device) -> torch.Tensor:
         x, y = batch[0].to(device), batch[1].to(device)
         tasks = self.class_task.to(device)[y]
-        losses, present = per_task_losses(model(x), y, tasks, self.offsets)
-        return combine(losses, present, self.fixed_weights.to(device), self._learned(model))
+        logits, log_vars = model(x)
+        losses, present = per_task_losses(logits, y, tasks, self.offsets)
+        learned = log_vars if self.opts.task_weights == "uncertainty" else None
+        return combine(losses, present, self.fixed_weights.to(device), learned)
 
     def effective_weights(self) -> list[float]:
         """Each task's current loss weight: exp(-s_t) when learned, else the fixed one."""

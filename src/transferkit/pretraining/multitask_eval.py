@@ -35,7 +35,7 @@ def per_task_validation(task: Any, model: torch.nn.Module, device: torch.device)
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         tasks = task.class_task.to(device)[y]
-        for t, out in enumerate(net(x)):
+        for t, out in enumerate(net(x)[0]):
             mask = tasks == t
             if not bool(mask.any()):
                 continue
