@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,12 @@ def _export(module: nn.Module, args: tuple, names: list[str], path: Path, seq: b
     axes = {n: {0: "batch", 1: "sequence"} if seq else {0: "batch"} for n in names}
     axes["probabilities"] = {0: "batch"}
     module.eval()
+    with warnings.catch_warnings():  # the TorchScript-based exporter: quick for tiny modules
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _legacy_export(module, args, names, path, axes)
+
+
+def _legacy_export(module: nn.Module, args: tuple, names: list[str], path: Path, axes) -> None:
     torch.onnx.export(
         module,
         args,
