@@ -11,17 +11,29 @@ import subprocess
 import httpx
 import numpy as np
 import pytest
-from folders import image_folder
 from servekit import decoded, digit_uploads, serve_cmd, serving
 
+import transferkit
 from transferkit.runtime import Predictor
 
 pytestmark = pytest.mark.slow
+FAST = dict(model="tiny-cnn", image_size=32, epochs=2, batch_size=32, seed=0)
 
 
 @pytest.fixture(scope="module")
-def image_export(tmp_path_factory):
-    return image_folder(tmp_path_factory.mktemp("serve") / "image")
+def image_run(tmp_path_factory):
+    """(store folder, run id, exported folder) of a tiny-cnn linear probe on UCI digits."""
+    tmp = tmp_path_factory.mktemp("serve")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERKIT_HOME", str(tmp / "home"))
+        run = transferkit.fit("builtin:digits", strategy="linear", labels_per_class=20, **FAST)
+        transferkit.export(run.run_id, tmp / "image")
+    return tmp / "home", run.run_id, tmp / "image"
+
+
+@pytest.fixture(scope="module")
+def image_export(image_run):
+    return image_run[2]
 
 
 def _files(uploads):
@@ -49,7 +61,9 @@ def test_predict_health_metadata_match_the_runtime(image_export):
         )
         assert raw.json()["predictions"][0]["probabilities"] == answers[0]["probabilities"]
     assert meta["modality"] == "image" and meta["input_size"] == [3, 32, 32]
-    assert meta["source"]["strategy"] and meta["model_card"]["sections"]
+    assert meta["classes"] == [str(d) for d in range(10)]
+    assert meta["source"]["strategy"] == "linear" and meta["source"]["model"] == "tiny-cnn"
+    assert meta["model_card"]["sections"] and meta["parity"]["fp32"]["passed"]
     assert meta["server"]["max_batch"] == 32 and meta["server"]["inputs_predicted"] == 4
 
 
@@ -182,3 +196,53 @@ def test_not_an_export_is_refused(tmp_path):
         serve_cmd(tmp_path, "--port", "0"), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_run_id_is_exported_for_the_server_and_the_export_removed_at_exit(image_run, tmp_path):
+    home, run_id, folder = image_run
+    uploads = digit_uploads(2)
+    expected = Predictor(folder).predict_proba(decoded(uploads))
+    env = {"TRANSFERKIT_HOME": str(home), "TMPDIR": str(tmp_path)}
+    with serving(run_id, env=env) as s:
+        assert list(tmp_path.glob("transferkit-serve-*/model/model.onnx"))
+        r = httpx.post(f"{s.url}/predict", files=_files(uploads))
+        classes = httpx.get(f"{s.url}/metadata").json()["classes"]
+    got = [[a["probabilities"][c] for c in classes] for a in r.json()["predictions"]]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not list(tmp_path.glob("transferkit-serve-*"))  # removed after SIGTERM
+
+
+def test_text_model_takes_json_texts(tmp_path, topics_csv, tiny_bert):
+    run = transferkit.fit(
+        str(topics_csv), model=f"hf:{tiny_bert}", strategy="linear", epochs=1, seed=0
+    )
+    folder = transferkit.export(run.run_id, tmp_path / "text").folder
+    texts = ["the team won the game", "vote for the party", "new chip and software", ""]
+    expected = Predictor(folder).predict_proba(texts)
+    with serving(folder) as s:
+        post = f"{s.url}/predict"
+        r = httpx.post(post, json={"texts": texts})
+        assert r.status_code == 200, r.text
+        meta = httpx.get(f"{s.url}/metadata").json()
+        for bad, words in [
+            (dict(files=_files(digit_uploads(1))), "takes texts"),
+            (
+                dict(content=b"{not json", headers={"content-type": "application/json"}),
+                "not valid json",
+            ),
+            (dict(json={"texts": "one text"}), '"texts"'),
+            (dict(json={"texts": []}), '"texts"'),
+            (dict(json=["a", "b"]), '"texts"'),
+            (dict(json={"texts": ["ok", 3]}), "texts[1]"),
+        ]:
+            answer = httpx.post(post, **bad)
+            assert answer.status_code == 400 and words in answer.json()["error"].lower(), (
+                answer.text
+            )
+        assert httpx.post(post, json={"texts": texts[:1]}).status_code == 200
+    answers = r.json()["predictions"]
+    assert [a["input"] for a in answers] == ["0", "1", "2", "3"]
+    got = [[a["probabilities"][c] for c in meta["classes"]] for a in answers]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert meta["modality"] == "text" and meta["max_length"]
+    assert sorted(meta["classes"]) == ["politics", "sports", "technology"]
