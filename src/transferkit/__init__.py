@@ -41,6 +41,8 @@ _LAZY = {
     },
     "auto": ("transferkit.api", "auto"),
     "explain": ("transferkit.api", "explain"),
+    "export": ("transferkit.api", "export"),
+    "ExportResult": ("transferkit.api", "ExportResult"),
     "pretrain": ("transferkit.api", "pretrain"),
     "FitConfig": ("transferkit.config", "FitConfig"),
     "TransferClassifier": ("transferkit.sklearn", "TransferClassifier"),

@@ -12,6 +12,7 @@ from transferkit.runs.auto import AutoResult, auto
 from transferkit.runs.compare import CompareResult, compare
 from transferkit.runs.cv import CVResult, cross_validate
 from transferkit.runs.explain import ExplainResult, explain
+from transferkit.runs.export import ExportResult, export
 from transferkit.runs.fit import FitResult, fit
 from transferkit.runs.paired import compare_runs
 from transferkit.runs.predict import load_run_model, predict
@@ -27,6 +28,7 @@ __all__ = [
     "CVResult",
     "CompareResult",
     "ExplainResult",
+    "ExportResult",
     "FitResult",
     "PretrainResult",
     "RankResult",
@@ -39,6 +41,7 @@ __all__ = [
     "compare_runs",
     "cross_validate",
     "explain",
+    "export",
     "fit",
     "load_run_model",
     "make_config",
