@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 import transferkit
 from transferkit.errors import UserError
+from transferkit.report.build import build_report, load_records
 from transferkit.runs.pretrain import pretrain
 from transferkit.store import RunStore
 from transferkit.zoo import create_backbone
@@ -46,7 +47,7 @@ def two_tasks(tmp_path):
     return a, b
 
 
-def test_two_tasks_pretrain_record_per_task_and_transfer_as_run_id(two_tasks):
+def test_two_tasks_pretrain_record_per_task_and_transfer_as_run_id(two_tasks, tmp_path):
     a, b = two_tasks
     r = pretrain(f"{a},{b}", method="multitask", task_weights="uncertainty", name="ab", **TINY)
     rec = RunStore().get(r.run_id)
@@ -71,6 +72,12 @@ def test_two_tasks_pretrain_record_per_task_and_transfer_as_run_id(two_tasks):
     assert backbone.source_head is None  # the label sets differ: no single source head
     f = transferkit.fit(a, model=f"run:{r.run_id}", strategy="linear", labels_per_class=5)
     assert 0.0 <= f.metrics["test_accuracy"] <= 1.0
+    html_path, md_path = build_report(load_records([r.run_id]), tmp_path / "report")
+    html = html_path.read_text()
+    assert "Multi-task pretraining" in html and "epoch share" in html
+    assert f"{r.run_id}-tasks" in md_path.read_text()  # the per-task curves
+    best = r.history[RunStore().get(r.run_id).extra["best_epoch"] - 1]
+    assert f"beta {100 * best['val_accuracy_beta']:.1f}%" in html
 
 
 def test_bad_multitask_input(two_tasks, tmp_path):
