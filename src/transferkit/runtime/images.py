@@ -17,6 +17,7 @@ repeats it in numpy, so the pixels match whichever path ``predict --run`` took.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from transferkit.errors import UserError
 from transferkit.runtime.resize import batch_resize
 
 SMALL_IMAGE = 64  # as transferkit.data.transforms: sources up to this size are never cropped
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DEFAULT_CROP_PCT = 0.875  # timm's, used when a data config has none
 _PIL_MODES = {
     "nearest": Image.Resampling.NEAREST,
@@ -56,6 +58,34 @@ def to_array(img: Image.Image) -> np.ndarray:
         white.alpha_composite(rgba)
         return np.asarray(white.convert("L" if mode in ("LA", "La") else "RGB"), dtype=np.uint8)
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def image_files(path: str | Path) -> list[Path]:
+    """The image files of ``path``: the file itself, or every image under the folder at any
+    depth (sorted, top-down, hidden names skipped: the order the run's folder reader lists a
+    class's images in). A UserError when there is none."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise UserError(
+                f"{path} is not an image file (it ends in {path.suffix or 'nothing'}); an image "
+                f"model predicts files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}."
+            )
+        return [path]
+    if not path.is_dir():
+        raise UserError(f"The input {path} does not exist. Give an image or a folder of images.")
+    files = []
+    for folder, subdirs, names in os.walk(path):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(n for n in names if not n.startswith(".")):
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(Path(folder) / name)
+    if not files:
+        raise UserError(
+            f"No images in {path} (files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}, at "
+            "any depth). Check the folder."
+        )
+    return files
 
 
 def read_image(path: str | Path) -> np.ndarray:
