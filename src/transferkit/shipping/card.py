@@ -38,33 +38,38 @@ def _pct(v: Any) -> str:
 
 def metric_intervals(y: np.ndarray, proba: np.ndarray) -> list[list[Any]]:
     """Test accuracy with its Wilson 95% interval, balanced accuracy and macro-F1 with
-    percentile-bootstrap 95% intervals over the test examples (seeded): rows for the card."""
+    percentile-bootstrap 95% intervals over the test examples (seeded; scipy's bootstrap of
+    :func:`~transferkit.evaluation.metrics.classification_metrics`): rows for the card."""
     from scipy.stats import binomtest, bootstrap
-    from sklearn.metrics import balanced_accuracy_score, f1_score
 
-    pred = proba.argmax(1)
-    n = len(y)
+    from transferkit.evaluation.metrics import classification_metrics
+
+    y = np.asarray(y, np.int64)
+    pred, n = proba.argmax(1), len(y)
+    names = [str(k) for k in range(proba.shape[1])]
     ci = binomtest(int((pred == y).sum()), n).proportion_ci(0.95, method="wilson")
     rows = [["accuracy", _pct((pred == y).mean()), f"{_pct(ci.low)} - {_pct(ci.high)}"]]
-    metrics = {
-        "balanced accuracy": balanced_accuracy_score,
-        "macro-F1": lambda a, b: f1_score(a, b, average="macro", zero_division=0),
-    }
-    for name, fn in metrics.items():
-        value = fn(y, pred)
-        if n < 2 or len(np.unique(y)) < 2:
-            rows.append([name, _pct(value), "-"])
-            continue
+    keys = ("balanced_accuracy", "macro_f1")
+
+    def stat(i: np.ndarray) -> np.ndarray:
+        m = classification_metrics(y[i], proba[i], names)
+        return np.array([m[k] for k in keys])
+
+    values = stat(np.arange(n))
+    low = high = [None, None]
+    if n > 1 and len(np.unique(y)) > 1:
         res = bootstrap(
             (np.arange(n),),
-            lambda i, fn=fn: fn(y[i], pred[i]),
+            stat,
             vectorized=False,
             n_resamples=RESAMPLES,
             method="percentile",
             rng=np.random.default_rng(0),
         )
         low, high = res.confidence_interval
-        rows.append([name, _pct(value), f"{_pct(low)} - {_pct(high)}"])
+    for k, name in enumerate(("balanced accuracy", "macro-F1")):
+        interval = "-" if low[k] is None else f"{_pct(low[k])} - {_pct(high[k])}"
+        rows.append([name, _pct(values[k]), interval])
     return rows
 
 
@@ -218,7 +223,10 @@ def _use(record: RunRecord, config: dict[str, Any]) -> list[str]:
         takes = f"texts (longer ones are cut to {pre.get('max_length')} tokens)"
     else:
         size = pre.get("input_size") or ["?", "?", "?"]
-        takes = f"images, resized and cropped to {size[1]}x{size[2]} pixels, {size[0]} channel(s)"
+        takes = (
+            f"images ({size[0]} channel(s)), resized to {size[1]}x{size[2]} pixels (larger "
+            "ones centre-cropped as in evaluation)"
+        )
     shown = ", ".join(f"`{_cell(c)}`" for c in classes[:50]) + (" ..." if len(classes) > 50 else "")
     return [
         "## Intended use and limits",

@@ -1,6 +1,8 @@
 """A saved model as TorchScript (``model.pt``): the same probability graph as the ONNX export
 (:class:`~transferkit.shipping.onnx_graph.ProbabilityGraph`, LoRA merged), traced with
-``torch.jit.trace``. It needs PyTorch to run (``torch.jit.load``), not transferkit, timm or
+``torch.jit.trace``. torch 2.14 marks TorchScript deprecated (it warns and points to
+``torch.export``) but still loads and runs it; it is offered for PyTorch users who want one
+file without transferkit. It needs PyTorch to run (``torch.jit.load``), not transferkit, timm or
 transformers; the runtime refuses it and names the onnx format."""
 
 from __future__ import annotations
@@ -40,5 +42,7 @@ def export_torchscript(model: nn.Module, path: Path) -> list[str]:
 @torch.no_grad()
 def torchscript_probabilities(path: Path, batches: list[tuple[torch.Tensor, ...]]) -> np.ndarray:
     """The probabilities ``model.pt`` gives for ``batches`` of prepared inputs."""
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14: "torch.jit is deprecated"
+        module = torch.jit.load(str(path), map_location="cpu").eval()
     return np.concatenate([module(*b).float().numpy() for b in batches])
