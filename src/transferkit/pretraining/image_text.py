@@ -281,4 +281,7 @@ class ImageTextTask(PretrainTask):
             )
 
     def record_extras(self) -> dict[str, Any]:
-        return {"text_truncation": self.truncation, "pairs": self.dataset.summary()}
+        extras = {"text_truncation": self.truncation, "pairs": self.dataset.summary()}
+        if self.dataset.descriptions is not None:
+            extras["descriptions"] = self.dataset.descriptions
+        return extras

@@ -68,10 +68,13 @@ class ImageTextPairs(Dataset):
         self.hflip_safe = images.hflip_safe
         pre = images.predefined
         self.predefined = None if pre is None else np.asarray(pre)[self.index]
-        h = hashlib.sha256(f"pairs|{images.fingerprint}|".encode())
-        h.update(self.index.tobytes())
-        h.update(json.dumps(texts, ensure_ascii=False).encode())
-        self.fingerprint = h.hexdigest()[:16]
+        if descriptions is not None:  # the source data is the image dataset (the descriptions
+            self.fingerprint = images.fingerprint  # are kept in the run beside it)
+        else:
+            h = hashlib.sha256(f"pairs|{images.fingerprint}|".encode())
+            h.update(self.index.tobytes())
+            h.update(json.dumps(texts, ensure_ascii=False).encode())
+            self.fingerprint = h.hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.index)
