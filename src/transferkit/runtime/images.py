@@ -156,6 +156,7 @@ class ImagePreprocessing:
                 f"{', '.join(_PIL_MODES)}. Export the run again with this transferkit."
             )
         self.crop_pct = float(prep.get("crop_pct") or DEFAULT_CROP_PCT)
+        self.small = int(prep.get("small_image") or SMALL_IMAGE)
         self.mean = _stats(prep["mean"], self.channels)
         self.std = _stats(prep["std"], self.channels)
 
@@ -174,7 +175,7 @@ class ImagePreprocessing:
         """The PIL image resized (and for larger ones centre-cropped) to the input size."""
         mode = _PIL_MODES[self.interpolation]
         height, width = self.size
-        if max(img.size) <= SMALL_IMAGE:
+        if max(img.size) <= self.small:
             return img.resize((width, height), mode)
         w, h = img.size
         if height == width:  # torchvision Resize(int): the shorter side, the longer truncated
@@ -196,7 +197,7 @@ class ImagePreprocessing:
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
         """A batch: the run's tensor fast path where it would take it, else image by image."""
-        fast = batch_resize(images, self.size, self.interpolation, self.channels, SMALL_IMAGE)
+        fast = batch_resize(images, self.size, self.interpolation, self.channels, self.small)
         if fast is not None:
             return (fast / np.float32(255.0) - self.mean) / self.std
         return np.stack([self.one(a) for a in images]).astype(np.float32, copy=False)
