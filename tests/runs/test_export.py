@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from adapt_data import SMALL, write_domains
 from PIL import Image
 from textkit import topic_rows, write_csv
 
@@ -271,3 +272,18 @@ def test_bad_options_are_refused_before_any_work(image_run, store, tmp_path):
     res = transferkit.export(image_run.run_id, tmp_path / "o13", opset=13, store=store)
     assert onnx.load(str(tmp_path / "o13" / "model.onnx")).opset_import[0].version == 13
     assert res.config["opset"] == 13
+
+
+def test_zeroshot_and_adapt_runs_export(topics_csv, store, tmp_path):
+    z = transferkit.zeroshot(str(topics_csv), model="minilm-l6", store=store)
+    res = transferkit.export(z.run_id, tmp_path / "z", store=store)
+    assert res.config["source"]["kind"] == "zeroshot" and res.config["classes"] == z.classes
+    p = res.parity
+    assert p["inputs"]["source"] == "the run's test split" and p["fp32"]["passed"]
+    assert p["fp32"]["accuracy_torch"] is not None
+    src, tgt = write_domains(tmp_path / "domains")
+    a = transferkit.adapt(src, tgt, method="dann", store=store, **SMALL)
+    res = transferkit.export(a.run_id, tmp_path / "a", store=store)
+    assert res.config["source"]["kind"] == "adapt"
+    assert res.parity["inputs"]["source"] == "the run's data"  # the target domain, all of it
+    assert res.parity["fp32"]["passed"] and "accuracy_export" in res.parity["fp32"]

@@ -187,8 +187,9 @@ def _search(record: RunRecord, members: list[RunRecord], store: RunStore) -> lis
     ]
     lines += ["## How the automatic search chose it", "", f"Search run {parent.id}: "]
     lines[-1] += str(parent.extra.get("why") or "the best candidate on validation") + "."
-    lines += ["", *_table(["kind", "model", "strategy", "state", "val", "weight"], rows), ""]
-    return lines
+    if rows:
+        lines += ["", *_table(["kind", "model", "strategy", "state", "val", "weight"], rows)]
+    return lines + [""]
 
 
 def _parity(parity: dict[str, Any]) -> list[str]:
@@ -219,10 +220,12 @@ def _parity(parity: dict[str, Any]) -> list[str]:
 def _use(record: RunRecord, config: dict[str, Any]) -> list[str]:
     classes = config["classes"]
     pre = config.get("preprocessing") or {}
-    if config["modality"] == "text":
+    if config.get("members"):
+        takes = f"{config['modality']}s (each member of the ensemble prepares them its own way)"
+    elif config["modality"] == "text":
         takes = f"texts (longer ones are cut to {pre.get('max_length')} tokens)"
     else:
-        size = pre.get("input_size") or ["?", "?", "?"]
+        size = pre.get("input_size")
         takes = (
             f"images ({size[0]} channel(s)), resized to {size[1]}x{size[2]} pixels (larger "
             "ones centre-cropped as in evaluation)"
