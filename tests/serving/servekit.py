@@ -55,10 +55,14 @@ def serve_cmd(target: str | Path, *args: str) -> list[str]:
 
 @contextlib.contextmanager
 def serving(
-    target: str | Path, *args: str, env: dict | None = None, timeout: float = 120
+    target: str | Path,
+    *args: str,
+    env: dict | None = None,
+    timeout: float = 120,
+    stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[Served]:
-    """`transferkit serve TARGET --port 0 ARGS` running until the block ends; then SIGTERM,
-    and the server must stop cleanly (exit 0) within 20 s."""
+    """`transferkit serve TARGET --port 0 ARGS` running until the block ends; then the signal
+    ``stop``, and the server must stop cleanly (exit 0) within 20 s."""
     if "--port" not in args:
         args = (*args, "--port", "0")
     err = tempfile.TemporaryFile("w+")
@@ -74,10 +78,11 @@ def serving(
         url = _announced_url(proc, timeout, err)
         served = Served(proc, url, err)
         yield served
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         code = proc.wait(timeout=20)
         assert code == 0, (code, served.stderr())
-        assert "stopped (SIGTERM)" in served.stderr()
+        assert f"stopped ({stop.name})" in served.stderr()
+        assert "Traceback" not in served.stderr()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

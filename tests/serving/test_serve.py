@@ -5,6 +5,7 @@ equal the runtime's own, health and metadata, the bearer token, 4xx answers to b
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 
@@ -123,7 +124,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(image_export):
 def test_bearer_token_required_everywhere_but_health(image_export, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")
-    with serving(image_export, "--token-file", str(token_file)) as s:
+    with serving(image_export, "--token-file", str(token_file), stop=signal.SIGINT) as s:
         right = {"authorization": "Bearer s3cret-token"}
         wrong = {"authorization": "Bearer s3cret-tokem"}
         assert httpx.get(f"{s.url}/health").status_code == 200
@@ -246,3 +247,9 @@ def test_text_model_takes_json_texts(tmp_path, topics_csv, tiny_bert):
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert meta["modality"] == "text" and meta["max_length"]
     assert sorted(meta["classes"]) == ["politics", "sports", "technology"]
+
+
+def test_an_unknown_run_id_is_refused():
+    proc = subprocess.run(serve_cmd("r-no-such-run"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "taken as a run id" in proc.stderr

@@ -39,11 +39,13 @@ class ServeConfig:
 
     target: str = opt("", "A run id (exported first) or an exported folder.", positional=True)
     host: str = opt("127.0.0.1", "Address to bind; a non-loopback one needs --token-file.")
-    port: int = opt(8000, "Port to bind.", min=0, max=65535)
+    port: int = opt(8000, "Port to bind (0: any free port; the URL is printed).", min=0, max=65535)
     token_file: str | None = opt(
         None, "A file holding the bearer token every request must send.", metavar="F"
     )
     max_batch: int = opt(
         32, "Requests waiting together are predicted in batches of at most N.", min=1, metavar="N"
     )
-    max_upload_mb: float = opt(10.0, "Largest request body in MB (bigger: 413).", gt=0)
+    max_upload_mb: float = opt(
+        10.0, "Largest request body in MB (bigger: 413).", gt=0, metavar="MB"
+    )
