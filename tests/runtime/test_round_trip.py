@@ -108,3 +108,36 @@ def test_text_export_predicts_as_the_run(tmp_path, tmp_path_factory):
     assert [o["prediction"] for o in ours] == [t["prediction"] for t in theirs]
     diff = np.abs(_probs(ours, p.classes) - _probs(theirs, p.classes)).max()
     assert diff < TOL, diff
+
+
+def test_ensemble_export_of_members_predicts_as_the_run(tmp_path):
+    """An ensemble of two runs with different input sizes is exported as two member graphs
+    (members/<i>/ with their weights); the runtime's weighted average is the run's."""
+    import torch
+
+    from transferkit.runs.ensemble import record_ensemble
+    from transferkit.store import RunStore
+
+    store = RunStore()
+    inputs = _image_inputs(tmp_path / "inputs")
+    fast = dict(model="tiny-cnn", strategy="linear", labels_per_class=10, epochs=2, seed=0)
+    a = transferkit.fit("builtin:digits", image_size=32, store=store, **fast)
+    b = transferkit.fit("builtin:digits", image_size=24, store=store, **fast)
+    search = store.create("auto", {"data": "builtin:digits"})
+    store.finish(search, metrics={}, timings={})
+    dataset = load_dataset("builtin:digits")
+    members = [
+        {"run": a.run_id, "weight": 0.7, "label": "32px", "config": "c32"},
+        {"run": b.run_id, "weight": 0.3, "label": "24px", "config": "c24"},
+    ]
+    test = np.arange(0, len(dataset), 9)
+    ens = record_ensemble(
+        store, dataset, members, test=test, device=torch.device("cpu"), parent=search
+    )
+    transferkit.export(ens.run_id, tmp_path / "ens")
+    p = Predictor(tmp_path / "ens")
+    assert len(p.members) == 2 and [w for _, w in p.members] == pytest.approx([0.7, 0.3])
+    theirs = transferkit.predict(ens.run_id, str(inputs))
+    ours = p.predict([r["item"] for r in theirs])
+    diff = np.abs(_probs(ours, p.classes) - _probs(theirs, p.classes)).max()
+    assert diff < TOL, diff
