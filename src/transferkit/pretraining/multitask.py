@@ -14,6 +14,11 @@ without bound. Size weights are normalised to a mean of 1, so uniform and size d
 how they share the same total. Validation reports each task's accuracy and loss; the
 monitored ``val_accuracy`` (best epoch, early stopping) is their unweighted mean.
 
+Under torchrun the global batches are the same as in one process (the sampler is seeded and
+each rank takes its part of every batch), but each process averages a task's loss over its own
+part, so DDP's averaged gradient equals the one-process gradient in expectation, not exactly
+(an exact one would need the per-task counts of the whole batch: one more collective a step).
+
 The backbone transfers (saved as a zoo model with no source head, since the label sets
 differ); the heads and the learned weights are kept in the run as ``heads.safetensors`` with
 ``tasks.json`` (each task's name, source, classes and final weight) for inspection.
@@ -156,9 +161,13 @@ class MultiTaskTask(PretrainTask):
         self.shares = mixing_shares(sizes, self.opts.mixing, self.opts.mixing_temperature)
         world = distributed.world_size()
         self.sampler = TaskMixingSampler(
-            dataset.task[train], self.shares, self.sampler.batch_size, cfg.seed,
-            distributed.rank(), world,
-        )  # fmt: skip
+            dataset.task[train],
+            self.shares,
+            self.sampler.batch_size,
+            cfg.seed,
+            distributed.rank(),
+            world,
+        )
         n = np.asarray(sizes, np.float64)
         fixed = n / n.mean() if self.opts.task_weights == "size" else np.ones_like(n)
         self.fixed_weights = torch.as_tensor(fixed, dtype=torch.float32)

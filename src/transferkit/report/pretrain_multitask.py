@@ -16,6 +16,8 @@ def task_curves(history: list[dict], names: list[str]) -> bytes:
     """Per-task validation accuracy (the mean dashed) and loss weight, per epoch."""
     fig = figure(9, 3.4)
     acc_ax, w_ax = fig.subplots(1, 2)
+    fig.subplots_adjust(wspace=0.3)
+    top = 1.0
     for i, name in enumerate(names):
         color = COLORS[i % len(COLORS)]
         xs, ys = _series(history, f"val_accuracy_{name}")
@@ -24,11 +26,15 @@ def task_curves(history: list[dict], names: list[str]) -> bytes:
         xs, ys = _series(history, f"weight_{name}")
         if xs:
             w_ax.plot(xs, ys, marker="o", ms=4, color=color, label=label(name))
+            top = max(top, *ys)
     xs, ys = _series(history, "val_accuracy")
     if xs:
-        acc_ax.plot(xs, [100 * y for y in ys], ls="--", color="#333", label="mean (monitored)")
+        acc_ax.plot(
+            xs, [100 * y for y in ys], ls="--", marker="x", color="#333", label="mean (monitored)"
+        )
     _epoch_axis(acc_ax, history, "validation accuracy (%)")
     _epoch_axis(w_ax, history, "loss weight")
+    w_ax.set_ylim(0, 1.1 * top)  # from 0: the weights are positive, and how far they moved shows
     fig.suptitle("Multi-task pretraining, per task", fontsize=11)
     return png(fig)
 
