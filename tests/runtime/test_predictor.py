@@ -43,6 +43,7 @@ def test_probabilities_are_the_modules(image_folder, fashion, tmp_path):
     folder, net = image_folder
     p = Predictor(folder, threads=1)
     assert p.classes == CLASSES and p.modality == "image"
+    assert p.members[0][0].session.get_session_options().intra_op_num_threads == 1
     probs = p.predict_proba(fashion, batch_size=8)
     x = ImagePreprocessing(p.config["preprocessing"])(fashion)
     np.testing.assert_allclose(probs, torch_probs(net, x), atol=1e-5)
