@@ -139,3 +139,10 @@ def test_manifest_paths_cannot_leave_its_folder(tmp_path):
     path = _manifest(tmp_path, ["a.png,fine", "../outside.png,escape", "c.png,ok"])
     with pytest.raises(UserError, match="outside the manifest's folder"):
         read_pairs_manifest(path)
+
+
+def test_a_labelled_image_manifest_without_descriptions_is_told_to_add_them(tmp_path):
+    path = _manifest(tmp_path, [])
+    path.write_text("path,label\na.png,red\nc.png,blue\n")
+    with pytest.raises(UserError, match="no text column.*--descriptions FILE"):
+        read_pairs_manifest(path)

@@ -232,8 +232,15 @@ def read_pairs_manifest(path: str | Path, *, strict: bool = False) -> ImageTextP
     if not rows:
         raise UserError(f"The manifest {p} has no rows. Add one row per pair (path, text).")
     pcol = _pick_column(columns, None, PATH_COLUMNS, "path", p)
-    tcol = _pick_column(columns, None, CAPTION_COLUMNS, "text", p)
     lower = {str(c).strip().lower(): c for c in columns if c is not None}
+    if not any(n in lower for n in CAPTION_COLUMNS):
+        raise UserError(
+            f"{p} has no text column ({'/'.join(CAPTION_COLUMNS)}); its columns are "
+            f"{', '.join(map(repr, columns))}. A pairs manifest holds an image path and its text "
+            "per row: rename the text column, or, for a manifest of labelled images, pass "
+            "--descriptions FILE (class -> sentences)."
+        )
+    tcol = _pick_column(columns, None, CAPTION_COLUMNS, "text", p)
     lcol = next((lower[n] for n in LABEL_COLUMNS if n in lower), None)
     skipped: list[Skipped] = []
     files, texts, labels = _rows(p, rows, (pcol, tcol, lcol), strict, skipped)
