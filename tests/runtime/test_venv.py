@@ -11,6 +11,8 @@ configured index and find-links). A pip failure fails the test with pip's messag
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -155,6 +157,16 @@ def test_exported_models_predict_where_there_is_no_torch(tmp_path):
     assert got["classes"] == [image_p.classes, text_p.classes]
     np.testing.assert_allclose(got["image"], image_p.predict_proba(files), atol=1e-6)
     np.testing.assert_allclose(got["text"], text_p.predict_proba(texts), atol=1e-6)
+    # the command of this environment: python -m transferkit.runtime DIR INPUTS
+    cmd = [str(python), "-m", "transferkit.runtime", str(image), str(Path(files[0]).parent)]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(_run(cmd, "python -m transferkit.runtime", env=env, cwd=tmp_path).stdout)
+        )
+    )
+    assert [r["item"] for r in rows] == files
+    csv_probs = [[float(r[f"p_{c}"]) for c in image_p.classes] for r in rows]
+    np.testing.assert_allclose(csv_probs, got["image"], atol=1e-6)
     # and what the runs themselves predict with PyTorch (float32 kernels: 1e-4, see
     # test_round_trip.py)
     run = json.loads((image / "config.json").read_text())["source"]["run"]
