@@ -124,6 +124,12 @@ def start_server(folder: Path, max_batch: int) -> tuple[subprocess.Popen, str, l
     raise SystemExit(f"serve did not start (exit {proc.poll()})")
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_server(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -260,6 +266,8 @@ def markdown(head: dict, about: dict, passes: list[dict], wall: float) -> str:
             "errors",
             "dropped",
             "mean batch",
+            "server CPU ms/req",
+            "client CPU ms/req",
         ],
         [
             [
@@ -272,6 +280,8 @@ def markdown(head: dict, about: dict, passes: list[dict], wall: float) -> str:
                 p["errors"],
                 p["dropped"],
                 C.fmt(p["mean_batch"], 1),
+                C.fmt(p["server_cpu_ms_per_request"], 1),
+                C.fmt(p["client_cpu_ms_per_request"], 1),
             ]
             for p in passes
         ],
@@ -292,9 +302,13 @@ def markdown(head: dict, about: dict, passes: list[dict], wall: float) -> str:
             C.md_header(head, wall),
             f"- Model: {_about(about)}",
             f"- Server: `{about.get('server_command')}` (exit code {about.get('server_exit_code')})",
+            f"- Load average at end: {about.get('load_average_at_end')} (other work on the "
+            "machine shares its cores with client and server: compare runs with care)",
             "- Each good request: one real UCI digit image (32x32 PNG); an answer counts as right "
             "when it is 200 and matches the Predictor's own probabilities (max |diff| <= 1e-5). "
-            "Latency percentiles over the good requests. Client and server share the machine.",
+            "Latency percentiles over the good requests. Client and server share the machine; "
+            "CPU ms/req: the server process's (all threads) and the load client's CPU time per "
+            "request, which the machine's other load does not inflate as it does wall time.",
             "",
             table,
             "",
@@ -334,20 +348,27 @@ def main(argv: list[str] | None = None) -> int:
         levels = [int(c) for c in a.concurrency.split(",")]
         for mixed, level in [(False, c) for c in levels] + [(True, max(levels))]:
             requests = plan(a.requests, files, mixed)
+            server_cpu, client_cpu = cpu_of(proc.pid), time.process_time()
             out = asyncio.run(load(url, requests, level))
+            server_cpu, client_cpu = cpu_of(proc.pid) - server_cpu, time.process_time() - client_cpu
             row = {"pass": "mixed" if mixed else "good", "concurrency": level}
             row.update(score(requests, out, expected, classes))
+            row["server_cpu_ms_per_request"] = server_cpu / len(requests) * 1000
+            row["client_cpu_ms_per_request"] = client_cpu / len(requests) * 1000
             passes.append(row)
             clock.say(
                 f"{row['pass']} x{level}: {row['requests_per_s']:.1f} req/s, p50 "
                 f"{C.fmt(row['p50_ms'])} ms, p99 {C.fmt(row['p99_ms'])} ms, errors "
-                f"{row['errors']}, dropped {row['dropped']}, mean batch {C.fmt(row['mean_batch'])}"
+                f"{row['errors']}, dropped {row['dropped']}, mean batch {C.fmt(row['mean_batch'])}, "
+                f"CPU ms/request server {C.fmt(row['server_cpu_ms_per_request'])} client "
+                f"{C.fmt(row['client_cpu_ms_per_request'])}"
             )
     finally:
         code = stop_server(proc)
+    about["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     about["server_command"] = " ".join(cmd)
     about["server_exit_code"] = code
-    data = {"header": head, "model": about, "passes": passes}
+    data = {"header": head, "model": about, "passes": passes, "wall_s": clock.elapsed()}
     text = markdown(head, about, passes, clock.elapsed())
     C.write_results(Path(a.out_dir), NAME, data, text, clock)
     return 0 if all(p["errors"] == 0 and p["dropped"] == 0 for p in passes) else 1
