@@ -22,7 +22,8 @@ from transferkit.zoo import create_backbone, list_zoo
 SMALL = dict(arch="cnn-small", epochs=1, batch_size=32, max_examples=160, image_size=16)
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+# multitask needs several sources and refuses one: tests/runs/test_pretrain_multitask.py
+@pytest.mark.parametrize("method", [m for m in sorted(METHODS) if m != "multitask"])
 def test_each_method_pretrains_saves_and_transfers(method):
     r = pretrain("builtin:digits", method=method, name=f"d-{method}", **SMALL)
     rec = RunStore().get(r.run_id)

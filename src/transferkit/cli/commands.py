@@ -163,8 +163,9 @@ COMMANDS = (
     ),
     Command(
         "pretrain",
-        "Make your own source model: supervised, autoencoder, vae or "
-        "contrastive pretraining; the result joins the zoo.",
+        "Make your own source model: supervised, multitask (several labelled sources), "
+        "autoencoder, vae, contrastive or image-text (a CLIP-style model) pretraining; the "
+        "result joins the zoo.",
         "pretrain:cmd_pretrain",
         settings=((PretrainConfig, ()),),
         families=("pretrain",),

@@ -1,4 +1,5 @@
-"""Making one's own source model: supervised, autoencoder, VAE, contrastive (one file each,
+"""Making one's own source model: supervised, multi-task, autoencoder, VAE, contrastive and
+image-text (one file each,
 registered in :data:`METHODS`, which imports every module of this package on first use).
 
 The ``pretrain`` workflow that runs and records them is :mod:`transferkit.runs.pretrain`
