@@ -70,12 +70,15 @@ class ContrastiveOptions:
 class ContrastiveTask(PretrainTask):
     options = ContrastiveOptions
 
-    def build(self) -> nn.Module:
-        if self.cfg.batch_size < 2:
+    @classmethod
+    def check(cls, cfg) -> None:
+        if cfg.batch_size < 2:
             raise UserError(
                 "Contrastive pretraining needs a batch size of at least 2 (each "
                 "image is contrasted with the others in its batch); use 64 or more."
             )
+
+    def build(self) -> nn.Module:
         return SimCLR(self.backbone, self.opts.projection_dim)
 
     def make_examples(self, indices):

@@ -47,11 +47,6 @@ def make_pretrain_config(
     task_cls = METHODS.get(cfg.method)
     check_ranges(cfg)
     cfg = dataclasses.replace(cfg, options=resolved_values(METHODS, [cfg.method], cfg.options))
-    if cfg.method == "contrastive" and cfg.batch_size < 2:
-        raise UserError(
-            "Contrastive pretraining needs a batch size of at least 2 (each image is "
-            "contrasted with the others in its batch); use 64 or more."
-        )
     task_cls.check(cfg)
     if cfg.name and (":" in cfg.name or cfg.name.lower() != cfg.name):
         raise UserError(f"--name {cfg.name!r}: use lowercase letters, digits and dashes, no ':'.")
