@@ -34,7 +34,13 @@ from transferkit.errors import UserError
 
 WITH_SETTINGS = [c for c in COMMANDS if c.settings]
 #: Commands with settings whose runs are not stored under their own kind.
-NOT_STORED = {"predict": "writes CSV", "report": "writes files", "demo": "records fits"}
+NOT_STORED = {
+    "predict": "writes CSV",
+    "report": "writes files",
+    "demo": "records fits",
+    "export": "writes a folder",
+    "serve": "records nothing",
+}
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=10)
 PATHS = st.sampled_from(
