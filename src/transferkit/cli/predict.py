@@ -5,9 +5,6 @@ no PyTorch is loaded on that path)."""
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import Any
 
 from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import write_csv
@@ -24,71 +21,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "in the run store) or --model DIR (a folder made by `transferkit export`)."
         )
     if cfg.model:
+        from transferkit.runs.predict_exported import predict_exported
+
         write_csv(predict_exported(cfg.model, cfg.inputs, batch_size=cfg.batch_size))
         return 0
     from transferkit.runs.predict import predict
 
     write_csv(predict(cfg.run, cfg.inputs, batch_size=cfg.batch_size, device=cfg.device))
     return 0
-
-
-def predict_exported(model: str, inputs: str, *, batch_size: int) -> list[dict[str, Any]]:
-    """Rows of ``predict --model``: an image or a folder of images (at any depth) for an image
-    model; otherwise what the run path reads (a text table, an image manifest), with the same
-    item names. Unreadable images are skipped and named on stderr, as the run path does."""
-    from transferkit.runtime import Predictor
-    from transferkit.runtime.images import IMAGE_EXTENSIONS, image_files, read_image
-
-    if not inputs:
-        raise UserError("predict --model DIR needs INPUTS: an image, a folder of images or texts.")
-    predictor = Predictor(model)
-    path = Path(inputs)
-    images = path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS
-    if images and predictor.modality == "text":
-        raise UserError(
-            f"The exported model {model} is a text model but {inputs} is "
-            f"{'a folder' if path.is_dir() else 'an image'}; give it a table of texts (CSV, TSV, "
-            "JSONL or TXT with a text column), or predict images with an exported image model."
-        )
-    if images:
-        files = image_files(path)
-        rows, skipped = [], []
-        for start in range(0, len(files), batch_size):
-            arrays, names = [], []
-            for f in files[start : start + batch_size]:
-                try:
-                    arrays.append(read_image(f))
-                    names.append(str(f))
-                except UserError as e:
-                    skipped.append(str(e))
-            if arrays:
-                rows += predictor.predict(arrays, batch_size, items=names)
-        _report_skipped(skipped, len(files), inputs)
-        return rows
-    return _predict_dataset(predictor, model, inputs, batch_size)
-
-
-def _predict_dataset(predictor, model: str, inputs: str, batch_size: int) -> list[dict]:
-    from transferkit.data import load_dataset
-    from transferkit.data.base import modality_problem
-
-    dataset = load_dataset(inputs, validate=False)
-    problem = modality_problem(predictor.modality, dataset, f"The exported model {model}")
-    if problem:
-        raise UserError(problem)
-    rows = []
-    for start in range(0, len(dataset), batch_size):
-        idx = range(start, min(start + batch_size, len(dataset)))
-        items = [dataset.item_name(i) for i in idx]
-        rows += predictor.predict([dataset.load(i) for i in idx], batch_size, items=items)
-    return rows
-
-
-def _report_skipped(skipped: list[str], total: int, inputs: str) -> None:
-    if not skipped:
-        return
-    if len(skipped) == total:
-        raise UserError(f"None of the {total} images in {inputs} could be read; {skipped[0]}")
-    print(f"Skipped {len(skipped)} of {total} images that cannot be read:", file=sys.stderr)
-    for message in skipped[:10]:
-        print(f"  {message}", file=sys.stderr)
