@@ -57,6 +57,12 @@ def test_fit_runs_show_predict_round_trip(tmp_path):
     assert lines[0].startswith("item,prediction,confidence")
     assert len(lines) == 13
     assert sum(line.split(",")[1] == "b" for line in lines[1:]) >= 9
+    one_image = sorted((data / "b").iterdir())[0]  # a single image file is an input too
+    single = run_cli("predict", "--run", run, str(one_image), check=0).stdout.splitlines()
+    assert len(single) == 2 and single[1].split(",")[0].endswith(one_image.name)
+    in_folder = next(r for r in lines[1:] if r.split(",")[0].endswith(one_image.name)).split(",")
+    assert single[1].split(",")[1] == in_folder[1]
+    assert float(single[1].split(",")[2]) == pytest.approx(float(in_folder[2]), abs=1e-5)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@
   MNIST-style idx files;
 * ``*.csv`` / ``*.jsonl`` - a manifest of image paths and labels, or a table of texts and
   labels (a ``text`` column, or ``text_column``); ``*.tsv`` / ``*.parquet`` / ``*.txt`` - texts;
+* an image file - one unlabelled image (to predict);
 * ``*.npz`` - arrays ``x``/``images`` and ``y``/``labels``;
 * ``idx:IMAGES_PATH,LABELS_PATH`` - one pair of idx files.
 
@@ -31,6 +32,7 @@ from transferkit.data.folders import read_image_folder
 from transferkit.data.readers import (
     IMAGE_EXTENSIONS,
     FileDataset,
+    check_images,
     decode_image,
     read_manifest,
 )
@@ -129,6 +131,12 @@ def _read(
         )
     if suffix == ".npz":
         return read_npz(path)
+    if suffix in IMAGE_EXTENSIONS:  # one image, unlabelled (what `predict` is given)
+        skipped: list[Skipped] = []
+        good = check_images([str(path)], strict=True, skipped=skipped)
+        return FileDataset(
+            [str(path)] if good else [], None, [], root=str(path.parent), name=path.name
+        )
     if "idx" in path.name and "ubyte" in path.name:
         raise UserError(
             f"{path} is a single idx file; pass the folder that holds the images and labels "
