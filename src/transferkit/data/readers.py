@@ -22,8 +22,10 @@ from transferkit import progress
 from transferkit.data.arrays import sorted_labels
 from transferkit.data.base import Dataset, Skipped, one_line
 from transferkit.errors import UserError
+from transferkit.runtime.images import IMAGE_EXTENSIONS, to_array
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+__all__ = ["IMAGE_EXTENSIONS", "FileDataset", "check_images", "decode_image", "to_array"]
+
 PATH_COLUMNS = ("path", "image", "file", "filename")
 LABEL_COLUMNS = ("label", "class", "target")
 PROGRESS_MIN = 200  # show a progress bar when checking at least this many images
@@ -31,28 +33,8 @@ _STRICT_HINT = "Run without --strict (strict=False) to skip such items and list 
 
 
 # ----------------------------------------------------------------------------- decoding
-def to_array(img: Image.Image) -> np.ndarray:
-    """A PIL image as uint8: grey ('L', '1', 16-bit, float) as (H, W), everything else RGB.
-
-    Transparent images are composited on white, so transparent pixels do not turn black.
-    """
-    mode = img.mode
-    if mode == "1":
-        img, mode = img.convert("L"), "L"
-    if mode == "L":
-        return np.asarray(img, dtype=np.uint8)
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 255.0)
-        return np.clip(np.rint(arr * (255.0 / top if top > 255 else 1.0)), 0, 255).astype(np.uint8)
-    if mode in ("LA", "La", "PA", "RGBA", "RGBa") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        white.alpha_composite(rgba)
-        return np.asarray(white.convert("L" if mode in ("LA", "La") else "RGB"), dtype=np.uint8)
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
-
-
+# to_array (a decoded PIL image as the readers keep it) is the exported runtime's, so that an
+# export reads an image file exactly as the run did.
 def decode_image(path: str) -> np.ndarray:
     """Open, fully decode and convert one image file (see :func:`to_array`)."""
     with Image.open(path) as img:

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from transferkit.data.base import Dataset
+from transferkit.runtime.images import SMALL_IMAGE  # up to this size: resized, never cropped
 from transferkit.zoo.base import DataConfig
 
-SMALL_IMAGE = 64  # sources up to this many pixels a side are resized, never center-cropped
 TRAIN_SCALE = (0.8, 1.0)  # mild: small targets (28 px items) lose the object at 0.5
 
 
