@@ -169,7 +169,7 @@ def test_a_text_run_exports_with_its_tokenizer_and_int8(text_run, store, tmp_pat
     assert int8["accuracy_change_points"] == pytest.approx(
         100 * (int8["accuracy_int8"] - int8["accuracy_fp32"])
     )
-    assert "int8 quantisation changed the accuracy" in (tmp_path / "q" / "README.md").read_text()
+    assert "changed the accuracy on these inputs" in (tmp_path / "q" / "README.md").read_text()
 
 
 def test_a_lora_run_exports_with_its_adapters_merged(tiny_bert, topics_csv, store, tmp_path):
@@ -287,3 +287,13 @@ def test_zeroshot_and_adapt_runs_export(topics_csv, store, tmp_path):
     assert res.config["source"]["kind"] == "adapt"
     assert res.parity["inputs"]["source"] == "the run's data"  # the target domain, all of it
     assert res.parity["fp32"]["passed"] and "accuracy_export" in res.parity["fp32"]
+
+
+def test_int8_that_breaks_a_model_is_refused_after_trying_the_matrix_products_only(
+    image_run, store, tmp_path
+):
+    # random-init tiny-cnn features under a linear probe: one activation scale per tensor
+    # cannot hold them, with int8 convolutions or with only the head in int8
+    with pytest.raises(UserError, match=r"int8 .*tried: all supported operators; MatMul, Gemm"):
+        transferkit.export(image_run.run_id, tmp_path / "q", quantize="int8", store=store)
+    assert list(tmp_path.iterdir()) == []

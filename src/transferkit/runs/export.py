@@ -27,6 +27,7 @@ from transferkit.evaluation.metrics import softmax
 from transferkit.evaluation.predict import predict_logits
 from transferkit.runs._fitting import load_fit_data
 from transferkit.shipping import build, card, folder, onnx_graph, parity
+from transferkit.shipping.quantize import OP_SETS, describe, drop_fp32_copies
 from transferkit.shipping.torchscript import MODEL_FILE as TS_FILE
 from transferkit.shipping.torchscript import torchscript_probabilities
 from transferkit.store import RunRecord, RunStore
@@ -87,8 +88,7 @@ def export(
             config = build.write_onnx(tmp, model, classes, opset, source)
             check(parity.exported_probabilities(tmp, raw))
         if quantize:
-            config = build.quantize_folder(tmp, config)
-            check(parity.exported_probabilities(tmp, raw), "int8")
+            config = _int8(tmp, config, raw, check)
         body = parity.write(tmp, where, check.results)
         (tmp / "README.md").write_text(card.model_card(record, store, config, body))
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
@@ -105,7 +105,9 @@ class _Check:
     run_id: str
     results: dict[str, Any] = field(default_factory=dict)
 
-    def __call__(self, exported: np.ndarray, precision: str = "fp32") -> dict[str, Any]:
+    def __call__(
+        self, exported: np.ndarray, precision: str = "fp32", refuse: bool = True
+    ) -> dict[str, Any]:
         """Compare, keep the numbers, and refuse an export that does not pass."""
         tol = self.tolerance if precision == "fp32" else None
         res = parity.compare(
@@ -114,8 +116,27 @@ class _Check:
         if precision == "int8" and "fp32" in self.results:
             res.update(parity.accuracy_change(self.results["fp32"], res))
         self.results[precision] = res
-        parity.check(res, self.run_id)
+        if refuse:
+            parity.check(res, self.run_id)
         return res
+
+
+def _int8(tmp: Path, config: dict[str, Any], raw: list, check: _Check) -> dict[str, Any]:
+    """The graphs in ``tmp`` quantised to int8 with the first operator set that passes the
+    parity check (:data:`~transferkit.shipping.quantize.OP_SETS`); refused when none does.
+    The tries are recorded in parity.json."""
+    tries = []
+    for ops in OP_SETS:
+        config = build.quantize_folder(tmp, config, ops)
+        res = check(parity.exported_probabilities(tmp, raw), "int8", refuse=False)
+        keys = ("mean_abs_diff", "max_abs_diff", "argmax_agreement", "passed")
+        tries.append({"operators": describe(ops), **{k: res[k] for k in keys}})
+        res.update(quantized_operators=describe(ops), tries=list(tries))
+        if res["passed"]:
+            break
+    drop_fp32_copies(tmp)
+    parity.check(res, check.run_id)
+    return config
 
 
 # ----------------------------------------------------------------------------- checks

@@ -77,13 +77,15 @@ def write_onnx(
     )
 
 
-def quantize_folder(tmp: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Every graph in ``tmp`` quantised to int8 and its config.json marked so; returns the
-    top config."""
+def quantize_folder(
+    tmp: Path, config: dict[str, Any], ops: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Every graph in ``tmp`` quantised to int8 (``ops`` only, when given) and its config.json
+    marked so; returns the top config."""
     for path in sorted(tmp.rglob(folder.CONFIG)):
         cfg = json.loads(path.read_text())
         if cfg.get("model_file"):
-            quantize_int8(path.parent / cfg["model_file"])
+            quantize_int8(path.parent / cfg["model_file"], ops)
         cfg["quantized"] = "int8"
         atomic_write_json(path, cfg)
     return {**config, "quantized": "int8"}

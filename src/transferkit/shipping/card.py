@@ -208,12 +208,15 @@ def _parity(parity: dict[str, Any]) -> list[str]:
             )
     lines = ["## Parity of this export", ""]
     lines += _table(["graph", "inputs", "max abs diff", "mean abs diff", "argmax agreement"], rows)
-    change = (parity.get("int8") or {}).get("accuracy_change_points")
-    if change is not None:
+    int8 = parity.get("int8") or {}
+    if int8:
         lines += [
             "",
-            f"int8 quantisation changed the accuracy on these inputs by {change:+.2f} points.",
+            f"int8: dynamic quantisation of {int8.get('quantized_operators', 'the graph')}.",
         ]
+    change = int8.get("accuracy_change_points")
+    if change is not None:
+        lines[-1] += f" It changed the accuracy on these inputs by {change:+.2f} points."
     return lines + ["", "Details in `parity.json`.", ""]
 
 

@@ -15,12 +15,14 @@ Tolerances, on class probabilities:
   grey levels on about one pixel in 10^4 (bicubic; bilinear is exact). 1e-3 is two orders of
   magnitude above the kernels' noise, and an order below what a real preprocessing mistake
   (a wrong mean, a crop, swapped channels) does: 0.05 and more on most examples.
-- int8: :data:`INT8_TOLERANCE`. Dynamic quantisation rounds every weight to one of 255
-  levels per tensor and the activations batch by batch; probabilities move by a few hundredths
-  and, on examples near a decision boundary, more. 0.25 refuses a graph that quantisation broke
-  (which moves confident probabilities by most of their mass) while accepting that rounding;
-  the argmax agreement and the accuracy change on the labelled sample are recorded beside it
-  for the user to judge.
+- int8: :data:`INT8_TOLERANCE` on the *mean* |p_int8 - p_torch|. Dynamic quantisation rounds
+  every weight to one of 255 levels per channel and the activations batch by batch; on an
+  example near a decision boundary a probability can move by 0.2-0.4 while the model is
+  fine (MiniLM on 20 Newsgroups: max 0.17-0.37, mean 0.004-0.008, accuracy unchanged or
+  -0.4 points), so the maximum cannot judge it. A graph that quantisation broke moves the
+  mean by 0.02-0.15 (EfficientNet-Lite0 with int8 convolutions: accuracy 80% -> 13%). 0.01
+  lies between the two; the argmax agreement, the maximum and the accuracy change on the
+  labelled sample are recorded beside it for the user to judge.
 - agreement: the argmax must agree on at least :data:`MIN_AGREEMENT` of the inputs (float32):
   on 256 inputs, every one.
 """
@@ -37,16 +39,16 @@ from transferkit.store.artifacts import atomic_write_json
 
 FILE = "parity.json"
 FP32_TOLERANCE = 1e-3
-INT8_TOLERANCE = 0.25
+INT8_TOLERANCE = 0.01
 MIN_AGREEMENT = 0.999
 CHUNK = 64
 WHY = {
     "fp32": "float32 kernels of onnxruntime and PyTorch differ by ~1e-6..1e-5; Pillow and the "
     "tensor resize of small images differ by at most 2 grey levels on ~1e-4 of pixels; a real "
     "preprocessing mistake moves probabilities by 0.05 and more",
-    "int8": "dynamic int8 quantisation rounds weights and activations: probabilities move by "
-    "a few hundredths, more near decision boundaries; a broken graph moves them by most of "
-    "their mass. The accuracy change on the labelled sample is recorded for the user to judge",
+    "int8": "on the mean |dp|: dynamic int8 quantisation moves probabilities by ~0.005 on "
+    "average (more near decision boundaries, so not on the max); a graph it broke moves them "
+    "by 0.02-0.15. The accuracy change on the labelled sample is recorded for the user",
 }
 
 
@@ -100,9 +102,10 @@ def compare(
         "tolerance_why": WHY.get(precision, ""),
         "min_agreement": MIN_AGREEMENT if precision == "fp32" else None,
     }
+    out["tolerance_on"] = "mean_abs_diff" if precision == "int8" else "max_abs_diff"
     out["passed"] = bool(
         np.isfinite(exp).all()
-        and out["max_abs_diff"] <= tol
+        and out[out["tolerance_on"]] <= tol
         and (precision != "fp32" or agree >= MIN_AGREEMENT)
     )
     if labels is not None and len(labels):
@@ -129,19 +132,18 @@ def check(result: dict[str, Any], run_id: str) -> None:
     """Refuse (UserError) a comparison that did not pass, naming the numbers."""
     if result["passed"]:
         return
-    what = result["precision"]
-    agree = (
-        f", argmax agreement {100 * result['argmax_agreement']:.2f}% (needs "
-        f"{100 * MIN_AGREEMENT:.1f}%)"
-        if what == "fp32"
-        else ""
+    what, on = result["precision"], result.get("tolerance_on", "max_abs_diff")
+    agree = f", argmax agreement {100 * result['argmax_agreement']:.2f}%" + (
+        f" (needs {100 * MIN_AGREEMENT:.1f}%)" if what == "fp32" else ""
     )
     raise UserError(
         f"The exported {what} model does not match run {run_id} on {result['n']} test inputs: "
-        f"max |p_export - p_torch| = {result['max_abs_diff']:.3g} (tolerance "
+        f"{on.split('_')[0]} |p_export - p_torch| = {result[on]:.3g} (tolerance "
         f"{result['tolerance']:.3g}){agree}. Nothing was written. "
         + (
-            "Export without --quantize (the float32 graph), or keep the run's PyTorch model."
+            "int8 quantisation changes this model's predictions too much (tried: "
+            + "; ".join(t["operators"] for t in result.get("tries", []))
+            + "). Export it without --quantize: the float32 graph."
             if what == "int8"
             else "This is a bug in the exporter or the runtime for this model: please report "
             "it with the run's `transferkit runs show`; meanwhile use `--format torchscript` "
