@@ -147,6 +147,11 @@ class PretrainTask:
         return split_indices(data, cfg.val_fraction, cfg.seed, cfg.max_examples)
 
     @classmethod
+    def trained_model(cls, cfg: PretrainConfig) -> str:
+        """What the run trains, in words, for its first line (the architecture by default)."""
+        return cfg.arch
+
+    @classmethod
     def make_backbone(cls, cfg: PretrainConfig, data: Any) -> Backbone:
         """The backbone this method trains (``--arch``, fresh or ``--from-pretrained``)."""
         return create_backbone(

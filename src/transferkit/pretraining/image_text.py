@@ -109,6 +109,11 @@ class ImageTextTask(PretrainTask):
         return pairs_from_classes(images, read_descriptions(opts.descriptions), opts.descriptions)
 
     @classmethod
+    def trained_model(cls, cfg: PretrainConfig) -> str:
+        opts = resolve(METHODS, cls.name, cfg.options)
+        return f"{opts.image_model or cfg.arch} + {opts.text_model}"
+
+    @classmethod
     def make_backbone(cls, cfg: PretrainConfig, data: Any) -> ImageTextBackbone:
         opts = resolve(METHODS, cls.name, cfg.options)
         image = create_backbone(

@@ -90,7 +90,9 @@ def pretrain(
         name=cfg.name,
     ) as rec:
         task = task_cls(backbone, dataset, train, val, cfg, device)
-        _announce(rec.id, cfg, dataset, len(train), len(val), left_out)
+        _announce(
+            rec.id, cfg, task_cls.trained_model(cfg), dataset, (len(train), len(val)), left_out
+        )
         result = run(task, _loop_settings(cfg, task, rec.dir), device, resume=bool(resume))
         encoder = task.save_source_model(rec)
         task.save_artifacts(rec)
@@ -123,11 +125,11 @@ def _new_config(
 
 
 def _announce(
-    run_id: str, cfg: PretrainConfig, dataset: Any, n_train: int, n_val: int, left_out: int
+    run_id: str, cfg: PretrainConfig, model: str, dataset: Any, sizes: tuple, left_out: int
 ) -> None:
     progress.info(
-        f"run {run_id}: {cfg.method} pretraining of {cfg.arch} on {dataset.name} "
-        f"({n_train} train / {n_val} val"
+        f"run {run_id}: {cfg.method} pretraining of {model} on {dataset.name} "
+        f"({sizes[0]} train / {sizes[1]} val"
         + (f"; its official test split of {left_out} is left out" if left_out else "")
         + ")"
     )
