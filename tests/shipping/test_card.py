@@ -29,3 +29,10 @@ def test_intervals_hold_the_values_and_accuracy_is_wilson():
 def test_class_names_cannot_break_the_tables():
     lines = card._table(["a", "b"], [["x|y", "new\nline"]])
     assert lines[-1] == "| x\\|y | new line |"
+
+
+def test_the_card_names_a_zoo_models_licence_and_points_elsewhere_when_unknown():
+    assert card._licence("effnet-lite0") == "Apache-2.0"
+    assert card._licence("minilm-l6") == "Apache-2.0"
+    assert card._licence("tiny-cnn") == "see the source model's own card"  # random weights
+    assert card._licence("run:r20260101-000000-abcd") == "see the source model's own card"

@@ -78,8 +78,9 @@ def _licence(model: str) -> str:
     from transferkit.zoo.common import BACKBONES
 
     entry = BACKBONES.get(model) if model in BACKBONES else None
-    licence = getattr(entry, "licence", None) or getattr(entry, "license", None)
-    return str(licence) if licence else "see the source model's own card"
+    return (
+        entry.licence if entry is not None and entry.licence else "see the source model's own card"
+    )
 
 
 def _source(record: RunRecord, members: list[RunRecord]) -> list[str]:

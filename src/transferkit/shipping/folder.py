@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.errors import UserError
+from transferkit.runtime.images import SMALL_IMAGE  # resized whole, never cropped, up to this size
 from transferkit.store.artifacts import atomic_write_json
 from transferkit.version import __version__
 from transferkit.zoo.base import DataConfig
@@ -25,9 +26,6 @@ FORMAT = "transferkit-export"
 FORMAT_VERSION = 1
 CONFIG = "config.json"
 TOKENIZER = "tokenizer"
-#: Images up to this many pixels a side are resized whole, never centre-cropped, by the eval
-#: transform (:data:`transferkit.data.transforms.SMALL_IMAGE`); the runtime does the same.
-SMALL_IMAGE = 64
 
 
 def check_target(to: Path, force: bool) -> Path:

@@ -43,6 +43,7 @@ class ZooEntry:
     input_size: int = 224
     head_keys: tuple[str, str] | None = None
     searchable: bool = True  # offered to the automatic search (False: models for tests)
+    licence: str = ""  # the pretrained weights' licence, for model cards ("" when unknown)
 
 
 BACKBONES: Registry[ZooEntry] = Registry("backbone", package="transferkit.zoo")

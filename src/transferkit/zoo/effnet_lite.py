@@ -122,6 +122,7 @@ def _register(variant: int) -> None:
             num_features=1280,
             input_size=size,
             head_keys=("_fc.weight", "_fc.bias"),
+            licence="Apache-2.0",
         ),
     )
 

@@ -245,6 +245,7 @@ BACKBONES.register(
         params=22_565_376,
         num_features=384,
         input_size=256,
+        licence="Apache-2.0",
     ),
 )
 
