@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 import transferkit
 from transferkit.errors import UserError
+from transferkit.report.build import build_report, load_records
 from transferkit.runs.pretrain import pretrain
 from transferkit.store import RunStore
 from transferkit.zoo import create_backbone
@@ -81,6 +82,12 @@ def test_pretrained_image_text_model_is_a_zoo_model_for_zeroshot_fit_and_rank(sh
     assert f.metrics["test_accuracy"] > 0.5
     ranked = transferkit.rank(data, ["shapes-clip", "tiny-cnn"], scores=["logme"])
     assert {row.model for row in ranked.rows if row.status == "ok"} == {"shapes-clip", "tiny-cnn"}
+
+    html_path, md_path = build_report(load_records([r.run_id]), r.artifact_dir / "report")
+    html, md = html_path.read_text(), md_path.read_text()
+    assert "image -&gt; text @1" in html or "image -> text @1" in html
+    assert f"{100 * rec.extra['retrieval']['val_i2t_r1']:.1f}" in md
+    assert f"{r.run_id}-retrieval" in md and f"{r.run_id}-zeroshot-confusion" in md
 
 
 def _manifest(tmp_path, rows: list[tuple[str, str]]):

@@ -278,15 +278,18 @@ class ImageTextTask(PretrainTask):
         net.eval()
         out, conf = self.numbers(net, next(net.parameters()).device)  # the best weights'
         net.train(was)
-        rec.write_json("retrieval.json", {k: v for k, v in out.items() if k.startswith("val_")})
+        self.best_numbers = {k: v for k, v in out.items() if k.startswith("val_")}
+        rec.write_json("retrieval.json", self.best_numbers)
         if conf is not None:
-            rec.write_json(
-                "zeroshot_confusion.json",
-                {"classes": list(self.dataset.classes), "matrix": conf.tolist()},
-            )
+            self.best_confusion = {"classes": list(self.dataset.classes), "matrix": conf.tolist()}
+            rec.write_json("zeroshot_confusion.json", self.best_confusion)
 
     def record_extras(self) -> dict[str, Any]:
+        """What the record keeps: texts cut, the pairs, the descriptions, and the best
+        weights' retrieval and zero-shot confusion on the validation pairs (for the report)."""
         extras = {"text_truncation": self.truncation, "pairs": self.dataset.summary()}
+        extras["retrieval"] = getattr(self, "best_numbers", None)
+        extras["zeroshot_confusion"] = getattr(self, "best_confusion", None)
         if self.dataset.descriptions is not None:
             extras["descriptions"] = self.dataset.descriptions
         return extras

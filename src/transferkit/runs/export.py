@@ -174,7 +174,7 @@ def _exportable(store: RunStore, run: str) -> RunRecord:
             f"Run {record.id} is a {record.kind} run, which saves no classifier to export"
             + (
                 " (a pretrained encoder has no classes: fit it to labelled data with "
-                f"`transferkit fit --model run:{record.id}` and export that run)."
+                f"`transferkit fit`, run:{record.id} as its source model, and export that run)."
                 if record.kind == "pretrain"
                 else ". Export a fit, zeroshot, adapt or ensemble run instead."
             )
@@ -191,7 +191,8 @@ def _check_classifier(record: RunRecord, classes: list[str]) -> None:
     if len(classes) < 2:
         raise UserError(
             f"The model of run {record.id} predicts {len(classes)} classes; an export needs a "
-            "classifier. Fit it to labelled data first (`transferkit fit --model run:ID`)."
+            "classifier. Fit it to labelled data first (`transferkit fit`, run:ID as its source "
+            "model)."
         )
 
 
