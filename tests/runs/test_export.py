@@ -248,7 +248,7 @@ def test_runs_without_a_model_to_export_are_refused(image_run, store, tmp_path):
         transferkit.export(running, tmp_path / "a", store=store)
     pre = store.create("pretrain", {"data": "builtin:digits"})
     store.finish(pre)
-    with pytest.raises(UserError, match="pretrain run.*fit --model run:"):
+    with pytest.raises(UserError, match="pretrain run.*`transferkit fit`, run:"):
         transferkit.export(pre, tmp_path / "a", store=store)
     rank = store.create("rank", {})
     store.finish(rank)
