@@ -27,6 +27,7 @@ NOUNS = {
     "explanation method": "explanation methods",
     "dataset": "datasets",
     "report section": "report sections",
+    "pretrain report block": "pretrain report blocks",
     "fit report block": "fit report blocks",
 }
 

@@ -96,6 +96,7 @@ class PretrainTask:
     is what DDP wraps) and defines ``compute_loss``; validation is the mean loss."""
 
     needs_labels = False
+    min_sources = 1  # how many sources --data must name (multi-task: two or more)
     monitor = "val_score"
     options: type | None = None  # the method's own settings (a dataclass), or None
 

@@ -118,6 +118,7 @@ def task_names(specs: list[str], names: list[str]) -> list[str]:
 @METHODS.register("multitask")
 class MultiTaskTask(PretrainTask):
     needs_labels = True
+    min_sources = 2
     monitor = "val_accuracy"
     options = MultiTaskOptions
 

@@ -5,7 +5,10 @@ that the rest of transferkit uses like any other. So the checks build the task o
 8 px strokes (``tiny-cnn`` with fresh weights), take one batch, and ask: the loss is finite and
 its gradients reach the backbone; a few optimiser steps on that batch lower it; the same seed
 gives the same losses and weights; and the backbone it keeps honours the backbone contract and
-saves and loads back through ``file:`` with the same identity and outputs.
+saves and loads back through ``file:`` with the same identity and outputs. The data, the
+backbone and the split come through the method's own hooks (``load_data``, ``make_backbone``,
+``split``), as in a run; a method that needs several sources (``min_sources``) gets as many
+copies of the strokes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from transferkit.testing._common import expect, options_declared, resolve_entry, run_checks
@@ -68,27 +70,26 @@ class _Steps:
 
     def __init__(self, name: str, cls: type, tmp: Path, options: dict[str, Any]) -> None:
         from transferkit.config import PretrainConfig
-        from transferkit.data import load_dataset
 
         self.cls, self.tmp = cls, tmp
-        data = labelled_strokes(tmp)
+        data = ",".join(
+            labelled_strokes(tmp / f"source{k}") for k in range(max(1, cls.min_sources))
+        )
         self.cfg = PretrainConfig(
             data=data, method=name, arch="tiny-cnn", image_size=8, batch_size=16, lr=1e-3,
             device="cpu", seed=0, options=dict(options),
         )  # fmt: skip
-        self.dataset = load_dataset(data)
+        self.dataset = cls.load_data(self.cfg)
+        self.train, self.val, _ = cls.split(self.dataset, self.cfg)
         self.device = torch.device("cpu")
         self.trained = None  # the task after the first training, and its losses
         self.losses: list[float] = []
 
     def _task(self):
         """A fresh task (seeded fresh weights) and its first training batch."""
-        from transferkit.zoo import create_backbone
-
         torch.manual_seed(self.cfg.seed)
-        backbone = create_backbone("tiny-cnn", pretrained=False, image_size=8)
-        train, val = np.arange(48), np.arange(48, 60)
-        task = self.cls(backbone, self.dataset, train, val, self.cfg, self.device)
+        backbone = self.cls.make_backbone(self.cfg, self.dataset)
+        task = self.cls(backbone, self.dataset, self.train, self.val, self.cfg, self.device)
         task.on_epoch_start(0)
         return task, next(iter(task.train_batches()))
 
