@@ -99,13 +99,13 @@ def test_adapt_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, tk_h
     )
     runs, deadline, hit = tk_home / "runs", time.time() + 300, False
     while time.time() < deadline and proc.poll() is None:
-        # the first member saved its model (a finished run drops its checkpoints) and the
-        # second (mcc) has written a checkpoint
-        if (
-            runs.exists()
-            and any(runs.glob("*/model/model.json"))
-            and any(runs.glob("*/checkpoints/last.json"))
-        ):
+        # the first member saved its model (a finished run then drops its checkpoints) and the
+        # second (mcc), still training, has written a checkpoint
+        saved = (
+            {p.parent.parent for p in runs.glob("*/model/model.json")} if runs.exists() else set()
+        )
+        training = {p.parent.parent for p in runs.glob("*/checkpoints/last.json")} - saved
+        if saved and training:
             hit = True
             break
         time.sleep(0.02)
