@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -40,6 +41,32 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: int = 600, check
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
     return proc
+
+
+def kill_at_first_checkpoint_then_resume(args: tuple[str, ...], home: Path, kind: str) -> dict:
+    """Run ``transferkit ARGS`` in the store ``home``, SIGKILL it once its first checkpoint is
+    on disk, resume the run with ``--resume ID --json``, and return the resumed run's JSON."""
+    env = {**os.environ, "TRANSFERKIT_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not list(home.glob("runs/*/checkpoints/last.json")) and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    from transferkit.store import RunStore
+
+    run_id = RunStore(home).list(kind=kind)[0].id
+    assert RunStore(home).get(run_id).status != "done"
+    again = run_cli(kind, "--resume", run_id, "--json", env_extra=env, check=0)
+    resumed = json.loads(again.stdout)
+    assert resumed["run"] == run_id
+    return resumed
 
 
 def _torchrun(launch: list[str], args: tuple[str, ...]) -> list[str]:

@@ -6,16 +6,11 @@ side LoRA-tuned or fully trained, and a resume after SIGKILL."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import kill_at_first_checkpoint_then_resume, run_cli
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -178,25 +173,9 @@ def _cli_args(data, desc, epochs=3):
 def test_resume_after_sigkill_gives_the_same_result(shapes, tmp_path):
     data, desc = shapes
     reference = json.loads(run_cli(*_cli_args(data, desc), check=0).stdout)
-    home = tmp_path / "killed"
-    env = {**os.environ, "TRANSFERKIT_HOME": str(home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "transferkit", *_cli_args(data, desc)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    resumed = kill_at_first_checkpoint_then_resume(
+        _cli_args(data, desc), tmp_path / "killed", "pretrain"
     )
-    deadline = time.time() + 300
-    while not list(home.glob("runs/*/checkpoints/last.json")) and time.time() < deadline:
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    run_id = RunStore(home).list(kind="pretrain")[0].id
-    assert RunStore(home).get(run_id).status != "done"
-    again = run_cli("pretrain", "--resume", run_id, "--json", env_extra=env, check=0)
-    resumed = json.loads(again.stdout)
-    assert resumed["run"] == run_id
     for key, value in reference.items():
         if key.startswith("val_"):
             assert resumed[key] == pytest.approx(value, abs=1e-6), key

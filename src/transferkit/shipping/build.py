@@ -42,13 +42,26 @@ def _graph(tmp: Path, model: nn.Module, classes: list[str], opset: int, source: 
     config.json (and tokenizer) in ``tmp``."""
     tmp.mkdir(parents=True, exist_ok=True)
     names = onnx_graph.export_onnx(model, tmp / ONNX_FILE, opset)
+    return _single_config(tmp, model, names, classes, source, ONNX_FILE, opset)
+
+
+def _single_config(
+    tmp: Path,
+    model: nn.Module,
+    names: list[str],
+    classes: list[str],
+    source: dict[str, Any],
+    model_file: str,
+    opset: int | None = None,
+) -> dict[str, Any]:
+    """config.json of one exported graph or module (``model_file``, its input ``names``)."""
     dc = model.data_config
     return folder.write_config(
         tmp,
         modality=dc.modality,
         classes=classes,
         source=source,
-        model_file=ONNX_FILE,
+        model_file=model_file,
         opset=opset,
         inputs=folder.input_specs(dc, names),
         preprocessing=folder.preprocessing(dc, tmp),
@@ -101,16 +114,7 @@ def write_torchscript(
             "one TorchScript module cannot hold. Use --format onnx (members as separate graphs)."
         )
     names = export_torchscript(model, tmp / TS_FILE)
-    dc = model.data_config
-    return folder.write_config(
-        tmp,
-        modality=dc.modality,
-        classes=classes,
-        source=source,
-        model_file=TS_FILE,
-        inputs=folder.input_specs(dc, names),
-        preprocessing=folder.preprocessing(dc, tmp),
-    )
+    return _single_config(tmp, model, names, classes, source, TS_FILE)
 
 
 def tensor_batches(model: nn.Module, data: Dataset, idx: np.ndarray) -> list[tuple]:
