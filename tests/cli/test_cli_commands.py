@@ -166,6 +166,31 @@ def test_sigterm_marks_interrupted_and_resume_matches_uninterrupted(tmp_path, tk
 
 
 @pytest.mark.slow
+def test_sigterm_outside_a_training_loop_marks_the_run_interrupted(tk_home):
+    """`rank` trains nothing (feature extraction and scores): a SIGTERM there is not caught by a
+    training loop's stop flag, yet the run is marked interrupted and the command exits 130,
+    saying that `rank` cannot resume (it used to die with -15 and leave a `running` record)."""
+    args = ["rank", "--data", "builtin:digits", "--models", "effnet-lite0", "--image-size", "96"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transferkit", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runs, deadline, folder = tk_home / "runs", time.time() + 120, None
+    while time.time() < deadline and proc.poll() is None and folder is None:
+        folder = next(iter(runs.glob("r*")), None) if runs.exists() else None
+        time.sleep(0.02)
+    assert folder is not None and proc.poll() is None, "the rank run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"Run {folder.name} is marked interrupted" in err and "cannot resume" in err
+    show = json.loads(run_cli("runs", "show", folder.name, "--json", check=0).stdout)
+    assert show["status"] == "interrupted"
+
+
+@pytest.mark.slow
 def test_corrupt_images_are_skipped_listed_or_strict(tmp_path):
     data = _folder(tmp_path / "data")
     (data / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
