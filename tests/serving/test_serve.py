@@ -121,6 +121,27 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(image_export):
         assert "Traceback" not in s.stderr()
 
 
+def test_a_stalled_upload_gets_408_and_frees_its_connection(image_export):
+    """A client that sends half its body and stops: 408 after --read-timeout (uvicorn itself
+    would wait for ever), the connection closed, and the server still answers others."""
+    with serving(image_export, "--read-timeout", "1") as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as c:
+            c.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b"\0" * 100
+            )
+            answer = b""
+            while chunk := c.recv(65536):  # until the server closes the connection
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), answer
+        error = json.loads(body)["error"]
+        assert "1 s" in error and "100 bytes" in error and "--read-timeout" in error
+        assert httpx.post(f"{s.url}/predict", files=_files(digit_uploads(1))).status_code == 200
+        assert httpx.get(f"{s.url}/metadata").json()["server"]["read_timeout_s"] == 1.0
+
+
 def test_bearer_token_required_everywhere_but_health(image_export, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")

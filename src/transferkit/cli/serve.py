@@ -29,6 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             token_file=cfg.token_file,
             max_batch=cfg.max_batch,
             max_upload_mb=cfg.max_upload_mb,
+            read_timeout_s=cfg.read_timeout,
             announce=_announce,
         )
     if stopped_by:

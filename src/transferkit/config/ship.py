@@ -49,3 +49,9 @@ class ServeConfig:
     max_upload_mb: float = opt(
         10.0, "Largest request body in MB (bigger: 413).", gt=0, metavar="MB"
     )
+    read_timeout: float = opt(
+        30.0,
+        "Seconds a client may take to send its request body (slower: 408, the connection freed).",
+        gt=0,
+        metavar="S",
+    )

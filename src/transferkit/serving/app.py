@@ -4,7 +4,8 @@
 Every answer is JSON. A bad request gets a 4xx with its reason in ``{"error": ...}``: 400 for a
 body that is empty, not valid JSON, not an image, or not the model's modality; 401 without the
 right bearer token; 404 for an unknown route; 405 for a wrong method; 413 for a body over the
-size limit; 415 for a Content-Type the model cannot take. An unexpected failure is logged with
+size limit; 408 for a body not sent within the read timeout (a stalled or very slow client,
+whose connection would otherwise stay open for ever); 415 for a Content-Type the model cannot take. An unexpected failure is logged with
 its traceback on the server and answered 500 with no traceback; the server keeps serving.
 """
 
@@ -46,16 +47,22 @@ def create_app(
     token: str | None = None,
     max_batch: int = 32,
     max_upload_bytes: int = 10 * 2**20,
+    read_timeout_s: float = 30.0,
 ) -> ASGIApp:
     """The server's ASGI app for ``predictor`` (loaded from the export ``folder``).
 
     ``token``: when given, every route but /health needs ``Authorization: Bearer TOKEN``.
+    ``read_timeout_s``: a request body not received within it is answered 408.
     """
     batcher = Batcher(functools.partial(predictor.predict_proba, batch_size=max_batch), max_batch)
     classes = [str(c) for c in predictor.classes]
     modality = predictor.modality
     static = describe(Path(folder), dict(predictor.config), classes, modality)
-    limits = {"max_batch": max_batch, "max_upload_bytes": max_upload_bytes}
+    limits = {
+        "max_batch": max_batch,
+        "max_upload_bytes": max_upload_bytes,
+        "read_timeout_s": read_timeout_s,
+    }
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -66,7 +73,7 @@ def create_app(
         return JSONResponse({**static, "server": server})
 
     async def predict(request: Request) -> JSONResponse:
-        body = await read_body(request, max_upload_bytes)
+        body = await read_body(request, max_upload_bytes, read_timeout_s)
         names, inputs = await parse_inputs(request, body, modality)
         try:
             probs = await batcher.predict(inputs)

@@ -32,9 +32,11 @@ def bad(message: str, status: int = 400) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
     """The whole body, or 413 as soon as it is known to exceed ``limit`` bytes: from its
-    Content-Length before reading, and while reading (a chunked body has none)."""
+    Content-Length before reading, and while reading (a chunked body has none); or 408 when it
+    has not all arrived within ``timeout_s`` (uvicorn has no read timeout of its own: a client
+    that stops mid-body would hold its connection and its buffered bytes for ever)."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
@@ -42,11 +44,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(length) > limit:
             raise bad(_too_large(int(length), limit), 413)
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise bad(_too_large(total, limit), 413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise bad(_too_large(total, limit), 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise bad(
+            f"The request body did not arrive within {timeout_s:g} s ({total:,} "
+            "bytes received): send it at once, in fewer or smaller inputs per request (or "
+            "restart the server with a larger --read-timeout).",
+            408,
+        ) from None
     return b"".join(chunks)
 
 

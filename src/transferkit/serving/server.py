@@ -101,6 +101,7 @@ def serve(
     token_file: str | None = None,
     max_batch: int = 32,
     max_upload_mb: float = 10.0,
+    read_timeout_s: float = 30.0,
     announce: Callable[[str, Predictor], None] | None = None,
 ) -> int:
     """Serve the export ``folder`` until SIGINT / SIGTERM; returns the signal that stopped it
@@ -114,6 +115,7 @@ def serve(
         token=token,
         max_batch=max_batch,
         max_upload_bytes=int(max_upload_mb * 2**20),
+        read_timeout_s=read_timeout_s,
     )
     sock = bind(host, port)
     config = uvicorn.Config(
