@@ -209,6 +209,42 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
+class _GatherRows(torch.autograd.Function):
+    """Every rank's rows in rank order; the backward pass sums the gradient of the gathered
+    rows over the ranks (all-reduce, which gloo and NCCL both have) and keeps this rank's."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:  # type: ignore[override]
+        ctx.sizes = sizes
+        padded = x.new_zeros((max(sizes), *x.shape[1:]))  # all_gather wants equal shapes
+        padded[: len(x)] = x
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        start = sum(ctx.sizes[: rank()])
+        return grad[start : start + ctx.sizes[rank()]], None
+
+
+def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The rows of ``x`` from every rank, concatenated in rank order (ranks may hold different
+    numbers of rows), and where this rank's rows start. Differentiable: for a loss that every
+    rank computes alike over the gathered rows (contrastive losses, whose negatives are then
+    the whole global batch instead of one process's share), the gradients DDP averages are
+    those of the same loss in one process over the whole batch. One process: ``(x, 0)``."""
+    if not is_initialized() or world_size() == 1:
+        return x, 0
+    sizes = torch.tensor([len(x)], device=x.device)
+    every = [torch.empty_like(sizes) for _ in range(world_size())]
+    dist.all_gather(every, sizes)
+    counts = [int(c) for c in every]
+    return _GatherRows.apply(x, counts), sum(counts[: rank()])
+
+
 def all_reduce_mean(value: float) -> float:
     """Mean of a scalar over all ranks (a CPU tensor: gloo, also on GPU runs)."""
     if not is_initialized():

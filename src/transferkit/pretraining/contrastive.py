@@ -1,7 +1,9 @@
 """Contrastive pretraining, SimCLR-style (Chen et al., ICML 2020, arXiv:2002.05709).
 
 Two augmented views of each image pass through the backbone and an MLP projection head; the
-NT-Xent loss pulls the two views of an image together and pushes the other 2(N-1) views away:
+NT-Xent loss pulls the two views of an image together and pushes the other 2(N-1) views away
+(under torchrun N is the global batch: every process's projections are gathered, so the
+negatives and the gradients are those of one process with the whole batch):
 
     l(i, j) = -log exp(sim(z_i, z_j) / t) / sum_{k != i} exp(sim(z_i, z_k) / t)
 
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from transferkit import distributed
 from transferkit.config import opt
 from transferkit.data.transforms import ImageTorchDataset, build_transform
 from transferkit.errors import UserError
@@ -90,6 +93,15 @@ class ContrastiveTask(PretrainTask):
     def compute_loss(self, model, batch, device) -> torch.Tensor:
         a, b = batch[0].to(device), batch[1].to(device)
         return nt_xent(model(torch.cat([a, b])), self.opts.temperature)
+
+    def loss(self, model, batch, device) -> torch.Tensor:
+        """Training: NT-Xent over the global batch, every process's views gathered (validation
+        runs the whole validation set in each process, so it keeps :meth:`compute_loss`)."""
+        a, b = batch[0].to(device), batch[1].to(device)
+        z = model(torch.cat([a, b]))
+        views_a, _ = distributed.gather_rows(z[: len(a)])
+        views_b, _ = distributed.gather_rows(z[len(a) :])
+        return nt_xent(torch.cat([views_a, views_b]), self.opts.temperature)
 
     def val_examples(self):
         # Two augmented views per validation image, seeded so they are the same every epoch.

@@ -212,9 +212,9 @@ class ImageTextTask(PretrainTask):
         x, ids, groups = batch
         unique = torch.unique(ids)
         img, txt, scale = model(x.to(device), self.text_input(unique, device))
-        g = groups.to(device)
-        return ev.symmetric_infonce(
-            img, txt, g, self.vocab_groups.to(device)[unique.to(device)], scale
+        unique = unique.to(device)
+        return ev.gathered_infonce(
+            img, groups.to(device), txt, unique, self.vocab_groups.to(device)[unique], scale
         )
 
     # -- validation ----------------------------------------------------------------------------

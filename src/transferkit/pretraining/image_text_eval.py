@@ -12,7 +12,9 @@ target of an image is spread evenly over every text of its group (its class, or 
 text), and the target of a text over every image of its group. With one text per pair and no
 shared groups this is exactly CLIP's loss; with class descriptions it keeps two images of one
 class from being pushed apart (a multi-positive InfoNCE, as in Khosla et al., 2020,
-arXiv:2004.11362).
+arXiv:2004.11362). Under torchrun the training loss is taken over the global batch
+(:func:`gathered_infonce`): every process's images and texts are gathered, so the negatives
+and the gradients are those of one process holding the whole batch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+from transferkit import distributed
 
 
 def group_targets(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -40,6 +44,28 @@ def symmetric_infonce(
     i2t = -(group_targets(image_groups, text_groups) * F.log_softmax(logits, 1)).sum(1)
     t2i = -(group_targets(text_groups, image_groups) * F.log_softmax(logits.t(), 1)).sum(1)
     return (i2t.mean() + t2i.mean()) / 2
+
+
+def gathered_infonce(
+    images: torch.Tensor,
+    image_groups: torch.Tensor,
+    texts: torch.Tensor,
+    text_ids: torch.Tensor,
+    text_groups: torch.Tensor,
+    scale: torch.Tensor | float,
+) -> torch.Tensor:
+    """:func:`symmetric_infonce` over every process's images and texts (one process: over its
+    own); a text that several processes hold (one class sentence, say) is counted once, so the
+    targets are those of one process holding the whole batch."""
+    images, _ = distributed.gather_rows(images)
+    image_groups, _ = distributed.gather_rows(image_groups)
+    texts, _ = distributed.gather_rows(texts)
+    text_ids, _ = distributed.gather_rows(text_ids)
+    text_groups, _ = distributed.gather_rows(text_groups)
+    unique, inverse = torch.unique(text_ids, return_inverse=True)
+    order = torch.arange(len(text_ids), device=text_ids.device)
+    first = torch.full_like(unique, len(text_ids)).scatter_reduce(0, inverse, order, "amin")
+    return symmetric_infonce(images, texts[first], image_groups, text_groups[first], scale)
 
 
 def recall_at(
