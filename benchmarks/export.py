@@ -10,8 +10,9 @@ What it measures
    (tiny-cnn, MNIST -> UCI digits, DANN). Each is exported as float32 and as int8; the table
    gives the parity check's max |p_onnx - p_torch|, argmax agreement, the test accuracy of
    the exported graphs on the parity sample (the run's 200 test inputs, through the
-   torch-free runtime on raw inputs) and int8's accuracy change in points. An int8 export that
-   the parity check refuses is listed with the reason.
+   torch-free runtime on raw inputs), int8's accuracy change in points and which int8 was
+   kept (static, calibrated on training images, for image graphs; else dynamic). An int8
+   export that the parity check refuses is listed with the reason.
 2. Speed, 2 threads (torch.set_num_threads(2); onnxruntime intra-op 2, inter-op 1): latency
    at batch 1 (median of repeated calls) and throughput at batch 32 of the graph alone on the
    same prepared inputs (pixels / token ids): PyTorch eager (the run's model + softmax, in
@@ -214,6 +215,7 @@ def markdown(head, rows, speeds, wall) -> str:
                 else "refused: " + q.get("refused", "-")[:90],
                 C.fmt(q.get("argmax_agreement"), 1, 100),
                 C.fmt(q.get("accuracy_change_points"), 2, signed=True),
+                q.get("quantized_operators", "-"),
             ]
         )
     lines += ["## Parity (up to 256 test inputs, raw, through transferkit.runtime)", ""]
@@ -228,6 +230,7 @@ def markdown(head, rows, speeds, wall) -> str:
                 "int8 max |dp|",
                 "int8 agree %",
                 "int8 acc change (pts)",
+                "int8 kept",
             ],
             table,
         )

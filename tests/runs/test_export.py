@@ -20,6 +20,7 @@ import transferkit
 from transferkit.data import load_dataset
 from transferkit.errors import UserError
 from transferkit.runs.ensemble import record_ensemble
+from transferkit.runs.export import _calibration
 from transferkit.runs.predict import predict
 from transferkit.runtime import Predictor
 from transferkit.shipping.parity import FP32_TOLERANCE
@@ -289,11 +290,35 @@ def test_zeroshot_and_adapt_runs_export(topics_csv, store, tmp_path):
     assert res.parity["fp32"]["passed"] and "accuracy_export" in res.parity["fp32"]
 
 
-def test_int8_that_breaks_a_model_is_refused_after_trying_the_matrix_products_only(
-    image_run, store, tmp_path
-):
-    # random-init tiny-cnn features under a linear probe: one activation scale per tensor
-    # cannot hold them, with int8 convolutions or with only the head in int8
-    with pytest.raises(UserError, match=r"int8 .*tried: all supported operators; MatMul, Gemm"):
-        transferkit.export(image_run.run_id, tmp_path / "q", quantize="int8", store=store)
+def test_static_int8_quantises_the_convolutions_on_training_images(image_run, store, tmp_path):
+    # random-init tiny-cnn features under a linear probe: dynamic int8 (one activation scale per
+    # batch) breaks them; calibrated static int8 with the tail in float keeps them
+    res = transferkit.export(image_run.run_id, tmp_path / "q", quantize="int8", store=store)
+    int8 = res.parity["int8"]
+    assert int8["passed"] and int8["quantized_operators"].startswith("static")
+    assert len(int8["tries"]) == 1 and int8["calibration_inputs"] == 256
+    graph = onnx.load(tmp_path / "q" / "model.onnx").graph
+    made = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    heads = [n for n in graph.node if n.op_type == "Gemm"]
+    assert convs and all(made[n.input[1]].op_type == "DequantizeLinear" for n in convs)
+    assert heads and all(made[n.input[0]].op_type != "DequantizeLinear" for n in heads)
+    assert "accuracy_change_points" in int8
+
+
+def test_calibration_images_come_from_outside_the_test_split():
+    data = load_dataset("builtin:digits", validate=False)
+    test = np.arange(0, len(data), 3)
+    picked = _calibration(data, test)
+    assert len(picked) == 256 and not set(picked) & set(test)
+    assert (_calibration(data, test) == picked).all()  # seeded
+    everything = np.arange(len(data))  # no test split recorded: the data itself
+    assert set(_calibration(data, everything)) <= set(everything)
+
+
+def test_int8_that_fails_parity_every_way_is_refused_naming_the_tries(image_run, store, tmp_path):
+    with pytest.raises(UserError, match=r"int8 .*tried: static.*; dynamic, all.*; dynamic, MatMul"):
+        transferkit.export(
+            image_run.run_id, tmp_path / "q", quantize="int8", int8_tolerance=0.0, store=store
+        )
     assert list(tmp_path.iterdir()) == []

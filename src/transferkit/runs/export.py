@@ -27,7 +27,7 @@ from transferkit.evaluation.metrics import softmax
 from transferkit.evaluation.predict import predict_logits
 from transferkit.runs._fitting import load_fit_data
 from transferkit.shipping import build, card, folder, onnx_graph, parity
-from transferkit.shipping.quantize import OP_SETS, describe, drop_fp32_copies
+from transferkit.shipping.quantize import TRIES, drop_fp32_copies
 from transferkit.shipping.torchscript import MODEL_FILE as TS_FILE
 from transferkit.shipping.torchscript import torchscript_probabilities
 from transferkit.store import RunRecord, RunStore
@@ -36,6 +36,7 @@ from transferkit.zoo.checkpoint import load_model
 
 FORMATS = ("onnx", "torchscript")
 SEED = 0
+CALIBRATION_INPUTS = 256  # images static int8 measures activation ranges on
 
 
 @dataclass
@@ -62,9 +63,11 @@ def export(
     force: bool = False,
     store: RunStore | None = None,
     tolerance: float | None = None,
+    int8_tolerance: float | None = None,
 ) -> ExportResult:
     """Export the model of the finished run ``run`` to the folder ``to`` (see the module
-    docstring). ``tolerance`` replaces the float32 parity tolerance (a stricter check; tests)."""
+    docstring). ``tolerance`` / ``int8_tolerance`` replace the float32 / int8 parity tolerances
+    (a stricter check; tests)."""
     store = store or RunStore()
     _check_options(format, quantize, opset, parity_examples)
     record = _exportable(store, run)
@@ -72,13 +75,13 @@ def export(
     opset = onnx_graph.check_opset(opset) if format == "onnx" else None
     model, classes = load_model(store.artifact_dir(record.id) / "model")
     _check_classifier(record, classes)
-    data, idx, labels, where = _parity_inputs(store, record, classes, parity_examples)
+    data, pool, idx, labels, where = _parity_inputs(store, record, classes, parity_examples)
     progress.info(f"export {record.id}: {format} to {target}, parity on {len(idx)} test inputs")
     reference = softmax(
         predict_logits(model, data, idx, device=torch.device("cpu"), shard=False)
     ).astype(np.float64)
     raw = [data.load(int(i)) for i in idx]
-    check = _Check(reference, labels, tolerance, record.id)
+    check = _Check(reference, labels, {"fp32": tolerance, "int8": int8_tolerance}, record.id)
     source = build.source_of(record)
     with folder.building(target) as tmp:
         if format == "torchscript":
@@ -88,7 +91,9 @@ def export(
             config = build.write_onnx(tmp, model, classes, opset, source)
             check(parity.exported_probabilities(tmp, raw))
         if quantize:
-            config = _int8(tmp, config, raw, check)
+            images = config["modality"] == "image"
+            calibration = [data.load(int(i)) for i in _calibration(data, pool)] if images else []
+            config = _int8(tmp, config, raw, check, calibration)
         body = parity.write(tmp, where, check.results)
         (tmp / "README.md").write_text(card.model_card(record, store, config, body))
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
@@ -101,7 +106,7 @@ class _Check:
 
     reference: np.ndarray
     labels: np.ndarray | None
-    tolerance: float | None
+    tolerance: dict[str, float | None]  # by precision; None: the default
     run_id: str
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -109,7 +114,7 @@ class _Check:
         self, exported: np.ndarray, precision: str = "fp32", refuse: bool = True
     ) -> dict[str, Any]:
         """Compare, keep the numbers, and refuse an export that does not pass."""
-        tol = self.tolerance if precision == "fp32" else None
+        tol = self.tolerance.get(precision)
         res = parity.compare(
             self.reference, exported, self.labels, precision=precision, tolerance=tol
         )
@@ -121,20 +126,32 @@ class _Check:
         return res
 
 
-def _int8(tmp: Path, config: dict[str, Any], raw: list, check: _Check) -> dict[str, Any]:
-    """The graphs in ``tmp`` quantised to int8 with the first operator set that passes the
-    parity check (:data:`~transferkit.shipping.quantize.OP_SETS`); refused when none does.
-    The tries are recorded in parity.json."""
-    tries = []
-    for ops in OP_SETS:
-        config = build.quantize_folder(tmp, config, ops)
+def _int8(
+    tmp: Path, config: dict[str, Any], raw: list, check: _Check, calibration: list
+) -> dict[str, Any]:
+    """The graphs in ``tmp`` quantised to int8 the first way that passes the parity check
+    (:data:`~transferkit.shipping.quantize.TRIES`; static only for images, with calibration
+    inputs); refused when none does. The tries are recorded in parity.json."""
+    tries: list[dict[str, Any]] = []
+    for how in TRIES:
+        if how.static and (config["modality"] != "image" or not calibration):
+            continue
+        try:
+            config = build.quantize_folder(tmp, config, how, calibration)
+        except UserError as e:  # this way cannot quantise this graph: the next one may
+            tries.append({"operators": how.describe(), "passed": False, "error": str(e)})
+            continue
         res = check(parity.exported_probabilities(tmp, raw), "int8", refuse=False)
         keys = ("mean_abs_diff", "max_abs_diff", "argmax_agreement", "passed")
-        tries.append({"operators": describe(ops), **{k: res[k] for k in keys}})
-        res.update(quantized_operators=describe(ops), tries=list(tries))
+        tries.append({"operators": how.describe(), **{k: res[k] for k in keys}})
+        res.update(quantized_operators=how.describe(), tries=list(tries))
+        if how.static:
+            res["calibration_inputs"] = len(calibration)
         if res["passed"]:
             break
     drop_fp32_copies(tmp)
+    if not tries or "mean_abs_diff" not in tries[-1]:
+        raise UserError(tries[-1]["error"] if tries else "No int8 quantisation applies here.")
     parity.check(res, check.run_id)
     return config
 
@@ -219,10 +236,10 @@ def _run_data(store: RunStore, record: RunRecord) -> Dataset:
 
 def _parity_inputs(
     store: RunStore, record: RunRecord, classes: list[str], n: int
-) -> tuple[Dataset, np.ndarray, np.ndarray | None, dict[str, Any]]:
-    """The data, a seeded sample of ``n`` of the run's test examples (all of the data when it
-    recorded none), their labels in the model's class order (None when unknown), and what
-    parity.json says about them."""
+) -> tuple[Dataset, np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """The data, the run's test examples (all of the data when it recorded none), a seeded
+    sample of ``n`` of them, their labels in the model's class order (None when unknown), and
+    what parity.json says about them."""
     data = _run_data(store, record)
     saved = load_predictions(store.artifact_dir(record.id))
     if saved is not None and len(saved["indices"]) and saved["indices"].max() < len(data):
@@ -242,7 +259,16 @@ def _parity_inputs(
         "included) against the run's PyTorch model",
     }
     labels = None if pool_labels is None else np.asarray(pool_labels)[pick]
-    return data, np.asarray(pool)[pick], labels, where
+    return data, np.asarray(pool), np.asarray(pool)[pick], labels, where
+
+
+def _calibration(data: Dataset, test: np.ndarray, n: int = CALIBRATION_INPUTS) -> np.ndarray:
+    """A seeded sample of ``n`` examples outside the run's test split (its training and
+    validation inputs) for static int8 calibration; of the test examples only when the run
+    recorded no test split (then all of the data is the pool)."""
+    rest = np.setdiff1d(np.arange(len(data)), test)
+    pool = rest if len(rest) else np.asarray(test)
+    return np.sort(pool[parity.sample(len(pool), n, SEED)])
 
 
 def _labels(data: Dataset, classes: list[str]) -> np.ndarray | None:

@@ -15,7 +15,7 @@ from torch import nn
 from transferkit.data.base import Dataset
 from transferkit.errors import UserError
 from transferkit.shipping import folder, onnx_graph
-from transferkit.shipping.quantize import quantize_int8
+from transferkit.shipping.quantize import Int8Try, quantize_int8
 from transferkit.shipping.torchscript import MODEL_FILE as TS_FILE
 from transferkit.shipping.torchscript import export_torchscript
 from transferkit.store import RunRecord
@@ -91,17 +91,29 @@ def write_onnx(
 
 
 def quantize_folder(
-    tmp: Path, config: dict[str, Any], ops: tuple[str, ...] | None = None
+    tmp: Path, config: dict[str, Any], how: Int8Try, calibration: list[Any] | None = None
 ) -> dict[str, Any]:
-    """Every graph in ``tmp`` quantised to int8 (``ops`` only, when given) and its config.json
-    marked so; returns the top config."""
+    """Every graph in ``tmp`` quantised to int8 ``how`` (static: calibrated on the raw images
+    ``calibration``, prepared as each graph's own config says) and its config.json marked so;
+    returns the top config."""
     for path in sorted(tmp.rglob(folder.CONFIG)):
         cfg = json.loads(path.read_text())
         if cfg.get("model_file"):
-            quantize_int8(path.parent / cfg["model_file"], ops)
+            feeds = calibration_feeds(cfg, calibration or []) if how.static else None
+            quantize_int8(path.parent / cfg["model_file"], how, feeds)
         cfg["quantized"] = "int8"
         atomic_write_json(path, cfg)
     return {**config, "quantized": "int8"}
+
+
+def calibration_feeds(cfg: dict[str, Any], images: list[Any]) -> list[dict[str, np.ndarray]]:
+    """Raw images as the graph of ``cfg`` takes them (the runtime's preprocessing), in
+    batches: the inputs static quantisation measures activation ranges on."""
+    from transferkit.runtime.images import ImagePreprocessing, as_image
+
+    prepare, name = ImagePreprocessing(cfg["preprocessing"]), cfg["inputs"][0]["name"]
+    decoded = [as_image(x, i) for i, x in enumerate(images)]
+    return [{name: prepare(decoded[i : i + BATCH])} for i in range(0, len(decoded), BATCH)]
 
 
 def write_torchscript(

@@ -15,12 +15,13 @@ Tolerances, on class probabilities:
   grey levels on about one pixel in 10^4 (bicubic; bilinear is exact). 1e-3 is two orders of
   magnitude above the kernels' noise, and an order below what a real preprocessing mistake
   (a wrong mean, a crop, swapped channels) does: 0.05 and more on most examples.
-- int8: :data:`INT8_TOLERANCE` on the *mean* |p_int8 - p_torch|. Dynamic quantisation rounds
+- int8: :data:`INT8_TOLERANCE` on the *mean* |p_int8 - p_torch|. Quantisation rounds
   every weight to one of 255 levels per channel and the activations batch by batch; on an
   example near a decision boundary a probability can move by 0.2-0.4 while the model is
   fine (MiniLM on 20 Newsgroups: max 0.17-0.37, mean 0.004-0.008, accuracy unchanged or
   -0.4 points), so the maximum cannot judge it. A graph that quantisation broke moves the
-  mean by 0.02-0.15 (EfficientNet-Lite0 with int8 convolutions: accuracy 80% -> 13%). 0.01
+  mean by 0.02-0.15 (EfficientNet-Lite0 with dynamic int8 convolutions: accuracy 80% -> 13%;
+  static int8 with its pooled features rounded too: 0.07, 72% -> 54%). 0.01
   lies between the two; the argmax agreement, the maximum and the accuracy change on the
   labelled sample are recorded beside it for the user to judge.
 - agreement: the argmax must agree on at least :data:`MIN_AGREEMENT` of the inputs (float32):
@@ -46,7 +47,7 @@ WHY = {
     "fp32": "float32 kernels of onnxruntime and PyTorch differ by ~1e-6..1e-5; Pillow and the "
     "tensor resize of small images differ by at most 2 grey levels on ~1e-4 of pixels; a real "
     "preprocessing mistake moves probabilities by 0.05 and more",
-    "int8": "on the mean |dp|: dynamic int8 quantisation moves probabilities by ~0.005 on "
+    "int8": "on the mean |dp|: int8 quantisation that works moves probabilities by ~0.005 on "
     "average (more near decision boundaries, so not on the max); a graph it broke moves them "
     "by 0.02-0.15. The accuracy change on the labelled sample is recorded for the user",
 }
