@@ -162,7 +162,7 @@ def speed(run: str, out: Path, repeats: int) -> dict[str, Any]:
     store = RunStore()
     model, classes, _ = load_run_model(run, store)
     model.eval()
-    data, idx, _, _ = _parity_inputs(store, store.get(run), classes, 32)
+    data, _, idx, _, _ = _parity_inputs(store, store.get(run), classes, 32)
     batch = tensor_batches(model, data, idx)[0]
     names = [i["name"] for i in json.loads((out / f"{run}-fp32/config.json").read_text())["inputs"]]
     options = ort.SessionOptions()
