@@ -212,6 +212,14 @@ def test_port_in_use_is_refused_naming_the_port(image_export):
     assert str(port) in proc.stderr and "--port" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_out_of_range_limits_are_refused_naming_them(image_export):
+    args = ["--read-timeout", "0", "--max-upload-mb", "-1", "--max-batch", "0"]
+    proc = subprocess.run(serve_cmd(image_export, *args), capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    for words in ("--read-timeout must be above 0", "--max-upload-mb", "--max-batch"):
+        assert words in proc.stderr, proc.stderr
+
+
 def test_not_an_export_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"hello": 1}))
     proc = subprocess.run(

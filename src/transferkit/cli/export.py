@@ -7,13 +7,14 @@ import argparse
 
 from transferkit.cli.options import settings_from_args
 from transferkit.cli.output import out, summary
-from transferkit.config import ExportConfig
+from transferkit.config import ExportConfig, check_ranges
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from transferkit.runs.export import export
 
     cfg = settings_from_args(ExportConfig, args)
+    check_ranges(cfg)  # --parity-examples 0, --opset 99, ...: exit 2 before any work
     res = export(
         cfg.run,
         cfg.to,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from transferkit.cli.options import settings_from_args
-from transferkit.config import ServeConfig
+from transferkit.config import ServeConfig, check_ranges
 from transferkit.errors import UserError
 
 
@@ -21,6 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from transferkit.serving import serve
 
     cfg = settings_from_args(ServeConfig, args)
+    check_ranges(cfg)  # --max-upload-mb 0, --read-timeout 0, ...: exit 2 before any work
     with _export_folder(cfg.target) as folder:
         stopped_by = serve(
             folder,
